@@ -1,0 +1,171 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { inspect } from 'node:util';
+import { leakCheck } from '@mtlskit/testkit';
+import axios, { type AxiosError } from 'axios';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ERROR_CODES, MtlsError } from './errors.js';
+import { RedactedError, redactCause, redactText } from './redact.js';
+
+const VAULT_TOKEN = 'hvs.CAESIJx9kQ3vT0pSecretTokenValue1234567890abcdef';
+const SECRET_ID = 'f4c1e2d3-approle-secret-id-9a8b7c6d5e4f';
+const KEY_BODY = 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDKeyBytesThatMustNeverLeak';
+
+describe('MtlsError', () => {
+  it('carries code, retryable from the code table, source id and field', () => {
+    const err = new MtlsError('THROTTLED', 'AWS Secrets Manager throttled GetSecretValue; retry later.', {
+      sourceId: 'aws-sm://prod/mtls',
+      field: 'bundle',
+    });
+    expect(err).toBeInstanceOf(Error);
+    expect(err).toBeInstanceOf(MtlsError);
+    expect(err.name).toBe('MtlsError');
+    expect(err.code).toBe('THROTTLED');
+    expect(err.retryable).toBe(true);
+    expect(err.sourceId).toBe('aws-sm://prod/mtls');
+    expect(err.field).toBe('bundle');
+    expect(new MtlsError('KEY_MISMATCH', 'x').retryable).toBe(false);
+    expect(new MtlsError('SOURCE_NOT_FOUND', 'x', { retryable: true }).retryable).toBe(true);
+  });
+
+  it('defines every code of the design table with its retryability', () => {
+    const retryable = Object.entries(ERROR_CODES)
+      .filter(([, v]) => v.retryable)
+      .map(([k]) => k)
+      .sort();
+    expect(retryable).toEqual(['SOURCE_UNAVAILABLE', 'THROTTLED']);
+    expect(Object.keys(ERROR_CODES)).toHaveLength(17);
+  });
+
+  it('is recognised across module copies through its brand, and not for look-alikes', () => {
+    const foreign = Object.assign(new Error('x'), { code: 'KEY_MISMATCH' });
+    expect(foreign).not.toBeInstanceOf(MtlsError);
+    const branded = Object.defineProperty(new Error('y'), Symbol.for('mtlskit.MtlsError'), { value: true });
+    expect(branded).toBeInstanceOf(MtlsError);
+    class Sub extends MtlsError {}
+    expect(new Sub('CLOSED', 'closed')).toBeInstanceOf(Sub);
+    expect(new MtlsError('CLOSED', 'closed')).not.toBeInstanceOf(Sub);
+  });
+
+  it('MtlsError.is narrows by code', () => {
+    const err: unknown = new MtlsError('EXPIRED', 'expired');
+    expect(MtlsError.is(err)).toBe(true);
+    expect(MtlsError.is(err, 'EXPIRED', 'NOT_YET_VALID')).toBe(true);
+    expect(MtlsError.is(err, 'KEY_MISMATCH')).toBe(false);
+    expect(MtlsError.is(new Error('plain'))).toBe(false);
+  });
+
+  it('serialises to JSON and inspect with code, source and message', () => {
+    const err = new MtlsError('SOURCE_NOT_FOUND', 'Secret prod/mtls does not exist. Create it or fix the id.', {
+      sourceId: 'aws-sm://prod/mtls',
+    });
+    expect(JSON.parse(JSON.stringify(err))).toMatchObject({
+      name: 'MtlsError',
+      code: 'SOURCE_NOT_FOUND',
+      retryable: false,
+      sourceId: 'aws-sm://prod/mtls',
+      message: 'Secret prod/mtls does not exist. Create it or fix the id.',
+    });
+    const shown = inspect(err);
+    expect(shown).toContain('MtlsError [SOURCE_NOT_FOUND] (source aws-sm://prod/mtls)');
+    expect(shown).toMatch(/\n\s+at /);
+  });
+
+  it('scrubs PEM blocks and tokens even from its own message', () => {
+    const err = new MtlsError(
+      'DECODE_FAILED',
+      `cannot read -----BEGIN PRIVATE KEY-----\n${KEY_BODY}\n-----END PRIVATE KEY----- with token ${VAULT_TOKEN}`,
+    );
+    expect(err.message).toContain('[redacted PEM]');
+    leakCheck([KEY_BODY, VAULT_TOKEN]).check(err, 'MtlsError');
+  });
+});
+
+describe('redacted cause', () => {
+  let server: Server;
+  let url: string;
+
+  beforeAll(async () => {
+    // A Vault-like endpoint refusing an AppRole login, echoing nothing secret itself.
+    server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(403, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ errors: ['permission denied'] }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  async function vaultAxiosError(): Promise<AxiosError> {
+    try {
+      await axios.post(
+        `${url}/v1/auth/approle/login`,
+        { role_id: 'role', secret_id: SECRET_ID },
+        { headers: { 'X-Vault-Token': VAULT_TOKEN }, proxy: false },
+      );
+    } catch (err) {
+      return err as AxiosError;
+    }
+    throw new Error('expected the request to fail');
+  }
+
+  it('the raw axios error does leak the token and secret_id (why redaction exists)', async () => {
+    const raw = await vaultAxiosError();
+    expect(() => leakCheck([VAULT_TOKEN, SECRET_ID]).check(raw, 'raw axios error')).toThrow();
+  });
+
+  it('keeps name, code, status and message of an axios error and drops headers, body and config', async () => {
+    const raw = await vaultAxiosError();
+    const err = new MtlsError('ACCESS_DENIED', 'Vault refused the AppRole login; check role_id/secret_id.', {
+      sourceId: 'vault://secret/mtls',
+      cause: raw,
+    });
+    expect(err.cause).toBeInstanceOf(RedactedError);
+    expect(err.cause).toMatchObject({ name: 'AxiosError', code: 'ERR_BAD_REQUEST', status: 403 });
+    expect((err.cause as Error).message).toBe('Request failed with status code 403');
+    const leaks = leakCheck([VAULT_TOKEN, SECRET_ID]);
+    leaks.check(err, 'MtlsError with axios cause');
+    leaks.checkText(inspect(err, { depth: 20, showHidden: true }), 'inspect(showHidden)');
+    leaks.checkText(JSON.stringify(err), 'JSON');
+    expect(inspect(err)).toContain('AxiosError (code ERR_BAD_REQUEST, status 403)');
+  });
+
+  it('reads AWS SDK style $metadata status and nested causes, three deep at most', () => {
+    let deepest: Record<string, unknown> = { name: 'Inner', message: 'inner' };
+    for (let i = 0; i < 6; i++) deepest = { name: `Level${i}`, message: `level ${i}`, cause: deepest };
+    const aws = { name: 'ThrottlingException', message: 'Rate exceeded', $metadata: { httpStatusCode: 400 }, cause: deepest };
+    const redacted = redactCause(aws) as RedactedError;
+    expect(redacted).toMatchObject({ name: 'ThrottlingException', status: 400, message: 'Rate exceeded' });
+    let depth = 0;
+    for (let c: unknown = redacted; c instanceof RedactedError; c = c.cause) depth++;
+    expect(depth).toBe(4);
+  });
+
+  it('turns non-errors into redacted strings and passes MtlsErrors through', () => {
+    expect(redactCause(`token=${VAULT_TOKEN}`)).toBe('token=[redacted]');
+    const inner = new MtlsError('CLOSED', 'closed');
+    expect(redactCause(inner)).toBe(inner);
+  });
+});
+
+describe('redactText', () => {
+  it('removes bearer tokens, keyed secrets and long random runs but keeps paths and ids', () => {
+    const text = [
+      'Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.payload.sig',
+      `secret_id=${SECRET_ID}`,
+      'blob QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3ODk=',
+      'projects/my-project-123/secrets/mtls-client-cert/versions/latest',
+      'arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/mangopay/mtls-AbCdEf',
+    ].join('\n');
+    const out = redactText(text);
+    expect(out).toContain('Bearer [redacted]');
+    expect(out).toContain('secret_id=[redacted]');
+    expect(out).toContain('blob [redacted]');
+    expect(out).toContain('projects/my-project-123/secrets/mtls-client-cert/versions/latest');
+    expect(out).toContain('arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/mangopay/mtls-AbCdEf');
+    leakCheck([SECRET_ID, 'eyJhbGciOiJSUzI1NiJ9']).checkText(out, 'redactText output');
+  });
+});

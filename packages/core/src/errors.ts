@@ -1,0 +1,96 @@
+// The one error class of mtlskit: every failure a user can see is an MtlsError with a stable code,
+// a retryable flag, the id of the source involved, and a cause stripped of anything secret.
+import { inspect } from 'node:util';
+import { redactCause, redactText } from './redact.js';
+
+/** Stable error codes, with whether a retry can help. Codes never change meaning once released. */
+export const ERROR_CODES = {
+  INVALID_REFERENCE: { retryable: false, summary: 'a malformed reference or option' },
+  ADAPTER_NOT_INSTALLED: { retryable: false, summary: "the scheme's package is not installed" },
+  SOURCE_NOT_FOUND: { retryable: false, summary: 'secret, version, file or variable absent' },
+  ACCESS_DENIED: { retryable: false, summary: 'authentication or authorisation refused' },
+  THROTTLED: { retryable: true, summary: 'the vault rate-limited the call' },
+  SOURCE_UNAVAILABLE: { retryable: true, summary: 'network error, timeout, 5xx, sealed vault' },
+  INTEGRITY_FAILED: { retryable: false, summary: 'checksum mismatch or decryption failure in the vault' },
+  MISSING_FIELD: { retryable: false, summary: 'no certificate or no key in what was loaded' },
+  DECODE_FAILED: { retryable: false, summary: 'a field is in no format mtlskit reads' },
+  WRONG_PASSPHRASE: { retryable: false, summary: 'encrypted key or PKCS#12 with a wrong or missing passphrase' },
+  KEY_MISMATCH: { retryable: false, summary: 'the key does not belong to the leaf certificate' },
+  CHAIN_INVALID: { retryable: false, summary: 'chain out of order and not reorderable, or a CA that does not parse' },
+  EXPIRED: { retryable: false, summary: "past the certificate's notAfter" },
+  NOT_YET_VALID: { retryable: false, summary: "before the certificate's notBefore" },
+  NO_CLIENT_AUTH: { retryable: false, summary: "the certificate's extended key usage excludes clientAuth" },
+  IDENTITY_MISMATCH: { retryable: false, summary: 'subject or SAN differ from the expected identity' },
+  CLOSED: { retryable: false, summary: 'the resolver was closed' },
+} as const satisfies Record<string, { retryable: boolean; summary: string }>;
+
+export type MtlsErrorCode = keyof typeof ERROR_CODES;
+
+export interface MtlsErrorOptions {
+  /** The `id` of the source the failure came from, e.g. `aws-sm://prod/mtls`. */
+  sourceId?: string;
+  /** The credential field involved (`cert`, `key`, `pfx`, ...), when there is one. */
+  field?: string;
+  /** The underlying error. It is stored redacted: see {@link redactCause}. */
+  cause?: unknown;
+  /** Overrides the code's default retryability (rarely needed). */
+  retryable?: boolean;
+}
+
+// Brand shared by every copy of this module (ESM and require(esm), or two installed versions), so that
+// `instanceof MtlsError` holds for an error built by any of them.
+const BRAND = Symbol.for('mtlskit.MtlsError');
+
+/**
+ * Every failure of mtlskit. `code` is stable (see {@link ERROR_CODES}); `message` names the field and
+ * says what to do; neither the message nor `cause` ever carries key bytes, passphrases or tokens.
+ */
+export class MtlsError extends Error {
+  readonly code: MtlsErrorCode;
+  readonly retryable: boolean;
+  readonly sourceId: string | undefined;
+  readonly field: string | undefined;
+
+  constructor(code: MtlsErrorCode, message: string, options: MtlsErrorOptions = {}) {
+    const cause = options.cause === undefined ? undefined : redactCause(options.cause);
+    super(redactText(message), cause === undefined ? undefined : { cause });
+    Object.defineProperty(this, BRAND, { value: true });
+    this.name = 'MtlsError';
+    this.code = code;
+    this.retryable = options.retryable ?? ERROR_CODES[code].retryable;
+    this.sourceId = options.sourceId;
+    this.field = options.field;
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== MtlsError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+  }
+
+  /** True when `err` is an MtlsError, optionally with one of the given codes. */
+  static is(err: unknown, ...codes: MtlsErrorCode[]): err is MtlsError {
+    return err instanceof MtlsError && (codes.length === 0 || codes.includes(err.code));
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      name: this.name,
+      code: this.code,
+      message: this.message,
+      retryable: this.retryable,
+      sourceId: this.sourceId,
+      field: this.field,
+      cause: this.cause,
+    };
+  }
+
+  [inspect.custom](): string {
+    const where = [this.sourceId && `source ${this.sourceId}`, this.field && `field ${this.field}`]
+      .filter(Boolean)
+      .join(', ');
+    const head = `MtlsError [${this.code}]${where ? ` (${where})` : ''}: ${this.message}`;
+    const frames = (this.stack ?? '').split('\n').filter((l) => /^\s+at /.test(l));
+    const cause = this.cause === undefined ? '' : `\n  cause: ${inspect(this.cause)}`;
+    return [head, ...frames].join('\n') + cause;
+  }
+}

@@ -1,0 +1,17 @@
+// @mtlskit/core: material -> credentials -> TLS. Public entry point.
+export { ERROR_CODES, MtlsError } from './errors.js';
+export type { MtlsErrorCode, MtlsErrorOptions } from './errors.js';
+export { RedactedError, redactCause, redactText } from './redact.js';
+export type {
+  CredentialMaterial,
+  CredentialSource,
+  FieldValue,
+  Finding,
+  FindingSeverity,
+  KeyType,
+  MtlsCredentials,
+  SourceContext,
+  SourceKind,
+  StoreOptions,
+  StoreResult,
+} from './types.js';

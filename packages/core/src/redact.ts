@@ -1,0 +1,81 @@
+// Strips secrets from text and from vendor errors before they are stored on an MtlsError.
+// Vendor errors carry request headers (X-Vault-Token, Authorization), request bodies (AppRole
+// secret_id), SDK config and whole responses; only name, code, status and message survive here.
+import { inspect } from 'node:util';
+
+const PEM_BLOCK = /-----BEGIN [^-\r\n]{1,64}-----[\s\S]*?(?:-----END [^-\r\n]{1,64}-----|$)/g;
+const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi;
+const VAULT_TOKEN = /\bhv[sbr]\.[A-Za-z0-9_-]{16,}|\bs\.[A-Za-z0-9]{24}\b/g;
+const KEYED_SECRET =
+  /\b(x-vault-token|token|client_token|secret_id|client_secret|password|secretaccesskey|sessiontoken|signature|jwt)(["']?\s*[:=]\s*["']?)(?!\[redacted)[^\s"',&}]+/gi;
+const LONG_RUN = /[A-Za-z0-9+/=_-]{40,}/g;
+
+/** True for a run that looks like Base64 or a random token rather than a path or a name. */
+function looksRandom(run: string): boolean {
+  const slashes = run.split('/').length - 1;
+  return /[A-Z]/.test(run) && /[a-z]/.test(run) && /[0-9]/.test(run) && slashes <= run.length / 16;
+}
+
+/** Replaces PEM blocks, bearer and Vault tokens, `token=…`-style pairs and long random runs. */
+export function redactText(text: string): string {
+  return text
+    .replace(PEM_BLOCK, '[redacted PEM]')
+    .replace(KEYED_SECRET, '$1$2[redacted]')
+    .replace(BEARER, '$1 [redacted]')
+    .replace(VAULT_TOKEN, '[redacted token]')
+    .replace(LONG_RUN, (run) => (looksRandom(run) ? '[redacted]' : run));
+}
+
+/** What is kept of a vendor error: its name, code, HTTP status and redacted message. */
+export class RedactedError extends Error {
+  readonly code: string | number | undefined;
+  readonly status: number | undefined;
+
+  constructor(name: string, message: string, code?: string | number, status?: number, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = name;
+    this.code = code;
+    this.status = status;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { name: this.name, code: this.code, status: this.status, message: this.message, cause: this.cause };
+  }
+
+  [inspect.custom](): string {
+    const tags = [this.code !== undefined && `code ${this.code}`, this.status !== undefined && `status ${this.status}`]
+      .filter(Boolean)
+      .join(', ');
+    const cause = this.cause === undefined ? '' : ` <- ${inspect(this.cause)}`;
+    return `${this.name}${tags ? ` (${tags})` : ''}: ${this.message}${cause}`;
+  }
+}
+
+function pickStatus(err: Record<string, unknown>): number | undefined {
+  const candidates = [
+    err.status,
+    err.statusCode,
+    (err.response as Record<string, unknown> | undefined)?.status,
+    (err.response as Record<string, unknown> | undefined)?.statusCode,
+    (err.$metadata as Record<string, unknown> | undefined)?.httpStatusCode,
+  ];
+  return candidates.find((c): c is number => typeof c === 'number');
+}
+
+/**
+ * Returns a copy of `err` that keeps only name, code, HTTP status and a redacted message (and the
+ * same of its causes, three deep). MtlsErrors pass through: they are redacted when built.
+ */
+export function redactCause(err: unknown, depth = 0): unknown {
+  if (err === undefined || err === null) return err;
+  if (typeof err === 'object' && (err as Record<symbol, unknown>)[Symbol.for('mtlskit.MtlsError')] === true) {
+    return err;
+  }
+  if (typeof err !== 'object') return redactText(String(err));
+  const e = err as Record<string, unknown>;
+  const name = typeof e.name === 'string' ? e.name : (e.constructor?.name ?? 'Error');
+  const message = typeof e.message === 'string' ? redactText(e.message) : '';
+  const code = typeof e.code === 'string' || typeof e.code === 'number' ? e.code : undefined;
+  const inner = depth < 3 && e.cause !== undefined ? redactCause(e.cause, depth + 1) : undefined;
+  return new RedactedError(name, message, code, pickStatus(e), inner);
+}
