@@ -24,9 +24,18 @@ const rows = [
   ['valid to', new Date(leaf.validTo).toISOString()],
   ['serial', leaf.serialNumber],
   ['SHA-256', leaf.fingerprint256],
-  ['key', `${leaf.publicKey.asymmetricKeyType} ${leaf.publicKey.asymmetricKeyDetails?.modulusLength ?? ''} bits`],
-  ['extended key usage', (leaf.keyUsage ?? []).map((oid) => (oid === '1.3.6.1.5.5.7.3.2' ? 'clientAuth' : oid)).join(', ')],
-  ['key matches certificate', String(leaf.checkPrivateKey((await import('node:crypto')).createPrivateKey(issued.keyPem)))],
+  [
+    'key',
+    `${leaf.publicKey.asymmetricKeyType} ${leaf.publicKey.asymmetricKeyDetails?.modulusLength ?? ''} bits`,
+  ],
+  [
+    'extended key usage',
+    (leaf.keyUsage ?? []).map((oid) => (oid === '1.3.6.1.5.5.7.3.2' ? 'clientAuth' : oid)).join(', '),
+  ],
+  [
+    'key matches certificate',
+    String(leaf.checkPrivateKey((await import('node:crypto')).createPrivateKey(issued.keyPem))),
+  ],
 ];
 console.log('\nA throwaway mTLS client certificate from the mtlskit test CA:\n');
 for (const [k, v] of rows) console.log(`  ${k.padEnd(24)} ${v}`);
@@ -39,14 +48,19 @@ try {
       { cert: issued.fullChainPem, key: issued.keyPem, ca: server.caPem, minVersion: 'TLSv1.2' },
       (res) => {
         let text = '';
-        res.setEncoding('utf8').on('data', (c) => (text += c)).on('end', () => resolve({ status: res.statusCode, text }));
+        res
+          .setEncoding('utf8')
+          .on('data', (c) => (text += c))
+          .on('end', () => resolve({ status: res.statusCode, text }));
       },
     );
     req.on('error', reject).end();
   });
   const seen = server.requests.at(-1);
   console.log(`\nA local server that requires client certificates answered ${body.status};`);
-  console.log(`it saw the certificate ${seen?.peerFingerprint256 === leaf.fingerprint256 ? 'above' : 'of someone else'} (CN ${seen?.peerSubjectCN}).\n`);
+  console.log(
+    `it saw the certificate ${seen?.peerFingerprint256 === leaf.fingerprint256 ? 'above' : 'of someone else'} (CN ${seen?.peerSubjectCN}).\n`,
+  );
 } finally {
   await server.close();
 }

@@ -14,7 +14,9 @@ const PNPM = 'pnpm@12.4.2';
 
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 20 || (major === 20 && minor < 19)) {
-  console.error(`mtlskit needs Node.js >= 20.19 (this is ${process.version}). Install a newer Node.js and retry.`);
+  console.error(
+    `mtlskit needs Node.js >= 20.19 (this is ${process.version}). Install a newer Node.js and retry.`,
+  );
   process.exit(1);
 }
 

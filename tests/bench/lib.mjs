@@ -39,10 +39,15 @@ export function machine() {
 export function writeSection(name, markdown) {
   const open = `<!-- bench:${name} -->`;
   const close = `<!-- /bench:${name} -->`;
-  let doc = existsSync(DOC) ? readFileSync(DOC, 'utf8') : '# Benchmarks\n\nRun with `npm run bench` (or one file: `node tests/bench/NAME.bench.mjs`).\n';
+  let doc = existsSync(DOC)
+    ? readFileSync(DOC, 'utf8')
+    : '# Benchmarks\n\nRun with `npm run bench` (or one file: `node tests/bench/NAME.bench.mjs`).\n';
   const block = `${open}\n${markdown.trim()}\n${close}`;
   const at = doc.indexOf(open);
   const to = doc.indexOf(close);
-  doc = at >= 0 && to > at ? doc.slice(0, at) + block + doc.slice(to + close.length) : `${doc.trimEnd()}\n\n${block}\n`;
+  doc =
+    at >= 0 && to > at
+      ? doc.slice(0, at) + block + doc.slice(to + close.length)
+      : `${doc.trimEnd()}\n\n${block}\n`;
   writeFileSync(DOC, doc);
 }

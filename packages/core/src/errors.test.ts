@@ -56,9 +56,13 @@ describe('MtlsError', () => {
   });
 
   it('serialises to JSON and inspect with code, source and message', () => {
-    const err = new MtlsError('SOURCE_NOT_FOUND', 'Secret prod/mtls does not exist. Create it or fix the id.', {
-      sourceId: 'aws-sm://prod/mtls',
-    });
+    const err = new MtlsError(
+      'SOURCE_NOT_FOUND',
+      'Secret prod/mtls does not exist. Create it or fix the id.',
+      {
+        sourceId: 'aws-sm://prod/mtls',
+      },
+    );
     expect(JSON.parse(JSON.stringify(err))).toMatchObject({
       name: 'MtlsError',
       code: 'SOURCE_NOT_FOUND',
@@ -136,7 +140,12 @@ describe('redacted cause', () => {
   it('reads AWS SDK style $metadata status and nested causes, three deep at most', () => {
     let deepest: Record<string, unknown> = { name: 'Inner', message: 'inner' };
     for (let i = 0; i < 6; i++) deepest = { name: `Level${i}`, message: `level ${i}`, cause: deepest };
-    const aws = { name: 'ThrottlingException', message: 'Rate exceeded', $metadata: { httpStatusCode: 400 }, cause: deepest };
+    const aws = {
+      name: 'ThrottlingException',
+      message: 'Rate exceeded',
+      $metadata: { httpStatusCode: 400 },
+      cause: deepest,
+    };
     const redacted = redactCause(aws) as RedactedError;
     expect(redacted).toMatchObject({ name: 'ThrottlingException', status: 400, message: 'Rate exceeded' });
     let depth = 0;

@@ -14,9 +14,15 @@ export const ERROR_CODES = {
   INTEGRITY_FAILED: { retryable: false, summary: 'checksum mismatch or decryption failure in the vault' },
   MISSING_FIELD: { retryable: false, summary: 'no certificate or no key in what was loaded' },
   DECODE_FAILED: { retryable: false, summary: 'a field is in no format mtlskit reads' },
-  WRONG_PASSPHRASE: { retryable: false, summary: 'encrypted key or PKCS#12 with a wrong or missing passphrase' },
+  WRONG_PASSPHRASE: {
+    retryable: false,
+    summary: 'encrypted key or PKCS#12 with a wrong or missing passphrase',
+  },
   KEY_MISMATCH: { retryable: false, summary: 'the key does not belong to the leaf certificate' },
-  CHAIN_INVALID: { retryable: false, summary: 'chain out of order and not reorderable, or a CA that does not parse' },
+  CHAIN_INVALID: {
+    retryable: false,
+    summary: 'chain out of order and not reorderable, or a CA that does not parse',
+  },
   EXPIRED: { retryable: false, summary: "past the certificate's notAfter" },
   NOT_YET_VALID: { retryable: false, summary: "before the certificate's notBefore" },
   NO_CLIENT_AUTH: { retryable: false, summary: "the certificate's extended key usage excludes clientAuth" },

@@ -1,6 +1,7 @@
 // @mtlskit/core: material -> credentials -> TLS. Public entry point.
-export { ERROR_CODES, MtlsError } from './errors.js';
+
 export type { MtlsErrorCode, MtlsErrorOptions } from './errors.js';
+export { ERROR_CODES, MtlsError } from './errors.js';
 export { RedactedError, redactCause, redactText } from './redact.js';
 export type {
   CredentialMaterial,

@@ -39,11 +39,20 @@ export class RedactedError extends Error {
   }
 
   toJSON(): Record<string, unknown> {
-    return { name: this.name, code: this.code, status: this.status, message: this.message, cause: this.cause };
+    return {
+      name: this.name,
+      code: this.code,
+      status: this.status,
+      message: this.message,
+      cause: this.cause,
+    };
   }
 
   [inspect.custom](): string {
-    const tags = [this.code !== undefined && `code ${this.code}`, this.status !== undefined && `status ${this.status}`]
+    const tags = [
+      this.code !== undefined && `code ${this.code}`,
+      this.status !== undefined && `status ${this.status}`,
+    ]
       .filter(Boolean)
       .join(', ');
     const cause = this.cause === undefined ? '' : ` <- ${inspect(this.cause)}`;
