@@ -8,7 +8,10 @@ import { defineConfig } from 'vitest/config';
 const root = fileURLToPath(new URL('.', import.meta.url));
 const packages = readdirSync(`${root}packages`);
 
-const alias = [{ find: /^@mtlskit\/([a-z0-9-]+)$/, replacement: `${root}packages/$1/src/index.ts` }];
+const alias = [
+  { find: /^@mtlskit\/([a-z0-9-]+)\/([a-z0-9-]+)$/, replacement: `${root}packages/$1/src/$2.ts` },
+  { find: /^@mtlskit\/([a-z0-9-]+)$/, replacement: `${root}packages/$1/src/index.ts` },
+];
 
 // Projects do not inherit the root's test options, so each one gets these.
 const timeouts = { testTimeout: 30_000, hookTimeout: 30_000 };
@@ -29,7 +32,10 @@ export default defineConfig({
         resolve: { alias },
         test: { ...timeouts, name, root: `${root}packages/${name}`, include: ['src/**/*.test.ts'], env },
       })),
-      { resolve: { alias }, test: { ...timeouts, name: 'e2e', root: `${root}tests`, include: ['**/*.test.ts'], env } },
+      {
+        resolve: { alias },
+        test: { ...timeouts, name: 'e2e', root: `${root}tests`, include: ['**/*.test.ts'], env },
+      },
     ],
   },
 });

@@ -1,9 +1,11 @@
 // @mtlskit/testkit: what mtlskit's own tests (and adapter authors') stand on — a test CA, a real mTLS
 // server that reports what it saw, a secret-leak checker, the openssl CLI for cross-checks, loopback
-// vault emulators and the adapter conformance suite (as they land).
+// vault emulators. The adapter conformance suite, which needs vitest, is the subpath
+// `@mtlskit/testkit/conformance`.
 
 export type { CaOptions, IssuedCert, IssueOptions, SignedCert } from './ca.js';
 export { TestCA } from './ca.js';
+export * from './emulators/index.js';
 export type { TestKeyType } from './keys.js';
 export { TEST_KEY_TYPES } from './keys.js';
 export type { LeakCheck } from './leak.js';

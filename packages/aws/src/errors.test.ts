@@ -1,0 +1,73 @@
+// The error table beyond the common cases in source.test.ts: every AWS error name the mapping knows,
+// sent by the emulator and parsed by the real SDK, so the names are the ones the SDK really produces.
+import { inspect } from 'node:util';
+import { MtlsError } from '@mtlskit/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AwsHarness, startAwsHarness } from './__tests__/harness.js';
+import { toMtlsError } from './errors.js';
+
+let aws: AwsHarness;
+beforeAll(async () => {
+  aws = await startAwsHarness();
+  aws.emulator.putSecret('s', '{"cert":"c","key":"k"}');
+});
+afterAll(() => aws.close());
+
+const table: Array<[name: string, status: number, code: string, retryable: boolean]> = [
+  ['ExpiredTokenException', 400, 'ACCESS_DENIED', false],
+  ['InvalidSignatureException', 400, 'ACCESS_DENIED', false],
+  ['IncompleteSignature', 400, 'ACCESS_DENIED', false],
+  ['MissingAuthenticationTokenException', 400, 'ACCESS_DENIED', false],
+  ['TooManyRequestsException', 400, 'THROTTLED', true],
+  ['RequestLimitExceeded', 400, 'THROTTLED', true],
+  ['SlowDown', 503, 'THROTTLED', true],
+  ['EncryptionFailure', 400, 'INTEGRITY_FAILED', false],
+  ['InvalidParameterException', 400, 'INVALID_REFERENCE', false],
+  ['ServiceUnavailable', 503, 'SOURCE_UNAVAILABLE', true],
+  ['SomethingNew', 502, 'SOURCE_UNAVAILABLE', true],
+  ['SomethingNew', 429, 'THROTTLED', true],
+  ['LimitExceededException', 400, 'SOURCE_UNAVAILABLE', false],
+];
+
+describe('toMtlsError', () => {
+  it.each(table)('maps %s (HTTP %i) to %s, retryable %s', async (name, status, code, retryable) => {
+    aws.emulator.fail({ kind: 'error', code: name, status, message: `${name} from the emulator` });
+    const err = await aws
+      .source({ secretId: 's' })
+      .load()
+      .catch((e: unknown) => e);
+    expect(MtlsError.is(err)).toBe(true);
+    const e = err as MtlsError;
+    expect([e.code, e.retryable]).toEqual([code, retryable]);
+    expect(e.message).toContain(`${name} from the emulator`);
+    expect(e.message).toContain('"s"');
+  });
+
+  it('keeps the name, status and message of the SDK error and drops its request, response and signature', async () => {
+    aws.emulator.fail('denied');
+    const err = (await aws
+      .source({ secretId: 's' })
+      .load()
+      .catch((e: unknown) => e)) as MtlsError;
+    const cause = err.cause as { name: string; status: number };
+    expect(cause.name).toBe('AccessDeniedException');
+    expect(cause.status).toBe(400);
+    const shown = inspect(err, { depth: 10, showHidden: true }) + JSON.stringify(err);
+    expect(shown).not.toMatch(/AWS4-HMAC-SHA256|x-amz-|\$response|\$metadata/i);
+  });
+
+  it('passes an MtlsError through unchanged and names the field in per-field mode', () => {
+    const original = new MtlsError('KEY_MISMATCH', 'x');
+    expect(toMtlsError(original, { sourceId: 'id', operation: 'GetSecretValue', secretId: 's' })).toBe(
+      original,
+    );
+    const mapped = toMtlsError(Object.assign(new Error('gone'), { name: 'ResourceNotFoundException' }), {
+      sourceId: 'id',
+      operation: 'GetSecretValue',
+      secretId: 'prod/key',
+      field: 'key',
+    });
+    expect(mapped).toMatchObject({ code: 'SOURCE_NOT_FOUND', field: 'key', sourceId: 'id' });
+    expect(mapped.message).toContain('secret "prod/key" (field key)');
+  });
+});

@@ -1,0 +1,162 @@
+// Turns whatever the AWS SDK throws into an MtlsError with a stable code and a message that says what
+// to do. Matching is on the error's `name` (and `code` for network errors), never `instanceof`: several
+// Secrets Manager errors (AccessDenied, Throttling, Validation) are not modelled classes and arrive as
+// a plain SecretsManagerServiceException carrying the right name.
+import { MtlsError, type MtlsErrorCode } from '@mtlskit/core';
+
+/** What was being done when the SDK failed, for the message. */
+export interface AwsCallContext {
+  sourceId: string;
+  /** The Secrets Manager operation, e.g. `GetSecretValue`. */
+  operation: string;
+  /** The secret id (name or ARN) the call named. */
+  secretId: string;
+  /** The credential field the secret holds, in one-secret-per-field mode. */
+  field?: string | undefined;
+  /** The version id or stage asked for, when one was. */
+  version?: string | undefined;
+}
+
+const NOT_FOUND = new Set(['ResourceNotFoundException', 'ResourceNotFound']);
+const DENIED = new Set([
+  'AccessDeniedException',
+  'AccessDenied',
+  'UnrecognizedClientException',
+  'InvalidClientTokenId',
+  'InvalidSignatureException',
+  'SignatureDoesNotMatch',
+  'IncompleteSignature',
+  'IncompleteSignatureException',
+  'MissingAuthenticationToken',
+  'MissingAuthenticationTokenException',
+  'ExpiredToken',
+  'ExpiredTokenException',
+  'NotAuthorized',
+  'CredentialsProviderError',
+]);
+const THROTTLED = new Set([
+  'ThrottlingException',
+  'Throttling',
+  'TooManyRequestsException',
+  'RequestLimitExceeded',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'SlowDown',
+  'PriorRequestNotComplete',
+  'BandwidthLimitExceeded',
+]);
+const INTEGRITY = new Set(['DecryptionFailure', 'EncryptionFailure']);
+const INVALID = new Set(['InvalidParameterException', 'ValidationException', 'InvalidNextTokenException']);
+const UNAVAILABLE = new Set([
+  'InternalServiceError',
+  'InternalFailure',
+  'InternalServerError',
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'TimeoutError',
+  'RequestTimeout',
+  'RequestTimeoutException',
+]);
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EPROTO',
+]);
+
+interface SdkErrorShape {
+  name?: unknown;
+  code?: unknown;
+  message?: unknown;
+  $fault?: unknown;
+  $metadata?: { httpStatusCode?: unknown };
+}
+
+function describe(ctx: AwsCallContext): string {
+  const what =
+    ctx.field === undefined ? `secret "${ctx.secretId}"` : `secret "${ctx.secretId}" (field ${ctx.field})`;
+  return ctx.version === undefined ? what : `${what}, version ${ctx.version}`;
+}
+
+function classify(err: SdkErrorShape): { code: MtlsErrorCode; retryable?: boolean } {
+  const name = typeof err.name === 'string' ? err.name : '';
+  const status = typeof err.$metadata?.httpStatusCode === 'number' ? err.$metadata.httpStatusCode : undefined;
+  const netCode = typeof err.code === 'string' ? err.code : undefined;
+  const message = typeof err.message === 'string' ? err.message : '';
+
+  // Network codes first: the SDK names a reset connection `TimeoutError` but keeps `code: ECONNRESET`.
+  if (netCode !== undefined && NETWORK_CODES.has(netCode)) return { code: 'SOURCE_UNAVAILABLE' };
+  if (NOT_FOUND.has(name)) return { code: 'SOURCE_NOT_FOUND' };
+  // A secret scheduled for deletion answers InvalidRequestException: for a reader it is gone.
+  if (name === 'InvalidRequestException') return { code: 'SOURCE_NOT_FOUND' };
+  if (DENIED.has(name)) return { code: 'ACCESS_DENIED' };
+  if (THROTTLED.has(name) || status === 429) return { code: 'THROTTLED' };
+  if (INTEGRITY.has(name)) return { code: 'INTEGRITY_FAILED' };
+  if (INVALID.has(name)) return { code: 'INVALID_REFERENCE' };
+  if (/\bregion is missing\b/i.test(message)) return { code: 'INVALID_REFERENCE' };
+  if (UNAVAILABLE.has(name) || (status !== undefined && status >= 500) || err.$fault === 'server') {
+    return { code: 'SOURCE_UNAVAILABLE' };
+  }
+  // No HTTP status at all: the request never got an answer (socket, TLS or DNS trouble), or the
+  // answer was not Secrets Manager's (a proxy's HTML page): both are worth retrying.
+  if (status === undefined || name === 'SyntaxError' || /deserialization error/i.test(message)) {
+    return { code: 'SOURCE_UNAVAILABLE' };
+  }
+  // Any other 4xx: AWS understood and refused; retrying the same call will not help.
+  return { code: 'SOURCE_UNAVAILABLE', retryable: false };
+}
+
+function advice(code: MtlsErrorCode, err: SdkErrorShape, ctx: AwsCallContext): string {
+  const name = typeof err.name === 'string' ? err.name : 'Error';
+  switch (code) {
+    case 'SOURCE_NOT_FOUND':
+      return name === 'InvalidRequestException'
+        ? `AWS Secrets Manager refused ${ctx.operation} on ${describe(ctx)}: the secret may be scheduled for deletion — restore it (aws secretsmanager restore-secret) or point the reference at another secret`
+        : `AWS Secrets Manager has no ${describe(ctx)} — check the secret name or full ARN, the region, and (with a version) that the version or staging label exists`;
+    case 'ACCESS_DENIED':
+      return name === 'CredentialsProviderError'
+        ? `no AWS credentials were found for ${ctx.operation} on ${describe(ctx)} — give the process a role, AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or pass a configured client`
+        : `AWS refused ${ctx.operation} on ${describe(ctx)} (${name}) — check the credentials are valid and allow secretsmanager:${ctx.operation} on the secret (and kms:Decrypt on its key when it uses a customer managed key)`;
+    case 'THROTTLED':
+      return `AWS throttled ${ctx.operation} on ${describe(ctx)} — it will be retried with backoff; refresh less often or share one resolver per credential if this persists`;
+    case 'INTEGRITY_FAILED':
+      return `AWS could not ${name === 'EncryptionFailure' ? 'encrypt' : 'decrypt'} ${describe(ctx)} with its KMS key — check the key is enabled and the caller may use it (kms:Decrypt, kms:GenerateDataKey)`;
+    case 'INVALID_REFERENCE':
+      return /region is missing/i.test(String(err.message))
+        ? `no AWS region for ${describe(ctx)} — add ?region=… to the reference, set AWS_REGION, or pass the region option`
+        : `AWS rejected ${ctx.operation} on ${describe(ctx)} as invalid (${name}) — check the secret id is a name or a full ARN and the version id or stage is well formed`;
+    default:
+      return `AWS Secrets Manager did not complete ${ctx.operation} on ${describe(ctx)} (${name}) — check network access to the Secrets Manager endpoint; the call is retried when the error is transient`;
+  }
+}
+
+/** Maps an AWS SDK error (or a network error under it) to an MtlsError; MtlsErrors pass through. */
+export function toMtlsError(err: unknown, ctx: AwsCallContext): MtlsError {
+  if (err instanceof MtlsError) return err;
+  const shape: SdkErrorShape = typeof err === 'object' && err !== null ? (err as SdkErrorShape) : {};
+  const { code, retryable } = classify(shape);
+  const detail =
+    typeof shape.message === 'string' && shape.message ? `: ${shape.message.split('\n')[0]}` : '';
+  return new MtlsError(code, `${advice(code, shape, ctx)}${detail}`, {
+    sourceId: ctx.sourceId,
+    field: ctx.field,
+    cause: err,
+    ...(retryable === undefined ? {} : { retryable }),
+  });
+}
+
+/** The error for an SDK call that outlived its deadline. */
+export function timeoutError(ctx: AwsCallContext, timeoutMs: number, cause: unknown): MtlsError {
+  return new MtlsError(
+    'SOURCE_UNAVAILABLE',
+    `AWS Secrets Manager did not answer ${ctx.operation} on ${describe(ctx)} within ${timeoutMs} ms — check network access to the endpoint, or raise the timeoutMs option`,
+    { sourceId: ctx.sourceId, field: ctx.field, cause },
+  );
+}

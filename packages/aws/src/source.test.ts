@@ -1,0 +1,537 @@
+// awsSecretsManagerSource with the real AWS SDK, over loopback, against the testkit's emulator.
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { loadCredentials, MtlsError } from '@mtlskit/core';
+import {
+  AWSPENDING,
+  type ConnectionTracker,
+  type IssuedCert,
+  leakCheck,
+  TestCA,
+  trackConnections,
+} from '@mtlskit/testkit';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  type AwsHarness,
+  startAwsHarness,
+  TEST_CREDENTIALS,
+  TEST_REGION,
+  until,
+} from './__tests__/harness.js';
+import { awsSecretsManagerSource } from './source.js';
+
+let ca: TestCA;
+let alice: IssuedCert;
+let bob: IssuedCert;
+let net: ConnectionTracker;
+let aws: AwsHarness;
+
+const bundleOf = (cert: IssuedCert) => JSON.stringify({ cert: cert.certPem, key: cert.keyPem });
+
+beforeAll(async () => {
+  net = trackConnections();
+  ca = await TestCA.create();
+  alice = await ca.issueClient({ commonName: 'alice' });
+  bob = await ca.issueClient({ commonName: 'bob' });
+});
+afterAll(() => {
+  net.stop();
+  // Every connection any test in this file made went to loopback: no metadata probe, no AWS.
+  expect(net.offLoopback()).toEqual([]);
+});
+beforeEach(async () => {
+  aws = await startAwsHarness();
+});
+afterEach(async () => {
+  vi.unstubAllEnvs();
+  await aws.close();
+});
+
+describe('loading a secret that holds the whole credential', () => {
+  it('reads a JSON bundle by name, reports its VersionId, and core makes credentials of it', async () => {
+    const stored = aws.emulator.putSecret('prod/mtls', bundleOf(alice));
+    const source = aws.source({ secretId: 'prod/mtls' });
+
+    const material = await source.load();
+    expect(material).toMatchObject({ bundle: bundleOf(alice), version: stored.id });
+    expect(material.fetchedAt).toBeInstanceOf(Date);
+    const credentials = await loadCredentials(source);
+    expect(credentials.fingerprint256).toBe(alice.fingerprint256);
+    expect(credentials.sourceId).toBe('aws-sm://prod/mtls?region=eu-west-1');
+    expect(source.kind).toBe('static');
+    expect(aws.emulator.log.last()).toMatchObject({
+      operation: 'GetSecretValue',
+      body: { SecretId: 'prod/mtls', VersionStage: 'AWSCURRENT' },
+      remoteAddress: '127.0.0.1',
+    });
+  });
+
+  it('reads a secret named by its full ARN, taking the region from the ARN', async () => {
+    aws.emulator.putSecret('team/payments/mtls', bundleOf(alice));
+    const arn = aws.emulator.arnOf('team/payments/mtls');
+    vi.stubEnv('AWS_REGION', undefined);
+    vi.stubEnv('AWS_CONFIG_FILE', '/nonexistent/mtlskit-aws-config');
+    const source = aws.source({ secretId: arn, region: undefined });
+    expect((await loadCredentials(source)).fingerprint256).toBe(alice.fingerprint256);
+    expect(String(aws.emulator.log.last()?.headers.authorization)).toContain(
+      `/${TEST_REGION}/secretsmanager/`,
+    );
+  });
+
+  it('reads one PEM holding key and certificate, and a PKCS#12 in SecretBinary with its passphrase in another secret', async () => {
+    aws.emulator.putSecret('pem', `${alice.keyPem}${alice.certPem}`);
+    expect((await loadCredentials(aws.source({ secretId: 'pem' }))).fingerprint256).toBe(
+      alice.fingerprint256,
+    );
+
+    aws.emulator.putSecret('p12', new Uint8Array(await bob.pkcs12('pfx-passphrase-42')));
+    aws.emulator.putSecret('p12-pass', 'pfx-passphrase-42');
+    const source = aws.source({ secretId: 'p12', secrets: { passphrase: 'p12-pass' } });
+    const material = await source.load();
+    expect(material.bundle).toBeInstanceOf(Uint8Array);
+    expect(material.passphrase).toBe('pfx-passphrase-42');
+    expect((await loadCredentials(material)).fingerprint256).toBe(bob.fingerprint256);
+  });
+
+  it('reads another staging label, or a fixed version without probing', async () => {
+    const live = aws.emulator.putSecret('s', bundleOf(alice));
+    const pending = aws.emulator.putSecret('s', bundleOf(bob), { stages: [AWSPENDING] });
+
+    const staged = aws.source({ secretId: 's', versionStage: AWSPENDING });
+    expect(await staged.version()).toBe(pending.id);
+    expect((await loadCredentials(staged)).fingerprint256).toBe(bob.fingerprint256);
+
+    aws.emulator.log.clear();
+    const fixed = aws.source({ secretId: 's', versionId: live.id });
+    expect(await fixed.version()).toBe(live.id);
+    expect((await fixed.load()).version).toBe(live.id);
+    expect(aws.emulator.log.operations()).toEqual(['GetSecretValue']);
+    expect(aws.emulator.log.last()?.body).toEqual({ SecretId: 's', VersionId: live.id });
+  });
+});
+
+describe('version() and rotation', () => {
+  it('probes with DescribeSecret only, and changes exactly when a new version becomes current', async () => {
+    const v1 = aws.emulator.putSecret('s', bundleOf(alice));
+    const source = aws.source({ secretId: 's' });
+    expect(await source.version()).toBe(v1.id);
+    expect(await source.version()).toBe(v1.id);
+    aws.emulator.putSecret('s', bundleOf(bob), { stages: [AWSPENDING] });
+    expect(await source.version()).toBe(v1.id);
+    const v3 = aws.emulator.putSecret('s', bundleOf(bob));
+    expect(await source.version()).toBe(v3.id);
+    expect(aws.emulator.log.operations()).toEqual([
+      'DescribeSecret',
+      'DescribeSecret',
+      'DescribeSecret',
+      'DescribeSecret',
+    ]);
+  });
+
+  it('loads the version the probe announced when a lagging replica still serves the one it replaced', async () => {
+    const v1 = aws.emulator.putSecret('s', bundleOf(alice));
+    const source = aws.source({ secretId: 's' });
+    await source.load();
+    const v2 = aws.emulator.putSecret('s', bundleOf(bob));
+    expect(await source.version()).toBe(v2.id);
+    // What a replica that has not caught up answers: AWSCURRENT still on the first version.
+    aws.emulator.secrets.moveLabel('s', 'AWSCURRENT', { to: v1.id });
+    aws.emulator.log.clear();
+
+    const material = await source.load();
+    expect(material.version).toBe(v2.id);
+    expect((await loadCredentials(material)).fingerprint256).toBe(bob.fingerprint256);
+    expect(aws.emulator.log.calls().map((c) => c.body)).toEqual([
+      { SecretId: 's', VersionStage: 'AWSCURRENT' },
+      { SecretId: 's', VersionId: v2.id },
+    ]);
+
+    // The probe informed one load only: the next reads the stage and keeps what it gets.
+    aws.emulator.log.clear();
+    expect((await source.load()).version).toBe(v1.id);
+    expect(aws.emulator.log.count()).toBe(1);
+  });
+
+  it('loads a version written after the probe, which the probe could not know', async () => {
+    aws.emulator.putSecret('s', bundleOf(alice));
+    const source = aws.source({ secretId: 's' });
+    await source.version();
+    const v2 = aws.emulator.putSecret('s', bundleOf(bob));
+    expect((await source.load()).version).toBe(v2.id);
+    expect(aws.emulator.log.count({ operation: 'GetSecretValue' })).toBe(1);
+  });
+
+  it('reports a retryable SOURCE_UNAVAILABLE when the announced version cannot be read yet', async () => {
+    const v1 = aws.emulator.putSecret('s', bundleOf(alice));
+    const source = aws.source({ secretId: 's' });
+    aws.emulator.putSecret('s', bundleOf(bob));
+    await source.version();
+    aws.emulator.secrets.moveLabel('s', 'AWSCURRENT', { to: v1.id });
+    // The read by stage is answered (the old version); the read of the announced one is refused.
+    aws.emulator.fail({ kind: 'notFound', operation: 'GetSecretValue', after: 1 });
+    const err = await source.load().catch((e: unknown) => e);
+    expect(MtlsError.is(err, 'SOURCE_UNAVAILABLE')).toBe(true);
+    expect((err as MtlsError).retryable).toBe(true);
+    expect((err as MtlsError).message).toMatch(/cannot be read yet/);
+  });
+});
+
+describe('one secret per field', () => {
+  it('reads every field, reports one version naming each field’s version, and core pairs them', async () => {
+    const c = aws.emulator.putSecret('mtls/cert', alice.certPem);
+    const k = aws.emulator.putSecret('mtls/key', alice.keyPem);
+    const source = aws.source({ secrets: { cert: 'mtls/cert', key: 'mtls/key' } });
+    const material = await source.load();
+    expect(material).toMatchObject({
+      cert: alice.certPem,
+      key: alice.keyPem,
+      version: `cert:${c.id},key:${k.id}`,
+    });
+    expect(await source.version()).toBe(`cert:${c.id},key:${k.id}`);
+    expect((await loadCredentials(material)).fingerprint256).toBe(alice.fingerprint256);
+    expect(source.id).toBe('aws-sm://?cert=mtls%2Fcert&key=mtls%2Fkey&region=eu-west-1');
+  });
+
+  it('reads again when it caught a rotation halfway (new certificate, old key), and returns the matching pair', async () => {
+    aws.emulator.putSecret('mtls/cert', alice.certPem);
+    aws.emulator.putSecret('mtls/key', alice.keyPem);
+    // The rotation has replaced the certificate; the key follows while the load is in flight.
+    aws.emulator.putSecret('mtls/cert', bob.certPem);
+    aws.emulator.fail({ kind: 'slow', delayMs: 150, operation: 'GetSecretValue', secret: 'mtls/cert' });
+    const source = aws.source({ secrets: { cert: 'mtls/cert', key: 'mtls/key' } });
+
+    const loading = source.load();
+    await until(() => aws.emulator.log.calls({ secret: 'mtls/key' }).some((c) => c.status === 200));
+    aws.emulator.putSecret('mtls/key', bob.keyPem);
+
+    const material = await loading;
+    expect((await loadCredentials(material)).fingerprint256).toBe(bob.fingerprint256);
+    expect(aws.emulator.log.count({ operation: 'GetSecretValue', secret: 'mtls/cert' })).toBe(2);
+    expect(aws.emulator.log.count({ operation: 'GetSecretValue', secret: 'mtls/key' })).toBe(2);
+  });
+
+  it('fails with KEY_MISMATCH after the second read when the fields really do not belong together', async () => {
+    aws.emulator.putSecret('mtls/cert', alice.certPem);
+    aws.emulator.putSecret('mtls/key', bob.keyPem);
+    const source = aws.source({ secrets: { cert: 'mtls/cert', key: 'mtls/key' } });
+    const err = await source.load().catch((e: unknown) => e);
+    expect(MtlsError.is(err, 'KEY_MISMATCH')).toBe(true);
+    expect((err as MtlsError).message).toMatch(/read twice/);
+    expect(aws.emulator.log.count({ operation: 'GetSecretValue' })).toBe(4);
+    leakCheck([alice.keyPem, bob.keyPem]).check(err, 'KEY_MISMATCH error');
+  });
+});
+
+describe('store()', () => {
+  it('writes fields as a JSON bundle that loads back, as the new current version', async () => {
+    aws.emulator.putSecret('s', bundleOf(alice));
+    const source = aws.source({ secretId: 's' });
+    const { version } = await source.store({ cert: bob.certPem, key: bob.keyPem });
+    // The SDK's idempotency token becomes the version id: an SDK retry cannot write twice.
+    expect(aws.emulator.log.last()?.body).toMatchObject({ ClientRequestToken: version });
+    expect(await source.version()).toBe(version);
+    expect((await loadCredentials(source)).fingerprint256).toBe(bob.fingerprint256);
+    expect(JSON.parse(aws.emulator.secrets.get('s')?.value as string)).toEqual({
+      cert: bob.certPem,
+      key: bob.keyPem,
+    });
+  });
+
+  it('stages a renewal under a label without changing what loads, and writes bytes as SecretBinary', async () => {
+    const live = aws.emulator.putSecret('s', bundleOf(alice));
+    const source = aws.source({ secretId: 's' });
+    const pfx = new Uint8Array(await bob.pkcs12('renewal-pass'));
+    const { version } = await source.store({ bundle: pfx }, { stage: AWSPENDING });
+    expect(await source.version()).toBe(live.id);
+    expect(aws.emulator.log.last({ operation: 'PutSecretValue' })?.body).toMatchObject({
+      SecretId: 's',
+      VersionStages: [AWSPENDING],
+      SecretBinary: Buffer.from(pfx).toString('base64'),
+    });
+    expect(aws.emulator.secrets.get('s', { label: AWSPENDING })).toMatchObject({ id: version, value: pfx });
+  });
+
+  it('writes each field to its own secret, and refuses a field it has no secret for', async () => {
+    aws.emulator.putSecret('c', alice.certPem);
+    aws.emulator.putSecret('k', alice.keyPem);
+    const source = aws.source({ secrets: { cert: 'c', key: 'k' } });
+    await source.store({ cert: bob.certPem, key: bob.keyPem });
+    expect((await loadCredentials(source)).fingerprint256).toBe(bob.fingerprint256);
+
+    const err = await source
+      .store({ cert: bob.certPem, key: bob.keyPem, passphrase: 'x' })
+      .catch((e: unknown) => e);
+    expect(MtlsError.is(err, 'INVALID_REFERENCE')).toBe(true);
+    expect((err as MtlsError).message).toMatch(/no secret for passphrase/);
+  });
+
+  it('writes nothing when a required field is missing from the material', async () => {
+    aws.emulator.putSecret('c', alice.certPem);
+    aws.emulator.putSecret('k', alice.keyPem);
+    const source = aws.source({ secrets: { cert: 'c', key: 'k' } });
+    const err = await source.store({ cert: bob.certPem }).catch((e: unknown) => e);
+    expect(MtlsError.is(err, 'MISSING_FIELD')).toBe(true);
+    expect((err as MtlsError).field).toBe('key');
+    expect(aws.emulator.log.count({ operation: 'PutSecretValue' })).toBe(0);
+  });
+
+  it('maps a failed write like a failed read', async () => {
+    const source = aws.source({ secretId: 'absent' });
+    const err = await source.store({ cert: bob.certPem, key: bob.keyPem }).catch((e: unknown) => e);
+    expect(MtlsError.is(err, 'SOURCE_NOT_FOUND')).toBe(true);
+    expect((err as MtlsError).message).toContain('"absent"');
+    leakCheck([bob.keyPem]).check(err, 'store error');
+  });
+});
+
+describe('errors', () => {
+  const cases = [
+    { fault: { kind: 'notFound' }, code: 'SOURCE_NOT_FOUND', retryable: false },
+    { fault: { kind: 'denied' }, code: 'ACCESS_DENIED', retryable: false },
+    {
+      fault: { kind: 'error', code: 'UnrecognizedClientException' },
+      code: 'ACCESS_DENIED',
+      retryable: false,
+    },
+    { fault: { kind: 'throttled' }, code: 'THROTTLED', retryable: true },
+    { fault: { kind: 'serverError' }, code: 'SOURCE_UNAVAILABLE', retryable: true },
+    { fault: { kind: 'serverError', status: 503 }, code: 'SOURCE_UNAVAILABLE', retryable: true },
+    { fault: { kind: 'error', code: 'DecryptionFailure' }, code: 'INTEGRITY_FAILED', retryable: false },
+    { fault: { kind: 'error', code: 'InvalidRequestException' }, code: 'SOURCE_NOT_FOUND', retryable: false },
+    { fault: { kind: 'error', code: 'ValidationException' }, code: 'INVALID_REFERENCE', retryable: false },
+    { fault: { kind: 'reset' }, code: 'SOURCE_UNAVAILABLE', retryable: true },
+    { fault: { kind: 'malformed' }, code: 'SOURCE_UNAVAILABLE', retryable: true },
+  ] as const;
+
+  for (const { fault, code, retryable } of cases) {
+    const label =
+      'code' in fault ? fault.code : 'status' in fault ? `${fault.kind} ${fault.status}` : fault.kind;
+    it(`maps ${label} to ${code}, naming the secret, with a redacted cause`, async () => {
+      aws.emulator.putSecret('prod/mtls', bundleOf(alice));
+      aws.emulator.fail(fault);
+      const source = aws.source({ secretId: 'prod/mtls' });
+      const err = await source.load().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(MtlsError);
+      const e = err as MtlsError;
+      expect(e.code).toBe(code);
+      expect(e.retryable).toBe(retryable);
+      expect(e.sourceId).toBe(source.id);
+      expect(e.message).toContain('"prod/mtls"');
+      expect(e.cause).toBeInstanceOf(Error);
+      expect(Object.keys(e.cause as object)).not.toContain('$response');
+      leakCheck([alice.keyPem, TEST_CREDENTIALS.secretAccessKey]).check(e, `${label} error`);
+      expect(aws.emulator.log.count()).toBe(1);
+    });
+  }
+
+  it('maps an unknown access key to ACCESS_DENIED', async () => {
+    const strict = await startAwsHarness({ accessKeyId: 'AKIDSOMEONEELSE' });
+    try {
+      strict.emulator.putSecret('s', bundleOf(alice));
+      const err = await strict
+        .source({ secretId: 's' })
+        .version()
+        .catch((e: unknown) => e);
+      expect(MtlsError.is(err, 'ACCESS_DENIED')).toBe(true);
+      expect((err as MtlsError).message).toMatch(
+        /UnrecognizedClientException.*secretsmanager:DescribeSecret/,
+      );
+    } finally {
+      await strict.close();
+    }
+  });
+
+  it('reports a secret without the probed stage as SOURCE_NOT_FOUND', async () => {
+    aws.emulator.putSecret('s', bundleOf(alice));
+    const err = await aws
+      .source({ secretId: 's', versionStage: AWSPENDING })
+      .version()
+      .catch((e: unknown) => e);
+    expect(MtlsError.is(err, 'SOURCE_NOT_FOUND')).toBe(true);
+    expect((err as MtlsError).message).toMatch(/no version labelled AWSPENDING/);
+  });
+
+  it('passes a corrupt value through for core to reject with DECODE_FAILED', async () => {
+    aws.emulator.putSecret('s', bundleOf(alice));
+    aws.emulator.fail('corrupt');
+    const err = await loadCredentials(aws.source({ secretId: 's' })).catch((e: unknown) => e);
+    expect(MtlsError.is(err, 'DECODE_FAILED')).toBe(true);
+    leakCheck([alice.keyPem]).check(err, 'decode error');
+  });
+
+  it('gives up after timeoutMs when the service does not answer', async () => {
+    aws.emulator.putSecret('s', bundleOf(alice));
+    aws.emulator.fail('slow');
+    const started = performance.now();
+    const err = await aws
+      .source({ secretId: 's', timeoutMs: 150 })
+      .load()
+      .catch((e: unknown) => e);
+    expect(performance.now() - started).toBeLessThan(1_500);
+    expect(MtlsError.is(err, 'SOURCE_UNAVAILABLE')).toBe(true);
+    expect((err as MtlsError).retryable).toBe(true);
+    expect((err as MtlsError).message).toMatch(/within 150 ms/);
+  });
+
+  it('says which region setting is missing when there is none anywhere', async () => {
+    vi.stubEnv('AWS_REGION', undefined);
+    vi.stubEnv('AWS_DEFAULT_REGION', undefined);
+    vi.stubEnv('AWS_PROFILE', undefined);
+    vi.stubEnv('AWS_CONFIG_FILE', '/nonexistent/mtlskit-aws-config');
+    const err = await aws
+      .source({ secretId: 's', region: undefined })
+      .load()
+      .catch((e: unknown) => e);
+    expect(MtlsError.is(err, 'INVALID_REFERENCE')).toBe(true);
+    expect((err as MtlsError).message).toMatch(/region/);
+    expect(aws.emulator.log.count()).toBe(0);
+  });
+});
+
+describe('retries, abort and lifecycle', () => {
+  it('lets the SDK retry a failing call once by default and no more', async () => {
+    aws.emulator.putSecret('s', bundleOf(alice));
+    aws.emulator.fail({ kind: 'serverError', times: Number.POSITIVE_INFINITY });
+    const err = await aws
+      .source({ secretId: 's', maxAttempts: undefined })
+      .load()
+      .catch((e: unknown) => e);
+    expect(MtlsError.is(err, 'SOURCE_UNAVAILABLE')).toBe(true);
+    expect(aws.emulator.log.count()).toBe(2);
+  });
+
+  it('rejects with the signal’s reason when aborted mid-call, promptly', async () => {
+    aws.emulator.putSecret('s', bundleOf(alice));
+    aws.emulator.fail('slow');
+    const controller = new AbortController();
+    const reason = new Error('caller gave up');
+    setTimeout(() => controller.abort(reason), 50);
+    const started = performance.now();
+    const err = await aws
+      .source({ secretId: 's' })
+      .load({ signal: controller.signal })
+      .catch((e: unknown) => e);
+    expect(err).toBe(reason);
+    expect(performance.now() - started).toBeLessThan(1_000);
+  });
+
+  it('sends nothing when the signal is already aborted', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const source = aws.source({ secretId: 's' });
+    await expect(source.load({ signal: controller.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(source.version({ signal: controller.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    expect(aws.emulator.log.count()).toBe(0);
+  });
+
+  it('refuses calls after close(), and leaves an injected client usable', async () => {
+    aws.emulator.putSecret('s', bundleOf(alice));
+    const client = new SecretsManagerClient({
+      endpoint: aws.emulator.url,
+      region: TEST_REGION,
+      credentials: TEST_CREDENTIALS,
+      maxAttempts: 1,
+    });
+    try {
+      const source = awsSecretsManagerSource({ secretId: 's', client });
+      await source.load();
+      await source.close();
+      await source.close();
+      await expect(source.load()).rejects.toMatchObject({ code: 'CLOSED' });
+      await expect(awsSecretsManagerSource({ secretId: 's', client }).load()).resolves.toMatchObject({
+        bundle: bundleOf(alice),
+      });
+    } finally {
+      client.destroy();
+    }
+  });
+});
+
+describe('the SDK’s own configuration chain', () => {
+  it('uses AWS_REGION, AWS_ENDPOINT_URL_SECRETS_MANAGER and the environment’s credentials when no option is given', async () => {
+    const strict = await startAwsHarness({ accessKeyId: 'AKIDFROMTHEENV' });
+    try {
+      strict.emulator.putSecret('s', bundleOf(alice));
+      vi.stubEnv('AWS_REGION', 'ap-southeast-2');
+      vi.stubEnv('AWS_ENDPOINT_URL_SECRETS_MANAGER', strict.emulator.url);
+      vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIDFROMTHEENV');
+      vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'secret-from-the-env');
+      vi.stubEnv('AWS_CONFIG_FILE', '/nonexistent/mtlskit-aws-config');
+      vi.stubEnv('AWS_SHARED_CREDENTIALS_FILE', '/nonexistent/mtlskit-aws-credentials');
+      const source = awsSecretsManagerSource({ secretId: 's', maxAttempts: 1, timeoutMs: 2_000 });
+      try {
+        expect((await source.load()).bundle).toBe(bundleOf(alice));
+        expect(String(strict.emulator.log.last()?.headers.authorization)).toContain(
+          '/ap-southeast-2/secretsmanager/',
+        );
+      } finally {
+        await source.close();
+      }
+    } finally {
+      await strict.close();
+    }
+  });
+
+  it('lets explicit options override the environment', async () => {
+    aws.emulator.putSecret('s', bundleOf(alice));
+    vi.stubEnv('AWS_ENDPOINT_URL_SECRETS_MANAGER', 'http://127.0.0.1:9');
+    vi.stubEnv('AWS_REGION', 'us-west-2');
+    const source = aws.source({ secretId: 's' });
+    expect((await source.load()).bundle).toBe(bundleOf(alice));
+    expect(String(aws.emulator.log.last()?.headers.authorization)).toContain(
+      `/${TEST_REGION}/secretsmanager/`,
+    );
+  });
+
+  it('fails with ACCESS_DENIED, without probing any metadata service, when no credentials exist', async () => {
+    for (const name of [
+      'AWS_ACCESS_KEY_ID',
+      'AWS_SECRET_ACCESS_KEY',
+      'AWS_SESSION_TOKEN',
+      'AWS_PROFILE',
+      'AWS_ROLE_ARN',
+      'AWS_WEB_IDENTITY_TOKEN_FILE',
+      'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+      'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+    ]) {
+      vi.stubEnv(name, undefined);
+    }
+    vi.stubEnv('AWS_EC2_METADATA_DISABLED', 'true');
+    vi.stubEnv('AWS_CONFIG_FILE', '/nonexistent/mtlskit-aws-config');
+    vi.stubEnv('AWS_SHARED_CREDENTIALS_FILE', '/nonexistent/mtlskit-aws-credentials');
+    const probe = trackConnections();
+    try {
+      const err = await aws
+        .source({ secretId: 's', credentials: undefined })
+        .load()
+        .catch((e: unknown) => e);
+      expect(MtlsError.is(err, 'ACCESS_DENIED')).toBe(true);
+      expect((err as MtlsError).message).toMatch(/no AWS credentials were found/);
+      expect(probe.connections).toEqual([]);
+      expect(aws.emulator.log.count()).toBe(0);
+    } finally {
+      probe.stop();
+    }
+  });
+});
+
+describe('options', () => {
+  it.each([
+    [{}, /no secret given/],
+    [{ secretId: '' }, /secretId is empty/],
+    [{ secretId: 's', secrets: { cert: 'c' } }, /conflicts/],
+    [{ secrets: { cert: 'c' } }, /both cert and key/],
+    [{ secrets: { cert: 'c', key: 'k' }, versionId: 'v' }, /versionId applies to one secret/],
+    [{ secrets: { cert: 'c', key: 'k', tls: 'x' } as never }, /unknown field tls/],
+    [{ secretId: 's', timeoutMs: 0 }, /timeoutMs must be a positive number/],
+    [{ secretId: 's', maxAttempts: 0 }, /maxAttempts must be a whole number/],
+  ])('refuses %j with INVALID_REFERENCE', (options, message) => {
+    let thrown: unknown;
+    try {
+      awsSecretsManagerSource({ region: TEST_REGION, credentials: TEST_CREDENTIALS, ...options });
+    } catch (err) {
+      thrown = err;
+    }
+    expect(MtlsError.is(thrown, 'INVALID_REFERENCE')).toBe(true);
+    expect((thrown as MtlsError).message).toMatch(message);
+  });
+});

@@ -1,0 +1,443 @@
+// The AWS Secrets Manager CredentialSource: reads a credential kept as one secret (a JSON bundle, one
+// PEM, or a PKCS#12 in SecretBinary) or as one secret per field, probes for rotation with
+// DescribeSecret, and writes renewals with PutSecretValue. It fetches and never decodes; the one
+// exception is the pair check of one-secret-per-field mode, which borrows core's decoder.
+import {
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  type GetSecretValueCommandOutput,
+  PutSecretValueCommand,
+  SecretsManagerClient,
+  type SecretsManagerClientConfig,
+} from '@aws-sdk/client-secrets-manager';
+import {
+  type CredentialMaterial,
+  type CredentialSource,
+  decodeMaterial,
+  type FieldValue,
+  MtlsError,
+  type SourceContext,
+  type StoreOptions,
+  type StoreResult,
+} from '@mtlskit/core';
+import { type AwsCallContext, timeoutError, toMtlsError } from './errors.js';
+
+/** The credential fields that can each live in their own secret. */
+export const AWS_FIELD_NAMES = ['cert', 'key', 'passphrase', 'ca', 'pfx'] as const;
+export type AwsFieldName = (typeof AWS_FIELD_NAMES)[number];
+
+/**
+ * Options of {@link awsSecretsManagerSource}: a `secretId` holding the credential (optionally with
+ * `secrets.ca` / `secrets.passphrase` beside it), or `secrets` with one secret per field.
+ */
+export interface AwsSecretsManagerSourceOptions {
+  /** The secret holding the whole credential: a name (`prod/mtls`, `/` allowed) or a full ARN. */
+  secretId?: string;
+  /**
+   * One secret per field, e.g. `{ cert: 'prod/mtls/cert', key: 'prod/mtls/key' }`. Beside a
+   * `secretId`, only `ca` and `passphrase` (kept apart from the bundle).
+   */
+  secrets?: Partial<Record<AwsFieldName, string>>;
+  /** The staging label to read and probe. Default `AWSCURRENT` (`AWSPENDING` reads a staged renewal). */
+  versionStage?: string;
+  /** Always read this version of `secretId` instead of a staging label (no rotation then). */
+  versionId?: string;
+  /** A configured client to use as is (it is not destroyed by `close()`). Other client options are then ignored. */
+  client?: SecretsManagerClient;
+  /** Region; default: the region of an ARN secret id, else the SDK's chain (`AWS_REGION`, profile). */
+  region?: string;
+  /** Endpoint URL; default: the SDK's (`AWS_ENDPOINT_URL_SECRETS_MANAGER`, `AWS_ENDPOINT_URL`, then AWS's). */
+  endpoint?: string;
+  /** Credentials or a credential provider; default: the SDK's chain (env, profile, SSO, web identity, container, instance role). */
+  credentials?: SecretsManagerClientConfig['credentials'];
+  /**
+   * Attempts per call inside the SDK, first included. Default 2: one quick retry for a network blip,
+   * then the error goes to the resolver, whose backoff decides what happens next.
+   */
+  maxAttempts?: number;
+  /** Deadline of each call, SDK retries included, in milliseconds. Default 10,000. */
+  timeoutMs?: number;
+  /** The source id used in errors and logs. Default: the `aws-sm:` reference of these options. */
+  id?: string;
+}
+
+/**
+ * A CredentialSource over AWS Secrets Manager. The SDK client stays private: it holds the AWS
+ * credentials, which must not be reachable from an object users log.
+ */
+export interface AwsSecretsManagerSource extends CredentialSource {
+  readonly kind: 'static';
+  version(ctx?: SourceContext): Promise<string>;
+  store(material: CredentialMaterial, options?: StoreOptions): Promise<StoreResult>;
+  close(): Promise<void>;
+}
+
+const DEFAULT_STAGE = 'AWSCURRENT';
+const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_ATTEMPTS = 2;
+// What version() saw only informs the load that follows it: later, the versions may have moved on.
+const PROBE_TTL_MS = 30_000;
+
+/** What DescribeSecret said about one secret: its current version and the labelled older ones. */
+interface Probe {
+  current: string;
+  older: Set<string>;
+}
+
+interface Target {
+  /** `bundle`, or the field this secret holds. */
+  slot: 'bundle' | AwsFieldName;
+  secretId: string;
+}
+
+function invalid(message: string, id: string): MtlsError {
+  return new MtlsError('INVALID_REFERENCE', message, { sourceId: id });
+}
+
+/** The `aws-sm:` reference these options stand for (core owns the grammar; this is its formatter's output). */
+export function awsReferenceOf(options: AwsSecretsManagerSourceOptions): string {
+  const query = new URLSearchParams();
+  if (options.secrets) {
+    for (const field of AWS_FIELD_NAMES) {
+      const id = options.secrets[field];
+      if (id !== undefined) query.set(field, id);
+    }
+  }
+  if (options.region) query.set('region', options.region);
+  const q = query.toString();
+  return `aws-sm://${options.secretId ?? ''}${q ? `?${q}` : ''}`;
+}
+
+function targetsOf(options: AwsSecretsManagerSourceOptions, id: string): Target[] {
+  const secrets = options.secrets ?? {};
+  const unknown = Object.keys(secrets).filter((f) => !(AWS_FIELD_NAMES as readonly string[]).includes(f));
+  if (unknown.length > 0) {
+    throw invalid(`unknown field ${unknown.join(', ')} in secrets: use ${AWS_FIELD_NAMES.join(', ')}`, id);
+  }
+  const has = (f: AwsFieldName) => secrets[f] !== undefined;
+  const targets: Target[] = [];
+  if (options.secretId !== undefined) {
+    if (options.secretId.trim() === '')
+      throw invalid('secretId is empty: give a secret name or full ARN', id);
+    const clash = (['cert', 'key', 'pfx'] as const).filter(has);
+    if (clash.length > 0) {
+      throw invalid(
+        `secretId names one secret holding the credential, so secrets.${clash[0]} conflicts with it: give either secretId (with at most ca and passphrase in secrets) or one secret per field`,
+        id,
+      );
+    }
+    targets.push({ slot: 'bundle', secretId: options.secretId });
+  } else {
+    if (!has('pfx') && !(has('cert') && has('key'))) {
+      throw invalid(
+        'no secret given: set secretId (e.g. "prod/mtls"), or secrets naming both cert and key (or a pfx), e.g. { cert: "prod/mtls/cert", key: "prod/mtls/key" }',
+        id,
+      );
+    }
+    if (options.versionId !== undefined) {
+      throw invalid(
+        'versionId applies to one secret (secretId), not to one secret per field: use versionStage',
+        id,
+      );
+    }
+  }
+  for (const field of AWS_FIELD_NAMES) {
+    const secretId = secrets[field];
+    if (secretId === undefined) continue;
+    if (secretId.trim() === '') throw invalid(`the secret id for ${field} is empty`, id);
+    targets.push({ slot: field, secretId });
+  }
+  return targets;
+}
+
+const ARN_REGION = /^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):\d{12}:secret:/;
+
+function buildClient(
+  options: AwsSecretsManagerSourceOptions,
+  targets: readonly Target[],
+  maxAttempts: number,
+): SecretsManagerClient {
+  // Only what the user set is passed, so everything else comes from the SDK's own chain. An ARN says
+  // where its secret lives, which beats a process-wide AWS_REGION.
+  const config: SecretsManagerClientConfig = { maxAttempts };
+  const region = options.region ?? targets.map((t) => ARN_REGION.exec(t.secretId)?.[1]).find(Boolean);
+  if (region !== undefined) config.region = region;
+  if (options.endpoint !== undefined) config.endpoint = options.endpoint;
+  if (options.credentials !== undefined) config.credentials = options.credentials;
+  return new SecretsManagerClient(config);
+}
+
+function secretValueOf(out: GetSecretValueCommandOutput): FieldValue | undefined {
+  if (out.SecretString !== undefined) return out.SecretString;
+  return out.SecretBinary;
+}
+
+function toText(value: FieldValue): string {
+  return typeof value === 'string' ? value : Buffer.from(value).toString('base64');
+}
+
+/** What a bundle secret holds when given fields: a JSON object of them, less those `kept` in their own secrets. */
+function bundleOf(material: CredentialMaterial, kept: readonly string[]): FieldValue | undefined {
+  if (material.bundle !== undefined) return material.bundle;
+  const json: Record<string, string | string[]> = {};
+  for (const field of AWS_FIELD_NAMES) {
+    const value = material[field];
+    if (value === undefined || kept.includes(field)) continue;
+    json[field] = Array.isArray(value) ? value.map(toText) : toText(value);
+  }
+  return Object.keys(json).length === 0 ? undefined : JSON.stringify(json);
+}
+
+const PAIRING_CODES = ['KEY_MISMATCH', 'WRONG_PASSPHRASE'] as const;
+
+/**
+ * A `static` CredentialSource reading AWS Secrets Manager with the real SDK.
+ *
+ * Loads read the configured stage (AWSCURRENT) and report the version id read. Secrets Manager
+ * is eventually consistent: right after a rotation, a read may still be served the version that
+ * `version()` has just seen replaced. The load after a probe notices (the version it got is one the
+ * probe knew as older) and asks for the announced VersionId instead, so a resolver never files old
+ * content under the new version. With one secret per field, the fields are read together and checked
+ * to belong to each other; on a mismatch (a rotation caught halfway) they are read once more.
+ */
+export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions): AwsSecretsManagerSource {
+  const id = options.id ?? awsReferenceOf(options);
+  const targets = targetsOf(options, id);
+  const stage = options.versionStage ?? DEFAULT_STAGE;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0))
+    throw invalid(`timeoutMs must be a positive number, got ${timeoutMs}`, id);
+  if (!(Number.isInteger(maxAttempts) && maxAttempts >= 1)) {
+    throw invalid(`maxAttempts must be a whole number of at least 1, got ${maxAttempts}`, id);
+  }
+  const owned = options.client === undefined;
+  const client = options.client ?? buildClient(options, targets, maxAttempts);
+  let closed = false;
+  // What the last version() saw, for the load that follows it (see readTarget).
+  let probed: { at: number; slots: Map<Target['slot'], Probe> } | undefined;
+
+  async function call<T>(
+    ctx: AwsCallContext,
+    signal: AbortSignal | undefined,
+    run: (s: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    if (closed)
+      throw new MtlsError('CLOSED', `the source ${id} was closed: create a new one`, { sourceId: id });
+    signal?.throwIfAborted();
+    const deadline = new AbortController();
+    const onAbort = () => deadline.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      deadline.abort();
+    }, timeoutMs);
+    timer.unref();
+    try {
+      return await run(deadline.signal);
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      if (timedOut) throw timeoutError(ctx, timeoutMs, err);
+      throw toMtlsError(err, ctx);
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  const context = (t: Target, operation: string, version?: string): AwsCallContext => ({
+    sourceId: id,
+    operation,
+    secretId: t.secretId,
+    field: t.slot === 'bundle' ? undefined : t.slot,
+    version,
+  });
+
+  async function probe(t: Target, signal: AbortSignal | undefined): Promise<Probe> {
+    if (t.slot === 'bundle' && options.versionId !== undefined)
+      return { current: options.versionId, older: new Set() };
+    const ctx = context(t, 'DescribeSecret');
+    const out = await call(ctx, signal, (s) =>
+      client.send(new DescribeSecretCommand({ SecretId: t.secretId }), { abortSignal: s }),
+    );
+    const labelled = Object.entries(out.VersionIdsToStages ?? {});
+    const current = labelled.find(([, stages]) => stages?.includes(stage))?.[0];
+    if (current === undefined) {
+      throw new MtlsError(
+        'SOURCE_NOT_FOUND',
+        `secret "${t.secretId}" has no version labelled ${stage} — store a value (aws secretsmanager put-secret-value) or choose another versionStage`,
+        { sourceId: id, field: ctx.field },
+      );
+    }
+    return { current, older: new Set(labelled.map(([versionId]) => versionId).filter((v) => v !== current)) };
+  }
+
+  async function read(t: Target, versionId: string | undefined, signal: AbortSignal | undefined) {
+    const ctx = context(t, 'GetSecretValue', versionId ?? stage);
+    const input =
+      versionId === undefined
+        ? { SecretId: t.secretId, VersionStage: stage }
+        : { SecretId: t.secretId, VersionId: versionId };
+    const out = await call(ctx, signal, (s) =>
+      client.send(new GetSecretValueCommand(input), { abortSignal: s }),
+    );
+    const value = secretValueOf(out);
+    if (value === undefined || out.VersionId === undefined) {
+      throw new MtlsError(
+        'MISSING_FIELD',
+        `secret "${t.secretId}" has no SecretString or SecretBinary in version ${out.VersionId ?? stage} — store the credential in it`,
+        { sourceId: id, field: ctx.field },
+      );
+    }
+    return { value, versionId: out.VersionId };
+  }
+
+  function combine(parts: { t: Target; versionId: string }[]): string {
+    if (parts.length === 1 && parts[0]!.t.slot === 'bundle') return parts[0]!.versionId;
+    return parts.map((p) => `${p.t.slot}:${p.versionId}`).join(',');
+  }
+
+  async function readTarget(t: Target, hint: Probe | undefined, signal: AbortSignal | undefined) {
+    if (t.slot === 'bundle' && options.versionId !== undefined) return read(t, options.versionId, signal);
+    const got = await read(t, undefined, signal);
+    if (hint === undefined || got.versionId === hint.current || !hint.older.has(got.versionId)) return got;
+    // Served a version the probe saw replaced: a replica behind the rotation. Ask for the new one.
+    try {
+      return await read(t, hint.current, signal);
+    } catch (err) {
+      if (!MtlsError.is(err, 'SOURCE_NOT_FOUND')) throw err;
+      throw new MtlsError(
+        'SOURCE_UNAVAILABLE',
+        `secret "${t.secretId}" announced version ${hint.current}, which cannot be read yet (AWS has not finished replicating the rotation) — it is retried`,
+        { sourceId: id, field: t.slot === 'bundle' ? undefined : t.slot, cause: err },
+      );
+    }
+  }
+
+  async function readAll(
+    hints: Map<Target['slot'], Probe> | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<CredentialMaterial> {
+    const results = await Promise.all(
+      targets.map(async (t) => ({ t, ...(await readTarget(t, hints?.get(t.slot), signal)) })),
+    );
+    const material: CredentialMaterial = { version: combine(results), fetchedAt: new Date() };
+    for (const r of results) material[r.t.slot] = r.value;
+    return material;
+  }
+
+  /** A pairing problem (key of another certificate, passphrase of another key) in what was read, if any. */
+  function pairingProblem(material: CredentialMaterial): MtlsError | undefined {
+    let decoded: ReturnType<typeof decodeMaterial>;
+    try {
+      decoded = decodeMaterial(material);
+    } catch (err) {
+      // Only a pairing failure can be a rotation caught halfway; other problems are core's to report.
+      return MtlsError.is(err, ...PAIRING_CODES) ? err : undefined;
+    }
+    if (decoded.leaf.checkPrivateKey(decoded.key)) return undefined;
+    return new MtlsError('KEY_MISMATCH', 'the private key does not belong to the certificate', {
+      sourceId: id,
+      field: 'key',
+    });
+  }
+
+  return {
+    id,
+    kind: 'static',
+
+    async version(ctx: SourceContext = {}) {
+      const parts = await Promise.all(targets.map(async (t) => ({ t, probe: await probe(t, ctx.signal) })));
+      probed = { at: Date.now(), slots: new Map(parts.map((p) => [p.t.slot, p.probe])) };
+      return combine(parts.map((p) => ({ t: p.t, versionId: p.probe.current })));
+    },
+
+    async load(ctx: SourceContext = {}) {
+      const hints = probed !== undefined && Date.now() - probed.at <= PROBE_TTL_MS ? probed.slots : undefined;
+      probed = undefined;
+      let material = await readAll(hints, ctx.signal);
+      if (targets.length > 1 && pairingProblem(material)) {
+        material = await readAll(undefined, ctx.signal);
+        const mismatch = pairingProblem(material);
+        if (mismatch) {
+          throw new MtlsError(
+            mismatch.code,
+            `the secrets of ${id} do not belong together (read twice): ${mismatch.message} — update them so the key matches the certificate`,
+            { sourceId: id, field: mismatch.field, cause: mismatch },
+          );
+        }
+      }
+      return material;
+    },
+
+    async store(material: CredentialMaterial, storeOptions: StoreOptions = {}) {
+      const bundled = targets[0]?.slot === 'bundle';
+      const homeless = AWS_FIELD_NAMES.filter(
+        (f) => material[f] !== undefined && !targets.some((t) => t.slot === f) && !bundled,
+      );
+      if (homeless.length > 0 || (!bundled && material.bundle !== undefined)) {
+        const what = [...homeless, ...(material.bundle === undefined || bundled ? [] : ['bundle'])];
+        throw new MtlsError(
+          'INVALID_REFERENCE',
+          `${id} has no secret for ${what.join(', ')}: add one per field to secrets, or store into a single-secret source`,
+          { sourceId: id, field: homeless[0] },
+        );
+      }
+      if (bundled && options.versionId !== undefined) {
+        throw invalid(
+          `${id} reads the fixed version ${options.versionId}: drop versionId to store new versions`,
+          id,
+        );
+      }
+      // Everything is checked before the first write, so a refused store writes nothing.
+      const writes: { t: Target; value: FieldValue }[] = [];
+      for (const t of targets) {
+        const value =
+          t.slot === 'bundle'
+            ? bundleOf(
+                material,
+                targets.map((x) => x.slot),
+              )
+            : material[t.slot];
+        if (Array.isArray(value)) {
+          throw new MtlsError(
+            'INVALID_REFERENCE',
+            `the ${t.slot} secret "${t.secretId}" holds one value: join the CA certificates into one PEM first`,
+            { sourceId: id, field: t.slot },
+          );
+        }
+        if (value !== undefined) writes.push({ t, value });
+        else if (t.slot !== 'passphrase' && t.slot !== 'ca') {
+          throw new MtlsError(
+            'MISSING_FIELD',
+            `nothing to store in secret "${t.secretId}": the material has no ${t.slot === 'bundle' ? 'certificate, key or bundle' : t.slot}`,
+            { sourceId: id, field: t.slot === 'bundle' ? undefined : t.slot },
+          );
+        }
+      }
+      const written: { t: Target; versionId: string }[] = [];
+      for (const { t, value } of writes) {
+        const ctx = context(t, 'PutSecretValue', storeOptions.stage);
+        const out = await call(ctx, storeOptions.signal, (s) =>
+          client.send(
+            new PutSecretValueCommand({
+              SecretId: t.secretId,
+              ...(typeof value === 'string' ? { SecretString: value } : { SecretBinary: value }),
+              ...(storeOptions.stage === undefined ? {} : { VersionStages: [storeOptions.stage] }),
+            }),
+            { abortSignal: s },
+          ),
+        );
+        written.push({ t, versionId: out.VersionId ?? '' });
+      }
+      return { version: combine(written) };
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (owned) client.destroy();
+    },
+  };
+}

@@ -1,0 +1,32 @@
+// The bounds every decoder in core respects, so that hostile or corrupt input fails fast with an
+// MtlsError instead of hanging a synchronous parser or exhausting memory.
+
+/**
+ * Limits applied while decoding credential material. Typical files sit far below every one of them:
+ * OpenSSL writes PKCS#12 with 2,048 iterations, Java keytool 10,000, .NET and OWASP-minded tools up
+ * to 600,000; a hostile 2^31 is refused before any work is done.
+ */
+export const LIMITS = Object.freeze({
+  /** Largest accepted value of one field (text length or byte length): 1 MiB. */
+  maxFieldBytes: 1024 * 1024,
+  /** Most certificates one field may hold (a full public CA bundle has about 150). */
+  maxCertificatesPerField: 512,
+  /** Most PEM blocks one field may hold. */
+  maxPemBlocks: 1024,
+  /** Deepest nesting accepted in a JSON bundle. */
+  maxJsonDepth: 32,
+  /** Deepest ASN.1 nesting accepted (PKCS#12 needs about 12). */
+  maxAsn1Depth: 48,
+  /** Most ASN.1 elements in one parsed blob. */
+  maxAsn1Nodes: 200_000,
+  /** Highest iteration count of one key derivation (PKCS#12 MAC, PKCS#12 PBE, PBKDF2, PBKDF1). */
+  maxIterations: 1_000_000,
+  /** Highest sum of iteration counts over all derivations of one PKCS#12 file. */
+  maxTotalIterations: 4_000_000,
+  /** Most safe bags in one PKCS#12 file. */
+  maxSafeBags: 256,
+  /** Highest scrypt cost (N) accepted in an encrypted PKCS#8 key. */
+  maxScryptCost: 2 ** 20,
+});
+
+export type Limits = typeof LIMITS;

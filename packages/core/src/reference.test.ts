@@ -1,0 +1,610 @@
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { MtlsError } from './errors.js';
+import {
+  BUILTIN_SCHEMES,
+  formatReference,
+  type ParsedReference,
+  parseReference,
+  schemeOptions,
+} from './reference.js';
+import { registerScheme } from './registry.js';
+
+const ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/mtls-AbCdEf';
+
+// Every form DESIGN.md names, and the structured view adapters get from it.
+const VALID: Array<[string, Partial<ParsedReference>]> = [
+  [
+    'env:',
+    {
+      scheme: 'env',
+      target: {
+        prefix: 'MTLS_',
+        names: {
+          cert: 'MTLS_CERT',
+          key: 'MTLS_KEY',
+          passphrase: 'MTLS_PASSPHRASE',
+          ca: 'MTLS_CA',
+          pfx: 'MTLS_PFX',
+        },
+      },
+    },
+  ],
+  [
+    'env:?prefix=MANGOPAY_',
+    {
+      target: {
+        prefix: 'MANGOPAY_',
+        names: {
+          cert: 'MANGOPAY_CERT',
+          key: 'MANGOPAY_KEY',
+          passphrase: 'MANGOPAY_PASSPHRASE',
+          ca: 'MANGOPAY_CA',
+          pfx: 'MANGOPAY_PFX',
+        },
+      },
+    },
+  ],
+  [
+    'env:?cert=CERTIFICATE_PEM_B64&key=PRIVATE_KEY_B64',
+    {
+      target: {
+        prefix: 'MTLS_',
+        names: {
+          cert: 'CERTIFICATE_PEM_B64',
+          key: 'PRIVATE_KEY_B64',
+          passphrase: 'MTLS_PASSPHRASE',
+          ca: 'MTLS_CA',
+          pfx: 'MTLS_PFX',
+        },
+      },
+    },
+  ],
+  ['env:MTLS_BUNDLE', { path: 'MTLS_BUNDLE', target: expect.objectContaining({ variable: 'MTLS_BUNDLE' }) }],
+  [
+    'env:?passphrase=file:/run/secrets/pass',
+    {
+      passphrase: expect.objectContaining({
+        scheme: 'file',
+        target: { path: '/run/secrets/pass', files: {} },
+      }),
+    },
+  ],
+  ['file:/etc/mtls', { scheme: 'file', slashes: false, target: { path: '/etc/mtls', files: {} } }],
+  ['file:relative/dir', { target: { path: 'relative/dir', files: {} } }],
+  ['file:///etc/mtls', { slashes: true, target: { path: '/etc/mtls', files: {} } }],
+  ['file://localhost/etc/mtls', { target: { path: '/etc/mtls', files: {} } }],
+  ['file:///C:/certs', { target: { path: 'C:/certs', files: {} } }],
+  [
+    'file:/etc/mtls?ca=/etc/ssl/api-ca.pem',
+    { target: { path: '/etc/mtls', files: { ca: '/etc/ssl/api-ca.pem' } } },
+  ],
+  [
+    'file:?cert=/run/client.crt&key=/run/client.key&ca=/run/ca.pem',
+    { target: { files: { cert: '/run/client.crt', key: '/run/client.key', ca: '/run/ca.pem' } } },
+  ],
+  [
+    'file:?pfx=/run/client.p12&passphrase=/run/pass.txt',
+    { target: { files: { pfx: '/run/client.p12', passphrase: '/run/pass.txt' } } },
+  ],
+  ['file:/tmp/with%20space%3Fand%25percent', { target: { path: '/tmp/with space?and%percent', files: {} } }],
+  ['file:/tmp/%E2%82%AC/€', { target: { path: '/tmp/€/€', files: {} } }],
+  [
+    'aws-sm://prod/mtls?region=eu-west-1',
+    { scheme: 'aws-sm', target: { secretId: 'prod/mtls', fields: {}, region: 'eu-west-1' } },
+  ],
+  ['AWS-SM://prod/mtls', { scheme: 'aws-sm', target: { secretId: 'prod/mtls', fields: {} } }],
+  ['aws-sm://team+a/mtls=v2@x.y_z-1', { target: { secretId: 'team+a/mtls=v2@x.y_z-1', fields: {} } }],
+  [`aws-sm://${ARN}`, { target: { secretId: ARN, fields: {}, region: 'eu-west-1' } }],
+  [
+    `aws-sm://${ARN}?region=eu-west-1&versionStage=AWSPENDING`,
+    { target: { secretId: ARN, fields: {}, region: 'eu-west-1', versionStage: 'AWSPENDING' } },
+  ],
+  [
+    'aws-sm://prod/mtls?versionId=3f1c&endpoint=http://127.0.0.1:4566',
+    { target: { secretId: 'prod/mtls', fields: {}, versionId: '3f1c', endpoint: 'http://127.0.0.1:4566' } },
+  ],
+  [
+    'aws-sm://?cert=prod/cert&key=prod/key&passphrase=prod/pass',
+    { path: '', target: { fields: { cert: 'prod/cert', key: 'prod/key', passphrase: 'prod/pass' } } },
+  ],
+  [
+    'aws-sm://?pfx=prod/p12&passphrase=env:P12_PASS',
+    {
+      target: { fields: { pfx: 'prod/p12' } },
+      passphrase: expect.objectContaining({ scheme: 'env', path: 'P12_PASS' }),
+    },
+  ],
+  [
+    `aws-sm://prod/mtls?passphrase=${ARN}`,
+    { target: { secretId: 'prod/mtls', fields: { passphrase: ARN }, region: 'eu-west-1' } },
+  ],
+  [
+    'azure-kv://myvault/mtls',
+    {
+      scheme: 'azure-kv',
+      target: { vault: 'myvault', vaultUrl: 'https://myvault.vault.azure.net', secret: 'mtls' },
+    },
+  ],
+  [
+    'azure-kv://myvault/mtls/0123456789abcdef0123456789abcdef',
+    {
+      target: {
+        vault: 'myvault',
+        vaultUrl: 'https://myvault.vault.azure.net',
+        secret: 'mtls',
+        version: '0123456789abcdef0123456789abcdef',
+      },
+    },
+  ],
+  [
+    'azure-kv://myvault.vault.azure.cn/mtls',
+    {
+      target: { vault: 'myvault.vault.azure.cn', vaultUrl: 'https://myvault.vault.azure.cn', secret: 'mtls' },
+    },
+  ],
+  [
+    'azure-kv://127.0.0.1:8443/mtls',
+    { target: { vault: '127.0.0.1:8443', vaultUrl: 'https://127.0.0.1:8443', secret: 'mtls' } },
+  ],
+  [
+    'azure-kv://myvault/mtls?vaultUrl=https://kv.internal.example/',
+    { target: { vault: 'myvault', vaultUrl: 'https://kv.internal.example', secret: 'mtls' } },
+  ],
+  [
+    'azure-kv:///mtls?vaultUrl=https://127.0.0.1:8443',
+    { target: { vault: '', vaultUrl: 'https://127.0.0.1:8443', secret: 'mtls' } },
+  ],
+  [
+    'azure-kv://myvault/mtls?passphrase=env:KV_PASS',
+    { passphrase: expect.objectContaining({ scheme: 'env' }) },
+  ],
+  [
+    'gcp-sm://projects/my-project/secrets/mtls',
+    {
+      scheme: 'gcp-sm',
+      target: {
+        project: 'my-project',
+        secret: 'mtls',
+        version: 'latest',
+        name: 'projects/my-project/secrets/mtls/versions/latest',
+        transport: 'grpc',
+      },
+    },
+  ],
+  [
+    'gcp-sm://projects/123456789012/secrets/mtls_client/versions/7?transport=rest',
+    {
+      target: {
+        project: '123456789012',
+        secret: 'mtls_client',
+        version: '7',
+        name: 'projects/123456789012/secrets/mtls_client/versions/7',
+        transport: 'rest',
+      },
+    },
+  ],
+  [
+    'gcp-sm://projects/example.com:my-project/secrets/mtls/versions/prod',
+    { target: expect.objectContaining({ project: 'example.com:my-project', version: 'prod' }) },
+  ],
+  ['vault://secret/mtls/client', { scheme: 'vault', target: { mount: 'secret', path: 'mtls/client' } }],
+  [
+    'vault://mtls/client?mount=team-a/kv&kv=2&version=3&namespace=eng',
+    { target: { mount: 'team-a/kv', path: 'mtls/client', kv: 2, version: 3, namespace: 'eng' } },
+  ],
+  ['vault://kv1/mtls?kv=1', { target: { mount: 'kv1', path: 'mtls', kv: 1 } }],
+  [
+    'vault-pki://pki/sign/client?common_name=x.sandbox.example.com&ttl=72h',
+    {
+      scheme: 'vault-pki',
+      target: {
+        mount: 'pki',
+        mode: 'sign',
+        role: 'client',
+        params: { common_name: 'x.sandbox.example.com', ttl: '72h' },
+      },
+    },
+  ],
+  [
+    'vault-pki://pki/int/issue/client?alt_names=a.example,b.example&exclude_cn_from_sans=true',
+    {
+      target: {
+        mount: 'pki/int',
+        mode: 'issue',
+        role: 'client',
+        params: { alt_names: 'a.example,b.example', exclude_cn_from_sans: 'true' },
+      },
+    },
+  ],
+  [
+    'vault-pki://sign/sign/issue?key_type=rsa2048&namespace=eng',
+    {
+      target: {
+        mount: 'sign',
+        mode: 'sign',
+        role: 'issue',
+        params: {},
+        keyType: 'rsa2048',
+        namespace: 'eng',
+      },
+    },
+  ],
+];
+
+// Malformed forms: the message, and the part the caret line points at.
+const INVALID: Array<[string, RegExp, string]> = [
+  ['', /the reference is empty/, ''],
+  [' env:', /surrounding whitespace/, ' '],
+  ['env:\u0007', /control character/, '\u0007'],
+  ['/etc/mtls', /no scheme\. For a file or directory write file:\/etc\/mtls/, '/'],
+  ['MTLS_CERT', /no scheme/, 'MTLS_CERT'],
+  [
+    'awssm://prod',
+    /unknown scheme "awssm:"\. Schemes that exist: env:, file:, aws-sm:, .*Did you mean "aws-sm"/,
+    'awssm',
+  ],
+  ['env://', /env: takes no "\/\/"/, '//'],
+  ['env:1BAD', /"1BAD" is not an environment variable name/, '1BAD'],
+  ['env:?prefix=MANGO-PAY_', /prefix="MANGO-PAY_" is not an environment variable name/, 'prefix=MANGO-PAY_'],
+  [
+    'env:MTLS_BUNDLE?cert=X',
+    /reads the whole credential from one variable, so cert= does not apply/,
+    'cert=X',
+  ],
+  ['env:?cert', /option "cert" has no value/, 'cert'],
+  ['env:?cert=A&&key=B', /an empty option/, '&'],
+  ['env:?cert=A&', /an empty option/, '&'],
+  ['env:?cert=A&cert=B', /option "cert" is given twice/, 'cert=B'],
+  ['env:?cert=', /option "cert" is empty/, 'cert='],
+  [
+    'env:?prefx=X_',
+    /unknown option "prefx" for env:\. Valid options: prefix, cert, key, passphrase, ca, pfx\. Did you mean "prefix"/,
+    'prefx',
+  ],
+  ['env:?cert=%ZZ', /"%" does not start a %XX escape\. Write %25/, '%ZZ'],
+  ['env:?cert=%C3%28', /do not form valid UTF-8/, '%C3%28'],
+  ['file:', /file: names no credential/, ''],
+  ['file:?key=/k.pem', /key= needs cert=/, 'key=/k.pem'],
+  ['file:?cert=/c.pem&pfx=/p.p12', /pfx= replaces cert= and key=/, 'pfx=/p.p12'],
+  [
+    'file:/etc/mtls?cert=/c.pem',
+    /file:\/etc\/mtls already names the credential, so cert= conflicts/,
+    'cert=/c.pem',
+  ],
+  ['file://server/share', /a file URL with a host is not supported/, 'server'],
+  ['aws-sm:prod/mtls', /aws-sm: needs "\/\/" after the colon/, 'prod/mtls'],
+  ['aws-sm://', /aws-sm:\/\/ names no credential/, ''],
+  ['aws-sm://prod?region=eu_west_1', /"eu_west_1" is not an AWS region name/, 'region=eu_west_1'],
+  [
+    `aws-sm://${ARN}?region=us-east-1`,
+    /region=us-east-1 differs from the ARN's region eu-west-1/,
+    'region=us-east-1',
+  ],
+  ['aws-sm://arn:aws:s3:::bucket/key', /not a Secrets Manager secret ARN/, 'arn:aws:s3:::bucket/key'],
+  ['aws-sm://prod%20mtls', /whitespace or a control character/, 'prod%20mtls'],
+  ['aws-sm://prod/mtls?cert=c', /names a bundle secret, so cert= conflicts/, 'cert=c'],
+  ['aws-sm://?cert=c&key=k&versionId=v1', /versionId= applies to one secret/, 'versionId=v1'],
+  ['aws-sm://prod?endpoint=ftp://x', /endpoint=ftp:\/\/x is not an http\(s\) URL/, 'ftp://x'],
+  [
+    'aws-sm://prod?passphrase=env:P?passphrase=env:Q',
+    /in passphrase=: a passphrase reference cannot have its own passphrase=/,
+    'passphrase=env:Q',
+  ],
+  ['aws-sm://prod?passphrase=env:1BAD', /in passphrase=: "1BAD" is not an environment variable name/, '1BAD'],
+  [
+    'aws-sm://prod?passphrase=vault%3A%2F%2Fsecret',
+    /in passphrase=: "secret" names a mount but no secret inside it/,
+    'vault%3A%2F%2Fsecret',
+  ],
+  ['azure-kv://v/mtls', /"v" is not a Key Vault name/, 'v'],
+  ['azure-kv://my_vault/mtls', /"my_vault" is not a Key Vault name/, 'my_vault'],
+  ['azure-kv://my--vault/mtls', /"my--vault" is not a Key Vault name/, 'my--vault'],
+  ['azure-kv://bad_host.example/mtls', /"bad_host.example" is not a host name/, 'bad_host.example'],
+  ['azure-kv://myvault', /"myvault" is not VAULT\/SECRET or VAULT\/SECRET\/VERSION/, 'myvault'],
+  ['azure-kv://myvault/a/b/c', /is not VAULT\/SECRET/, 'myvault/a/b/c'],
+  ['azure-kv://myvault/my_secret', /"my_secret" is not a Key Vault secret name/, 'my_secret'],
+  [
+    'azure-kv://myvault/mtls/not-a-version',
+    /"not-a-version" is not a Key Vault secret version/,
+    'not-a-version',
+  ],
+  ['azure-kv:///mtls', /the vault is missing/, '/'],
+  ['azure-kv://myvault/mtls?passphrase=hunter2', /passphrase= of azure-kv: must be a reference/, 'hunter2'],
+  ['azure-kv://myvault/mtls?vaultUrl=not a url', /is not an http\(s\) URL/, 'not a url'],
+  ['gcp-sm://my-project/mtls', /"my-project\/mtls" is not a secret resource name/, 'my-project/mtls'],
+  ['gcp-sm://projects/My_Project/secrets/mtls', /"My_Project" is not a project id or number/, 'My_Project'],
+  ['gcp-sm://projects/my-project/secrets/m.tls', /"m.tls" is not a secret id/, 'm.tls'],
+  ['gcp-sm://projects/my-project/secrets/mtls/versions/0x', /"0x" is not a secret version/, '0x'],
+  [
+    'gcp-sm://projects/my-project/secrets/mtls?transport=http',
+    /transport=http is not one of grpc, rest/,
+    'http',
+  ],
+  ['vault://', /the secret path is missing/, ''],
+  ['vault://secret', /"secret" names a mount but no secret inside it/, 'secret'],
+  ['vault://secret//mtls', /empty segment in the secret path/, '/'],
+  ['vault://secret/../mtls', /"\.\." segment in the secret path/, '..'],
+  ['vault://secret/mtls?kv=3', /kv=3 is not one of 1, 2/, '3'],
+  ['vault://secret/mtls?kv=1&version=2', /KV v1 has no versions/, 'version=2'],
+  ['vault://secret/mtls?version=0', /KV versions start at 1/, 'version=0'],
+  ['vault://secret/mtls?version=latest', /version=latest is not a whole number/, 'latest'],
+  ['vault://mtls?mount=/', /mount=\/ is not a mount path/, 'mount=/'],
+  ['vault-pki://pki/client', /does not end in \/sign\/ROLE or \/issue\/ROLE/, 'pki/client'],
+  ['vault-pki://sign/client', /does not end in \/sign\/ROLE/, 'sign/client'],
+  ['vault-pki://pki/issue/client?key_type=ec-p256', /key_type= applies to sign/, 'key_type=ec-p256'],
+  ['vault-pki://pki/sign/client?key_type=dsa', /key_type=dsa is not one of/, 'dsa'],
+  ['vault-pki://pki/sign/client?ttl=soon', /ttl=soon is not a Vault duration/, 'ttl=soon'],
+  [
+    'vault-pki://pki/sign/client?ttl=1h&not_after=2030-01-01T00:00:00Z',
+    /ttl= and not_after= both set the lifetime/,
+    'not_after=2030-01-01T00:00:00Z',
+  ],
+  ['vault-pki://pki/sign/client?exclude_cn_from_sans=yes', /is not true or false/, 'yes'],
+  ['vault-pki://pki/sign/client?token=hvs.abc', /unknown option "token" for vault-pki:/, 'token'],
+];
+
+/** The characters the caret line of an INVALID_REFERENCE message points at. */
+function pointedAt(err: MtlsError, text: string): string {
+  const lines = err.message.split('\n');
+  const carets = lines[2] ?? '';
+  const start = carets.indexOf('^') - 2;
+  const length = carets.trim().length;
+  return text.slice(start, start + length);
+}
+
+describe('parseReference', () => {
+  it.each(VALID)('parses %s', (text, expected) => {
+    const ref = parseReference(text);
+    expect(ref).toMatchObject(expected);
+    expect(Object.isFrozen(ref)).toBe(true);
+  });
+
+  it.each(INVALID)('rejects %j, pointing at the wrong part', (text, message, pointed) => {
+    let err: unknown;
+    try {
+      parseReference(text);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(MtlsError);
+    const e = err as MtlsError;
+    expect(e.code).toBe('INVALID_REFERENCE');
+    expect(e.retryable).toBe(false);
+    expect(e.message).toMatch(message);
+    if (text !== '') expect(pointedAt(e, text)).toBe(pointed);
+  });
+
+  it('round-trips every documented form: parse → format → parse', () => {
+    for (const [text] of VALID) {
+      const ref = parseReference(text);
+      const again = formatReference(ref);
+      expect(parseReference(again)).toEqual(ref);
+      expect(formatReference(parseReference(again))).toBe(again);
+    }
+  });
+
+  it('keeps + as a plus sign and never reads the query as an HTML form', () => {
+    expect(parseReference('aws-sm://a+b?versionStage=x+y').target).toMatchObject({
+      secretId: 'a+b',
+      versionStage: 'x+y',
+    });
+  });
+
+  it('has one documented option table per scheme, and lists it when an option is unknown', () => {
+    for (const [scheme, def] of Object.entries(BUILTIN_SCHEMES)) {
+      expect(Object.keys(def.options).length).toBeGreaterThan(0);
+      for (const option of Object.values(def.options)) expect(option.description.length).toBeGreaterThan(10);
+      const err = (() => {
+        try {
+          parseReference(`${scheme}:${def.slashes ? '//' : ''}x?zzz=1`);
+        } catch (e) {
+          return e as MtlsError;
+        }
+      })();
+      expect(err?.message).toContain(`Valid options: ${Object.keys(def.options).join(', ')}`);
+    }
+  });
+
+  it('is documented in docs/references.md with exactly these option tables', () => {
+    const doc = readFileSync(new URL('../../../docs/references.md', import.meta.url), 'utf8');
+    for (const [scheme, def] of Object.entries(BUILTIN_SCHEMES)) {
+      const section = doc.split(`\n### ${scheme}\n`)[1]?.split('\n### ')[0] ?? '';
+      const documented = section
+        .split('\n')
+        .filter(
+          (line) =>
+            /^\| `[a-zA-Z_]+` \|/.test(line) && section.includes('| option | type | default | meaning |'),
+        );
+      const expected = Object.entries(def.options).map(([name, o]) => {
+        const type = o.type === 'enum' ? o.values!.map((v) => `\`${v}\``).join(' \\| ') : o.type;
+        const dflt = o.default === undefined ? '' : `\`${o.default}\``;
+        return `| \`${name}\` | ${type} | ${dflt} | ${o.description} |`;
+      });
+      expect(documented, `the ${scheme} table of docs/references.md`).toEqual(expected);
+    }
+  });
+
+  it('accepts options an adapter registered for a built-in scheme, and schemes adapters add', () => {
+    const unregisterAws = registerScheme({
+      scheme: 'aws-sm',
+      packageName: '@mtlskit/aws',
+      options: { roleArn: { type: 'string', description: 'A role to assume first.' } },
+      create: () => ({ id: 'x', load: async () => ({}) }),
+    });
+    const unregisterOnePassword = registerScheme({
+      scheme: 'op',
+      packageName: 'mtlskit-1password',
+      options: { account: { type: 'string', description: 'The 1Password account.', required: true } },
+      create: () => ({ id: 'x', load: async () => ({}) }),
+    });
+    try {
+      expect(parseReference('aws-sm://prod/mtls?roleArn=arn:aws:iam::1:role/r').options.roleArn).toBe(
+        'arn:aws:iam::1:role/r',
+      );
+      expect(schemeOptions('aws-sm')).toHaveProperty('region');
+      const op = parseReference('op://Private/mTLS client?account=acme');
+      expect(op).toMatchObject({
+        scheme: 'op',
+        slashes: true,
+        path: 'Private/mTLS client',
+        target: undefined,
+      });
+      expect(formatReference(op)).toBe('op://Private/mTLS%20client?account=acme');
+      expect(() => parseReference('op://Private/x')).toThrow(/op: needs option "account"/);
+      expect(() => parseReference('env:?passphrase=op://Vault/pass?account=a')).not.toThrow();
+    } finally {
+      unregisterAws();
+      unregisterOnePassword();
+    }
+    expect(() => parseReference('aws-sm://prod/mtls?roleArn=x')).toThrow(/unknown option "roleArn"/);
+    expect(() => parseReference('op://Private/x')).toThrow(/unknown scheme "op:"/);
+  });
+
+  it('refuses to format parts that do not make a valid reference', () => {
+    expect(() => formatReference({ scheme: 'AWS SM', path: 'x' })).toThrow(/not a scheme name/);
+    expect(() => formatReference({ scheme: 'vault', slashes: true, path: 'onlymount' })).toThrow(MtlsError);
+  });
+});
+
+// --- Property: whatever the components, format → parse gives them back ------------------------
+
+const tricky = fc.constantFrom(
+  '%',
+  '?',
+  '&',
+  '=',
+  '#',
+  '/',
+  ':',
+  '+',
+  '@',
+  ' ',
+  '€',
+  '😀',
+  '\\',
+  '"',
+  '%2F',
+  '~',
+  '[',
+  ']',
+);
+const char = fc.oneof(fc.string({ unit: 'grapheme-composite', minLength: 1, maxLength: 1 }), tricky);
+const anyText = fc.string({ unit: char, minLength: 1, maxLength: 24 });
+// AWS ids refuse whitespace and control characters; ARNs have their own shape.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is excluded
+const noSpace = anyText.filter((s) => !/[\s\u0000-\u001f\u007f]/.test(s) && !s.startsWith('arn:'));
+const segment = anyText.filter((s) => !s.includes('/') && s !== '.' && s !== '..');
+const segments = fc.array(segment, { minLength: 1, maxLength: 4 }).map((s) => s.join('/'));
+const envName = fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,15}$/);
+const region = fc.constantFrom('eu-west-1', 'us-east-1', 'ap-southeast-2', 'us-gov-west-1');
+
+function roundTrip(parts: Parameters<typeof formatReference>[0]): ParsedReference {
+  const text = formatReference(parts);
+  expect(text).not.toMatch(/\s/);
+  const ref = parseReference(text);
+  expect(ref.scheme).toBe(parts.scheme);
+  expect(ref.path).toBe(parts.path ?? '');
+  expect(ref.options).toEqual(parts.options ?? {});
+  expect(parseReference(formatReference(ref))).toEqual(ref);
+  return ref;
+}
+
+describe('formatReference ∘ parseReference (property)', () => {
+  it('AWS secret ids, verbatim whatever they contain', () => {
+    fc.assert(
+      fc.property(
+        noSpace,
+        fc.option(region, { nil: undefined }),
+        fc.option(noSpace, { nil: undefined }),
+        (id, r, stage) => {
+          const options = { ...(r && { region: r }), ...(stage && { versionStage: stage }) };
+          const ref = roundTrip({ scheme: 'aws-sm', slashes: true, path: id, options });
+          expect(ref.target).toMatchObject({ secretId: id });
+        },
+      ),
+    );
+  });
+
+  it('AWS one secret per field, with a nested passphrase reference', () => {
+    fc.assert(
+      fc.property(noSpace, noSpace, envName, (cert, key, pass) => {
+        const ref = roundTrip({
+          scheme: 'aws-sm',
+          slashes: true,
+          path: '',
+          options: { cert, key, passphrase: `env:${pass}` },
+        });
+        expect(ref.target).toMatchObject({ fields: { cert, key } });
+        expect(ref.passphrase).toMatchObject({ scheme: 'env', target: { variable: pass } });
+      }),
+    );
+  });
+
+  it('env renames and file paths', () => {
+    fc.assert(
+      fc.property(envName, envName, anyText, anyText, (cert, key, certPath, keyPath) => {
+        expect(roundTrip({ scheme: 'env', options: { cert, key } }).target).toMatchObject({
+          names: { cert, key },
+        });
+        expect(roundTrip({ scheme: 'file', options: { cert: certPath, key: keyPath } }).target).toEqual({
+          files: { cert: certPath, key: keyPath },
+        });
+        // A nested reference is itself formatted first, so its own escapes survive (`%` becomes %2525).
+        const passphrase = formatReference({ scheme: 'file', path: keyPath });
+        const withPass = roundTrip({ scheme: 'file', path: certPath, options: { passphrase } });
+        expect(withPass.target).toEqual({ path: certPath, files: {} });
+        expect(withPass.passphrase?.target).toEqual({ path: keyPath, files: {} });
+      }),
+    );
+  });
+
+  it('Azure vault names and hosts, GCP resource names', () => {
+    const vault = fc.oneof(
+      fc.stringMatching(/^[a-z][a-z0-9]{2,20}$/),
+      fc.stringMatching(/^[a-z][a-z0-9]{2,10}\.vault\.(azure\.net|azure\.cn|usgovcloudapi\.net)$/),
+    );
+    const name = fc.stringMatching(/^[A-Za-z0-9-]{1,30}$/);
+    const project = fc.stringMatching(/^[a-z][a-z0-9-]{4,20}[a-z0-9]$/);
+    const secret = fc.stringMatching(/^[A-Za-z0-9_-]{1,40}$/);
+    const version = fc.option(fc.oneof(fc.constant('latest'), fc.nat().map(String)), { nil: undefined });
+    fc.assert(
+      fc.property(vault, name, project, secret, version, (v, s, p, g, ver) => {
+        const az = roundTrip({ scheme: 'azure-kv', slashes: true, path: `${v}/${s}` }).target;
+        expect(az).toMatchObject({ vault: v, secret: s });
+        expect((az as { vaultUrl: string }).vaultUrl).toBe(
+          v.includes('.') ? `https://${v}` : `https://${v}.vault.azure.net`,
+        );
+        const path = `projects/${p}/secrets/${g}${ver === undefined ? '' : `/versions/${ver}`}`;
+        expect(roundTrip({ scheme: 'gcp-sm', slashes: true, path }).target).toMatchObject({
+          project: p,
+          secret: g,
+          version: ver ?? 'latest',
+        });
+      }),
+    );
+  });
+
+  it('Vault paths, nested mounts and PKI roles', () => {
+    fc.assert(
+      fc.property(segments, segments, segment, anyText, (path, mount, role, cn) => {
+        expect(
+          roundTrip({ scheme: 'vault', slashes: true, path, options: { mount, kv: '2' } }).target,
+        ).toMatchObject({
+          mount,
+          path,
+          kv: 2,
+        });
+        expect(
+          roundTrip({
+            scheme: 'vault-pki',
+            slashes: true,
+            path: `${mount}/sign/${role}`,
+            options: { common_name: cn },
+          }).target,
+        ).toMatchObject({ mount, mode: 'sign', role, params: { common_name: cn } });
+      }),
+    );
+  });
+});

@@ -1,0 +1,321 @@
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type IssuedCert, TestCA } from '@mtlskit/testkit';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { MtlsError } from './errors.js';
+import { loadCredentials } from './load.js';
+import { schemeStore } from './reference.js';
+import {
+  type AdapterImporter,
+  createImporter,
+  KNOWN_SCHEMES,
+  listSchemes,
+  registerScheme,
+  type SourceDeps,
+  sourceFromReference,
+} from './registry.js';
+import { removeTranspiledCore, transpiledCore } from './sources/__tests__/node-child.js';
+
+let ca: TestCA;
+let client: IssuedCert;
+let project: string;
+
+/** Writes a package into the fake project's node_modules. */
+async function installPackage(name: string, indexJs: string): Promise<void> {
+  const dir = join(project, 'node_modules', ...name.split('/'));
+  await mkdir(dir, { recursive: true });
+  await writeFile(
+    join(dir, 'package.json'),
+    JSON.stringify({ name, type: 'module', exports: { '.': './index.js' } }),
+  );
+  await writeFile(join(dir, 'index.js'), indexJs);
+}
+
+beforeAll(async () => {
+  ca = await TestCA.create();
+  client = await ca.issueClient({ commonName: 'registry client' });
+  // An application directory: @mtlskit/core (a second, compiled copy), a working @mtlskit/aws, a
+  // @mtlskit/gcp whose own dependency is missing, a @mtlskit/vault that registers nothing, and no
+  // @mtlskit/azure at all.
+  project = await mkdtemp(join(tmpdir(), 'mtlskit-app-'));
+  await chmod(project, 0o755);
+  await mkdir(join(project, 'node_modules', '@mtlskit'), { recursive: true });
+  await symlink(await transpiledCore(), join(project, 'node_modules', '@mtlskit', 'core'));
+  await installPackage(
+    '@mtlskit/aws',
+    `import { registerScheme } from '@mtlskit/core';
+     registerScheme({
+       scheme: 'aws-sm',
+       packageName: '@mtlskit/aws',
+       options: { roleArn: { type: 'string', description: 'A role to assume before reading.' } },
+       create(ref, deps) {
+         return {
+           id: 'aws-sm://' + ref.target.secretId,
+           kind: 'static',
+           async load() {
+             return { bundle: deps.env.FAKE_AWS_BUNDLE, version: ref.options.roleArn ?? 'no-role' };
+           },
+         };
+       },
+     });`,
+  );
+  await installPackage('@mtlskit/gcp', `import 'google-gax-is-not-installed'; export const x = 1;`);
+  await installPackage('@mtlskit/vault', 'export const nothing = true;');
+});
+
+afterAll(async () => {
+  await rm(project, { recursive: true, force: true });
+  await removeTranspiledCore();
+});
+
+afterEach(() => {
+  for (const scheme of ['aws-sm', 'azure-kv', 'gcp-sm', 'vault', 'vault-pki', 'mem'])
+    schemeStore().delete(scheme);
+});
+
+async function rejectionOf(promise: Promise<unknown>): Promise<MtlsError> {
+  const err = await promise.then(
+    () => undefined,
+    (e) => e,
+  );
+  expect(err).toBeInstanceOf(MtlsError);
+  return err as MtlsError;
+}
+
+/** An importer that fails as Node does for a package that is not installed, and records what was asked. */
+function notInstalled(): AdapterImporter & { calls: string[] } {
+  const calls: string[] = [];
+  const importer = async (name: string) => {
+    calls.push(name);
+    return createImporter(join(tmpdir(), 'mtlskit-nowhere'))(name);
+  };
+  return Object.assign(importer, { calls });
+}
+
+describe('sourceFromReference: adapter packages', () => {
+  it('imports the adapter package of a known scheme, which registers itself through its own copy of core', async () => {
+    const bundle = JSON.stringify({ cert: client.fullChainPem, key: client.keyPem });
+    const source = await sourceFromReference(
+      'aws-sm://prod/mtls?roleArn=arn:aws:iam::123456789012:role/mtls',
+      {
+        importer: createImporter(project),
+        env: { FAKE_AWS_BUNDLE: bundle },
+      },
+    );
+    expect(source.id).toBe('aws-sm://prod/mtls');
+    const material = await source.load();
+    // The adapter saw its own extra option: the package was loaded before the reference was checked.
+    expect(material.version).toBe('arn:aws:iam::123456789012:role/mtls');
+    expect((await loadCredentials(material)).fingerprint256).toBe(client.fingerprint256);
+  });
+
+  it('says which package to install, with the exact command, when the adapter is not installed', async () => {
+    const err = await rejectionOf(
+      sourceFromReference('azure-kv://myvault/mtls', { importer: createImporter(project) }),
+    );
+    expect(err.code).toBe('ADAPTER_NOT_INSTALLED');
+    expect(err.retryable).toBe(false);
+    expect(err.sourceId).toBe('azure-kv://myvault/mtls');
+    expect(err.message).toBe(
+      'The azure-kv: scheme needs @mtlskit/azure, which is not installed. Install it: npm install @mtlskit/azure (pnpm add @mtlskit/azure, yarn add @mtlskit/azure).',
+    );
+  });
+
+  it('tells an installed adapter that fails to load (its own dependency missing) from a missing adapter', async () => {
+    const err = await rejectionOf(
+      sourceFromReference('gcp-sm://projects/my-project/secrets/mtls', { importer: createImporter(project) }),
+    );
+    expect(err.code).toBe('ADAPTER_NOT_INSTALLED');
+    expect(err.message).toMatch(
+      /@mtlskit\/gcp \(for gcp-sm:\) is installed but failed to load\. Reinstall it: npm install @mtlskit\/gcp/,
+    );
+    expect(String((err.cause as Error).message)).toContain('google-gax-is-not-installed');
+  });
+
+  it('reports an adapter package that loads but registers nothing', async () => {
+    const err = await rejectionOf(
+      sourceFromReference('vault://secret/mtls', { importer: createImporter(project) }),
+    );
+    expect(err.code).toBe('ADAPTER_NOT_INSTALLED');
+    expect(err.message).toMatch(/@mtlskit\/vault was loaded but did not register it \(vault:\)/);
+  });
+
+  it('reports a malformed reference as INVALID_REFERENCE even when its adapter is not installed', async () => {
+    const importer = notInstalled();
+    const err = await rejectionOf(sourceFromReference('aws-sm:prod/mtls', { importer }));
+    expect(err.code).toBe('INVALID_REFERENCE');
+    expect(err.message).toMatch(/needs "\/\/"/);
+    const unknownOption = await rejectionOf(sourceFromReference('vault://secret/mtls?kv=3', { importer }));
+    expect(unknownOption.code).toBe('INVALID_REFERENCE');
+  });
+
+  it('lists the schemes that exist for an unknown scheme, without importing anything', async () => {
+    const importer = notInstalled();
+    const err = await rejectionOf(sourceFromReference('keychain://mtls', { importer }));
+    expect(err.code).toBe('INVALID_REFERENCE');
+    expect(err.message).toMatch(
+      /unknown scheme "keychain:"\. Schemes that exist: env:, file:, aws-sm:, azure-kv:, gcp-sm:, vault:, vault-pki:/,
+    );
+    expect(importer.calls).toEqual([]);
+  });
+
+  it('imports once: a registered adapter is used directly afterwards', async () => {
+    const calls: string[] = [];
+    const importer: AdapterImporter = async (name) => {
+      calls.push(name);
+      registerScheme({
+        scheme: 'vault-pki',
+        packageName: name,
+        options: {},
+        create: (ref) => ({ id: `issued by ${ref.target.mount}`, kind: 'issuing', load: async () => ({}) }),
+      });
+    };
+    const first = await sourceFromReference('vault-pki://pki/sign/client', { importer });
+    const second = await sourceFromReference('vault-pki://pki/sign/client', { importer });
+    expect([first.id, second.id, first.kind]).toEqual(['issued by pki', 'issued by pki', 'issuing']);
+    expect(calls).toEqual(['@mtlskit/vault']);
+  });
+
+  it('rejects what an adapter returns when it is not a source', async () => {
+    registerScheme({ scheme: 'mem', packageName: 'mtlskit-mem', options: {}, create: () => ({}) as never });
+    const err = await rejectionOf(sourceFromReference('mem:x'));
+    expect(err.message).toMatch(/mtlskit-mem returned no valid source for mem:/);
+  });
+});
+
+describe('sourceFromReference: MTLS_SOURCE, built-in schemes, nested passphrase', () => {
+  it('uses MTLS_SOURCE when no reference is given, and env: when that is unset or empty', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mtlskit-ref-'));
+    await writeFile(join(dir, 'tls.crt'), client.fullChainPem);
+    await writeFile(join(dir, 'tls.key'), client.keyPem, { mode: 0o600 });
+    try {
+      const fromVar = await sourceFromReference(undefined, { env: { MTLS_SOURCE: `file:${dir}` } });
+      expect(fromVar.id).toBe(`file:${dir}`);
+      expect((await loadCredentials(fromVar)).fingerprint256).toBe(client.fingerprint256);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    const env = { MTLS_SOURCE: '', MTLS_CERT: client.fullChainPem, MTLS_KEY: client.keyPem };
+    const fallback = await sourceFromReference(undefined, { env });
+    expect(fallback.id).toBe('env:');
+    expect((await loadCredentials(fallback)).fingerprint256).toBe(client.fingerprint256);
+  });
+
+  it('says the bad reference came from MTLS_SOURCE', async () => {
+    const err = await rejectionOf(sourceFromReference(undefined, { env: { MTLS_SOURCE: 'aws-sm:prod' } }));
+    expect(err.code).toBe('INVALID_REFERENCE');
+    expect(err.message).toMatch(/^MTLS_SOURCE: Invalid reference: aws-sm: needs "\/\/"/);
+  });
+
+  it('builds env: sources with renames from the reference', async () => {
+    const source = await sourceFromReference('env:?cert=CERTIFICATE_PEM_B64&key=PRIVATE_KEY_B64', {
+      env: {
+        CERTIFICATE_PEM_B64: Buffer.from(client.fullChainPem).toString('base64'),
+        PRIVATE_KEY_B64: Buffer.from(client.keyPem).toString('base64'),
+      },
+    });
+    expect(source.id).toBe('env:?cert=CERTIFICATE_PEM_B64&key=PRIVATE_KEY_B64');
+    expect((await loadCredentials(source)).fingerprint256).toBe(client.fingerprint256);
+  });
+
+  it('resolves passphrase=<reference> as a second source beside the credential', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mtlskit-ref-'));
+    await writeFile(join(dir, 'certificate.pem'), client.fullChainPem);
+    await writeFile(join(dir, 'private.key'), client.encryptedPkcs8Pem('the-key-pass'), { mode: 0o600 });
+    try {
+      const env: Record<string, string> = { KEY_PASS: 'the-key-pass' };
+      const source = await sourceFromReference(`file:${dir}?passphrase=env:KEY_PASS`, { env });
+      expect(source.id).toBe(`file:${dir}?passphrase=env:KEY_PASS`);
+      const v1 = await source.version!();
+      expect((await loadCredentials(source)).fingerprint256).toBe(client.fingerprint256);
+      env.KEY_PASS = 'wrong-pass';
+      expect(await source.version!()).not.toBe(v1);
+      await expect(loadCredentials(source)).rejects.toMatchObject({ code: 'WRONG_PASSPHRASE' });
+      delete env.KEY_PASS;
+      await expect(source.load()).rejects.toMatchObject({ code: 'SOURCE_NOT_FOUND' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('hands injected dependencies to the main source only', async () => {
+    const seen: Array<{ path: string; deps: SourceDeps }> = [];
+    registerScheme({
+      scheme: 'mem',
+      packageName: 'mtlskit-mem',
+      options: { passphrase: { type: 'reference', description: 'Where the passphrase is.' } },
+      create(ref, deps) {
+        seen.push({ path: ref.path, deps });
+        return { id: `mem:${ref.path}`, load: async () => ({ bundle: 'x', passphrase: 'p' }) };
+      },
+    });
+    const sdk = { name: 'an SDK client' };
+    await sourceFromReference('mem:main?passphrase=mem:pass', { client: sdk, env: {} });
+    expect(seen.map((s) => [s.path, s.deps.client])).toEqual([
+      ['main', sdk],
+      ['pass', undefined],
+    ]);
+  });
+});
+
+describe('registerScheme', () => {
+  it('refuses malformed adapters and replacing the schemes core owns', () => {
+    const create = () => ({ id: 'x', load: async () => ({}) });
+    expect(() => registerScheme({ scheme: 'Bad Scheme', packageName: 'p', options: {}, create })).toThrow(
+      /lower-case/,
+    );
+    expect(() => registerScheme({ scheme: 'aws-sm:', packageName: 'p', options: {}, create })).toThrow(
+      /without ":"/,
+    );
+    expect(() => registerScheme({ scheme: 'env', packageName: 'p', options: {}, create })).toThrow(
+      /built into @mtlskit\/core/,
+    );
+    expect(() => registerScheme({ scheme: 'mem', packageName: '', options: {}, create })).toThrow(
+      /packageName/,
+    );
+    expect(() =>
+      registerScheme({
+        scheme: 'mem',
+        packageName: 'p',
+        options: { x: { type: 'enum', description: 'd' } },
+        create,
+      }),
+    ).toThrow(/enum option x needs values/);
+    expect(() =>
+      registerScheme({
+        scheme: 'mem',
+        packageName: 'p',
+        options: { x: { type: 'date' as never, description: 'd' } },
+        create,
+      }),
+    ).toThrow(/unknown type "date"/);
+  });
+
+  it('returns a function that removes only its own registration', async () => {
+    const create = (id: string) => () => ({ id, load: async () => ({}) });
+    const removeFirst = registerScheme({
+      scheme: 'mem',
+      packageName: 'a',
+      options: {},
+      create: create('first'),
+    });
+    registerScheme({ scheme: 'mem', packageName: 'b', options: {}, create: create('second') });
+    removeFirst();
+    expect((await sourceFromReference('mem:x')).id).toBe('second');
+  });
+
+  it('lists every scheme with its package and whether it is available now', () => {
+    const rows = listSchemes();
+    expect(rows.map((r) => r.scheme)).toEqual(Object.keys(KNOWN_SCHEMES));
+    expect(rows.find((r) => r.scheme === 'env')).toMatchObject({
+      packageName: '@mtlskit/core',
+      available: true,
+    });
+    expect(rows.find((r) => r.scheme === 'aws-sm')).toMatchObject({
+      packageName: '@mtlskit/aws',
+      available: false,
+    });
+    expect(rows.find((r) => r.scheme === 'aws-sm')?.options).toHaveProperty('region');
+  });
+});

@@ -1,0 +1,500 @@
+// The resolver's own behaviour, without an HTTP client: single flight, scheduling, stale-on-error,
+// backoff, expiry, events, close. Real certificates from the testkit CA; time from an injected clock
+// where the test needs to move it (validation reads the same clock, so "expired" is real to the code).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import tls from 'node:tls';
+import { type IssuedCert, leakCheck, TestCA } from '@mtlskit/testkit';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { MtlsError } from './errors.js';
+import {
+  createTlsResolver,
+  type ExpiringEvent,
+  type RefreshFailedEvent,
+  type RotatedEvent,
+  type TlsResolver,
+  type TlsResolverOptions,
+} from './resolver.js';
+import type { CredentialMaterial, CredentialSource, SourceKind } from './types.js';
+
+/** A clock whose time and timers move only when the test says so. */
+class ManualClock {
+  #now: number;
+  #timers = new Map<number, { at: number; fn: () => void }>();
+  #nextId = 1;
+
+  constructor(start = Date.now()) {
+    this.#now = start;
+  }
+
+  now(): number {
+    return this.#now;
+  }
+
+  setTimeout(fn: () => void, ms: number): { id: number; unref(): void } {
+    const id = this.#nextId++;
+    this.#timers.set(id, { at: this.#now + ms, fn });
+    return { id, unref() {} };
+  }
+
+  clearTimeout(handle: { id: number } | undefined): void {
+    if (handle) this.#timers.delete(handle.id);
+  }
+
+  pendingTimers(): number {
+    return this.#timers.size;
+  }
+
+  /** Moves time forward, firing due timers in order and letting the work they start settle. */
+  async advance(ms: number): Promise<void> {
+    const target = this.#now + ms;
+    for (;;) {
+      const due = [...this.#timers.entries()]
+        .filter(([, t]) => t.at <= target)
+        .sort((a, b) => a[1].at - b[1].at)[0];
+      if (!due) break;
+      this.#timers.delete(due[0]);
+      this.#now = Math.max(this.#now, due[1].at);
+      due[1].fn();
+      await settle();
+    }
+    this.#now = target;
+    await settle();
+  }
+}
+
+// Loads are real async work (decoding, validation, a SecureContext): give them a moment.
+const settle = () => new Promise<void>((resolve) => setTimeout(resolve, 25));
+
+/** An in-memory source: the test swaps its content, makes it fail, and counts its calls. */
+class MemorySource implements CredentialSource {
+  readonly id = 'memory:unit';
+  kind: SourceKind = 'static';
+  loads = 0;
+  probes = 0;
+  delayMs = 0;
+  failure: Error | undefined;
+  material: CredentialMaterial = {};
+  generation = 0;
+
+  serve(material: CredentialMaterial): this {
+    this.material = material;
+    this.generation++;
+    return this;
+  }
+
+  async load(): Promise<CredentialMaterial> {
+    this.loads++;
+    if (this.delayMs) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
+    if (this.failure) throw this.failure;
+    return { ...this.material, version: String(this.generation) };
+  }
+}
+
+class ProbedSource extends MemorySource {
+  async version(): Promise<string> {
+    this.probes++;
+    return String(this.generation);
+  }
+}
+
+const pair = (cert: IssuedCert, ca?: string): CredentialMaterial => ({
+  cert: cert.fullChainPem,
+  key: cert.keyPem,
+  ...(ca ? { ca } : {}),
+});
+
+let ca: TestCA;
+let a: IssuedCert;
+let b: IssuedCert;
+let c: IssuedCert;
+const open: TlsResolver[] = [];
+
+function resolver(options: TlsResolverOptions): TlsResolver {
+  const r = createTlsResolver(options);
+  open.push(r);
+  return r;
+}
+
+beforeAll(async () => {
+  ca = await TestCA.create();
+  [a, b, c] = await Promise.all([ca.issueClient(), ca.issueClient(), ca.issueClient()]);
+});
+afterAll(async () => {
+  await Promise.all(open.map((r) => r.close()));
+});
+
+describe('createTlsResolver: loading', () => {
+  it('1,000 concurrent cold calls share exactly one source load', async () => {
+    const source = new MemorySource().serve(pair(a, ca.rootPem));
+    source.delayMs = 30;
+    const r = resolver({ source, mode: 'on-access' });
+    const calls = Array.from({ length: 1000 }, (_, i) =>
+      i % 3 === 0 ? r.credentials() : i % 3 === 1 ? r.secureContext() : r.tlsOptions(),
+    );
+    const results = await Promise.all(calls);
+    expect(source.loads).toBe(1);
+    const creds = results.filter((_, i) => i % 3 === 0);
+    expect(new Set(creds).size).toBe(1);
+    expect(new Set(results.filter((_, i) => i % 3 === 1)).size).toBe(1);
+    expect((creds[0] as { fingerprint256: string }).fingerprint256).toBe(a.fingerprint256);
+  });
+
+  it('a failed, corrupt or mismatched refresh keeps the last good credentials, reports refreshFailed, and recovers when fixed', async () => {
+    const source = new MemorySource().serve(pair(a, ca.rootPem));
+    const r = resolver({ source, mode: 'on-access' });
+    const failures: RefreshFailedEvent[] = [];
+    const rotations: RotatedEvent[] = [];
+    r.on('refreshFailed', (e) => failures.push(e));
+    r.on('rotated', (e) => rotations.push(e));
+    const first = await r.credentials();
+
+    source.failure = new Error('connect ECONNREFUSED 10.0.0.1:443');
+    await expect(r.refresh()).rejects.toMatchObject({ code: 'SOURCE_UNAVAILABLE' });
+    expect(await r.credentials()).toBe(first);
+    source.failure = undefined;
+
+    source.serve({ cert: 'this is not a certificate', key: a.keyPem, ca: ca.rootPem });
+    await expect(r.refresh()).rejects.toMatchObject({ code: 'DECODE_FAILED' });
+    expect(await r.credentials()).toBe(first);
+
+    source.serve({ cert: a.fullChainPem, key: b.keyPem, ca: ca.rootPem });
+    await expect(r.refresh()).rejects.toMatchObject({ code: 'KEY_MISMATCH' });
+    expect(await r.credentials()).toBe(first);
+    expect(r.health()).toMatchObject({ ready: true, stale: true, fingerprint256: a.fingerprint256 });
+    expect(r.health().lastError?.code).toBe('KEY_MISMATCH');
+
+    expect(failures.map((f) => [f.error.code, f.stale, f.fingerprint256])).toEqual([
+      ['SOURCE_UNAVAILABLE', true, a.fingerprint256],
+      ['DECODE_FAILED', true, a.fingerprint256],
+      ['KEY_MISMATCH', true, a.fingerprint256],
+    ]);
+    expect(failures.every((f) => f.error instanceof MtlsError)).toBe(true);
+    expect(rotations).toEqual([]);
+
+    source.serve(pair(c, ca.rootPem));
+    const fixed = await r.refresh();
+    expect(fixed.fingerprint256).toBe(c.fingerprint256);
+    expect(rotations).toEqual([
+      { previousFingerprint256: a.fingerprint256, fingerprint256: c.fingerprint256, notAfter: c.notAfter },
+    ]);
+    expect(r.health()).toMatchObject({ ready: true, stale: false, fingerprint256: c.fingerprint256 });
+    expect(r.health().lastError).toBeUndefined();
+  });
+
+  it('retries a failing source with exponential backoff up to the cap', async () => {
+    const clock = new ManualClock();
+    const source = new MemorySource().serve(pair(a, ca.rootPem));
+    const r = resolver({
+      source,
+      clock,
+      jitter: 0,
+      refreshIntervalMs: 60_000,
+      backoff: { initialMs: 100, maxMs: 800 },
+    });
+    const retries: number[] = [];
+    r.on('refreshFailed', (e) => retries.push(e.retryInMs));
+    await r.credentials();
+    source.failure = new Error('503 Service Unavailable');
+    await clock.advance(60_000);
+    for (let i = 0; i < 5; i++) await clock.advance(retries.at(-1) ?? 0);
+    expect(retries).toEqual([100, 200, 400, 800, 800, 800]);
+    expect(source.loads).toBe(7);
+    source.failure = undefined;
+    await clock.advance(800);
+    expect(source.loads).toBe(8);
+    await vi.waitFor(() => expect(r.health()).toMatchObject({ stale: false, ready: true }));
+    // Back to the normal interval.
+    await clock.advance(59_000);
+    expect(source.loads).toBe(8);
+    await clock.advance(1_000);
+    expect(source.loads).toBe(9);
+  });
+
+  it('while backing off with nothing loaded, callers fail fast with the load error instead of hammering the source', async () => {
+    const clock = new ManualClock();
+    const source = new MemorySource().serve(pair(a, ca.rootPem));
+    source.failure = new MtlsError('ACCESS_DENIED', 'the role may not read memory:unit');
+    const r = resolver({ source, clock, jitter: 0, backoff: { initialMs: 5_000 } });
+    await expect(r.credentials()).rejects.toMatchObject({ code: 'ACCESS_DENIED' });
+    const loads = source.loads;
+    await expect(Promise.all([r.credentials(), r.credentials()])).rejects.toMatchObject({
+      code: 'ACCESS_DENIED',
+    });
+    expect(source.loads).toBe(loads);
+    expect(r.health()).toMatchObject({ ready: false, stale: false, lastError: { code: 'ACCESS_DENIED' } });
+    source.failure = undefined;
+    await clock.advance(5_000);
+    expect((await r.credentials()).fingerprint256).toBe(a.fingerprint256);
+  });
+
+  it('abandons a load that hangs past loadTimeoutMs, aborting its signal, and keeps serving what it had', async () => {
+    const source = new MemorySource().serve(pair(a, ca.rootPem));
+    const r = resolver({ source, mode: 'on-access', loadTimeoutMs: 100 });
+    await r.credentials();
+    let aborted: unknown;
+    source.load = (ctx?: { signal?: AbortSignal }) =>
+      new Promise<CredentialMaterial>(() => {
+        ctx?.signal?.addEventListener('abort', () => {
+          aborted = ctx.signal?.reason;
+        });
+      });
+    const started = performance.now();
+    await expect(r.refresh()).rejects.toMatchObject({
+      code: 'SOURCE_UNAVAILABLE',
+      message: /longer than 100 ms/,
+    });
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(aborted).toMatchObject({ code: 'SOURCE_UNAVAILABLE' });
+    expect(r.health()).toMatchObject({ ready: true, stale: true, fingerprint256: a.fingerprint256 });
+  });
+
+  it('past notAfter with no valid replacement, every output fails fast with EXPIRED; a valid certificate brings it back', async () => {
+    const clock = new ManualClock();
+    const short = await ca.issueClient({ validForSeconds: 3600 });
+    const source = new MemorySource().serve(pair(short, ca.rootPem));
+    const r = resolver({ source, clock, jitter: 0 });
+    await r.credentials();
+    await clock.advance(3601_000);
+    await expect(r.credentials()).rejects.toMatchObject({ code: 'EXPIRED' });
+    await expect(r.secureContext()).rejects.toMatchObject({ code: 'EXPIRED' });
+    await expect(r.tlsOptions()).rejects.toMatchObject({ code: 'EXPIRED' });
+    expect(r.health()).toMatchObject({ ready: false, fingerprint256: short.fingerprint256 });
+    expect(r.health().expiresInMs).toBeLessThan(0);
+
+    const renewed = await ca.issueClient({ notAfter: new Date(clock.now() + 86_400_000) });
+    source.serve(pair(renewed, ca.rootPem));
+    expect((await r.refresh()).fingerprint256).toBe(renewed.fingerprint256);
+    expect(r.health().ready).toBe(true);
+  });
+});
+
+describe('createTlsResolver: scheduling', () => {
+  it('checks a static source every refreshIntervalMs through its cheap version() probe, loading only on change', async () => {
+    const clock = new ManualClock();
+    const source = new ProbedSource().serve(pair(a, ca.rootPem));
+    const r = resolver({ source, clock, jitter: 0, refreshIntervalMs: 60_000, warnDays: 0 });
+    const rotated = vi.fn();
+    r.on('rotated', rotated);
+    await r.credentials();
+    expect([source.loads, source.probes]).toEqual([1, 0]);
+    await clock.advance(59_999);
+    expect(source.probes).toBe(0);
+    await clock.advance(1);
+    expect([source.loads, source.probes]).toEqual([1, 1]);
+    await clock.advance(60_000);
+    expect([source.loads, source.probes]).toEqual([1, 2]);
+    source.serve(pair(b, ca.rootPem));
+    await clock.advance(60_000);
+    expect([source.loads, source.probes]).toEqual([2, 3]);
+    await vi.waitFor(() => expect(rotated).toHaveBeenCalledOnce());
+    expect((await r.credentials()).fingerprint256).toBe(b.fingerprint256);
+  });
+
+  it('inside the warning window, emits expiring once and checks a static source more often', async () => {
+    const clock = new ManualClock();
+    const soon = await ca.issueClient({ notAfter: new Date(clock.now() + 10 * 86_400_000) });
+    const source = new MemorySource().serve(pair(soon, ca.rootPem));
+    const r = resolver({ source, clock, jitter: 0, refreshIntervalMs: 30 * 86_400_000 });
+    const expiring: ExpiringEvent[] = [];
+    r.on('expiring', (e) => expiring.push(e));
+    await r.credentials();
+    await clock.advance(0);
+    expect(expiring).toHaveLength(1);
+    expect(expiring[0]).toMatchObject({ fingerprint256: soon.fingerprint256 });
+    expect(expiring[0]?.expiresInMs).toBeGreaterThan(9 * 86_400_000);
+    // A quarter of the remaining time, not the 30-day interval.
+    await clock.advance(2.5 * 86_400_000);
+    expect(source.loads).toBe(2);
+    expect(expiring).toHaveLength(1);
+  });
+
+  it('renews an issuing source at 2/3 of the certificate lifetime and warns when renewal keeps failing', async () => {
+    const clock = new ManualClock();
+    const start = clock.now();
+    // Each load mints a certificate valid for five minutes from about the time it is minted.
+    const certs = await Promise.all(
+      [0, 200_000].map((at) =>
+        ca.issueClient({ notBefore: new Date(start + at - 1_000), notAfter: new Date(start + at + 299_000) }),
+      ),
+    );
+    const source = new MemorySource();
+    source.kind = 'issuing';
+    const issued = [...certs];
+    source.load = async () => {
+      source.loads++;
+      if (source.failure) throw source.failure;
+      const next = issued.shift() as IssuedCert;
+      return pair(next, ca.rootPem);
+    };
+    const r = resolver({ source, clock, jitter: 0, backoff: { initialMs: 10_000 } });
+    const expiring = vi.fn();
+    r.on('expiring', expiring);
+    const first = await r.credentials();
+    expect(expiring).not.toHaveBeenCalled();
+    const lifetime = first.notAfter.getTime() - first.notBefore.getTime();
+    const renewAt = first.notBefore.getTime() + (lifetime * 2) / 3;
+    await clock.advance(renewAt - clock.now() - 1_000);
+    expect(source.loads).toBe(1);
+    source.failure = new MtlsError('SOURCE_UNAVAILABLE', 'vault is sealed');
+    await clock.advance(1_000);
+    expect(source.loads).toBe(2);
+    expect(expiring).toHaveBeenCalledOnce();
+    source.failure = undefined;
+    await clock.advance(10_000);
+    expect(source.loads).toBe(3);
+    await vi.waitFor(async () =>
+      expect((await r.credentials()).fingerprint256).toBe(certs[1]?.fingerprint256),
+    );
+  });
+
+  it('on-access mode sets no timer and refreshes, in the background, when used after the interval', async () => {
+    const clock = new ManualClock();
+    const source = new MemorySource().serve(pair(a, ca.rootPem));
+    const r = resolver({
+      source,
+      clock,
+      mode: 'on-access',
+      jitter: 0,
+      refreshIntervalMs: 60_000,
+      warnDays: 0,
+    });
+    expect(source.loads).toBe(0);
+    await r.credentials();
+    expect(clock.pendingTimers()).toBe(0);
+    await clock.advance(120_000);
+    expect(source.loads).toBe(1);
+    source.serve(pair(b, ca.rootPem));
+    // The call that notices the due refresh is served at once with what is in hand.
+    expect((await r.credentials()).fingerprint256).toBe(a.fingerprint256);
+    await vi.waitFor(() => expect(source.loads).toBe(2));
+    await vi.waitFor(async () => expect((await r.credentials()).fingerprint256).toBe(b.fingerprint256));
+    expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it('a watched file source (given as a reference string) rotates promptly when its files change', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mtlskit-resolver-'));
+    try {
+      writeFileSync(join(dir, 'tls.crt'), a.fullChainPem);
+      writeFileSync(join(dir, 'tls.key'), a.keyPem, { mode: 0o600 });
+      const r = resolver({ source: `file:${dir}`, refreshIntervalMs: 3_600_000 });
+      expect((await r.credentials()).fingerprint256).toBe(a.fingerprint256);
+      const rotated = new Promise<RotatedEvent>((resolve) => r.once('rotated', resolve));
+      writeFileSync(join(dir, 'tls.key'), b.keyPem, { mode: 0o600 });
+      writeFileSync(join(dir, 'tls.crt'), b.fullChainPem);
+      const event = await rotated;
+      expect(event).toMatchObject({
+        previousFingerprint256: a.fingerprint256,
+        fingerprint256: b.fingerprint256,
+      });
+      await r.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('createTlsResolver: outputs, options and lifecycle', () => {
+  it('gives TLS 1.2 as the floor and the CA replacing (default) or appended to the system roots', async () => {
+    const source = new MemorySource().serve(pair(a, ca.rootPem));
+    const replace = await resolver({ source, mode: 'on-access' }).tlsOptions();
+    expect(replace).toMatchObject({ cert: a.fullChainPem, minVersion: 'TLSv1.2', ca: ca.rootPem });
+    expect(replace.key).toContain('PRIVATE KEY');
+    const append = await resolver({ source, mode: 'on-access', caMode: 'append' }).tlsOptions();
+    expect(Array.isArray(append.ca)).toBe(true);
+    expect(append.ca).toContain(ca.rootPem);
+    expect((append.ca as string[]).length).toBeGreaterThanOrEqual(tls.rootCertificates.length + 1);
+    const withoutCa = await resolver({
+      source: new MemorySource().serve(pair(a)),
+      mode: 'on-access',
+    }).tlsOptions();
+    expect(withoutCa.ca).toBeUndefined();
+  });
+
+  it('agent() and dispatcher() are synchronous and return the same object on every call', () => {
+    const r = resolver({ source: new MemorySource().serve(pair(a, ca.rootPem)), mode: 'on-access' });
+    expect(r.agent()).toBe(r.agent());
+    expect(r.dispatcher()).toBe(r.dispatcher());
+  });
+
+  it('close() is idempotent, stops its timers, and makes every later call reject with CLOSED', async () => {
+    const clock = new ManualClock();
+    const source = new MemorySource().serve(pair(a, ca.rootPem));
+    const r = createTlsResolver({ source, clock });
+    await r.credentials();
+    expect(clock.pendingTimers()).toBe(1);
+    const first = r.close();
+    expect(r.close()).toBe(first);
+    await first;
+    await r.close();
+    expect(clock.pendingTimers()).toBe(0);
+    for (const call of [r.credentials(), r.secureContext(), r.tlsOptions(), r.refresh()]) {
+      await expect(call).rejects.toMatchObject({ code: 'CLOSED' });
+    }
+    await expect(r.fetch('https://127.0.0.1:8443/')).rejects.toMatchObject({ cause: { code: 'CLOSED' } });
+    expect(r.health()).toMatchObject({ closed: true, ready: false });
+  });
+
+  it('close() while the first load is in flight rejects its waiters with CLOSED', async () => {
+    const source = new MemorySource().serve(pair(a, ca.rootPem));
+    source.delayMs = 50;
+    const r = createTlsResolver({ source });
+    const waiting = r.credentials();
+    await r.close();
+    await expect(waiting).rejects.toMatchObject({ code: 'CLOSED' });
+  });
+
+  it('checks its options up front, naming the option at fault', () => {
+    const source = new MemorySource();
+    const bad: Array<[Partial<TlsResolverOptions>, RegExp]> = [
+      [{ mode: 'sometimes' as never }, /options\.mode/],
+      [{ jitter: 2 }, /options\.jitter/],
+      [{ refreshIntervalMs: 0 }, /options\.refreshIntervalMs/],
+      [{ issuingRenewFraction: 1 }, /options\.issuingRenewFraction/],
+      [{ caMode: 'merge' as never }, /options\.caMode/],
+      [{ agentOptions: { key: 'x' } }, /agentOptions\.key/],
+      [{ agentOptions: { rejectUnauthorized: false } }, /rejectUnauthorized/],
+      [{ proxy: { url: 'socks5://127.0.0.1:1080' } }, /options\.proxy\.url/],
+    ];
+    for (const [options, message] of bad) {
+      expect(() => createTlsResolver({ source, ...options })).toThrow(message);
+      try {
+        createTlsResolver({ source, ...options });
+      } catch (err) {
+        expect(err).toMatchObject({ code: 'INVALID_REFERENCE' });
+      }
+    }
+    expect(() => createTlsResolver({ source: 42 as never })).toThrow(/options\.source/);
+  });
+
+  it('events, health and errors carry fingerprints and codes, never key material or passphrases', async () => {
+    const passphrase = 'resolver-unit-passphrase-7731';
+    const source = new MemorySource().serve({
+      cert: a.fullChainPem,
+      key: a.encryptedPkcs8Pem(passphrase),
+      passphrase,
+      ca: ca.rootPem,
+    });
+    const r = resolver({ source, mode: 'on-access' });
+    const seen: unknown[] = [];
+    r.on('rotated', (e) => seen.push(e));
+    r.on('refreshFailed', (e) => seen.push(e));
+    await r.credentials();
+    source.serve({
+      cert: a.fullChainPem,
+      key: a.encryptedPkcs8Pem(passphrase),
+      passphrase: 'wrong-passphrase!',
+      ca: ca.rootPem,
+    });
+    const failure = await r.refresh().catch((err: unknown) => err);
+    source.serve({ cert: b.fullChainPem, key: b.keyPem, ca: ca.rootPem });
+    await r.refresh();
+    expect(seen).toHaveLength(2);
+    const leaks = leakCheck([passphrase, a.keyPem, b.keyPem, a.encryptedPkcs8Pem(passphrase)]);
+    leaks.check(seen, 'resolver events');
+    leaks.check(failure, 'a failed refresh');
+    leaks.check(r.health(), 'health()');
+    leaks.check(r, 'the resolver object');
+  });
+});

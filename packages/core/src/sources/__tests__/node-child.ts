@@ -1,0 +1,87 @@
+// Test helper: core's sources compiled to plain JavaScript in a world-readable directory, so a
+// child Node process can run them — as an unprivileged user (root ignores file modes), or as a
+// second copy of core loaded by a fake adapter package.
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+
+const src = dirname(dirname(dirname(fileURLToPath(import.meta.url)))); // packages/core/src
+let compiled: Promise<string> | undefined;
+
+async function chmodTree(dir: string): Promise<void> {
+  await chmod(dir, 0o755);
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (e.isDirectory()) await chmodTree(join(dir, e.name));
+    else if (!e.isSymbolicLink()) await chmod(join(dir, e.name), 0o644);
+  }
+}
+
+function sources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    if (e.isDirectory()) return e.name === '__tests__' ? [] : sources(join(dir, e.name));
+    return e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') ? [join(dir, e.name)] : [];
+  });
+}
+
+/** packages/core/src as an installable `@mtlskit/core` package of plain JavaScript (built once per test file). */
+export function transpiledCore(): Promise<string> {
+  compiled ??= (async () => {
+    const out = await mkdtemp(join(tmpdir(), 'mtlskit-core-js-'));
+    for (const file of sources(src)) {
+      const js = ts.transpileModule(readFileSync(file, 'utf8'), {
+        compilerOptions: {
+          module: ts.ModuleKind.ESNext,
+          target: ts.ScriptTarget.ES2022,
+          verbatimModuleSyntax: true,
+        },
+      }).outputText;
+      const target = join(out, file.slice(src.length)).replace(/\.ts$/, '.js');
+      await mkdir(dirname(target), { recursive: true });
+      await writeFile(target, js);
+    }
+    await writeFile(
+      join(out, 'package.json'),
+      JSON.stringify({ name: '@mtlskit/core', type: 'module', exports: { '.': './index.js' } }),
+    );
+    // core's own dependencies (undici, node-forge), as an installed copy would find them.
+    await symlink(join(src, '..', 'node_modules'), join(out, 'node_modules'));
+    await chmodTree(out);
+    return out;
+  })();
+  return compiled;
+}
+
+/** Removes the compiled copy (call from afterAll). */
+export async function removeTranspiledCore(): Promise<void> {
+  if (compiled) await rm(await compiled, { recursive: true, force: true });
+  compiled = undefined;
+}
+
+/** Runs an ES module script as `nobody` and parses what it writes to stdout as JSON. */
+export function runAsNobody(script: string): Promise<Record<string, string>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      uid: 65534,
+      gid: 65534,
+      cwd: tmpdir(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c) => {
+      out += c;
+    });
+    child.stderr.on('data', (c) => {
+      err += c;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) reject(new Error(`child exited ${code}: ${err}`));
+      else resolve(JSON.parse(out));
+    });
+  });
+}

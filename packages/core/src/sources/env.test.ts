@@ -1,0 +1,302 @@
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inspect } from 'node:util';
+import { type IssuedCert, leakCheck, TestCA } from '@mtlskit/testkit';
+import { runSourceConformance } from '@mtlskit/testkit/conformance';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MtlsError } from '../errors.js';
+import { loadCredentials } from '../load.js';
+import type { CredentialMaterial, FieldValue, Finding } from '../types.js';
+import { envSource } from './env.js';
+
+type Env = Record<string, string | undefined>;
+
+/** Whether this process can read a file whatever its mode (root): chmod 000 proves nothing then. */
+async function readsDespiteMode000(dir: string): Promise<boolean> {
+  const probe = join(dir, 'probe');
+  await writeFile(probe, 'x');
+  await chmod(probe, 0o000);
+  try {
+    await readFile(probe);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await rm(probe, { force: true });
+  }
+}
+
+const text = (v: FieldValue | undefined) =>
+  typeof v === 'string' ? v : Buffer.from(v ?? []).toString('utf8');
+
+let ca: TestCA;
+let one: IssuedCert;
+let two: IssuedCert;
+let dir: string;
+
+beforeAll(async () => {
+  ca = await TestCA.create();
+  one = await ca.issueClient({ commonName: 'env one' });
+  two = await ca.issueClient({ commonName: 'env two' });
+  dir = await mkdtemp(join(tmpdir(), 'mtlskit-env-'));
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function file(name: string, content: string | Uint8Array, mode = 0o600): Promise<string> {
+  const path = join(dir, name);
+  await writeFile(path, content, { mode });
+  await chmod(path, mode);
+  return path;
+}
+
+describe('envSource', () => {
+  it('reads MTLS_CERT, MTLS_KEY, MTLS_PASSPHRASE and MTLS_CA exactly as stored, without decoding', async () => {
+    const certB64 = Buffer.from(one.fullChainPem).toString('base64');
+    const env: Env = {
+      MTLS_CERT: certB64,
+      MTLS_KEY: one.encryptedPkcs8Pem('s3cret-pass'),
+      MTLS_PASSPHRASE: 's3cret-pass',
+      MTLS_CA: one.caPem,
+    };
+    const material = await envSource({ env }).load();
+    expect(material.cert).toBe(certB64);
+    expect(material.key).toBe(env.MTLS_KEY);
+    expect(material.passphrase).toBe('s3cret-pass');
+    expect(material.ca).toBe(one.caPem);
+    expect(material.fetchedAt).toBeInstanceOf(Date);
+    expect((await loadCredentials(material)).fingerprint256).toBe(one.fingerprint256);
+  });
+
+  it('lets each *_FILE variable take precedence over its inline twin, MTLS_PASSPHRASE_FILE included', async () => {
+    const env: Env = {
+      MTLS_CERT: two.fullChainPem,
+      MTLS_CERT_FILE: await file('prec-cert.pem', one.fullChainPem),
+      MTLS_KEY: two.keyPem,
+      MTLS_KEY_FILE: await file('prec-key.pem', one.encryptedPkcs8Pem('from-the-file')),
+      MTLS_PASSPHRASE: 'inline-pass',
+      // Written with `echo`: the trailing newline is stored, and the decoder copes with it.
+      MTLS_PASSPHRASE_FILE: await file('prec-pass.txt', 'from-the-file\n'),
+      MTLS_CA: 'inline ca',
+      MTLS_CA_FILE: await file('prec-ca.pem', one.caPem),
+    };
+    const material = await envSource({ env, onWarning: () => {} }).load();
+    expect(material.cert).toBe(one.fullChainPem);
+    expect(text(material.passphrase)).toBe('from-the-file\n');
+    expect(material.ca).toBe(one.caPem);
+    expect((await loadCredentials(material)).fingerprint256).toBe(one.fingerprint256);
+  });
+
+  it('treats an empty *_FILE variable as unset and falls back to the inline value', async () => {
+    const env: Env = {
+      MTLS_CERT: one.fullChainPem,
+      MTLS_CERT_FILE: '',
+      MTLS_KEY: one.keyPem,
+      MTLS_KEY_FILE: '',
+    };
+    const material = await envSource({ env }).load();
+    expect(material.cert).toBe(one.fullChainPem);
+    expect(material.key).toBe(one.keyPem);
+  });
+
+  it('reads a PKCS#12 from MTLS_PFX_FILE as bytes', async () => {
+    const pfx = await one.pkcs12('pfx-pass');
+    const env: Env = { MTLS_PFX_FILE: await file('client.p12', pfx), MTLS_PASSPHRASE: 'pfx-pass' };
+    const material = await envSource({ env, onWarning: () => {} }).load();
+    expect(material.pfx).toBeInstanceOf(Uint8Array);
+    expect(Buffer.compare(Buffer.from(material.pfx as Uint8Array), pfx)).toBe(0);
+    expect((await loadCredentials(material)).fingerprint256).toBe(one.fingerprint256);
+  });
+
+  it('uses another prefix, or exact names per field whose _FILE twins follow the rename', async () => {
+    const prefixed = envSource({
+      prefix: 'MANGOPAY_',
+      env: { MANGOPAY_CERT: 'c', MANGOPAY_KEY: 'k', MTLS_CERT: 'x' },
+    });
+    expect(prefixed.id).toBe('env:?prefix=MANGOPAY_');
+    expect(await prefixed.load()).toMatchObject({ cert: 'c', key: 'k' });
+
+    const renamed = envSource({
+      names: { cert: 'CERTIFICATE_PEM_B64', key: 'PRIVATE_KEY_B64' },
+      env: { CERTIFICATE_PEM_B64: 'c', PRIVATE_KEY_B64_FILE: await file('renamed-key.pem', 'k-from-file') },
+      onWarning: () => {},
+    });
+    expect(renamed.id).toBe('env:?cert=CERTIFICATE_PEM_B64&key=PRIVATE_KEY_B64');
+    expect(await renamed.load()).toMatchObject({ cert: 'c', key: 'k-from-file' });
+  });
+
+  it('reads one variable holding the whole credential as a bundle (env:NAME), preferring NAME_FILE', async () => {
+    const bundle = JSON.stringify({ cert: one.fullChainPem, key: one.keyPem });
+    const inline = envSource({ variable: 'MTLS_BUNDLE', env: { MTLS_BUNDLE: bundle } });
+    expect(inline.id).toBe('env:MTLS_BUNDLE');
+    const material = await inline.load();
+    expect(material.bundle).toBe(bundle);
+    expect((await loadCredentials(material)).fingerprint256).toBe(one.fingerprint256);
+
+    const fromFile = envSource({
+      variable: 'MTLS_BUNDLE',
+      env: {
+        MTLS_BUNDLE: 'stale',
+        MTLS_BUNDLE_FILE: await file('bundle.pem', `${two.keyPem}${two.fullChainPem}`),
+      },
+      onWarning: () => {},
+    });
+    expect((await loadCredentials(await fromFile.load())).fingerprint256).toBe(two.fingerprint256);
+  });
+
+  it('reads the environment at each load, so a change made later is seen', async () => {
+    const env: Env = { MTLS_CERT: one.fullChainPem, MTLS_KEY: one.keyPem };
+    const source = envSource({ env });
+    const v1 = await source.version();
+    env.MTLS_CERT = two.fullChainPem;
+    env.MTLS_KEY = two.keyPem;
+    expect(await source.version()).not.toBe(v1);
+    expect((await loadCredentials(await source.load())).fingerprint256).toBe(two.fingerprint256);
+  });
+
+  it('names every variable it looked for when none is set', async () => {
+    const err = await envSource({ env: {} })
+      .load()
+      .catch((e) => e);
+    expect(err).toBeInstanceOf(MtlsError);
+    expect(err).toMatchObject({ code: 'SOURCE_NOT_FOUND', sourceId: 'env:' });
+    for (const name of [
+      'MTLS_CERT',
+      'MTLS_CERT_FILE',
+      'MTLS_KEY',
+      'MTLS_KEY_FILE',
+      'MTLS_PFX',
+      'MTLS_PFX_FILE',
+    ]) {
+      expect(err.message).toContain(name);
+    }
+    const renamed = await envSource({ prefix: 'MANGOPAY_', env: {} })
+      .load()
+      .catch((e) => e);
+    expect(renamed.message).toContain('MANGOPAY_CERT_FILE');
+  });
+
+  it('says a variable is set but empty, which is not the same as unset', async () => {
+    const emptyCert = await envSource({ env: { MTLS_CERT: '', MTLS_KEY: 'k' } })
+      .load()
+      .catch((e) => e);
+    expect(emptyCert).toMatchObject({ code: 'MISSING_FIELD', field: 'cert' });
+    expect(emptyCert.message).toMatch(/MTLS_CERT is set but empty/);
+    const emptyKey = await envSource({ env: { MTLS_CERT: 'c', MTLS_KEY: '' } })
+      .load()
+      .catch((e) => e);
+    expect(emptyKey).toMatchObject({ code: 'MISSING_FIELD', field: 'key' });
+    expect(emptyKey.message).toMatch(/MTLS_KEY is set but empty/);
+  });
+
+  it('leaves out empty optional values (templates render unset values as "")', async () => {
+    const material = await envSource({
+      env: { MTLS_CERT: 'c', MTLS_KEY: 'k', MTLS_CA: '', MTLS_PASSPHRASE: '' },
+    }).load();
+    expect(material).not.toHaveProperty('ca');
+    expect(material).not.toHaveProperty('passphrase');
+  });
+
+  it('distinguishes a missing file, a directory and an empty file behind *_FILE', async () => {
+    await mkdir(join(dir, 'a-directory'), { recursive: true });
+    const cases: Array<[string, string, RegExp]> = [
+      [join(dir, 'nope.pem'), 'SOURCE_NOT_FOUND', /MTLS_CERT_FILE \(.*nope\.pem\): no such file/],
+      [
+        join(dir, 'a-directory'),
+        'SOURCE_NOT_FOUND',
+        /MTLS_CERT_FILE \(.*a-directory\) is a directory, where a file was expected/,
+      ],
+      [await file('empty.pem', ''), 'MISSING_FIELD', /MTLS_CERT_FILE \(.*empty\.pem\) is empty/],
+    ];
+    for (const [path, code, message] of cases) {
+      const err = await envSource({ env: { MTLS_CERT_FILE: path, MTLS_KEY: 'k' } })
+        .load()
+        .catch((e) => e);
+      expect(err).toMatchObject({ code, field: 'cert', sourceId: 'env:' });
+      expect(err.message).toMatch(message);
+    }
+  });
+
+  it('warns once when MTLS_KEY_FILE is readable by group or others', async () => {
+    const findings: Finding[] = [];
+    const env: Env = {
+      MTLS_CERT: one.fullChainPem,
+      MTLS_KEY_FILE: await file('open-key.pem', one.keyPem, 0o644),
+    };
+    const source = envSource({ env, onWarning: (f) => findings.push(f) });
+    await source.load();
+    await source.load();
+    expect(findings).toHaveLength(1);
+    expect(findings[0]).toMatchObject({ code: 'KEY_FILE_PERMISSIONS', severity: 'warning', field: 'key' });
+    expect(findings[0]!.fix).toMatch(/chmod 600/);
+    expect(source.warnings).toEqual(findings);
+  });
+
+  it('rejects names that are not environment variable names when built', () => {
+    expect(() => envSource({ names: { cert: 'NOT-A-NAME' } })).toThrow(/not an environment variable name/);
+    expect(() => envSource({ prefix: '1X' })).toThrow(MtlsError);
+  });
+
+  it('keeps the environment out of inspect and JSON', async () => {
+    const env: Env = { MTLS_CERT: one.fullChainPem, MTLS_KEY: one.keyPem, MTLS_PASSPHRASE: 'hunter2-pass' };
+    const source = envSource({ env });
+    await source.load();
+    expect(inspect(source)).toBe('EnvSource { id: "env:", kind: \'static\' }');
+    leakCheck([one.keyPem, 'hunter2-pass']).check(source, 'envSource');
+  });
+});
+
+// The conformance suite, once over inline variables and once over *_FILE variables.
+runSourceConformance('envSource (inline variables)', async ({ material }) => {
+  const env: Env = {};
+  const write = async (m: CredentialMaterial) => {
+    env.MTLS_CERT = text(m.cert);
+    env.MTLS_KEY = text(m.key);
+    env.MTLS_CA = text(m.ca as FieldValue);
+  };
+  await write(material);
+  return {
+    source: envSource({ env }),
+    write,
+    versionFollowsContent: true,
+    async remove() {
+      for (const k of Object.keys(env)) delete env[k];
+    },
+  };
+});
+
+runSourceConformance('envSource (*_FILE variables)', async ({ material }) => {
+  const home = await mkdtemp(join(tmpdir(), 'mtlskit-env-conf-'));
+  const paths = { cert: join(home, 'cert.pem'), key: join(home, 'key.pem'), ca: join(home, 'ca.pem') };
+  const env: Env = { MTLS_CERT_FILE: paths.cert, MTLS_KEY_FILE: paths.key, MTLS_CA_FILE: paths.ca };
+  const write = async (m: CredentialMaterial) => {
+    await writeFile(paths.cert, text(m.cert), { mode: 0o600 });
+    await writeFile(paths.key, text(m.key), { mode: 0o600 });
+    await writeFile(paths.ca, text(m.ca as FieldValue), { mode: 0o600 });
+  };
+  await write(material);
+  return {
+    source: envSource({ env }),
+    write,
+    versionFollowsContent: true,
+    async remove() {
+      await rm(paths.cert, { force: true });
+      await rm(paths.key, { force: true });
+    },
+    async makeUnreadable() {
+      if (await readsDespiteMode000(home)) {
+        return {
+          skip: 'running as root: chmod 000 does not stop root from reading (see file.test.ts for a real check)',
+        };
+      }
+      await chmod(paths.key, 0o000);
+      return { code: 'ACCESS_DENIED' as const };
+    },
+    async close() {
+      await rm(home, { recursive: true, force: true });
+    },
+  };
+});

@@ -1,0 +1,400 @@
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { chmod, mkdir, mkdtemp, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { inspect } from 'node:util';
+import { type IssuedCert, TestCA } from '@mtlskit/testkit';
+import { runSourceConformance } from '@mtlskit/testkit/conformance';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MtlsError } from '../errors.js';
+import { loadCredentials } from '../load.js';
+import type { CredentialMaterial, FieldValue, Finding } from '../types.js';
+import { removeTranspiledCore, runAsNobody, transpiledCore } from './__tests__/node-child.js';
+import { fileSource } from './file.js';
+
+const text = (v: FieldValue | undefined) =>
+  typeof v === 'string' ? v : Buffer.from(v ?? []).toString('utf8');
+const isRoot = process.getuid?.() === 0;
+
+let ca: TestCA;
+let one: IssuedCert;
+let two: IssuedCert;
+let root: string;
+
+beforeAll(async () => {
+  ca = await TestCA.create();
+  one = await ca.issueClient({ commonName: 'file one' });
+  two = await ca.issueClient({ commonName: 'file two' });
+  root = await mkdtemp(join(tmpdir(), 'mtlskit-file-'));
+});
+
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+  await removeTranspiledCore();
+});
+
+let counter = 0;
+async function freshDir(): Promise<string> {
+  const dir = join(root, `d${++counter}`);
+  await mkdir(dir);
+  return dir;
+}
+
+async function put(path: string, content: string | Uint8Array, mode = 0o600): Promise<string> {
+  await writeFile(path, content, { mode });
+  await chmod(path, mode);
+  return path;
+}
+
+/** Does what the kubelet's atomic writer does for a Secret volume: new timestamped dir, `..data` swap, cleanup. */
+async function kubernetesWrite(dir: string, files: Record<string, string>): Promise<void> {
+  const generation = `..2026_01_01_00_00_00.${process.hrtime.bigint()}`;
+  await mkdir(join(dir, generation));
+  for (const [name, content] of Object.entries(files)) await put(join(dir, generation, name), content, 0o600);
+  const old = await readlink(join(dir, '..data')).catch(() => undefined);
+  await symlink(generation, join(dir, '..data_tmp'));
+  await rename(join(dir, '..data_tmp'), join(dir, '..data'));
+  for (const name of Object.keys(files)) {
+    await symlink(join('..data', name), join(dir, name)).catch((err) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+  }
+  if (old !== undefined) await rm(join(dir, old), { recursive: true, force: true });
+}
+
+const pair = (c: IssuedCert) => ({ 'tls.crt': c.fullChainPem, 'tls.key': c.keyPem, 'ca.crt': c.caPem });
+
+/** Whether the loaded key belongs to the loaded certificate. */
+function matches(material: CredentialMaterial): boolean {
+  return new X509Certificate(text(material.cert)).checkPrivateKey(createPrivateKey(text(material.key)));
+}
+
+describe('fileSource', () => {
+  it('reads a directory with certificate.pem, private.key and ca.pem', async () => {
+    const dir = await freshDir();
+    await put(join(dir, 'certificate.pem'), one.fullChainPem);
+    await put(join(dir, 'private.key'), one.keyPem);
+    await put(join(dir, 'ca.pem'), one.caPem);
+    const source = fileSource(dir);
+    expect(source.id).toBe(`file:${dir}`);
+    const material = await source.load();
+    expect(material).toMatchObject({ cert: one.fullChainPem, key: one.keyPem, ca: one.caPem });
+    expect((await loadCredentials(material)).fingerprint256).toBe(one.fingerprint256);
+  });
+
+  it('reads a directory with the Kubernetes names tls.crt, tls.key and ca.crt', async () => {
+    const dir = await freshDir();
+    await kubernetesWrite(dir, pair(two));
+    const material = await fileSource(dir).load();
+    expect(material).toMatchObject({ cert: two.fullChainPem, key: two.keyPem, ca: two.caPem });
+    expect((await loadCredentials(material)).fingerprint256).toBe(two.fingerprint256);
+  });
+
+  it('reads one PEM holding key and certificate as a bundle', async () => {
+    const path = await put(join(await freshDir(), 'client.pem'), `${one.keyPem}${one.fullChainPem}`);
+    const material = await fileSource(path).load();
+    expect(Object.keys(material).sort()).toEqual(['bundle', 'fetchedAt', 'version']);
+    expect((await loadCredentials(material)).fingerprint256).toBe(one.fingerprint256);
+  });
+
+  it('reads explicit paths, DER and PKCS#12 as bytes and PEM as text', async () => {
+    const dir = await freshDir();
+    const explicit = fileSource({
+      cert: await put(join(dir, 'leaf.der'), one.certDer),
+      key: await put(join(dir, 'leaf.key.der'), one.keyDer),
+      ca: await put(join(dir, 'roots.pem'), one.caPem),
+    });
+    const material = await explicit.load();
+    expect(material.cert).toBeInstanceOf(Uint8Array);
+    expect(material.key).toBeInstanceOf(Uint8Array);
+    expect(material.ca).toBe(one.caPem);
+    expect((await loadCredentials(material)).fingerprint256).toBe(one.fingerprint256);
+
+    const pfx = fileSource({ pfx: await put(join(dir, 'client.p12'), await one.pkcs12('p12-pass')) });
+    expect(pfx.id).toBe(`file:?pfx=${join(dir, 'client.p12')}`);
+    const p12 = await pfx.load();
+    expect(p12.pfx).toBeInstanceOf(Uint8Array);
+    expect((await loadCredentials({ ...p12, passphrase: 'p12-pass' })).fingerprint256).toBe(
+      one.fingerprint256,
+    );
+  });
+
+  it('takes ca and passphrase files beside a directory', async () => {
+    const dir = await freshDir();
+    await kubernetesWrite(dir, { 'tls.crt': one.fullChainPem, 'tls.key': one.encryptedPkcs8Pem('dir-pass') });
+    const pass = await put(join(await freshDir(), 'pass.txt'), 'dir-pass\n');
+    const ca = await put(join(await freshDir(), 'other-ca.pem'), one.caPem);
+    const material = await fileSource({ path: dir, ca, passphrase: pass }).load();
+    expect(material.ca).toBe(one.caPem);
+    expect((await loadCredentials(material)).fingerprint256).toBe(one.fingerprint256);
+  });
+
+  it('names what it looked for when a directory holds no credential, or a certificate without its key', async () => {
+    const empty = await freshDir();
+    const none = await fileSource(empty)
+      .load()
+      .catch((e) => e);
+    expect(none).toMatchObject({ code: 'SOURCE_NOT_FOUND', sourceId: `file:${empty}` });
+    expect(none.message).toMatch(/neither certificate\.pem \+ private\.key nor tls\.crt \+ tls\.key/);
+
+    const half = await freshDir();
+    await put(join(half, 'tls.crt'), one.fullChainPem);
+    const noKey = await fileSource(half)
+      .load()
+      .catch((e) => e);
+    expect(noKey).toMatchObject({ code: 'SOURCE_NOT_FOUND', field: 'key' });
+    expect(noKey.message).toMatch(/has tls\.crt but no tls\.key/);
+  });
+
+  it('distinguishes a missing path, a directory where a file is expected, and an empty file', async () => {
+    const dir = await freshDir();
+    await put(join(dir, 'key.pem'), one.keyPem);
+    const missing = await fileSource(join(dir, 'gone'))
+      .load()
+      .catch((e) => e);
+    expect(missing).toMatchObject({ code: 'SOURCE_NOT_FOUND' });
+    expect(missing.message).toMatch(/gone: no such file/);
+
+    const directory = await fileSource({ cert: dir, key: join(dir, 'key.pem') })
+      .load()
+      .catch((e) => e);
+    expect(directory).toMatchObject({ code: 'SOURCE_NOT_FOUND', field: 'cert' });
+    expect(directory.message).toMatch(/is a directory, where a file was expected/);
+
+    const emptyCert = await put(join(dir, 'empty.pem'), '');
+    const empty = await fileSource({ cert: emptyCert, key: join(dir, 'key.pem') })
+      .load()
+      .catch((e) => e);
+    expect(empty).toMatchObject({ code: 'MISSING_FIELD', field: 'cert' });
+    expect(empty.message).toMatch(/empty\.pem is empty/);
+  });
+
+  it('rejects an unreadable key file with ACCESS_DENIED (as an unprivileged user when the tests run as root)', async () => {
+    const dir = await freshDir();
+    await chmod(root, 0o755); // mkdtemp makes it 0700: the key must be the only thing out of reach
+    await chmod(dir, 0o755);
+    const cert = await put(join(dir, 'cert.pem'), one.fullChainPem, 0o644);
+    const key = await put(join(dir, 'key.pem'), one.keyPem, 0o600);
+    if (!isRoot) {
+      await chmod(key, 0o000);
+      const err = await fileSource({ cert, key })
+        .load()
+        .catch((e) => e);
+      expect(err).toMatchObject({ code: 'ACCESS_DENIED', field: 'key' });
+      expect(err.message).toMatch(/key\.pem: permission denied/);
+      return;
+    }
+    // Root reads any file whatever its mode, so run the source as `nobody` in a child process.
+    const outcome = await runAsNobody(
+      `const { fileSource } = await import(${JSON.stringify(`${await transpiledCore()}/sources/file.js`)});
+       const err = await fileSource({ cert: ${JSON.stringify(cert)}, key: ${JSON.stringify(key)} }).load().catch((e) => e);
+       process.stdout.write(JSON.stringify({ code: err.code, field: err.field, message: err.message }));`,
+    );
+    expect(outcome).toMatchObject({ code: 'ACCESS_DENIED', field: 'key' });
+    expect(outcome.message).toMatch(/key\.pem: permission denied/);
+    expect(outcome.message).not.toContain(one.keyPem.split('\n')[1]);
+  });
+
+  it('warns once, through onWarning and warnings, when a key file is readable by group or others', async () => {
+    const dir = await freshDir();
+    await put(join(dir, 'tls.crt'), one.fullChainPem, 0o644);
+    await put(join(dir, 'tls.key'), one.keyPem, 0o644);
+    const findings: Finding[] = [];
+    const source = fileSource({ path: dir, onWarning: (f) => findings.push(f) });
+    await source.load();
+    await source.load();
+    expect(findings).toHaveLength(1);
+    expect(findings[0]).toMatchObject({ code: 'KEY_FILE_PERMISSIONS', severity: 'warning', field: 'key' });
+    expect(findings[0]!.message).toContain(join(dir, 'tls.key'));
+    expect(findings[0]!.message).toMatch(/its group and all users \(mode 0644\)/);
+    expect(source.warnings).toEqual(findings);
+
+    await chmod(join(dir, 'tls.key'), 0o600);
+    await source.load();
+    expect(source.warnings).toEqual([]);
+    expect(findings).toHaveLength(1);
+  });
+
+  it('rejects contradictory options when built', () => {
+    expect(() => fileSource({ path: '/etc/mtls', cert: '/x.pem' })).toThrow(/conflicts/);
+    expect(() => fileSource({ key: '/k.pem' })).toThrow(/key= needs cert=/);
+    expect(() => fileSource({})).toThrow(MtlsError);
+  });
+
+  it('shows only its id and kind through inspect', async () => {
+    const dir = await freshDir();
+    await kubernetesWrite(dir, pair(one));
+    const source = fileSource(dir);
+    await source.load();
+    expect(inspect(source)).toBe(`FileSource { id: ${JSON.stringify(`file:${dir}`)}, kind: 'static' }`);
+    expect(JSON.parse(JSON.stringify(source))).toEqual({
+      type: 'FileSource',
+      id: `file:${dir}`,
+      kind: 'static',
+    });
+  });
+});
+
+describe('fileSource watch()', () => {
+  it('picks up a Kubernetes ..data swap exactly once, and the pair then loaded matches', async () => {
+    const dir = await freshDir();
+    await kubernetesWrite(dir, pair(one));
+    const source = fileSource({ path: dir, debounceMs: 50 });
+    expect((await loadCredentials(await source.load())).fingerprint256).toBe(one.fingerprint256);
+    let calls = 0;
+    const stop = source.watch(() => calls++);
+    await sleep(100);
+
+    await kubernetesWrite(dir, pair(two));
+    for (let waited = 0; calls === 0 && waited < 5000; waited += 20) await sleep(20);
+    await sleep(400); // several debounce periods: a second notification would have come by now
+    expect(calls).toBe(1);
+    const material = await source.load();
+    expect(matches(material)).toBe(true);
+    expect((await loadCredentials(material)).fingerprint256).toBe(two.fingerprint256);
+    stop();
+  });
+
+  it('notices a file replaced by rename, and ignores events that change nothing', async () => {
+    const dir = await freshDir();
+    const cert = await put(join(dir, 'cert.pem'), one.fullChainPem);
+    const key = await put(join(dir, 'key.pem'), one.keyPem);
+    const source = fileSource({ cert, key, debounceMs: 30 });
+    await source.load();
+    let calls = 0;
+    const stop = source.watch(() => calls++);
+    await sleep(50);
+
+    await put(join(dir, 'unrelated.txt'), 'noise');
+    await put(cert, one.fullChainPem); // same content rewritten
+    await sleep(300);
+    expect(calls).toBe(0);
+
+    await put(join(dir, 'key.tmp'), two.keyPem);
+    await put(join(dir, 'cert.tmp'), two.fullChainPem);
+    await rename(join(dir, 'key.tmp'), key);
+    await rename(join(dir, 'cert.tmp'), cert);
+    for (let waited = 0; calls === 0 && waited < 5000; waited += 20) await sleep(20);
+    await sleep(300);
+    expect(calls).toBe(1);
+    expect((await loadCredentials(await source.load())).fingerprint256).toBe(two.fingerprint256);
+    stop();
+  });
+
+  it('reports nothing after stop() or close()', async () => {
+    const dir = await freshDir();
+    await kubernetesWrite(dir, pair(one));
+    const source = fileSource({ path: dir, debounceMs: 20 });
+    await source.load();
+    let calls = 0;
+    const stop = source.watch(() => calls++);
+    source.watch(() => calls++);
+    stop();
+    await source.close();
+    await kubernetesWrite(dir, pair(two));
+    await sleep(300);
+    expect(calls).toBe(0);
+  });
+
+  it('never pairs the certificate of one generation with the key of another while swaps keep coming', async () => {
+    const dir = await freshDir();
+    await kubernetesWrite(dir, pair(one));
+    const source = fileSource(dir);
+    let swapping = true;
+    const swaps = (async () => {
+      for (let i = 0; i < 40; i++) await kubernetesWrite(dir, pair(i % 2 === 0 ? two : one));
+      swapping = false;
+    })();
+    const expectedKey = new Map([
+      [one.fullChainPem, one.keyPem],
+      [two.fullChainPem, two.keyPem],
+    ]);
+    let loads = 0;
+    while (swapping) {
+      const material = await source.load().catch((err) => {
+        // Only "the writer never let up" is acceptable, and it must be the retryable code.
+        expect(err).toMatchObject({ code: 'SOURCE_UNAVAILABLE', retryable: true });
+        return undefined;
+      });
+      if (material === undefined) continue;
+      loads++;
+      expect(
+        expectedKey.get(text(material.cert)) === text(material.key),
+        'certificate and key of one generation',
+      ).toBe(true);
+    }
+    await swaps;
+    expect(loads).toBeGreaterThan(5);
+  });
+});
+
+// --- The conformance suite: a Kubernetes-style directory and explicit paths --------------------
+
+async function unreadable(path: string): Promise<{ code: 'ACCESS_DENIED' } | { skip: string }> {
+  await chmod(path, 0o000);
+  try {
+    await readFile(path);
+    await chmod(path, 0o600);
+    return {
+      skip: 'running as root: chmod 000 does not stop root from reading (the ACCESS_DENIED test above runs as nobody)',
+    };
+  } catch {
+    return { code: 'ACCESS_DENIED' };
+  }
+}
+
+runSourceConformance('fileSource (Kubernetes Secret volume)', async ({ material }) => {
+  const dir = await mkdtemp(join(tmpdir(), 'mtlskit-file-conf-'));
+  const write = (m: CredentialMaterial) =>
+    kubernetesWrite(dir, {
+      'tls.crt': text(m.cert),
+      'tls.key': text(m.key),
+      'ca.crt': text(m.ca as FieldValue),
+    });
+  await write(material);
+  return {
+    source: fileSource({ path: dir, debounceMs: 30 }),
+    write,
+    versionFollowsContent: true,
+    async remove() {
+      for (const name of ['tls.crt', 'tls.key', 'ca.crt', '..data'])
+        await rm(join(dir, name), { force: true });
+    },
+    async makeUnreadable() {
+      return unreadable(join(dir, '..data', 'tls.key'));
+    },
+    async close() {
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+runSourceConformance('fileSource (explicit paths)', async ({ material }) => {
+  const dir = await mkdtemp(join(tmpdir(), 'mtlskit-file-conf-'));
+  const paths = {
+    cert: join(dir, 'client.crt'),
+    key: join(dir, 'client.key'),
+    ca: join(dir, 'server-ca.pem'),
+  };
+  const write = async (m: CredentialMaterial) => {
+    await put(paths.cert, text(m.cert));
+    await put(paths.key, text(m.key));
+    await put(paths.ca, text(m.ca as FieldValue));
+  };
+  await write(material);
+  return {
+    source: fileSource({ ...paths, debounceMs: 30 }),
+    write,
+    versionFollowsContent: true,
+    async remove() {
+      await rm(paths.cert, { force: true });
+    },
+    async makeUnreadable() {
+      return unreadable(paths.key);
+    },
+    async close() {
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+});

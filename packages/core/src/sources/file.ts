@@ -1,0 +1,321 @@
+// fileSource: a credential in files — explicit paths, a directory of well-known names (mtlskit's
+// `certificate.pem`/`private.key`/`ca.pem` or Kubernetes' `tls.crt`/`tls.key`/`ca.crt`), or one PEM
+// holding key and certificate — and `watch()`, which notices replacements, including the
+// Kubernetes atomic writer swapping the `..data` symlink of a Secret or CSI volume.
+//
+// Files are always read as one generation: each path is resolved through its symlinks, read, and
+// resolved again; if any resolution moved meanwhile (a `..data` swap), the whole set is read again.
+// So a certificate of one generation is never paired with the key of another.
+import { type FSWatcher, watch as fsWatch, statSync } from 'node:fs';
+import { realpath, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { MtlsError } from '../errors.js';
+import { formatReference } from '../reference.js';
+import type { CredentialMaterial, CredentialSource, FieldValue, Finding, SourceContext } from '../types.js';
+import type { WarningSource } from './env.js';
+import {
+  describeSource,
+  fileError,
+  isNotFound,
+  materialDigest,
+  permissionFinding,
+  readStoredFile,
+  throwIfAborted,
+  WarningLog,
+} from './shared.js';
+
+export interface FileSourceOptions {
+  /** A directory of well-known names, or one PEM file holding key and certificate. */
+  path?: string;
+  /** Certificate file (leaf, optionally followed by intermediates). Not with `path`. */
+  cert?: string;
+  /** Private key file. Not with `path`. */
+  key?: string;
+  /** CA certificates to trust for the server; beside `path`, overrides `ca.pem`/`ca.crt`. */
+  ca?: string;
+  /** PKCS#12 file, instead of cert and key. Not with `path`. */
+  pfx?: string;
+  /** File holding the passphrase. */
+  passphrase?: string;
+  /** Default: the equivalent reference, e.g. `file:/etc/mtls`. */
+  id?: string;
+  /** Called once per distinct warning, e.g. a key file readable by others (default `process.emitWarning`). */
+  onWarning?: (finding: Finding) => void;
+  /** `watch()`: quiet time after the last filesystem event before the files are read (default 100 ms). */
+  debounceMs?: number;
+  /** `watch()`: polling period used only where `fs.watch` fails (default 5 s). */
+  pollIntervalMs?: number;
+}
+
+export type FileCredentialSource = CredentialSource &
+  WarningSource & {
+    readonly kind: 'static';
+    version(ctx?: SourceContext): Promise<string>;
+    watch(onChange: () => void): () => void;
+    close(): Promise<void>;
+  };
+
+type FileField = 'cert' | 'key' | 'ca' | 'pfx' | 'passphrase' | 'bundle';
+
+interface PlannedFile {
+  field: FileField;
+  path: string;
+}
+
+/** Directory layouts, tried in order: the first whose certificate exists is used. */
+const LAYOUTS = [
+  { cert: 'certificate.pem', key: 'private.key', ca: ['ca.pem', 'ca.crt'] },
+  { cert: 'tls.crt', key: 'tls.key', ca: ['ca.crt', 'ca.pem'] },
+] as const;
+
+const MAX_GENERATION_RETRIES = 5;
+
+async function exists(path: string, sourceId: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw fileError(err, path, sourceId);
+  }
+}
+
+/**
+ * Reads credentials from files at each load. `fileSource('/etc/mtls')` takes a directory (or one PEM
+ * file); `fileSource({ cert, key, ca })` takes explicit paths.
+ */
+export function fileSource(pathOrOptions: string | FileSourceOptions): FileCredentialSource {
+  const options: FileSourceOptions =
+    typeof pathOrOptions === 'string' ? { path: pathOrOptions } : pathOrOptions;
+  const refOptions: Record<string, string> = {};
+  for (const f of ['cert', 'key', 'ca', 'pfx', 'passphrase'] as const) {
+    const v = options[f];
+    if (v !== undefined) refOptions[f] = v;
+  }
+  // Formatting also checks the combination (a path and cert= conflict; key= needs cert=; ...).
+  const reference = formatReference({ scheme: 'file', path: options.path ?? '', options: refOptions });
+  const id = options.id ?? reference;
+  const debounceMs = options.debounceMs ?? 100;
+  const pollIntervalMs = options.pollIntervalMs ?? 5000;
+  const log = new WarningLog(options.onWarning);
+  const stops = new Set<() => void>();
+  let lastLoaded: string | undefined;
+
+  /** Which files make up the credential right now. */
+  async function plan(): Promise<PlannedFile[]> {
+    const files: PlannedFile[] = [];
+    const explicit = (f: 'cert' | 'key' | 'ca' | 'pfx' | 'passphrase') => {
+      const p = options[f];
+      if (p !== undefined) files.push({ field: f, path: p });
+    };
+    if (options.path === undefined) {
+      for (const f of ['cert', 'key', 'ca', 'pfx', 'passphrase'] as const) explicit(f);
+      return files;
+    }
+    const path = options.path;
+    let isDir: boolean;
+    try {
+      isDir = (await stat(path)).isDirectory();
+    } catch (err) {
+      throw fileError(err, path, id);
+    }
+    if (!isDir) {
+      files.push({ field: 'bundle', path });
+    } else {
+      let chosen: (typeof LAYOUTS)[number] | undefined;
+      for (const layout of LAYOUTS) {
+        if (await exists(join(path, layout.cert), id)) {
+          chosen = layout;
+          break;
+        }
+      }
+      if (chosen === undefined) {
+        throw new MtlsError(
+          'SOURCE_NOT_FOUND',
+          `${path} holds neither certificate.pem + private.key nor tls.crt + tls.key. Put the credential there, or name the files with file:?cert=PATH&key=PATH.`,
+          { sourceId: id, field: 'cert' },
+        );
+      }
+      const keyPath = join(path, chosen.key);
+      if (!(await exists(keyPath, id))) {
+        throw new MtlsError(
+          'SOURCE_NOT_FOUND',
+          `${path} has ${chosen.cert} but no ${chosen.key}. Put the private key next to the certificate.`,
+          { sourceId: id, field: 'key' },
+        );
+      }
+      files.push({ field: 'cert', path: join(path, chosen.cert) }, { field: 'key', path: keyPath });
+      if (options.ca === undefined) {
+        for (const name of chosen.ca) {
+          if (await exists(join(path, name), id)) {
+            files.push({ field: 'ca', path: join(path, name) });
+            break;
+          }
+        }
+      }
+    }
+    explicit('ca');
+    explicit('passphrase');
+    return files;
+  }
+
+  /** One consistent generation of every planned file. */
+  async function readGeneration(signal: AbortSignal | undefined): Promise<CredentialMaterial> {
+    for (let attempt = 1; ; attempt++) {
+      throwIfAborted(signal);
+      const files = await plan();
+      const resolve = () =>
+        Promise.all(files.map((f) => realpath(f.path).catch((err) => fileError(err, f.path, id, f.field))));
+      const real = await resolve();
+      const failed = real.find((r): r is MtlsError => r instanceof MtlsError);
+      if (failed) {
+        if (attempt < MAX_GENERATION_RETRIES && failed.code === 'SOURCE_NOT_FOUND') continue;
+        throw failed;
+      }
+      let read: Array<{ value: FieldValue; finding: Finding | undefined }>;
+      try {
+        read = await Promise.all(
+          files.map(async (f, i) => {
+            const { value, stats } = await readStoredFile(real[i] as string, f.path, f.field, id, signal);
+            return { value, finding: permissionFinding(f.path, stats, f.field) };
+          }),
+        );
+      } catch (err) {
+        // The generation we resolved was deleted under us (the atomic writer cleans up old ones).
+        if (attempt < MAX_GENERATION_RETRIES && MtlsError.is(err, 'SOURCE_NOT_FOUND') && !signal?.aborted)
+          continue;
+        throw err;
+      }
+      const again = await resolve();
+      if (again.every((r, i) => r === real[i])) {
+        const material: CredentialMaterial = {};
+        files.forEach((f, i) => {
+          material[f.field] = read[i]!.value;
+        });
+        log.commit(read.map((r) => r.finding).filter((f): f is Finding => f !== undefined));
+        material.version = materialDigest(material);
+        material.fetchedAt = new Date();
+        return material;
+      }
+      if (attempt >= MAX_GENERATION_RETRIES) {
+        throw new MtlsError(
+          'SOURCE_UNAVAILABLE',
+          `The files of ${id} kept changing while being read (${MAX_GENERATION_RETRIES} attempts). Retry once the writer is done.`,
+          { sourceId: id },
+        );
+      }
+    }
+  }
+
+  /** The directories whose events may mean the credential changed. */
+  function watchedDirectories(): string[] {
+    const paths = options.path !== undefined ? [options.path] : [];
+    for (const f of ['cert', 'key', 'ca', 'pfx', 'passphrase'] as const) {
+      const p = options[f];
+      if (p !== undefined) paths.push(p);
+    }
+    const dirs = paths.map((p) => {
+      if (p === options.path) {
+        try {
+          if (statSync(p).isDirectory()) return p;
+        } catch {}
+      }
+      return dirname(p);
+    });
+    return [...new Set(dirs)];
+  }
+
+  function watch(onChange: () => void): () => void {
+    let stopped = false;
+    let timer: NodeJS.Timeout | undefined;
+    let poller: NodeJS.Timeout | undefined;
+    let running: Promise<void> | undefined;
+    let again = false;
+    const watchers: FSWatcher[] = [];
+    // The version the caller last saw: that of its last load, else what is there now.
+    let baseline: Promise<string | undefined> =
+      lastLoaded !== undefined ? Promise.resolve(lastLoaded) : source.version().catch(() => undefined);
+
+    const check = async (): Promise<void> => {
+      const before = await baseline;
+      const now = await source.version().catch(() => undefined);
+      // A failed read (a file missing mid-rotation) is not a change: the next event checks again.
+      if (stopped || now === undefined || now === before) return;
+      baseline = Promise.resolve(now);
+      try {
+        onChange();
+      } catch {
+        // The listener's failure is its own; watching goes on.
+      }
+    };
+    const run = (): void => {
+      if (stopped) return;
+      if (running) {
+        again = true;
+        return;
+      }
+      running = check().finally(() => {
+        running = undefined;
+        if (again) {
+          again = false;
+          schedule();
+        }
+      });
+    };
+    const schedule = (): void => {
+      if (stopped) return;
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(run, debounceMs);
+      timer.unref();
+    };
+    const poll = (): void => {
+      if (poller || stopped) return;
+      poller = setInterval(run, pollIntervalMs);
+      poller.unref();
+    };
+    for (const dir of watchedDirectories()) {
+      try {
+        const w = fsWatch(dir, { persistent: false }, schedule);
+        w.on('error', () => {
+          w.close();
+          poll();
+        });
+        watchers.push(w);
+      } catch {
+        poll();
+      }
+    }
+    const stop = (): void => {
+      if (stopped) return;
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      if (poller) clearInterval(poller);
+      for (const w of watchers) w.close();
+      stops.delete(stop);
+    };
+    stops.add(stop);
+    return stop;
+  }
+
+  const source: FileCredentialSource = {
+    id,
+    kind: 'static',
+    get warnings() {
+      return log.current;
+    },
+    async load(ctx?: SourceContext) {
+      const material = await readGeneration(ctx?.signal);
+      lastLoaded = material.version;
+      return material;
+    },
+    async version(ctx?: SourceContext) {
+      return (await readGeneration(ctx?.signal)).version!;
+    },
+    watch,
+    async close() {
+      for (const stop of [...stops]) stop();
+    },
+  };
+  describeSource(source, 'FileSource', id, 'static');
+  return source;
+}

@@ -1,0 +1,35 @@
+// The contract between the resolver and the clients it feeds (the rotating https.Agent and undici
+// Dispatcher): what one loaded identity is, and how a client asks for the current one.
+import type { SecureContext } from 'node:tls';
+import type { MtlsCredentials } from '../types.js';
+import type { ProxySettings } from './proxy.js';
+
+/** One loaded credential, ready for TLS. Replaced, never mutated, on rotation. */
+export interface TlsIdentity {
+  /** Increments with each distinct credential a resolver loads: a secret-free tag for pools and session caches. */
+  readonly serial: number;
+  readonly credentials: MtlsCredentials;
+  /** Built once per identity and shared by every client of the resolver. */
+  readonly secureContext: SecureContext;
+  readonly fingerprint256: string;
+  readonly notAfterMs: number;
+}
+
+/** What the rotating clients need from a resolver. */
+export interface IdentityProvider {
+  /**
+   * Changes whenever pooled connections must stop being reused: on rotation, on expiry, on close.
+   * A connection belongs to the epoch it was opened in.
+   */
+  readonly epoch: number;
+  /** Hot-path check of the resolver's deadlines (expiry, on-access refresh): one clock read when nothing is due. */
+  touch(): void;
+  /** The identity to open a connection with right now, or undefined when none is usable yet. */
+  current(): TlsIdentity | undefined;
+  /** Waits for a usable identity; rejects with the load error, `EXPIRED` or `CLOSED`. */
+  acquire(): Promise<TlsIdentity>;
+  /** Called synchronously, after `epoch` changed. */
+  onEpoch(listener: () => void): void;
+  readonly rejectUnauthorized: boolean;
+  readonly proxy: ProxySettings | undefined;
+}

@@ -1,0 +1,187 @@
+// Egress proxy support shared by the rotating https.Agent and undici Dispatcher: which proxy to use
+// (HTTPS_PROXY / NO_PROXY or explicit settings), which hosts bypass it, and the CONNECT tunnel over
+// which the client's own TLS handshake (client certificate included) runs end to end.
+import net, { type Socket } from 'node:net';
+import tls from 'node:tls';
+import { MtlsError } from '../errors.js';
+
+/** `true`: use HTTPS_PROXY / NO_PROXY from the environment. An object overrides either. */
+export type ProxyOption = boolean | { url?: string; noProxy?: string };
+
+interface NoProxyRule {
+  /** Lower-case host without brackets; `*` for every host. A leading `.` matches subdomains only. */
+  host: string;
+  port: number | undefined;
+}
+
+export interface ProxySettings {
+  readonly url: URL;
+  /** The proxy's address for messages: scheme, host and port, never the credentials. */
+  readonly display: string;
+  readonly noProxy: readonly NoProxyRule[];
+}
+
+const TUNNEL_TIMEOUT_MS = 30_000;
+const MAX_RESPONSE_HEAD = 16 * 1024;
+
+function env(name: string): string | undefined {
+  for (const key of [name, name.toLowerCase()]) {
+    const value = process.env[key]?.trim();
+    if (value) return value;
+  }
+  return undefined;
+}
+
+function parseNoProxy(list: string): NoProxyRule[] {
+  const rules: NoProxyRule[] = [];
+  for (const entry of list.split(/[\s,]+/)) {
+    if (entry === '') continue;
+    if (entry === '*') {
+      rules.push({ host: '*', port: undefined });
+      continue;
+    }
+    // A bare IPv6 address has colons of its own and no port.
+    const m = net.isIPv6(entry) ? [entry, entry, undefined] : /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(entry);
+    if (!m) continue;
+    const host = (m[1] ?? '')
+      .replace(/^\*\./, '.')
+      .replace(/^\[|\]$/g, '')
+      .toLowerCase();
+    rules.push({ host, port: m[2] === undefined ? undefined : Number(m[2]) });
+  }
+  return rules;
+}
+
+/**
+ * The proxy settings for a resolver, or undefined when none applies (option off, or `true` with no
+ * HTTPS_PROXY set). Throws `INVALID_REFERENCE` for a proxy URL that is not http(s)://host[:port].
+ */
+export function resolveProxy(option: ProxyOption | undefined): ProxySettings | undefined {
+  if (option === undefined || option === false) return undefined;
+  const explicit = option === true ? {} : option;
+  const raw = explicit.url ?? env('HTTPS_PROXY');
+  if (raw === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = new URL('invalid:');
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
+    throw new MtlsError(
+      'INVALID_REFERENCE',
+      `${explicit.url === undefined ? 'HTTPS_PROXY' : 'options.proxy.url'} is not a proxy URL: give http://HOST:PORT ` +
+        '(or https://HOST:PORT for a TLS proxy), with user:password@ before the host when the proxy needs them',
+      { field: 'proxy' },
+    );
+  }
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  return {
+    url,
+    display: `${url.protocol}//${url.hostname.includes(':') && !url.hostname.startsWith('[') ? `[${url.hostname}]` : url.hostname}:${port}`,
+    noProxy: parseNoProxy(explicit.noProxy ?? env('NO_PROXY') ?? ''),
+  };
+}
+
+/** True when `hostname:port` must be reached through the proxy (no NO_PROXY rule matches it). */
+export function usesProxy(settings: ProxySettings, hostname: string, port: number): boolean {
+  const host = hostname
+    .replace(/^\[|\]$/g, '')
+    .replace(/\.$/, '')
+    .toLowerCase();
+  for (const rule of settings.noProxy) {
+    if (rule.port !== undefined && rule.port !== port) continue;
+    if (rule.host === '*' || rule.host === host) return false;
+    const suffix = rule.host.startsWith('.') ? rule.host : `.${rule.host}`;
+    if (host.endsWith(suffix)) return false;
+  }
+  return true;
+}
+
+/** A failed CONNECT: Node-style, like Node 24's own `ERR_PROXY_TUNNEL`, with the proxy's status when it answered. */
+export class ProxyTunnelError extends Error {
+  readonly code = 'ERR_PROXY_TUNNEL';
+  readonly statusCode: number | undefined;
+
+  constructor(message: string, statusCode?: number, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'ProxyTunnelError';
+    this.statusCode = statusCode;
+  }
+}
+
+function proxyAuthorization(url: URL): string | undefined {
+  if (url.username === '' && url.password === '') return undefined;
+  const user = decodeURIComponent(url.username);
+  const pass = decodeURIComponent(url.password);
+  return `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
+}
+
+/**
+ * Opens a CONNECT tunnel to `hostname:port` through the proxy and resolves with the raw socket, over
+ * which the caller runs its own TLS handshake: the proxy relays bytes and never sees the client key.
+ */
+export function openTunnel(
+  settings: ProxySettings,
+  hostname: string,
+  port: number,
+  timeoutMs = TUNNEL_TIMEOUT_MS,
+): Promise<Socket> {
+  const { url } = settings;
+  const proxyPort = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+  const proxyHost = url.hostname.replace(/^\[|\]$/g, '');
+  const target = `${hostname.includes(':') && !hostname.startsWith('[') ? `[${hostname}]` : hostname}:${port}`;
+  return new Promise((resolve, reject) => {
+    const socket: Socket =
+      url.protocol === 'https:'
+        ? tls.connect({ host: proxyHost, port: proxyPort, servername: net.isIP(proxyHost) ? '' : proxyHost })
+        : net.connect({ host: proxyHost, port: proxyPort });
+    let head = Buffer.alloc(0);
+    const fail = (message: string, status?: number, cause?: unknown) => {
+      cleanup();
+      socket.destroy();
+      reject(new ProxyTunnelError(`proxy ${settings.display}: ${message}`, status, cause));
+    };
+    const onData = (chunk: Buffer) => {
+      head = Buffer.concat([head, chunk]);
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) {
+        if (head.length > MAX_RESPONSE_HEAD) fail(`CONNECT ${target} answered with an oversized header`);
+        return;
+      }
+      const statusLine = head.subarray(0, head.indexOf('\r\n')).toString('latin1');
+      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1]);
+      if (status !== 200) {
+        const hint =
+          status === 407 ? '; put user:password in the proxy URL' : status ? '' : ' (not an HTTP response)';
+        fail(`CONNECT ${target} was refused: ${statusLine.slice(0, 80)}${hint}`, status || undefined);
+        return;
+      }
+      cleanup();
+      // No listener reads now: pause so nothing is consumed before the caller's TLS layer takes over.
+      socket.pause();
+      socket.setTimeout(0);
+      const rest = head.subarray(end + 4);
+      if (rest.length > 0) socket.unshift(rest);
+      resolve(socket);
+    };
+    const onError = (err: Error) => fail(`cannot reach the proxy (${err.message})`, undefined, err);
+    const onClose = () => fail(`closed the connection before answering CONNECT ${target}`);
+    const onTimeout = () => fail(`no answer to CONNECT ${target} within ${timeoutMs} ms`);
+    function cleanup() {
+      socket.off('data', onData);
+      socket.off('error', onError);
+      socket.off('close', onClose);
+      socket.off('timeout', onTimeout);
+    }
+    socket.on('data', onData);
+    socket.on('error', onError);
+    socket.on('close', onClose);
+    socket.on('timeout', onTimeout);
+    socket.setTimeout(timeoutMs);
+    const auth = proxyAuthorization(url);
+    socket.write(
+      `CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n${auth === undefined ? '' : `Proxy-Authorization: ${auth}\r\n`}\r\n`,
+    );
+  });
+}

@@ -1,0 +1,176 @@
+// Validation as a user meets it: which findings a real certificate produces, with which severity,
+// against an injectable clock and the policy's expectations.
+import { X509Certificate } from 'node:crypto';
+import { type IssuedCert, TestCA } from '@mtlskit/testkit';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { decodeMaterial } from './decode.js';
+import { loadCredentials } from './load.js';
+import type { ValidationPolicy } from './policy.js';
+import { validateCredentials } from './validate.js';
+
+const DAY = 86_400_000;
+let root: TestCA;
+let intermediate: TestCA;
+let mangopay: IssuedCert;
+
+beforeAll(async () => {
+  root = await TestCA.create();
+  intermediate = await root.intermediate();
+  mangopay = await intermediate.issueClient({
+    keyType: 'rsa2048',
+    subject: 'CN=client-42.sandbox.mangopay.com, O=Mangopay, C=LU',
+    dnsNames: ['client-42.sandbox.mangopay.com'],
+    validForSeconds: 365 * 86_400,
+  });
+}, 60_000);
+
+function findings(cert: IssuedCert, policy?: ValidationPolicy, certPem = cert.fullChainPem) {
+  return validateCredentials(decodeMaterial({ cert: certPem, key: cert.keyPem }, policy), policy);
+}
+
+const codes = (list: { code: string; severity: string }[]) => list.map((f) => `${f.severity}:${f.code}`);
+
+describe('validity window', () => {
+  test('a certificate well inside its window has no findings', () => {
+    expect(findings(mangopay)).toEqual([]);
+  });
+
+  test('uses the injected clock: the same certificate is expiring, expired or not yet valid', () => {
+    const notAfter = Date.parse(mangopay.x509.validTo);
+    const notBefore = Date.parse(mangopay.x509.validFrom);
+    expect(codes(findings(mangopay, { now: () => notAfter - 10 * DAY }))).toEqual(['warning:EXPIRING_SOON']);
+    expect(codes(findings(mangopay, { now: () => notAfter + 1000 }))).toEqual(['error:EXPIRED']);
+    expect(codes(findings(mangopay, { now: () => notBefore - 1000 }))).toEqual(['error:NOT_YET_VALID']);
+  });
+
+  test('the warning window follows warnDays and says how many days are left', () => {
+    const notAfter = Date.parse(mangopay.x509.validTo);
+    const now = () => notAfter - 10 * DAY - 1000;
+    expect(findings(mangopay, { now, warnDays: 7 })).toEqual([]);
+    const [warning] = findings(mangopay, { now, warnDays: 14 });
+    expect(warning?.message).toMatch(/in 10 days/);
+    expect(warning?.fix).toMatch(/Renew/);
+  });
+
+  test('an expired intermediate is reported besides the leaf', () => {
+    const interNotAfter = Date.parse(new X509Certificate(mangopay.chainPem).validTo);
+    const list = findings(mangopay, { now: () => interNotAfter + 1000 });
+    expect(codes(list)).toEqual(['error:EXPIRED', 'error:EXPIRED']);
+    expect(list[1]?.message).toContain('intermediate certificate "mtlskit test intermediate CA"');
+  });
+
+  test('credentials report notBefore/notAfter as written in the certificate', async () => {
+    const creds = await loadCredentials({ cert: mangopay.certPem, key: mangopay.keyPem });
+    expect(creds.notAfter.getTime()).toBe(mangopay.notAfter.getTime());
+    expect(creds.notBefore.getTime()).toBe(mangopay.notBefore.getTime());
+  });
+});
+
+describe('extended key usage', () => {
+  test('a certificate with EKU serverAuth only is refused for client authentication', async () => {
+    const server = await intermediate.issueClient({ clientAuth: false });
+    const [f] = findings(server);
+    expect(f).toMatchObject({ code: 'NO_CLIENT_AUTH', severity: 'error', field: 'cert' });
+  });
+
+  test('a certificate without any EKU extension is allowed for every usage', async () => {
+    const noEku = await intermediate.issueClient({ eku: false, validForSeconds: 90 * 86_400 });
+    expect(findings(noEku)).toEqual([]);
+  });
+
+  test('requireClientAuth: false accepts a serverAuth-only certificate', async () => {
+    const server = await intermediate.issueClient({ clientAuth: false, validForSeconds: 90 * 86_400 });
+    expect(findings(server, { requireClientAuth: false })).toEqual([]);
+  });
+});
+
+describe('expected identity', () => {
+  test('matches the Mangopay identity by CN, CN pattern, DNS SAN and full subject', () => {
+    expect(
+      findings(mangopay, {
+        expectedIdentity: {
+          commonName: 'client-42.sandbox.mangopay.com',
+          dnsName: 'CLIENT-42.sandbox.mangopay.com',
+          subject: 'CN=client-42.sandbox.mangopay.com, O=Mangopay, C=LU',
+        },
+      }),
+    ).toEqual([]);
+    expect(
+      findings(mangopay, { expectedIdentity: { commonName: /^client-\d+\.sandbox\.mangopay\.com$/g } }),
+    ).toEqual([]);
+  });
+
+  test('accepts the subject in OpenSSL slash form and in RFC 4514 (reversed) order', () => {
+    expect(
+      findings(mangopay, {
+        expectedIdentity: { subject: '/CN=client-42.sandbox.mangopay.com/O=Mangopay/C=LU' },
+      }),
+    ).toEqual([]);
+    expect(
+      findings(mangopay, {
+        expectedIdentity: { subject: 'C=LU,O=Mangopay,CN=client-42.sandbox.mangopay.com' },
+      }),
+    ).toEqual([]);
+  });
+
+  test('reports a subject with the same attributes in another order', () => {
+    const [f] = findings(mangopay, {
+      expectedIdentity: { subject: 'O=Mangopay, CN=client-42.sandbox.mangopay.com, C=LU' },
+    });
+    expect(f).toMatchObject({ code: 'IDENTITY_MISMATCH', severity: 'error' });
+    expect(f?.message).toContain('same attributes, in another order');
+  });
+
+  test('reports a production certificate where sandbox is expected, per check', () => {
+    const list = findings(mangopay, {
+      expectedIdentity: { commonName: 'client-42.mangopay.com', dnsName: 'client-42.mangopay.com' },
+    });
+    expect(codes(list)).toEqual(['error:IDENTITY_MISMATCH', 'error:IDENTITY_MISMATCH']);
+    expect(list[1]?.message).toContain('(client-42.sandbox.mangopay.com)');
+  });
+});
+
+describe('chain', () => {
+  test('intermediates given in any order are put leaf-first', async () => {
+    const deep = await intermediate.intermediate({ commonName: 'mtlskit issuing CA' });
+    const leaf = await deep.issueClient({ validForSeconds: 90 * 86_400 });
+    const [issuing, middle] = leaf.chainPem.split(/(?<=-----END CERTIFICATE-----\n)/);
+    const decoded = decodeMaterial({ cert: middle! + leaf.certPem + issuing!, key: leaf.keyPem });
+    expect(decoded.chain.map((c) => c.subject)).toEqual([
+      'CN=mtlskit issuing CA',
+      'CN=mtlskit test intermediate CA',
+    ]);
+    expect(validateCredentials(decoded)).toEqual([]);
+  });
+
+  test('a certificate of another chain among the intermediates is CHAIN_INVALID naming it', async () => {
+    const otherRoot = await TestCA.create({ commonName: 'some other CA' });
+    const [f] = findings(mangopay, undefined, mangopay.fullChainPem + otherRoot.certPem);
+    expect(f).toMatchObject({ code: 'CHAIN_INVALID', severity: 'error', field: 'cert' });
+    expect(f?.message).toContain('"some other CA" did not issue');
+  });
+
+  test('validating parts put together by hand checks that each link really signed the one below', async () => {
+    const a = await intermediate.issueClient({ validForSeconds: 90 * 86_400 });
+    const decoded = decodeMaterial({ cert: a.certPem, key: a.keyPem });
+    const fake = validateCredentials({ ...decoded, chain: [mangopay.x509] });
+    expect(codes(fake)).toEqual(['error:CHAIN_INVALID']);
+  });
+
+  test('CA certificates that expired are a warning on the trust list', async () => {
+    const decoded = decodeMaterial({ cert: mangopay.certPem, key: mangopay.keyPem, ca: mangopay.caPem });
+    const rootNotAfter = Date.parse(new X509Certificate(mangopay.caPem).validTo);
+    const leafNotAfter = Date.parse(mangopay.x509.validTo);
+    const list = validateCredentials(decoded, { now: () => Math.max(rootNotAfter, leafNotAfter) + 1 });
+    expect(codes(list)).toContain('warning:CA_EXPIRED');
+  });
+});
+
+describe('key', () => {
+  test('findings list errors before warnings and carry a fix', async () => {
+    const other = await intermediate.issueClient({ validForSeconds: 3 * 86_400 });
+    const list = validateCredentials(decodeMaterial({ cert: other.certPem, key: mangopay.keyPem }));
+    expect(codes(list)).toEqual(['error:KEY_MISMATCH', 'warning:EXPIRING_SOON']);
+    for (const f of list) expect(f.fix.length).toBeGreaterThan(10);
+  });
+});

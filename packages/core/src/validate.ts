@@ -1,0 +1,337 @@
+// Validation: is decoded material usable as a TLS client credential, judged before the first request
+// rather than by a server's alert afterwards. Each check yields findings with a code, a severity and a
+// plain-English fix; errors make loadCredentials throw, warnings ride on the credentials.
+import type { KeyObject, X509Certificate } from 'node:crypto';
+import { issuedBy, keyMatches } from './chain.js';
+import type { DecodedMaterial } from './decode.js';
+import { MtlsError } from './errors.js';
+import { describeKey } from './keys.js';
+import { type ResolvedPolicy, resolvePolicy, type ValidationPolicy } from './policy.js';
+import type { Finding } from './types.js';
+
+const DAY_MS = 86_400_000;
+
+/** The fields the leaf and key came from, named in findings. */
+interface Origin {
+  leaf: string;
+  key: string;
+}
+const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+const EKU_NAMES: Record<string, string> = {
+  '1.3.6.1.5.5.7.3.1': 'serverAuth',
+  '1.3.6.1.5.5.7.3.2': 'clientAuth',
+  '1.3.6.1.5.5.7.3.3': 'codeSigning',
+  '1.3.6.1.5.5.7.3.4': 'emailProtection',
+  '1.3.6.1.5.5.7.3.8': 'timeStamping',
+  '1.3.6.1.5.5.7.3.9': 'OCSPSigning',
+  '2.5.29.37.0': 'anyExtendedKeyUsage',
+};
+
+/** Subject attributes in certificate order, as [NAME, value] (Node prints one per line). */
+export function subjectAttributes(subject: string): [string, string][] {
+  return subject
+    .split('\n')
+    .filter((line) => line.includes('='))
+    .map((line) => {
+      const at = line.indexOf('=');
+      return [line.slice(0, at).trim().toUpperCase(), line.slice(at + 1).trim()];
+    });
+}
+
+/** Parses an expected subject written as `CN=a, O=b, C=c`, `/CN=a/O=b/C=c` or one attribute per line. */
+function parseExpectedSubject(text: string): [string, string][] {
+  const trimmed = text.trim();
+  const parts = trimmed.startsWith('/')
+    ? trimmed.slice(1).split('/')
+    : trimmed.includes('\n')
+      ? trimmed.split('\n')
+      : trimmed.split(/(?<!\\),/);
+  return parts
+    .filter((p) => p.includes('='))
+    .map((p) => {
+      const at = p.indexOf('=');
+      return [
+        p.slice(0, at).trim().toUpperCase(),
+        p
+          .slice(at + 1)
+          .trim()
+          .replace(/\\,/g, ','),
+      ];
+    });
+}
+
+/** The common name of a certificate's subject, if it has one. */
+export function commonName(cert: X509Certificate): string | undefined {
+  return subjectAttributes(cert.subject).find(([k]) => k === 'CN')?.[1];
+}
+
+/** DNS names among a certificate's subject alternative names. */
+export function dnsNames(cert: X509Certificate): string[] {
+  return (cert.subjectAltName ?? '')
+    .split(/,\s*/)
+    .filter((e) => e.startsWith('DNS:'))
+    .map((e) => e.slice(4).replace(/^"|"$/g, ''));
+}
+
+/** A short name for a certificate in messages: its CN, else its whole subject on one line. */
+export function certName(cert: X509Certificate): string {
+  const cn = commonName(cert);
+  return cn !== undefined ? `"${cn}"` : `"${cert.subject.replace(/\n/g, ', ')}"`;
+}
+
+function keyDescription(key: KeyObject): string {
+  const { keyType, keySize, curve } = describeKey(key);
+  if (keyType === 'ec') return `EC ${curve ?? ''}`.trim();
+  if (keyType === 'rsa' || keyType === 'rsa-pss') return `${keyType.toUpperCase()} ${keySize ?? ''}`.trim();
+  return keyType === 'ed25519' ? 'Ed25519' : 'Ed448';
+}
+
+function date(ms: number): string {
+  return new Date(ms).toISOString().replace('.000Z', 'Z');
+}
+
+/** notBefore/notAfter of a certificate in ms (Node 20 has no validFromDate/validToDate). */
+export function validity(cert: X509Certificate): { notBefore: number; notAfter: number } {
+  return { notBefore: Date.parse(cert.validFrom), notAfter: Date.parse(cert.validTo) };
+}
+
+function checkKey(leaf: X509Certificate, key: KeyObject, origin: Origin, out: Finding[]): void {
+  if (keyMatches(leaf, key)) return;
+  const keyDesc = keyDescription(key);
+  const certDesc = keyDescription(leaf.publicKey);
+  const kinds =
+    keyDesc.split(' ')[0] === certDesc.split(' ')[0]
+      ? ''
+      : ` (an ${keyDesc} key with an ${certDesc} certificate)`;
+  out.push({
+    code: 'KEY_MISMATCH',
+    severity: 'error',
+    field: origin.key,
+    message: `The private key in ${origin.key} does not belong to the certificate ${certName(leaf)} in ${origin.leaf}${kinds}.`,
+    fix: 'Use the private key the certificate’s CSR was generated with; after a renewal, store the new certificate and its new key together.',
+  });
+}
+
+function checkChain(
+  leaf: X509Certificate,
+  chain: readonly X509Certificate[],
+  origin: Origin,
+  out: Finding[],
+): void {
+  for (let i = 0; i < chain.length; i++) {
+    const child = i === 0 ? leaf : chain[i - 1]!;
+    const parent = chain[i]!;
+    if (!issuedBy(child, parent)) {
+      const strays = chain.slice(i).map(certName).join(', ');
+      out.push({
+        code: 'CHAIN_INVALID',
+        severity: 'error',
+        field: origin.leaf,
+        message: `The certificate chain in ${origin.leaf} cannot be put in order: ${strays} did not issue ${certName(child)} or any certificate above it.`,
+        fix: 'Send only the client certificate and the intermediates that issued it; remove unrelated certificates or add the missing intermediate.',
+      });
+      return;
+    }
+    if (!parent.ca) {
+      out.push({
+        code: 'CHAIN_INVALID',
+        severity: 'error',
+        field: origin.leaf,
+        message: `${certName(parent)} in ${origin.leaf} signed ${certName(child)} but is not a CA certificate (no basicConstraints CA:TRUE).`,
+        fix: 'Use the intermediate CA certificates your provider publishes.',
+      });
+      return;
+    }
+  }
+}
+
+function checkDates(
+  leaf: X509Certificate,
+  chain: readonly X509Certificate[],
+  ca: readonly X509Certificate[],
+  policy: ResolvedPolicy,
+  origin: Origin,
+  out: Finding[],
+): void {
+  const now = policy.now();
+  const field = origin.leaf;
+  const { notBefore, notAfter } = validity(leaf);
+  if (now < notBefore) {
+    out.push({
+      code: 'NOT_YET_VALID',
+      severity: 'error',
+      field,
+      message: `The certificate ${certName(leaf)} in ${field} is not valid before ${date(notBefore)}.`,
+      fix: 'Wait until then, or check this machine’s clock; a server rejects it until that time.',
+    });
+  } else if (now > notAfter) {
+    out.push({
+      code: 'EXPIRED',
+      severity: 'error',
+      field,
+      message: `The certificate ${certName(leaf)} in ${field} expired on ${date(notAfter)}.`,
+      fix: 'Renew it (`mtlskit renew`) and store the new certificate and key.',
+    });
+  } else if (notAfter - now < policy.warnDays * DAY_MS) {
+    const days = Math.floor((notAfter - now) / DAY_MS);
+    out.push({
+      code: 'EXPIRING_SOON',
+      severity: 'warning',
+      field,
+      message: `The certificate ${certName(leaf)} in ${field} expires on ${date(notAfter)}, in ${days} day${days === 1 ? '' : 's'}.`,
+      fix: 'Renew it before then (`mtlskit renew`).',
+    });
+  }
+  for (const cert of chain) {
+    const v = validity(cert);
+    if (now > v.notAfter || now < v.notBefore) {
+      out.push({
+        code: now > v.notAfter ? 'EXPIRED' : 'NOT_YET_VALID',
+        severity: 'error',
+        field,
+        message: `The intermediate certificate ${certName(cert)} in ${field} is ${now > v.notAfter ? `expired since ${date(v.notAfter)}` : `not valid before ${date(v.notBefore)}`}.`,
+        fix: 'Replace the intermediates with the current ones from your provider.',
+      });
+    }
+  }
+  for (const cert of ca) {
+    if (now > validity(cert).notAfter) {
+      out.push({
+        code: 'CA_EXPIRED',
+        severity: 'warning',
+        field: 'ca',
+        message: `The CA certificate ${certName(cert)} expired on ${date(validity(cert).notAfter)}.`,
+        fix: 'Replace it with the current CA certificate of the server you call.',
+      });
+    }
+  }
+}
+
+function checkUsage(leaf: X509Certificate, policy: ResolvedPolicy, origin: Origin, out: Finding[]): void {
+  // Node 20 lists the extended key usage OIDs in `keyUsage` (undefined when there is no EKU extension).
+  const eku = leaf.keyUsage as string[] | undefined;
+  if (!policy.requireClientAuth || eku === undefined || eku.includes(EKU_CLIENT_AUTH)) return;
+  const names = eku.map((o) => EKU_NAMES[o] ?? o).join(', ') || 'none';
+  out.push({
+    code: 'NO_CLIENT_AUTH',
+    severity: 'error',
+    field: origin.leaf,
+    message: `The certificate ${certName(leaf)} in ${origin.leaf} is not allowed for client authentication: its extended key usage is ${names}.`,
+    fix: 'Request a certificate with extendedKeyUsage=clientAuth (in the CSR: `-addext extendedKeyUsage=clientAuth`); servers reject this one with alert 43.',
+  });
+}
+
+function checkIdentity(leaf: X509Certificate, policy: ResolvedPolicy, origin: Origin, out: Finding[]): void {
+  const expected = policy.expectedIdentity;
+  if (!expected) return;
+  const fix =
+    'Use the certificate issued for this client, or correct the expected identity (e.g. the client id or environment).';
+  const cn = commonName(leaf);
+  if (expected.commonName !== undefined) {
+    const want = expected.commonName;
+    const ok =
+      cn !== undefined &&
+      (typeof want === 'string'
+        ? cn === want
+        : new RegExp(want.source, want.flags.replace(/[gy]/g, '')).test(cn));
+    if (!ok) {
+      out.push({
+        code: 'IDENTITY_MISMATCH',
+        severity: 'error',
+        field: origin.leaf,
+        message: `The certificate in ${origin.leaf} has ${cn === undefined ? 'no common name' : `common name "${cn}"`}, expected ${typeof want === 'string' ? `"${want}"` : `one matching ${want}`}.`,
+        fix,
+      });
+    }
+  }
+  if (expected.dnsName !== undefined) {
+    const names = dnsNames(leaf);
+    if (!names.some((n) => n.toLowerCase() === expected.dnsName!.toLowerCase())) {
+      out.push({
+        code: 'IDENTITY_MISMATCH',
+        severity: 'error',
+        field: origin.leaf,
+        message: `The certificate in ${origin.leaf} has no DNS name "${expected.dnsName}" among its subject alternative names (${names.join(', ') || 'none'}).`,
+        fix,
+      });
+    }
+  }
+  if (expected.subject !== undefined) {
+    const want = parseExpectedSubject(expected.subject);
+    const have = subjectAttributes(leaf.subject);
+    const key = (a: [string, string][]) => a.map(([k, v]) => `${k}=${v}`);
+    const same = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+    const wantKeys = key(want);
+    const haveKeys = key(have);
+    // OpenSSL prints a subject in certificate order, RFC 4514 (Java, .NET) in reverse: both are this subject.
+    if (!same(wantKeys, haveKeys) && !same([...wantKeys].reverse(), haveKeys)) {
+      const reordered = same([...wantKeys].sort(), [...haveKeys].sort());
+      out.push({
+        code: 'IDENTITY_MISMATCH',
+        severity: 'error',
+        field: origin.leaf,
+        message: `The certificate in ${origin.leaf} has subject "${haveKeys.join(', ')}", expected "${wantKeys.join(', ')}"${reordered ? ' (same attributes, in another order)' : ''}.`,
+        fix,
+      });
+    }
+  }
+}
+
+function checkStrength(key: KeyObject, origin: Origin, out: Finding[]): void {
+  const { keyType, keySize } = describeKey(key);
+  if ((keyType === 'rsa' || keyType === 'rsa-pss') && keySize !== undefined && keySize < 2048) {
+    out.push({
+      code: 'WEAK_KEY',
+      severity: 'warning',
+      field: origin.key,
+      message: `The private key in ${origin.key} is RSA ${keySize}; many servers refuse RSA keys below 2048 bits.`,
+      fix: 'Generate a new RSA 2048 (or EC P-256) key and have the certificate reissued for it.',
+    });
+  }
+}
+
+/**
+ * Judges decoded material: key matches the leaf, chain in order and made of CAs, dates (with an
+ * EXPIRING_SOON warning window), clientAuth EKU, expected identity, key strength. Returns every
+ * finding, errors first; decoding's own warnings (e.g. LEGACY_PKCS12) are included.
+ */
+export function validateCredentials(
+  decoded: Pick<DecodedMaterial, 'leaf' | 'chain' | 'key' | 'ca'> &
+    Partial<Pick<DecodedMaterial, 'findings' | 'origin'>>,
+  policy?: ValidationPolicy,
+): Finding[] {
+  const p = resolvePolicy(policy);
+  const origin: Origin = { leaf: decoded.origin?.leaf ?? 'cert', key: decoded.origin?.key ?? 'key' };
+  const out: Finding[] = [];
+  checkKey(decoded.leaf, decoded.key, origin, out);
+  checkChain(decoded.leaf, decoded.chain, origin, out);
+  checkDates(decoded.leaf, decoded.chain, decoded.ca, p, origin, out);
+  checkUsage(decoded.leaf, p, origin, out);
+  checkIdentity(decoded.leaf, p, origin, out);
+  checkStrength(decoded.key, origin, out);
+  out.push(...(decoded.findings ?? []));
+  return [...out.filter((f) => f.severity === 'error'), ...out.filter((f) => f.severity !== 'error')];
+}
+
+/**
+ * Throws the first error among `findings` as an MtlsError (its message followed by its fix, and the
+ * codes of any further errors). Returns the warnings.
+ */
+export function assertNoErrors(findings: readonly Finding[], sourceId?: string): Finding[] {
+  const errors = findings.filter((f) => f.severity === 'error');
+  const first = errors[0];
+  if (first) {
+    const more =
+      errors.length > 1
+        ? ` (Also: ${errors
+            .slice(1)
+            .map((f) => f.code)
+            .join(', ')}.)`
+        : '';
+    throw new MtlsError(first.code as MtlsError['code'], `${first.message} ${first.fix}${more}`, {
+      field: first.field,
+      sourceId,
+    });
+  }
+  return findings.filter((f) => f.severity !== 'error');
+}

@@ -1,0 +1,182 @@
+// End to end: a resolver reading AWS Secrets Manager (the real SDK against the loopback emulator)
+// hands out an agent that makes real mTLS requests, follows a rotation done in the store, and with
+// DescribeSecret probes fetches the secret value only when its version changed.
+import { awsSecretsManagerSource } from '@mtlskit/aws';
+import {
+  createTlsResolver,
+  MtlsError,
+  type RefreshFailedEvent,
+  type RotatedEvent,
+  type TlsResolver,
+} from '@mtlskit/core';
+import {
+  type AwsSecretsManagerEmulator,
+  type ConnectionTracker,
+  httpsRequest,
+  type IssuedCert,
+  type MtlsTestServer,
+  startAwsSecretsManagerEmulator,
+  startMtlsServer,
+  TestCA,
+  trackConnections,
+} from '@mtlskit/testkit';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+
+const CREDENTIALS = { accessKeyId: 'AKIDE2ETEST', secretAccessKey: 'e2e-secret-access-key' };
+const NINETY_DAYS = 90 * 24 * 3600;
+
+let ca: TestCA;
+let alice: IssuedCert;
+let bob: IssuedCert;
+let server: MtlsTestServer;
+let net: ConnectionTracker;
+let emulator: AwsSecretsManagerEmulator;
+let resolver: TlsResolver | undefined;
+
+const bundle = (cert: IssuedCert) =>
+  JSON.stringify({ cert: cert.certPem, key: cert.keyPem, ca: server.caPem });
+
+function source() {
+  return awsSecretsManagerSource({
+    secretId: 'prod/payments/mtls',
+    endpoint: emulator.url,
+    region: 'eu-west-1',
+    credentials: CREDENTIALS,
+    maxAttempts: 1,
+    timeoutMs: 2_000,
+  });
+}
+
+/** What the server saw: the fingerprint of the client certificate on this request. */
+async function presented(r: TlsResolver): Promise<string | undefined> {
+  const response = await httpsRequest(`${server.url}/whoami`, { agent: r.agent() });
+  expect(response.status).toBe(200);
+  return server.requests.at(-1)?.peerFingerprint256;
+}
+
+async function until(predicate: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+beforeAll(async () => {
+  net = trackConnections();
+  ca = await TestCA.create({ commonName: 'e2e client CA' });
+  alice = await ca.issueClient({ commonName: 'alice', validForSeconds: NINETY_DAYS });
+  bob = await ca.issueClient({ commonName: 'bob', validForSeconds: NINETY_DAYS });
+  server = await startMtlsServer({ clientCa: ca });
+});
+afterAll(async () => {
+  await server.close();
+  net.stop();
+  expect(net.offLoopback()).toEqual([]);
+});
+beforeEach(async () => {
+  emulator = await startAwsSecretsManagerEmulator({ region: 'eu-west-1' });
+  emulator.putSecret('prod/payments/mtls', bundle(alice));
+});
+afterEach(async () => {
+  vi.unstubAllEnvs();
+  await resolver?.close();
+  resolver = undefined;
+  await emulator.close();
+});
+
+describe('a resolver over AWS Secrets Manager', () => {
+  it('loads the credential from Secrets Manager and makes a real mTLS request with it', async () => {
+    resolver = createTlsResolver({ source: source() });
+    expect(await presented(resolver)).toBe(alice.fingerprint256);
+    expect(server.requests.at(-1)?.authorized).toBe(true);
+    expect(emulator.log.operations()).toEqual(['GetSecretValue']);
+    expect(emulator.log.calls().every((c) => c.remoteAddress === '127.0.0.1')).toBe(true);
+  });
+
+  it('works from a reference string, with credentials from the SDK’s own chain', async () => {
+    vi.stubEnv('AWS_ACCESS_KEY_ID', CREDENTIALS.accessKeyId);
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', CREDENTIALS.secretAccessKey);
+    vi.stubEnv('AWS_CONFIG_FILE', '/nonexistent/mtlskit-aws-config');
+    vi.stubEnv('AWS_SHARED_CREDENTIALS_FILE', '/nonexistent/mtlskit-aws-credentials');
+    resolver = createTlsResolver({
+      source: `aws-sm://prod/payments/mtls?region=eu-west-1&endpoint=${emulator.url}&maxAttempts=1`,
+    });
+    expect(await presented(resolver)).toBe(alice.fingerprint256);
+    expect(String(emulator.log.last()?.headers.authorization)).toContain(
+      `Credential=${CREDENTIALS.accessKeyId}/`,
+    );
+  });
+
+  it('presents the new certificate on the next connection after the secret is rotated', async () => {
+    resolver = createTlsResolver({ source: source() });
+    const rotated: RotatedEvent[] = [];
+    resolver.on('rotated', (e) => rotated.push(e));
+    expect(await presented(resolver)).toBe(alice.fingerprint256);
+
+    emulator.putSecret('prod/payments/mtls', bundle(bob));
+    await resolver.refresh();
+
+    expect(rotated).toEqual([
+      expect.objectContaining({
+        previousFingerprint256: alice.fingerprint256,
+        fingerprint256: bob.fingerprint256,
+      }),
+    ]);
+    expect(await presented(resolver)).toBe(bob.fingerprint256);
+    const [before, after] = server.requests.slice(-2);
+    expect(after?.connectionId).not.toBe(before?.connectionId);
+    expect(after?.sessionReused).toBe(false);
+  });
+
+  it('probes with DescribeSecret and reads the secret value only when its version changed', async () => {
+    resolver = createTlsResolver({ source: source(), refreshIntervalMs: 40, jitter: 0 });
+    expect(await presented(resolver)).toBe(alice.fingerprint256);
+
+    await until(() => emulator.log.count({ operation: 'DescribeSecret' }) >= 4, 'four probes');
+    expect(emulator.log.count({ operation: 'GetSecretValue' })).toBe(1);
+
+    const rotated = new Promise<RotatedEvent>((resolve) => resolver?.once('rotated', resolve));
+    const probesBefore = emulator.log.count({ operation: 'DescribeSecret' });
+    emulator.putSecret('prod/payments/mtls', bundle(bob));
+    expect((await rotated).fingerprint256).toBe(bob.fingerprint256);
+    expect(emulator.log.count({ operation: 'GetSecretValue' })).toBe(2);
+    expect(emulator.log.count({ operation: 'DescribeSecret' })).toBeGreaterThan(probesBefore);
+    expect(await presented(resolver)).toBe(bob.fingerprint256);
+
+    const probesAfter = emulator.log.count({ operation: 'DescribeSecret' });
+    await until(
+      () => emulator.log.count({ operation: 'DescribeSecret' }) >= probesAfter + 3,
+      'three more probes',
+    );
+    expect(emulator.log.count({ operation: 'GetSecretValue' })).toBe(2);
+  });
+
+  it('keeps serving the last good credential while Secrets Manager throttles, then recovers', async () => {
+    resolver = createTlsResolver({ source: source(), backoff: { initialMs: 20, maxMs: 50 } });
+    expect(await presented(resolver)).toBe(alice.fingerprint256);
+
+    const failures: RefreshFailedEvent[] = [];
+    resolver.on('refreshFailed', (e) => failures.push(e));
+    const throttle = emulator.fail({
+      kind: 'throttled',
+      operation: 'GetSecretValue',
+      times: Number.POSITIVE_INFINITY,
+    });
+    emulator.putSecret('prod/payments/mtls', bundle(bob));
+    await resolver.refresh().catch(() => undefined);
+
+    await until(() => failures.length > 0, 'a refreshFailed event');
+    expect(failures[0]?.error).toBeInstanceOf(MtlsError);
+    expect(failures[0]?.error.code).toBe('THROTTLED');
+    expect(failures[0]?.stale).toBe(true);
+    expect(await presented(resolver)).toBe(alice.fingerprint256);
+
+    throttle.clear();
+    await until(
+      () => resolver?.health().fingerprint256 === bob.fingerprint256,
+      'recovery after the throttling ends',
+    );
+    expect(await presented(resolver)).toBe(bob.fingerprint256);
+  });
+});

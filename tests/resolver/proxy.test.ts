@@ -1,0 +1,149 @@
+// Egress through an HTTPS proxy: agent() and dispatcher() open a CONNECT tunnel through a real local
+// proxy and run their own TLS handshake inside it, so the server sees the client certificate end to
+// end; NO_PROXY hosts go direct; a refusing proxy fails the request with its status.
+import http from 'node:http';
+import net, { type AddressInfo, type Socket } from 'node:net';
+import { createTlsResolver, type TlsResolver, type TlsResolverOptions } from '@mtlskit/core';
+import { type IssuedCert, type MtlsTestServer, startMtlsServer, TestCA } from '@mtlskit/testkit';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { getWithAgent, MemorySource } from './helpers.js';
+
+interface ConnectProxy {
+  url: string;
+  /** `host:port` of every CONNECT received. */
+  connects: string[];
+  /** Bytes relayed from client to server, to show the proxy only ever saw ciphertext. */
+  relayed: Buffer[];
+  close(): Promise<void>;
+}
+
+/** A minimal CONNECT proxy; with `password`, it demands Basic auth and answers 407 otherwise. */
+async function startConnectProxy(password?: string): Promise<ConnectProxy> {
+  const connects: string[] = [];
+  const relayed: Buffer[] = [];
+  const sockets = new Set<Socket>();
+  const server = http.createServer((_req, res) => {
+    res.writeHead(405).end();
+  });
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  server.on('connect', (req: http.IncomingMessage, client: Socket, head: Buffer) => {
+    const expected =
+      password === undefined ? undefined : `Basic ${Buffer.from(`user:${password}`).toString('base64')}`;
+    if (expected !== undefined && req.headers['proxy-authorization'] !== expected) {
+      client.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\n');
+      return;
+    }
+    connects.push(req.url ?? '');
+    const [host, port] = (req.url ?? '').split(/:(?=\d+$)/);
+    const upstream = net.connect(Number(port), host, () => {
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (head.length) upstream.write(head);
+      client.on('data', (chunk: Buffer) => relayed.push(chunk));
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    sockets.add(upstream);
+    upstream.once('close', () => sockets.delete(upstream));
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    connects,
+    relayed,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+let ca: TestCA;
+let client: IssuedCert;
+let server: MtlsTestServer;
+let proxy: ConnectProxy;
+const open: TlsResolver[] = [];
+
+function resolver(options: Partial<TlsResolverOptions>): TlsResolver {
+  const r = createTlsResolver({ source: new MemorySource().serve(client, server.caPem), ...options });
+  open.push(r);
+  return r;
+}
+
+beforeAll(async () => {
+  ca = await TestCA.create();
+  client = await ca.issueClient();
+  server = await startMtlsServer({ clientCa: ca });
+  proxy = await startConnectProxy();
+});
+afterEach(() => {
+  vi.unstubAllEnvs();
+});
+afterAll(async () => {
+  await Promise.all(open.map((r) => r.close()));
+  await proxy.close();
+  await server.close();
+});
+
+describe('egress proxy (CONNECT)', () => {
+  it('agent() and fetch() tunnel through the proxy and present the client certificate end to end', async () => {
+    const r = resolver({ proxy: { url: proxy.url, noProxy: '' } });
+    const before = proxy.connects.length;
+    const viaAgent = await getWithAgent(`${server.url}/proxied-agent`, r.agent());
+    const viaFetch = await r.fetch(`${server.url}/proxied-fetch`);
+    expect(viaAgent).toMatchObject({ status: 200, fingerprint256: client.fingerprint256 });
+    expect(await viaFetch.json()).toMatchObject({ fingerprint256: client.fingerprint256 });
+    expect(proxy.connects.slice(before)).toEqual([`127.0.0.1:${server.port}`, `127.0.0.1:${server.port}`]);
+    const seen = server.requests.filter((q) => q.path.startsWith('/proxied'));
+    expect(seen.map((q) => [q.path, q.peerFingerprint256, q.authorized])).toEqual([
+      ['/proxied-agent', client.fingerprint256, true],
+      ['/proxied-fetch', client.fingerprint256, true],
+    ]);
+    // Inside the tunnel the proxy relayed only TLS records: no request line in clear text.
+    expect(Buffer.concat(proxy.relayed).includes('GET /proxied')).toBe(false);
+    // Keep-alive connections through the tunnel are reused.
+    await getWithAgent(`${server.url}/proxied-agent`, r.agent());
+    expect(proxy.connects.length - before).toBe(2);
+  });
+
+  it('proxy: true reads HTTPS_PROXY, and hosts in NO_PROXY go direct', async () => {
+    vi.stubEnv('HTTPS_PROXY', proxy.url);
+    vi.stubEnv('NO_PROXY', 'localhost');
+    vi.stubEnv('no_proxy', 'localhost');
+    const r = resolver({ proxy: true });
+    const before = proxy.connects.length;
+    await getWithAgent(`https://localhost:${server.port}/direct`, r.agent());
+    await (await r.fetch(`https://localhost:${server.port}/direct`)).text();
+    expect(proxy.connects.length).toBe(before);
+    await getWithAgent(`${server.url}/via-env-proxy`, r.agent());
+    await (await r.fetch(`${server.url}/via-env-proxy`)).text();
+    expect(proxy.connects.slice(before)).toEqual([`127.0.0.1:${server.port}`, `127.0.0.1:${server.port}`]);
+  });
+
+  it('a proxy that refuses CONNECT fails the request with ERR_PROXY_TUNNEL and its status, without echoing credentials', async () => {
+    const guarded = await startConnectProxy('right-password');
+    try {
+      const wrong = guarded.url.replace('http://', 'http://user:wrong-password@');
+      const r = resolver({ proxy: { url: wrong, noProxy: '' } });
+      const agentError = await getWithAgent(`${server.url}/refused`, r.agent()).catch((err: unknown) => err);
+      expect(agentError).toMatchObject({ code: 'ERR_PROXY_TUNNEL', statusCode: 407 });
+      const fetchError = await r.fetch(`${server.url}/refused`).catch((err: unknown) => err);
+      expect(fetchError).toMatchObject({ cause: { code: 'ERR_PROXY_TUNNEL', statusCode: 407 } });
+      for (const err of [agentError, (fetchError as Error).cause]) {
+        expect(String((err as Error).message)).not.toContain('wrong-password');
+      }
+      const right = resolver({
+        proxy: { url: guarded.url.replace('http://', 'http://user:right-password@'), noProxy: '' },
+      });
+      expect(await getWithAgent(`${server.url}/authorised`, right.agent())).toMatchObject({ status: 200 });
+    } finally {
+      await guarded.close();
+    }
+  });
+});
