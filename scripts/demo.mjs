@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// The demo: issue a throwaway client certificate from the testkit CA (Mangopay sandbox naming),
-// load it the way an application would, print what it contains, and prove it with a real mTLS
-// request. Nothing is written to disk; the key never leaves this process.
-import { request } from 'node:https';
+// The demo: a throwaway client certificate from the testkit CA (Mangopay sandbox naming), stored the
+// way a secrets manager keeps it (Base64 strings in environment variables), loaded and validated by
+// mtlskit, then used for a real mTLS request through the resolver. Nothing is written to disk.
+import { inspect } from 'node:util';
+import { createTlsResolver, envSource, MtlsError } from '@mtlskit/core';
 import { startMtlsServer, TestCA } from '@mtlskit/testkit';
 
 const clientId = 'demo-client';
@@ -13,54 +14,59 @@ const issued = await ca.issueClient({
   dnsNames: [`${clientId}.sandbox.mangopay.com`],
   validForSeconds: 365 * 24 * 3600,
 });
-
-const { X509Certificate } = await import('node:crypto');
-const leaf = new X509Certificate(issued.certPem);
-const rows = [
-  ['subject', leaf.subject.replaceAll('\n', ', ')],
-  ['subject alt names', leaf.subjectAltName ?? '(none)'],
-  ['issuer', leaf.issuer.replaceAll('\n', ', ')],
-  ['valid from', new Date(leaf.validFrom).toISOString()],
-  ['valid to', new Date(leaf.validTo).toISOString()],
-  ['serial', leaf.serialNumber],
-  ['SHA-256', leaf.fingerprint256],
-  [
-    'key',
-    `${leaf.publicKey.asymmetricKeyType} ${leaf.publicKey.asymmetricKeyDetails?.modulusLength ?? ''} bits`,
-  ],
-  [
-    'extended key usage',
-    (leaf.keyUsage ?? []).map((oid) => (oid === '1.3.6.1.5.5.7.3.2' ? 'clientAuth' : oid)).join(', '),
-  ],
-  [
-    'key matches certificate',
-    String(leaf.checkPrivateKey((await import('node:crypto')).createPrivateKey(issued.keyPem))),
-  ],
-];
-console.log('\nA throwaway mTLS client certificate from the mtlskit test CA:\n');
-for (const [k, v] of rows) console.log(`  ${k.padEnd(24)} ${v}`);
-
+const passphrase = 'demo passphrase, not a real one';
 const server = await startMtlsServer({ clientCa: issued.caPem });
+
+// What a platform would hold: Base64 strings, the key encrypted, the passphrase beside it.
+const b64 = (text) => Buffer.from(text).toString('base64');
+const env = {
+  MTLS_CERT: b64(issued.fullChainPem),
+  MTLS_KEY: b64(issued.encryptedPkcs8Pem(passphrase)),
+  MTLS_PASSPHRASE: passphrase,
+  MTLS_CA: b64(server.caPem),
+};
+
+const mtls = createTlsResolver({ source: envSource({ env }) });
 try {
-  const body = await new Promise((resolve, reject) => {
-    const req = request(
-      server.url,
-      { cert: issued.fullChainPem, key: issued.keyPem, ca: server.caPem, minVersion: 'TLSv1.2' },
-      (res) => {
-        let text = '';
-        res
-          .setEncoding('utf8')
-          .on('data', (c) => (text += c))
-          .on('end', () => resolve({ status: res.statusCode, text }));
-      },
-    );
-    req.on('error', reject).end();
-  });
-  const seen = server.requests.at(-1);
-  console.log(`\nA local server that requires client certificates answered ${body.status};`);
+  const creds = await mtls.credentials();
   console.log(
-    `it saw the certificate ${seen?.peerFingerprint256 === leaf.fingerprint256 ? 'above' : 'of someone else'} (CN ${seen?.peerSubjectCN}).\n`,
+    '\nA throwaway client certificate, stored as Base64 with an encrypted key, loaded by mtlskit:\n',
   );
+  const rows = [
+    ['subject', creds.subject.replaceAll('\n', ', ')],
+    ['subject alt names', creds.subjectAltName ?? '(none)'],
+    ['issuer', creds.issuer.replaceAll('\n', ', ')],
+    ['valid', `${creds.notBefore.toISOString()} .. ${creds.notAfter.toISOString()}`],
+    ['serial', creds.serialNumber],
+    ['SHA-256', creds.fingerprint256],
+    [
+      'key',
+      `${creds.keyType}${creds.keySize ? ` ${creds.keySize} bits` : ''}${creds.curve ? ` ${creds.curve}` : ''}`,
+    ],
+    ['chain', `${creds.chain.length} intermediate(s)`],
+    ['findings', creds.findings.length ? creds.findings.map((f) => f.code).join(', ') : 'none: ready to use'],
+  ];
+  for (const [k, v] of rows) console.log(`  ${k.padEnd(18)} ${v}`);
+  console.log(`\nutil.inspect shows no key or passphrase:\n  ${inspect(creds).split('\n').join('\n  ')}`);
+
+  const res = await mtls.fetch(server.url);
+  const seen = server.requests.at(-1);
+  console.log(`\nA local server that requires client certificates answered ${res.status} to mtls.fetch();`);
+  console.log(
+    `it saw ${seen?.peerFingerprint256 === creds.fingerprint256 ? 'this certificate' : 'another certificate'} (CN ${seen?.peerSubjectCN}).`,
+  );
+
+  // And what a mistake looks like: the key of another certificate.
+  const other = await ca.issueClient();
+  const wrong = createTlsResolver({ source: envSource({ env: { ...env, MTLS_KEY: b64(other.keyPem) } }) });
+  await wrong.credentials().catch((err) => {
+    if (!(err instanceof MtlsError)) throw err;
+    console.log(
+      `\nWith the key of another certificate, before any request:\n  ${err.code}: ${err.message}\n`,
+    );
+  });
+  await wrong.close();
 } finally {
+  await mtls.close();
   await server.close();
 }

@@ -1,7 +1,7 @@
 // Test helper: core's sources compiled to plain JavaScript in a world-readable directory, so a
 // child Node process can run them — as an unprivileged user (root ignores file modes), or as a
 // second copy of core loaded by a fake adapter package.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -84,4 +84,24 @@ export function runAsNobody(script: string): Promise<Record<string, string>> {
       else resolve(JSON.parse(out));
     });
   });
+}
+
+/**
+ * Why `nobody` cannot run a child here (Node's binary or core's dependencies out of its reach, e.g.
+ * under a 0700 temp directory), or undefined when it can.
+ */
+export function nobodyCannotRun(mustRead: string): string | undefined {
+  const probe = spawnSync(
+    process.execPath,
+    ['-e', 'require("node:fs").readdirSync(process.argv[1])', mustRead],
+    {
+      uid: 65534,
+      gid: 65534,
+      cwd: tmpdir(),
+      encoding: 'utf8',
+    },
+  );
+  if (probe.error) return `${process.execPath}: ${(probe.error as NodeJS.ErrnoException).code}`;
+  if (probe.status !== 0) return `${mustRead} is not readable by nobody`;
+  return undefined;
 }
