@@ -20,6 +20,8 @@ const env = {
   METADATA_SERVER_DETECTION: 'none',
   NO_PROXY: '127.0.0.1,localhost',
   no_proxy: '127.0.0.1,localhost',
+  // The AWS SDK warns once per process on Node 20 that its 2027 releases will need Node 22.
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
 };
 
 export default defineConfig({

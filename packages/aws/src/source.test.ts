@@ -188,7 +188,7 @@ describe('one secret per field', () => {
     });
     expect(await source.version()).toBe(`cert:${c.id},key:${k.id}`);
     expect((await loadCredentials(material)).fingerprint256).toBe(alice.fingerprint256);
-    expect(source.id).toBe('aws-sm://?cert=mtls%2Fcert&key=mtls%2Fkey&region=eu-west-1');
+    expect(source.id).toBe('aws-sm://?cert=mtls/cert&key=mtls/key&region=eu-west-1');
   });
 
   it('reads again when it caught a rotation halfway (new certificate, old key), and returns the matching pair', async () => {

@@ -15,6 +15,7 @@ import {
   type CredentialSource,
   decodeMaterial,
   type FieldValue,
+  formatReference,
   MtlsError,
   type SourceContext,
   type StoreOptions,
@@ -94,18 +95,20 @@ function invalid(message: string, id: string): MtlsError {
   return new MtlsError('INVALID_REFERENCE', message, { sourceId: id });
 }
 
-/** The `aws-sm:` reference these options stand for (core owns the grammar; this is its formatter's output). */
+/** The `aws-sm:` reference these options stand for, written by core's reference formatter. */
 export function awsReferenceOf(options: AwsSecretsManagerSourceOptions): string {
-  const query = new URLSearchParams();
-  if (options.secrets) {
-    for (const field of AWS_FIELD_NAMES) {
-      const id = options.secrets[field];
-      if (id !== undefined) query.set(field, id);
-    }
+  const refOptions: Record<string, string> = {};
+  for (const field of AWS_FIELD_NAMES) {
+    const id = options.secrets?.[field];
+    if (id !== undefined) refOptions[field] = id;
   }
-  if (options.region) query.set('region', options.region);
-  const q = query.toString();
-  return `aws-sm://${options.secretId ?? ''}${q ? `?${q}` : ''}`;
+  if (options.region) refOptions.region = options.region;
+  return formatReference({
+    scheme: 'aws-sm',
+    slashes: true,
+    path: options.secretId ?? '',
+    options: refOptions,
+  });
 }
 
 function targetsOf(options: AwsSecretsManagerSourceOptions, id: string): Target[] {
@@ -201,8 +204,9 @@ const PAIRING_CODES = ['KEY_MISMATCH', 'WRONG_PASSPHRASE'] as const;
  * to belong to each other; on a mismatch (a rotation caught halfway) they are read once more.
  */
 export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions): AwsSecretsManagerSource {
+  // Options are checked before the id is written from them: a malformed one has no reference yet.
+  const targets = targetsOf(options, options.id ?? 'aws-sm:');
   const id = options.id ?? awsReferenceOf(options);
-  const targets = targetsOf(options, id);
   const stage = options.versionStage ?? DEFAULT_STAGE;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
