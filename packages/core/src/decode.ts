@@ -684,7 +684,7 @@ function keyFailure(err: unknown, where: Where, run: Run): never {
       fail(
         'WRONG_PASSPHRASE',
         where,
-        `The passphrase does not decrypt the private key in ${where.label}.`,
+        `The passphrase does not decrypt the private key in ${where.label} (a wrong passphrase, or a damaged key).`,
         'Give the passphrase the key was encrypted with; check for a trailing space or newline, or a passphrase meant for another key.',
         run,
       );
@@ -720,7 +720,7 @@ function keyFailure(err: unknown, where: Where, run: Run): never {
       fail(
         'DECODE_FAILED',
         where,
-        `The private key in ${where.label} ${err.message}.`,
+        `The private key in ${where.label} is damaged (${err.message}).`,
         'Store the key file exactly as generated; it may be truncated or edited.',
         run,
       );

@@ -60,7 +60,7 @@ export function openKey(item: KeyItem, passphrases: readonly string[], opts: Pbe
       return fromDer(item.der, item.kind as 'pkcs8' | 'pkcs1' | 'sec1');
     } catch (err) {
       if (err instanceof KeyError) throw err;
-      throw new KeyError('malformed', 'it is damaged: OpenSSL cannot read it as a private key');
+      throw new KeyError('malformed', 'OpenSSL cannot read it as a private key');
     }
   }
   if (passphrases.length === 0)
@@ -70,11 +70,12 @@ export function openKey(item: KeyItem, passphrases: readonly string[], opts: Pbe
       return decrypt(item, password, opts);
     } catch (err) {
       if (err instanceof KeyError && err.reason === 'key-type') throw err;
-      if (err instanceof PbeError && err.reason !== 'bad-decrypt') {
-        throw new KeyError(err.reason === 'malformed' ? 'malformed' : err.reason, err.message);
-      }
+      if (err instanceof PbeError && err.reason !== 'bad-decrypt') throw new KeyError(err.reason, err.message);
+      // The ASN.1 read here is the encryption's structure and parameters, never the decrypted bytes
+      // (OpenSSL reads those): a failure is damage, whatever the passphrase.
+      if (err instanceof Asn1Error) throw new KeyError('malformed', err.message);
       // Bad padding, or a plaintext that is not a key: this passphrase is not the one.
-      if (!(err instanceof PbeError || err instanceof Asn1Error || isOpenSslError(err))) throw err;
+      if (!(err instanceof PbeError || isOpenSslError(err))) throw err;
     }
   }
   throw new KeyError('bad-decrypt', 'the passphrase does not decrypt it');
