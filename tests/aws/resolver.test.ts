@@ -152,6 +152,23 @@ describe('a resolver over AWS Secrets Manager', () => {
     expect(emulator.log.count({ operation: 'GetSecretValue' })).toBe(2);
   });
 
+  it('rotates even when the read after the probe is served by a replica that has not seen the rotation', async () => {
+    resolver = createTlsResolver({ source: source(), refreshIntervalMs: 40, jitter: 0 });
+    expect(await presented(resolver)).toBe(alice.fingerprint256);
+
+    // The resolver files what it loads under the version its probe announced: had it kept the old
+    // value served here, no later probe would differ and it would stay on alice for good.
+    emulator.fail({ kind: 'stale', operation: 'GetSecretValue' });
+    const v2 = emulator.putSecret('prod/payments/mtls', bundle(bob));
+    await until(() => resolver?.health().fingerprint256 === bob.fingerprint256, 'the rotation');
+    expect(emulator.log.calls({ operation: 'GetSecretValue' }).map((c) => [c.fault, c.body])).toEqual([
+      [undefined, { SecretId: 'prod/payments/mtls', VersionStage: 'AWSCURRENT' }],
+      ['stale', { SecretId: 'prod/payments/mtls', VersionStage: 'AWSCURRENT' }],
+      [undefined, { SecretId: 'prod/payments/mtls', VersionId: v2.id }],
+    ]);
+    expect(await presented(resolver)).toBe(bob.fingerprint256);
+  });
+
   it('keeps serving the last good credential while Secrets Manager throttles, then recovers', async () => {
     resolver = createTlsResolver({ source: source(), backoff: { initialMs: 20, maxMs: 50 } });
     expect(await presented(resolver)).toBe(alice.fingerprint256);

@@ -153,6 +153,9 @@ await server.close();
 const pass = (ok) => (ok ? 'met' : '**missed**');
 const md = `## Resolver
 
+Command: \`npm run bench -- resolver\` (builds the packages, then runs
+\`node --expose-gc tests/bench/resolver.bench.mjs\`). Every number below comes from one run of it.
+
 ${machine()}. Sequential requests over loopback to a node:https mTLS server (RSA-2048 client key,
 TLS 1.3), ${ROUNDS} rounds of ${PER_ROUND} requests per variant, order alternating each round. Ratios are throughput ratios
 (higher is better for the resolver).

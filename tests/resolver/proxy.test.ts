@@ -1,10 +1,16 @@
 // Egress through an HTTPS proxy: agent() and dispatcher() open a CONNECT tunnel through a real local
 // proxy and run their own TLS handshake inside it, so the server sees the client certificate end to
-// end; NO_PROXY hosts go direct; a refusing proxy fails the request with its status.
+// end; NO_PROXY hosts go direct; a rotation while a tunnel opens is honoured; a refusing or absent
+// proxy fails the request with ERR_PROXY_TUNNEL, never showing the proxy's credentials.
 import http from 'node:http';
 import net, { type AddressInfo, type Socket } from 'node:net';
-import { createTlsResolver, type TlsResolver, type TlsResolverOptions } from '@mtlskit/core';
-import { type IssuedCert, type MtlsTestServer, startMtlsServer, TestCA } from '@mtlskit/testkit';
+import {
+  createTlsResolver,
+  ProxyTunnelError,
+  type TlsResolver,
+  type TlsResolverOptions,
+} from '@mtlskit/core';
+import { type IssuedCert, leakCheck, type MtlsTestServer, startMtlsServer, TestCA } from '@mtlskit/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { getWithAgent, MemorySource } from './helpers.js';
 
@@ -14,6 +20,8 @@ interface ConnectProxy {
   connects: string[];
   /** Bytes relayed from client to server, to show the proxy only ever saw ciphertext. */
   relayed: Buffer[];
+  /** Holds the answer to every CONNECT received from now on until the returned function is called. */
+  hold(): () => void;
   close(): Promise<void>;
 }
 
@@ -22,6 +30,7 @@ async function startConnectProxy(password?: string): Promise<ConnectProxy> {
   const connects: string[] = [];
   const relayed: Buffer[] = [];
   const sockets = new Set<Socket>();
+  let held: Promise<void> | undefined;
   const server = http.createServer((_req, res) => {
     res.writeHead(405).end();
   });
@@ -29,7 +38,7 @@ async function startConnectProxy(password?: string): Promise<ConnectProxy> {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
-  server.on('connect', (req: http.IncomingMessage, client: Socket, head: Buffer) => {
+  server.on('connect', async (req: http.IncomingMessage, client: Socket, head: Buffer) => {
     const expected =
       password === undefined ? undefined : `Basic ${Buffer.from(`user:${password}`).toString('base64')}`;
     if (expected !== undefined && req.headers['proxy-authorization'] !== expected) {
@@ -37,6 +46,7 @@ async function startConnectProxy(password?: string): Promise<ConnectProxy> {
       return;
     }
     connects.push(req.url ?? '');
+    await held;
     const [host, port] = (req.url ?? '').split(/:(?=\d+$)/);
     const upstream = net.connect(Number(port), host, () => {
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
@@ -56,6 +66,16 @@ async function startConnectProxy(password?: string): Promise<ConnectProxy> {
     url: `http://127.0.0.1:${port}`,
     connects,
     relayed,
+    hold() {
+      let release = () => {};
+      held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      return () => {
+        held = undefined;
+        release();
+      };
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();
@@ -112,6 +132,26 @@ describe('egress proxy (CONNECT)', () => {
     expect(proxy.connects.length - before).toBe(2);
   });
 
+  it('a rotation while a tunnel is opening: the handshake inside it presents the new certificate', async () => {
+    const renewed = await ca.issueClient();
+    const source = new MemorySource().serve(client, server.caPem);
+    const r = createTlsResolver({ source, mode: 'on-access', proxy: { url: proxy.url, noProxy: '' } });
+    open.push(r);
+    await r.credentials();
+    const before = proxy.connects.length;
+    const release = proxy.hold();
+    const viaAgent = getWithAgent(`${server.url}/tunnel-race`, r.agent());
+    const viaFetch = r.fetch(`${server.url}/tunnel-race`).then((res) => res.json());
+    await vi.waitFor(() => expect(proxy.connects.length - before).toBe(2));
+    source.serve(renewed, server.caPem);
+    await r.refresh();
+    release();
+    expect(await viaAgent).toMatchObject({ status: 200, fingerprint256: renewed.fingerprint256 });
+    expect(await viaFetch).toMatchObject({ fingerprint256: renewed.fingerprint256 });
+    const seen = server.requests.filter((q) => q.path === '/tunnel-race');
+    expect(seen.map((q) => q.peerFingerprint256)).toEqual([renewed.fingerprint256, renewed.fingerprint256]);
+  });
+
   it('proxy: true reads HTTPS_PROXY, and hosts in NO_PROXY go direct', async () => {
     vi.stubEnv('HTTPS_PROXY', proxy.url);
     vi.stubEnv('NO_PROXY', 'localhost');
@@ -126,20 +166,57 @@ describe('egress proxy (CONNECT)', () => {
     expect(proxy.connects.slice(before)).toEqual([`127.0.0.1:${server.port}`, `127.0.0.1:${server.port}`]);
   });
 
-  it('a proxy that refuses CONNECT fails the request with ERR_PROXY_TUNNEL and its status, without echoing credentials', async () => {
-    const guarded = await startConnectProxy('right-password');
+  it('a proxy that refuses CONNECT, or cannot be reached, fails the request with ERR_PROXY_TUNNEL; its credentials appear in no error, inspect or JSON output', async () => {
+    const guarded = await startConnectProxy('right-password-5521');
+    const nothing = net.createServer();
+    await new Promise<void>((resolve) => nothing.listen(0, '127.0.0.1', resolve));
+    const closedPort = (nothing.address() as AddressInfo).port;
+    await new Promise((resolve) => nothing.close(resolve));
     try {
-      const wrong = guarded.url.replace('http://', 'http://user:wrong-password@');
-      const r = resolver({ proxy: { url: wrong, noProxy: '' } });
+      const credentials = 'user:wrong-password-8832';
+      vi.stubEnv('HTTPS_PROXY', guarded.url.replace('http://', `http://${credentials}@`));
+      vi.stubEnv('NO_PROXY', '');
+      vi.stubEnv('no_proxy', '');
+      const r = resolver({ proxy: true });
       const agentError = await getWithAgent(`${server.url}/refused`, r.agent()).catch((err: unknown) => err);
-      expect(agentError).toMatchObject({ code: 'ERR_PROXY_TUNNEL', statusCode: 407 });
+      expect(agentError).toBeInstanceOf(ProxyTunnelError);
+      expect(agentError).toMatchObject({
+        code: 'ERR_PROXY_TUNNEL',
+        statusCode: 407,
+        message: expect.stringContaining('put user:password in the proxy URL'),
+      });
       const fetchError = await r.fetch(`${server.url}/refused`).catch((err: unknown) => err);
       expect(fetchError).toMatchObject({ cause: { code: 'ERR_PROXY_TUNNEL', statusCode: 407 } });
-      for (const err of [agentError, (fetchError as Error).cause]) {
-        expect(String((err as Error).message)).not.toContain('wrong-password');
-      }
+
+      const down = resolver({ proxy: { url: `http://${credentials}@127.0.0.1:${closedPort}`, noProxy: '' } });
+      const downError = await getWithAgent(`${server.url}/refused`, down.agent()).catch(
+        (err: unknown) => err,
+      );
+      expect(downError).toMatchObject({
+        code: 'ERR_PROXY_TUNNEL',
+        message: expect.stringMatching(/cannot reach the proxy.*ECONNREFUSED/),
+        cause: { code: 'ECONNREFUSED' },
+      });
+      const downFetch = await down.fetch(`${server.url}/refused`).catch((err: unknown) => err);
+      expect(downFetch).toMatchObject({ cause: { code: 'ERR_PROXY_TUNNEL' } });
+
+      // Searched raw, Base64 (the Proxy-Authorization header), hex and JSON-escaped, in what each
+      // value reaches, its util.inspect (hidden fields included) and its JSON.
+      const leaks = leakCheck([credentials, 'wrong-password-8832']);
+      const outputs: Array<[string, unknown]> = [
+        ['the agent error', agentError],
+        ['the fetch error', fetchError],
+        ['the unreachable-proxy errors', [downError, downFetch]],
+        ['the resolvers', [r, down]],
+        ['agent()', r.agent()],
+        ['dispatcher()', r.dispatcher()],
+        ['health()', r.health()],
+      ];
+      for (const [where, value] of outputs) leaks.check(value, where);
+      expect(server.requests.some((q) => q.path === '/refused')).toBe(false);
+
       const right = resolver({
-        proxy: { url: guarded.url.replace('http://', 'http://user:right-password@'), noProxy: '' },
+        proxy: { url: guarded.url.replace('http://', 'http://user:right-password-5521@'), noProxy: '' },
       });
       expect(await getWithAgent(`${server.url}/authorised`, right.agent())).toMatchObject({ status: 200 });
     } finally {

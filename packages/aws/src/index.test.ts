@@ -46,12 +46,22 @@ describe('the aws-sm: scheme', () => {
 
   it('builds a source from aws-sm://NAME with region, endpoint and tuning options', async () => {
     aws.emulator.putSecret('prod/payments/mtls', JSON.stringify({ cert: alice.certPem, key: alice.keyPem }));
-    const reference = `aws-sm://prod/payments/mtls?region=${TEST_REGION}&endpoint=${aws.emulator.url}&maxAttempts=1&timeoutMs=2000`;
+    const reference = `aws-sm://prod/payments/mtls?region=${TEST_REGION}&endpoint=${aws.emulator.url}&maxAttempts=1&timeoutMs=200`;
     const source = await fromReference(reference);
     expect(source.id).toBe(reference);
     expect(source.kind).toBe('static');
     expect((await loadCredentials(source)).fingerprint256).toBe(alice.fingerprint256);
     expect(aws.emulator.log.last()?.body).toMatchObject({ SecretId: 'prod/payments/mtls' });
+
+    // maxAttempts=1 reached the SDK (its default here would send the failing call twice) ...
+    aws.emulator.log.clear();
+    const failing = aws.emulator.fail({ kind: 'serverError', times: Number.POSITIVE_INFINITY });
+    await expect(source.load()).rejects.toMatchObject({ code: 'SOURCE_UNAVAILABLE' });
+    expect(aws.emulator.log.count()).toBe(1);
+    failing.clear();
+    // ... and so did timeoutMs=200.
+    aws.emulator.fail('slow');
+    await expect(source.load()).rejects.toThrow(/within 200 ms/);
   });
 
   it('builds a source from a full ARN, in the ARN’s region', async () => {

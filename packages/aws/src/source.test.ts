@@ -1,42 +1,73 @@
 // awsSecretsManagerSource with the real AWS SDK, over loopback, against the testkit's emulator.
+// The harness fails any test whose connections leave loopback.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { loadCredentials, MtlsError } from '@mtlskit/core';
-import {
-  AWSPENDING,
-  type ConnectionTracker,
-  type IssuedCert,
-  leakCheck,
-  TestCA,
-  trackConnections,
-} from '@mtlskit/testkit';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import {
-  type AwsHarness,
-  startAwsHarness,
-  TEST_CREDENTIALS,
-  TEST_REGION,
-  until,
-} from './__tests__/harness.js';
+import { AWSPENDING, type IssuedCert, leakCheck, TestCA, trackConnections } from '@mtlskit/testkit';
+import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { type AwsHarness, startAwsHarness, TEST_CREDENTIALS, TEST_REGION } from './__tests__/harness.js';
 import { awsSecretsManagerSource } from './source.js';
 
 let ca: TestCA;
 let alice: IssuedCert;
 let bob: IssuedCert;
-let net: ConnectionTracker;
 let aws: AwsHarness;
 
 const bundleOf = (cert: IssuedCert) => JSON.stringify({ cert: cert.certPem, key: cert.keyPem });
 
+/** Removes every credential the SDK's chain could find before the metadata service. */
+function withoutConfiguredCredentials(): void {
+  for (const name of [
+    'AWS_ACCESS_KEY_ID',
+    'AWS_SECRET_ACCESS_KEY',
+    'AWS_SESSION_TOKEN',
+    'AWS_PROFILE',
+    'AWS_ROLE_ARN',
+    'AWS_WEB_IDENTITY_TOKEN_FILE',
+    'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+    'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+  ]) {
+    vi.stubEnv(name, undefined);
+  }
+  vi.stubEnv('AWS_CONFIG_FILE', '/nonexistent/mtlskit-aws-config');
+  vi.stubEnv('AWS_SHARED_CREDENTIALS_FILE', '/nonexistent/mtlskit-aws-credentials');
+}
+
+/** A loopback stand-in for the EC2 instance metadata service (IMDSv2) handing out a role's credentials. */
+async function startInstanceMetadata(role: { accessKeyId: string; role: string }) {
+  const requests: string[] = [];
+  const base = '/latest/meta-data/iam/security-credentials/';
+  const server = createServer((req, res) => {
+    requests.push(`${req.method} ${req.url}`);
+    if (req.method === 'PUT' && req.url === '/latest/api/token') return res.end('imds-session');
+    if (req.headers['x-aws-ec2-metadata-token'] !== 'imds-session') return res.writeHead(401).end();
+    if (req.url === base) return res.end(role.role);
+    if (req.url !== base + role.role) return res.writeHead(404).end();
+    const expiration = new Date(Date.now() + 3_600_000).toISOString();
+    const body = {
+      Code: 'Success',
+      AccessKeyId: role.accessKeyId,
+      SecretAccessKey: 'role-secret',
+      Token: 'role-session',
+      Expiration: expiration,
+    };
+    return res.end(JSON.stringify(body));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    requests,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
 beforeAll(async () => {
-  net = trackConnections();
   ca = await TestCA.create();
   alice = await ca.issueClient({ commonName: 'alice' });
   bob = await ca.issueClient({ commonName: 'bob' });
-});
-afterAll(() => {
-  net.stop();
-  // Every connection any test in this file made went to loopback: no metadata probe, no AWS.
-  expect(net.offLoopback()).toEqual([]);
 });
 beforeEach(async () => {
   aws = await startAwsHarness();
@@ -128,13 +159,12 @@ describe('version() and rotation', () => {
   });
 
   it('loads the version the probe announced when a lagging replica still serves the one it replaced', async () => {
-    const v1 = aws.emulator.putSecret('s', bundleOf(alice));
+    aws.emulator.putSecret('s', bundleOf(alice));
     const source = aws.source({ secretId: 's' });
     await source.load();
     const v2 = aws.emulator.putSecret('s', bundleOf(bob));
     expect(await source.version()).toBe(v2.id);
-    // What a replica that has not caught up answers: AWSCURRENT still on the first version.
-    aws.emulator.secrets.moveLabel('s', 'AWSCURRENT', { to: v1.id });
+    aws.emulator.fail({ kind: 'stale', operation: 'GetSecretValue' });
     aws.emulator.log.clear();
 
     const material = await source.load();
@@ -144,30 +174,61 @@ describe('version() and rotation', () => {
       { SecretId: 's', VersionStage: 'AWSCURRENT' },
       { SecretId: 's', VersionId: v2.id },
     ]);
-
-    // The probe informed one load only: the next reads the stage and keeps what it gets.
-    aws.emulator.log.clear();
-    expect((await source.load()).version).toBe(v1.id);
-    expect(aws.emulator.log.count()).toBe(1);
   });
 
-  it('loads a version written after the probe, which the probe could not know', async () => {
+  it('also when the replica is two rotations behind, serving a version the probe no longer lists', async () => {
+    const v1 = aws.emulator.putSecret('s', bundleOf(alice));
+    aws.emulator.putSecret('s', bundleOf(alice));
+    const v3 = aws.emulator.putSecret('s', bundleOf(bob));
+    const source = aws.source({ secretId: 's' });
+    expect(await source.version()).toBe(v3.id);
+    // v1 is deprecated (no label, absent from DescribeSecret); a replica that missed two rotations
+    // still has AWSCURRENT on it.
+    aws.emulator.secrets.moveLabel('s', 'AWSCURRENT', { to: v1.id });
+
+    const material = await source.load();
+    expect(material.version).toBe(v3.id);
+    expect((await loadCredentials(material)).fingerprint256).toBe(bob.fingerprint256);
+  });
+
+  it('loads a version written after the probe, which the creation dates show to be newer than the announced one', async () => {
+    const v1 = aws.emulator.putSecret('s', bundleOf(alice));
+    const source = aws.source({ secretId: 's' });
+    expect(await source.version()).toBe(v1.id);
+    const v2 = aws.emulator.putSecret('s', bundleOf(bob));
+    expect((await source.load()).version).toBe(v2.id);
+    expect(aws.emulator.log.calls({ operation: 'GetSecretValue' }).map((c) => c.body)).toEqual([
+      { SecretId: 's', VersionStage: 'AWSCURRENT' },
+      { SecretId: 's', VersionId: v1.id },
+    ]);
+  });
+
+  it('lets a probe steer only the load started right after it: a later load takes the stage as served', async () => {
     aws.emulator.putSecret('s', bundleOf(alice));
     const source = aws.source({ secretId: 's' });
     await source.version();
+    await new Promise((resolve) => setImmediate(resolve));
+    // Rotated between a probe that found nothing new and a forced refresh: the refresh sees it.
     const v2 = aws.emulator.putSecret('s', bundleOf(bob));
     expect((await source.load()).version).toBe(v2.id);
-    expect(aws.emulator.log.count({ operation: 'GetSecretValue' })).toBe(1);
+
+    // A load consumes the probe: the one after it reads the stage once, even from a lagging replica.
+    await source.version();
+    await source.load();
+    aws.emulator.fail({ kind: 'stale', operation: 'GetSecretValue' });
+    aws.emulator.log.clear();
+    expect((await source.load()).bundle).toBe(bundleOf(alice));
+    expect(aws.emulator.log.count()).toBe(1);
   });
 
   it('reports a retryable SOURCE_UNAVAILABLE when the announced version cannot be read yet', async () => {
-    const v1 = aws.emulator.putSecret('s', bundleOf(alice));
+    aws.emulator.putSecret('s', bundleOf(alice));
     const source = aws.source({ secretId: 's' });
     aws.emulator.putSecret('s', bundleOf(bob));
     await source.version();
-    aws.emulator.secrets.moveLabel('s', 'AWSCURRENT', { to: v1.id });
-    // The read by stage is answered (the old version); the read of the announced one is refused.
-    aws.emulator.fail({ kind: 'notFound', operation: 'GetSecretValue', after: 1 });
+    // The read by stage is served the old version; the read of the announced one is refused.
+    aws.emulator.fail({ kind: 'stale', operation: 'GetSecretValue' });
+    aws.emulator.fail({ kind: 'notFound', operation: 'GetSecretValue' });
     const err = await source.load().catch((e: unknown) => e);
     expect(MtlsError.is(err, 'SOURCE_UNAVAILABLE')).toBe(true);
     expect((err as MtlsError).retryable).toBe(true);
@@ -194,19 +255,64 @@ describe('one secret per field', () => {
   it('reads again when it caught a rotation halfway (new certificate, old key), and returns the matching pair', async () => {
     aws.emulator.putSecret('mtls/cert', alice.certPem);
     aws.emulator.putSecret('mtls/key', alice.keyPem);
-    // The rotation has replaced the certificate; the key follows while the load is in flight.
     aws.emulator.putSecret('mtls/cert', bob.certPem);
-    aws.emulator.fail({ kind: 'slow', delayMs: 150, operation: 'GetSecretValue', secret: 'mtls/cert' });
+    aws.emulator.putSecret('mtls/key', bob.keyPem);
+    // The first read of the key is served by a replica that has not seen its rotation yet.
+    aws.emulator.fail({ kind: 'stale', operation: 'GetSecretValue', secret: 'mtls/key' });
     const source = aws.source({ secrets: { cert: 'mtls/cert', key: 'mtls/key' } });
 
-    const loading = source.load();
-    await until(() => aws.emulator.log.calls({ secret: 'mtls/key' }).some((c) => c.status === 200));
-    aws.emulator.putSecret('mtls/key', bob.keyPem);
-
-    const material = await loading;
+    const material = await source.load();
     expect((await loadCredentials(material)).fingerprint256).toBe(bob.fingerprint256);
     expect(aws.emulator.log.count({ operation: 'GetSecretValue', secret: 'mtls/cert' })).toBe(2);
     expect(aws.emulator.log.count({ operation: 'GetSecretValue', secret: 'mtls/key' })).toBe(2);
+  });
+
+  it('never pairs fields of two versions, even when the probe announced a rotation caught halfway', async () => {
+    aws.emulator.putSecret('mtls/cert', alice.certPem);
+    const k1 = aws.emulator.putSecret('mtls/key', alice.keyPem);
+    const c2 = aws.emulator.putSecret('mtls/cert', bob.certPem);
+    const source = aws.source({ secrets: { cert: 'mtls/cert', key: 'mtls/key' } });
+    expect(await source.version()).toBe(`cert:${c2.id},key:${k1.id}`);
+    const k2 = aws.emulator.putSecret('mtls/key', bob.keyPem);
+    // The key's rotation has finished, but the first read is served by a replica that missed it.
+    aws.emulator.fail({ kind: 'stale', operation: 'GetSecretValue', secret: 'mtls/key' });
+
+    // What was announced and read first (bob's certificate, alice's key) does not match: the
+    // second read goes by stage, not by the announced ids, and finds the finished rotation.
+    const material = await source.load();
+    expect(material.version).toBe(`cert:${c2.id},key:${k2.id}`);
+    expect((await loadCredentials(material)).fingerprint256).toBe(bob.fingerprint256);
+    for (const secret of ['mtls/cert', 'mtls/key']) {
+      const byStage = { SecretId: secret, VersionStage: 'AWSCURRENT' };
+      expect(aws.emulator.log.calls({ operation: 'GetSecretValue', secret }).map((c) => c.body)).toEqual([
+        byStage,
+        byStage,
+      ]);
+    }
+  });
+
+  it('reads again when a passphrase kept in its own secret does not open the key yet', async () => {
+    aws.emulator.putSecret(
+      'enc',
+      JSON.stringify({ cert: alice.certPem, key: alice.encryptedPkcs8Pem('first-pass') }),
+    );
+    aws.emulator.putSecret('enc/pass', 'first-pass');
+    aws.emulator.putSecret(
+      'enc',
+      JSON.stringify({ cert: bob.certPem, key: bob.encryptedPkcs8Pem('second-pass') }),
+    );
+    aws.emulator.putSecret('enc/pass', 'second-pass');
+    aws.emulator.fail({ kind: 'stale', operation: 'GetSecretValue', secret: 'enc/pass' });
+    const source = aws.source({ secretId: 'enc', secrets: { passphrase: 'enc/pass' } });
+
+    expect((await loadCredentials(source)).fingerprint256).toBe(bob.fingerprint256);
+    expect(aws.emulator.log.count({ operation: 'GetSecretValue', secret: 'enc/pass' })).toBe(2);
+
+    aws.emulator.putSecret('enc/pass', 'not-the-passphrase');
+    const err = await source.load().catch((e: unknown) => e);
+    expect(MtlsError.is(err, 'WRONG_PASSPHRASE')).toBe(true);
+    expect((err as MtlsError).message).toMatch(/read twice.*store the passphrase that opens the key/);
+    leakCheck(['second-pass', 'not-the-passphrase']).check(err, 'WRONG_PASSPHRASE error');
   });
 
   it('fails with KEY_MISMATCH after the second read when the fields really do not belong together', async () => {
@@ -354,22 +460,37 @@ describe('errors', () => {
     aws.emulator.putSecret('s', bundleOf(alice));
     aws.emulator.fail('corrupt');
     const err = await loadCredentials(aws.source({ secretId: 's' })).catch((e: unknown) => e);
+    // Secrets Manager has no checksum on the wire: the SDK call succeeds, core's decoder refuses.
+    expect(aws.emulator.log.last()).toMatchObject({ fault: 'corrupt', status: 200 });
     expect(MtlsError.is(err, 'DECODE_FAILED')).toBe(true);
     leakCheck([alice.keyPem]).check(err, 'decode error');
   });
 
-  it('gives up after timeoutMs when the service does not answer', async () => {
+  it('gives up after timeoutMs when the service does not answer, with its own client or an injected one', async () => {
     aws.emulator.putSecret('s', bundleOf(alice));
-    aws.emulator.fail('slow');
-    const started = performance.now();
-    const err = await aws
-      .source({ secretId: 's', timeoutMs: 150 })
-      .load()
-      .catch((e: unknown) => e);
-    expect(performance.now() - started).toBeLessThan(1_500);
-    expect(MtlsError.is(err, 'SOURCE_UNAVAILABLE')).toBe(true);
-    expect((err as MtlsError).retryable).toBe(true);
-    expect((err as MtlsError).message).toMatch(/within 150 ms/);
+    const injected = new SecretsManagerClient({
+      endpoint: aws.emulator.url,
+      region: TEST_REGION,
+      credentials: TEST_CREDENTIALS,
+    });
+    try {
+      for (const source of [
+        aws.source({ secretId: 's', timeoutMs: 150 }),
+        awsSecretsManagerSource({ secretId: 's', client: injected, timeoutMs: 150 }),
+      ]) {
+        aws.emulator.fail('slow');
+        const started = performance.now();
+        const err = await source.load().catch((e: unknown) => e);
+        expect(performance.now() - started).toBeLessThan(1_500);
+        expect(MtlsError.is(err, 'SOURCE_UNAVAILABLE')).toBe(true);
+        expect((err as MtlsError).retryable).toBe(true);
+        expect((err as MtlsError).message).toMatch(/within 150 ms/);
+      }
+      // A call abandoned at the deadline is not retried, not even by the injected client's 3 attempts.
+      expect(aws.emulator.log.count()).toBe(2);
+    } finally {
+      injected.destroy();
+    }
   });
 
   it('says which region setting is missing when there is none anywhere', async () => {
@@ -482,22 +603,36 @@ describe('the SDK’s own configuration chain', () => {
     );
   });
 
-  it('fails with ACCESS_DENIED, without probing any metadata service, when no credentials exist', async () => {
-    for (const name of [
-      'AWS_ACCESS_KEY_ID',
-      'AWS_SECRET_ACCESS_KEY',
-      'AWS_SESSION_TOKEN',
-      'AWS_PROFILE',
-      'AWS_ROLE_ARN',
-      'AWS_WEB_IDENTITY_TOKEN_FILE',
-      'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
-      'AWS_CONTAINER_CREDENTIALS_FULL_URI',
-    ]) {
-      vi.stubEnv(name, undefined);
+  it('takes an instance role’s credentials from the metadata service when nothing else is configured', async () => {
+    const strict = await startAwsHarness({ accessKeyId: 'AKIDINSTANCEROLE' });
+    const imds = await startInstanceMetadata({ accessKeyId: 'AKIDINSTANCEROLE', role: 'mtlskit-role' });
+    withoutConfiguredCredentials();
+    // The SDK's own switch for the metadata service, pointed at a loopback stand-in instead of 169.254.169.254.
+    vi.stubEnv('AWS_EC2_METADATA_DISABLED', undefined);
+    vi.stubEnv('AWS_EC2_METADATA_SERVICE_ENDPOINT', imds.url);
+    const probe = trackConnections();
+    try {
+      strict.emulator.putSecret('s', bundleOf(alice));
+      const source = strict.source({ secretId: 's', credentials: undefined });
+      expect((await source.load()).bundle).toBe(bundleOf(alice));
+      expect(imds.requests).toEqual([
+        'PUT /latest/api/token',
+        'GET /latest/meta-data/iam/security-credentials/',
+        'GET /latest/meta-data/iam/security-credentials/mtlskit-role',
+      ]);
+      // The tracker the harnesses rely on does see the SDK's metadata traffic: in every other test,
+      // with the metadata service disabled, it records none.
+      expect(probe.connections.map((c) => c.port)).toContain(imds.port);
+    } finally {
+      probe.stop();
+      await imds.close();
+      await strict.close();
     }
+  });
+
+  it('fails with ACCESS_DENIED, without probing any metadata service, when no credentials exist', async () => {
+    withoutConfiguredCredentials();
     vi.stubEnv('AWS_EC2_METADATA_DISABLED', 'true');
-    vi.stubEnv('AWS_CONFIG_FILE', '/nonexistent/mtlskit-aws-config');
-    vi.stubEnv('AWS_SHARED_CREDENTIALS_FILE', '/nonexistent/mtlskit-aws-credentials');
     const probe = trackConnections();
     try {
       const err = await aws

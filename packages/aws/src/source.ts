@@ -76,13 +76,11 @@ export interface AwsSecretsManagerSource extends CredentialSource {
 const DEFAULT_STAGE = 'AWSCURRENT';
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_ATTEMPTS = 2;
-// What version() saw only informs the load that follows it: later, the versions may have moved on.
-const PROBE_TTL_MS = 30_000;
 
-/** What DescribeSecret said about one secret: its current version and the labelled older ones. */
+/** What DescribeSecret announced for one secret: the version carrying the stage, and the other labelled ones. */
 interface Probe {
   current: string;
-  older: Set<string>;
+  older: ReadonlySet<string>;
 }
 
 interface Target {
@@ -196,12 +194,13 @@ const PAIRING_CODES = ['KEY_MISMATCH', 'WRONG_PASSPHRASE'] as const;
 /**
  * A `static` CredentialSource reading AWS Secrets Manager with the real SDK.
  *
- * Loads read the configured stage (AWSCURRENT) and report the version id read. Secrets Manager
- * is eventually consistent: right after a rotation, a read may still be served the version that
- * `version()` has just seen replaced. The load after a probe notices (the version it got is one the
- * probe knew as older) and asks for the announced VersionId instead, so a resolver never files old
- * content under the new version. With one secret per field, the fields are read together and checked
- * to belong to each other; on a mismatch (a rotation caught halfway) they are read once more.
+ * Loads read the configured stage (AWSCURRENT) and report the version id read. Secrets Manager is
+ * eventually consistent: right after a rotation, a read may still be served an older version than
+ * the one `version()` has just announced. A load that follows a probe never returns content older
+ * than the announced VersionId (it reads that version by id instead), because the resolver files
+ * what it loads under the probe's id. With one secret per field, the fields are read together and
+ * checked to belong to each other; on a mismatch (a rotation caught halfway) they are read once more.
+ * docs/adapters/aws.md explains why this never pairs fields of two versions.
  */
 export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions): AwsSecretsManagerSource {
   // Options are checked before the id is written from them: a malformed one has no reference yet.
@@ -218,8 +217,11 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
   const owned = options.client === undefined;
   const client = options.client ?? buildClient(options, targets, maxAttempts);
   let closed = false;
-  // What the last version() saw, for the load that follows it (see readTarget).
-  let probed: { at: number; slots: Map<Target['slot'], Probe> } | undefined;
+  // What the last version() announced, per target, for the load that follows it at once (see
+  // readTarget). Dropped when the event loop moves on: the resolver starts its load in the same turn
+  // as its probe, and a load started later (a forced refresh) must not be steered by a probe that
+  // may be out of date by then.
+  let announced: Map<Target['slot'], Probe> | undefined;
 
   async function call<T>(
     ctx: AwsCallContext,
@@ -274,7 +276,7 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
         { sourceId: id, field: ctx.field },
       );
     }
-    return { current, older: new Set(labelled.map(([versionId]) => versionId).filter((v) => v !== current)) };
+    return { current, older: new Set(labelled.map(([v]) => v).filter((v) => v !== current)) };
   }
 
   async function read(t: Target, versionId: string | undefined, signal: AbortSignal | undefined) {
@@ -294,7 +296,7 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
         { sourceId: id, field: ctx.field },
       );
     }
-    return { value, versionId: out.VersionId };
+    return { value, versionId: out.VersionId, createdAt: out.CreatedDate?.getTime() ?? 0 };
   }
 
   function combine(parts: { t: Target; versionId: string }[]): string {
@@ -304,11 +306,16 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
 
   async function readTarget(t: Target, hint: Probe | undefined, signal: AbortSignal | undefined) {
     if (t.slot === 'bundle' && options.versionId !== undefined) return read(t, options.versionId, signal);
+    // By stage first, not by id: one call in the usual case, and it works under IAM policies that
+    // allow GetSecretValue only with a secretsmanager:VersionStage condition.
     const got = await read(t, undefined, signal);
-    if (hint === undefined || got.versionId === hint.current || !hint.older.has(got.versionId)) return got;
-    // Served a version the probe saw replaced: a replica behind the rotation. Ask for the new one.
+    if (hint === undefined || got.versionId === hint.current) return got;
+    // Another version than the probe announced. One the probe listed is older: a replica behind the
+    // rotation. One it did not list is either deprecated (older still) or written since the probe;
+    // the creation dates, both AWS's, tell which.
+    let pinned: Awaited<ReturnType<typeof read>>;
     try {
-      return await read(t, hint.current, signal);
+      pinned = await read(t, hint.current, signal);
     } catch (err) {
       if (!MtlsError.is(err, 'SOURCE_NOT_FOUND')) throw err;
       throw new MtlsError(
@@ -317,6 +324,8 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
         { sourceId: id, field: t.slot === 'bundle' ? undefined : t.slot, cause: err },
       );
     }
+    const writtenSince = !hint.older.has(got.versionId) && got.createdAt > pinned.createdAt;
+    return writtenSince ? got : pinned;
   }
 
   async function readAll(
@@ -353,21 +362,31 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
 
     async version(ctx: SourceContext = {}) {
       const parts = await Promise.all(targets.map(async (t) => ({ t, probe: await probe(t, ctx.signal) })));
-      probed = { at: Date.now(), slots: new Map(parts.map((p) => [p.t.slot, p.probe])) };
+      const seen = new Map(parts.map((p) => [p.t.slot, p.probe]));
+      announced = seen;
+      setImmediate(() => {
+        if (announced === seen) announced = undefined;
+      });
       return combine(parts.map((p) => ({ t: p.t, versionId: p.probe.current })));
     },
 
     async load(ctx: SourceContext = {}) {
-      const hints = probed !== undefined && Date.now() - probed.at <= PROBE_TTL_MS ? probed.slots : undefined;
-      probed = undefined;
+      const hints = announced;
+      announced = undefined;
       let material = await readAll(hints, ctx.signal);
+      // The second read goes by stage: the announced versions may themselves be a rotation caught
+      // halfway (new certificate, old key), and reading them again would fail the same way.
       if (targets.length > 1 && pairingProblem(material)) {
         material = await readAll(undefined, ctx.signal);
         const mismatch = pairingProblem(material);
         if (mismatch) {
+          const fix =
+            mismatch.code === 'WRONG_PASSPHRASE'
+              ? 'store the passphrase that opens the key'
+              : 'update them so the key matches the certificate';
           throw new MtlsError(
             mismatch.code,
-            `the secrets of ${id} do not belong together (read twice): ${mismatch.message} — update them so the key matches the certificate`,
+            `the secrets of ${id} do not belong together (read twice): ${mismatch.message} — ${fix}`,
             { sourceId: id, field: mismatch.field, cause: mismatch },
           );
         }

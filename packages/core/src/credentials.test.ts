@@ -77,10 +77,22 @@ describe('immutability', () => {
     expect(() => (creds.findings as unknown[]).push(1)).toThrow(TypeError);
   });
 
+  test('the lists and every finding are frozen too', async () => {
+    const soon = await root.issueClient({ validForSeconds: 86_400 });
+    const warned = await loadCredentials({ cert: soon.certPem, key: soon.keyPem });
+    expect(warned.findings.map((f) => f.code)).toEqual(['EXPIRING_SOON']);
+    for (const value of [creds.chain, creds.ca, warned.findings, ...warned.findings]) {
+      expect(Object.isFrozen(value)).toBe(true);
+    }
+  });
+
   test('changing a returned date does not change the credentials', () => {
-    const before = creds.notAfter.getTime();
+    const notBefore = creds.notBefore.getTime();
+    const notAfter = creds.notAfter.getTime();
+    creds.notBefore.setTime(0);
     creds.notAfter.setTime(0);
-    expect(creds.notAfter.getTime()).toBe(before);
+    expect(creds.notBefore).not.toBe(creds.notBefore);
+    expect([creds.notBefore.getTime(), creds.notAfter.getTime()]).toEqual([notBefore, notAfter]);
   });
 });
 

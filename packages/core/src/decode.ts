@@ -12,7 +12,7 @@ import { KeyError, type KeyItem, openKey } from './keys.js';
 import { type LegacyCiphers, loadLegacyCiphersSync } from './legacy-ciphers.js';
 import { LIMITS } from './limits.js';
 import { IterationBudget, PbeError } from './pbe.js';
-import { decodeBase64, hasPem, normaliseText, PemError, readPemBlocks } from './pem.js';
+import { decodeBase64, hasPem, normaliseText, PemError, readPemBlocks, unquote } from './pem.js';
 import { looksLikePkcs12, readPkcs12 } from './pkcs12.js';
 import {
   type CredentialField,
@@ -425,10 +425,11 @@ function decodeJson(text: string, where: Where, run: Run): Items {
 }
 
 function decodeText(raw: string, where: Where, run: Run, depth: number): Items {
-  // JSON first, before its `\n` escapes are undone for PEM: a JSON bundle holds PEM strings.
-  const trimmed = raw.replace(/^\uFEFF+/, '').trim();
-  if (trimmed.startsWith('{')) return decodeJson(trimmed, where, run);
-  const text = normaliseText(trimmed);
+  // JSON first, before its `\n` escapes are undone for PEM: a JSON bundle holds PEM strings (also
+  // when the whole bundle was stored as a JSON string, i.e. encoded twice).
+  const unquoted = unquote(raw);
+  if (unquoted.startsWith('{')) return decodeJson(unquoted, where, run);
+  const text = normaliseText(unquoted);
   if (text === '') {
     fail('MISSING_FIELD', where, `${where.label} is empty.`, fixFor(where), run);
   }
@@ -459,8 +460,7 @@ function decodeText(raw: string, where: Where, run: Run, depth: number): Items {
     .toString('latin1')
     .replace(/^\uFEFF|^\xEF\xBB\xBF/, '')
     .trimStart();
-  const looksText =
-    head.startsWith('-----BEGIN') || head.startsWith('{') || /^[A-Za-z0-9+/_-]{16,}/.test(head);
+  const looksText = /^(-----BEGIN|[{"]|[A-Za-z0-9+/_-]{16})/.test(head);
   if (depth < 2 && looksText && bytes[0] !== 0x30) {
     const inner = decodeUtf8(bytes);
     if (inner !== undefined) return decodeText(inner, where, run, depth + 1);
@@ -600,8 +600,8 @@ function collectFields(material: CredentialMaterial, run: Run): FieldValues {
 
 function openPfx(node: Asn1Node, where: Where, passphrases: string[], run: Run, into: Items): void {
   // An unencrypted file has the empty password (or, in PKCS#12's own terms, none): tried last, so a
-  // passphrase given for it is ignored rather than an error.
-  const candidates: (string | null)[] = [...passphrases, '', null];
+  // passphrase given for it is ignored rather than an error. Each candidate costs a full derivation.
+  const candidates: (string | null)[] = [...new Set([...passphrases, '']), null];
   let contents: ReturnType<typeof readPkcs12>;
   try {
     contents = readPkcs12(node, candidates, { budget: run.budget, legacy: run.opts.legacy });
@@ -902,13 +902,11 @@ export function decodeWith(
   // Several keys (a PKCS#12 with spares, a PEM with two): the one a certificate belongs to.
   const key = keys.find((k) => certs.some((c) => keyMatches(c, k))) ?? keys[0]!;
   const leaf = pickLeaf(certs, key)!;
-  let chain = orderChain(leaf, certs);
-  let ca = dedupe(items.ca?.certs ?? []);
-  if (policy.pfxCaAsTrust) {
-    const pfxCas = new Set(fromPfx.certs.filter((c) => c.ca && c !== leaf).map((c) => c.fingerprint256));
-    ca = dedupe([...ca, ...chain.filter((c) => pfxCas.has(c.fingerprint256))]);
-    chain = chain.filter((c) => !pfxCas.has(c.fingerprint256));
-  }
+  const chain = orderChain(leaf, certs);
+  // Trusting a PFX's CA certificates does not stop them being sent: the server still needs the
+  // intermediates (Node's own `pfx` option does both too).
+  const pfxCas = policy.pfxCaAsTrust ? fromPfx.certs.filter((c) => c.ca && c !== leaf) : [];
+  const ca = dedupe([...(items.ca?.certs ?? []), ...pfxCas]);
   const leafRole: Role = items.cert?.certs.includes(leaf)
     ? 'cert'
     : items.bundle?.certs.includes(leaf)

@@ -70,7 +70,8 @@ export function openKey(item: KeyItem, passphrases: readonly string[], opts: Pbe
       return decrypt(item, password, opts);
     } catch (err) {
       if (err instanceof KeyError && err.reason === 'key-type') throw err;
-      if (err instanceof PbeError && err.reason !== 'bad-decrypt') throw new KeyError(err.reason, err.message);
+      if (err instanceof PbeError && err.reason !== 'bad-decrypt')
+        throw new KeyError(err.reason, err.message);
       // The ASN.1 read here is the encryption's structure and parameters, never the decrypted bytes
       // (OpenSSL reads those): a failure is damage, whatever the passphrase.
       if (err instanceof Asn1Error) throw new KeyError('malformed', err.message);

@@ -25,7 +25,10 @@ export const LIMITS = Object.freeze({
   maxTotalIterations: 4_000_000,
   /** Most safe bags in one PKCS#12 file. */
   maxSafeBags: 256,
-  /** Highest scrypt cost (N) accepted in an encrypted PKCS#8 key. */
+  /**
+   * Highest scrypt work N·r·p accepted in an encrypted PKCS#8 key (it also caps memory, 128·N·r
+   * bytes, at 128 MiB). OpenSSL's `-scrypt` default is 2^17; OWASP's N=2^17, r=8, p=1 is the limit.
+   */
   maxScryptCost: 2 ** 20,
 });
 

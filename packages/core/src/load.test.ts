@@ -118,15 +118,16 @@ function hostilePfx(): Buffer {
   return SEQ(version!.encoded, authSafe!.encoded, SEQ(digestInfo!.encoded, salt!.encoded, INT(0x7fffffff)));
 }
 
-/** An encrypted PKCS#8 key (PBES2, PBKDF2, AES-256-CBC) asking for 2^31 - 1 iterations. */
-function hostileEncryptedKey(): string {
-  const params = SEQ(
-    SEQ(OID('1.2.840.113549.1.5.12'), SEQ(OCTETS(randomBytes(16)), INT(0x7fffffff))),
-    SEQ(OID('2.16.840.1.101.3.4.1.42'), OCTETS(randomBytes(16))),
-  );
+/** An encrypted PKCS#8 key (PBES2, AES-256-CBC, random ciphertext) with the given key derivation. */
+function encryptedKeyWith(kdf: Buffer): string {
+  const params = SEQ(kdf, SEQ(OID('2.16.840.1.101.3.4.1.42'), OCTETS(randomBytes(16))));
   const body = SEQ(SEQ(OID('1.2.840.113549.1.5.13'), params), OCTETS(randomBytes(160)));
   return `-----BEGIN ENCRYPTED PRIVATE KEY-----\n${b64(body).replace(/.{64}/g, '$&\n')}\n-----END ENCRYPTED PRIVATE KEY-----\n`;
 }
+const pbkdf2Kdf = (iterations: number) =>
+  SEQ(OID('1.2.840.113549.1.5.12'), SEQ(OCTETS(randomBytes(16)), INT(iterations)));
+const scryptKdf = (N: number, r: number, p: number) =>
+  SEQ(OID('1.3.6.1.4.1.11591.4.11'), SEQ(OCTETS(randomBytes(16)), INT(N), INT(r), INT(p)));
 
 const CASES: BadCase[] = [
   {
@@ -172,7 +173,7 @@ const CASES: BadCase[] = [
     }),
     code: 'DECODE_FAILED',
     field: 'key',
-    says: /damaged|not DER/,
+    says: /is damaged \(OpenSSL cannot read it as a private key\).*exactly as generated/s,
   },
   {
     name: 'truncated Base64 of a DER certificate',
@@ -186,7 +187,7 @@ const CASES: BadCase[] = [
     material: () => ({ cert: leaf.certPem, key: leaf.encryptedPkcs8Pem(PASSPHRASE), passphrase: WRONG }),
     code: 'WRONG_PASSPHRASE',
     field: 'key',
-    says: /does not decrypt.*Give the passphrase/s,
+    says: /does not decrypt.*a wrong passphrase, or a damaged key.*Give the passphrase/s,
   },
   {
     name: 'an encrypted key without a passphrase',
@@ -354,10 +355,59 @@ const CASES: BadCase[] = [
   },
   {
     name: 'an encrypted key whose PBKDF2 asks for 2^31 iterations',
-    material: () => ({ cert: leaf.certPem, key: hostileEncryptedKey(), passphrase: PASSPHRASE }),
+    material: () => ({
+      cert: leaf.certPem,
+      key: encryptedKeyWith(pbkdf2Kdf(0x7fffffff)),
+      passphrase: PASSPHRASE,
+    }),
     code: 'DECODE_FAILED',
     field: 'key',
     says: /above mtlskit's limit.*Re-encrypt/s,
+  },
+  {
+    // N=2^20, r=8 is 1 GiB of memory and seconds of work; p=16 multiplies the time again.
+    name: 'an encrypted key whose scrypt asks for 1 GiB and minutes of work',
+    material: () => ({
+      cert: leaf.certPem,
+      key: encryptedKeyWith(scryptKdf(2 ** 20, 8, 16)),
+      passphrase: PASSPHRASE,
+    }),
+    code: 'DECODE_FAILED',
+    field: 'key',
+    says: /scrypt with N=1048576, r=8, p=16 asks for more work than mtlskit's limit.*Re-encrypt/s,
+  },
+  {
+    name: 'an encrypted key with impossible scrypt parameters (damage, not a wrong passphrase)',
+    material: () => ({
+      cert: leaf.certPem,
+      key: encryptedKeyWith(scryptKdf(1000, 8, 1)),
+      passphrase: PASSPHRASE,
+    }),
+    code: 'DECODE_FAILED',
+    field: 'key',
+    says: /damaged \(scrypt parameters N=1000, r=8, p=1 are not valid\).*exactly as generated/s,
+  },
+  {
+    name: 'an encrypted key with scrypt parameters OpenSSL refuses (damage, not a wrong passphrase)',
+    material: () => ({
+      cert: leaf.certPem,
+      key: encryptedKeyWith(scryptKdf(2 ** 17, 1, 1)),
+      passphrase: PASSPHRASE,
+    }),
+    code: 'DECODE_FAILED',
+    field: 'key',
+    says: /damaged \(scrypt parameters N=131072, r=1, p=1 are not valid\).*exactly as generated/s,
+  },
+  {
+    name: 'an encrypted key whose encryption parameters are cut short (damage, not a wrong passphrase)',
+    material: () => ({
+      cert: leaf.certPem,
+      key: encryptedKeyWith(SEQ(OID('1.2.840.113549.1.5.12'), SEQ(OCTETS(randomBytes(16))))),
+      passphrase: PASSPHRASE,
+    }),
+    code: 'DECODE_FAILED',
+    field: 'key',
+    says: /is damaged \(PBKDF2 parameters: too few elements\)/,
   },
   {
     name: 'a field larger than the size limit',
@@ -379,6 +429,16 @@ const CASES: BadCase[] = [
     code: 'CHAIN_INVALID',
     field: 'ca',
     says: /does not parse.*CA certificate your provider publishes/s,
+  },
+  {
+    name: 'an intermediate certificate that does not parse',
+    material: () => ({
+      cert: leaf.certPem + leaf.chainPem.replace(/\n[A-Za-z0-9+/]{64}\n/, `\n${'A'.repeat(64)}\n`),
+      key: leaf.keyPem,
+    }),
+    code: 'CHAIN_INVALID',
+    field: 'cert',
+    says: /2nd certificate in `cert` does not parse.*exactly as issued/s,
   },
   {
     name: 'a private key inside the CA field',

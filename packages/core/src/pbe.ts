@@ -5,7 +5,7 @@
 // node:crypto for AES and 3DES, the lazily loaded legacy ciphers for RC2 and DES.
 import { createDecipheriv, hash, pbkdf2Sync, scryptSync } from 'node:crypto';
 import { type Asn1Node, algorithm, integer, isUniversal, octets, sequence, TAG } from './asn1.js';
-import { iterateHash } from './iterated-hash.js';
+import { iterateHash, iterationCost } from './iterated-hash.js';
 import type { LegacyCiphers } from './legacy-ciphers.js';
 import { LIMITS } from './limits.js';
 
@@ -22,14 +22,26 @@ export class PbeError extends Error {
   }
 }
 
-/** Counts iterations spent on one input, so that many cheap derivations cannot add up to a hang. */
+/**
+ * Counts the work spent on one input, so that many derivations cannot add up to a hang. One unit is
+ * one iteration of the fastest path (a block of SHA-1/SHA-256, or a PBKDF2 round).
+ */
 export class IterationBudget {
   #left: number;
   constructor(total: number = LIMITS.maxTotalIterations) {
     this.#left = total;
   }
 
-  spend(iterations: number, what: string): void {
+  /** Units still available. */
+  get remaining(): number {
+    return this.#left;
+  }
+
+  /**
+   * Checks a derivation's iteration count (as the file states it, so the message matches what the
+   * user can re-export with) against the per-derivation limit, then charges `work` units.
+   */
+  spend(iterations: number, what: string, work: number = iterations): void {
     if (!Number.isFinite(iterations) || iterations > LIMITS.maxIterations) {
       const n = Number.isFinite(iterations) ? iterations.toLocaleString('en') : 'more than 2^48';
       throw new PbeError(
@@ -38,11 +50,11 @@ export class IterationBudget {
       );
     }
     if (iterations < 1) throw new PbeError('malformed', `${what} has an iteration count of ${iterations}`);
-    this.#left -= iterations;
+    this.#left -= work;
     if (this.#left < 0) {
       throw new PbeError(
         'limit',
-        `the key derivations of this file add up to more than ${LIMITS.maxTotalIterations.toLocaleString('en')} iterations`,
+        `the key derivations of this file add up to more than ${LIMITS.maxTotalIterations.toLocaleString('en')} iterations' worth of work`,
       );
     }
   }
@@ -194,7 +206,7 @@ export function pkcs12Kdf(
   if (!sizes) throw new PbeError('unsupported', `PKCS#12 key derivation with ${digest}`);
   const { u, v } = sizes;
   const blocks = Math.ceil(length / u);
-  budget.spend(iterations * blocks, 'the PKCS#12 key derivation');
+  budget.spend(iterations, 'the PKCS#12 key derivation', iterations * blocks * iterationCost(digest));
   const S = salt.length ? repeatTo(salt, v * Math.ceil(salt.length / v)) : Buffer.alloc(0);
   const P = password.length ? repeatTo(password, v * Math.ceil(password.length / v)) : Buffer.alloc(0);
   const I = Buffer.concat([S, P]);
@@ -274,6 +286,9 @@ export function describePbe(alg: { oid: string; params: Asn1Node | undefined }):
   return `algorithm ${alg.oid}`;
 }
 
+// OpenSSL's PBKDF2 runs ~0.45 µs per iteration with these, ~1.4 µs with SHA-384/512 and MD5.
+const FAST_PBKDF2_PRFS = new Set(['sha1', 'sha224', 'sha256']);
+
 /** PBKDF2 with a cost check first; `prf` is a node:crypto digest name. */
 export function pbkdf2(
   password: Buffer,
@@ -283,7 +298,8 @@ export function pbkdf2(
   prf: string,
   budget: IterationBudget,
 ): Buffer {
-  budget.spend(iterations, 'PBKDF2');
+  const blocks = Math.ceil(length / (HASHES[prf]?.u ?? 20));
+  budget.spend(iterations, 'PBKDF2', iterations * blocks * (FAST_PBKDF2_PRFS.has(prf) ? 1 : 3));
   return pbkdf2Sync(password, salt, iterations, length, prf);
 }
 
@@ -358,13 +374,21 @@ function pbes2(
     const N = integer(parts[1], 'scrypt cost');
     const r = integer(parts[2], 'scrypt block size');
     const p = integer(parts[3], 'scrypt parallelization');
-    if (N > LIMITS.maxScryptCost || r > 32 || p > 16) {
+    // Time grows with N·r·p and memory with 128·N·r bytes: one bound on N·r·p caps both.
+    if (N * r * p > LIMITS.maxScryptCost) {
       throw new PbeError(
         'limit',
-        `scrypt cost N=${N}, r=${r}, p=${p} is above mtlskit's limit (N ≤ 2^20, r ≤ 32, p ≤ 16)`,
+        `scrypt with N=${N}, r=${r}, p=${p} asks for more work than mtlskit's limit (N·r·p ≤ 2^20)`,
       );
     }
-    key = scryptSync(pw, salt, spec.keyLength, { N, r, p, maxmem: 128 * N * r * p + 16 * 1024 * 1024 });
+    const invalid = () => new PbeError('malformed', `scrypt parameters N=${N}, r=${r}, p=${p} are not valid`);
+    if (N < 2 || (N & (N - 1)) !== 0 || r < 1 || p < 1) throw invalid();
+    try {
+      key = scryptSync(pw, salt, spec.keyLength, { N, r, p, maxmem: 128 * N * r + 16 * 1024 * 1024 });
+    } catch {
+      // OpenSSL's own checks (e.g. N below 2^(16·r)): the file's fault whatever the passphrase.
+      throw invalid();
+    }
   } else {
     throw new PbeError('unsupported', `PBES2 with key derivation ${kdf.oid}`);
   }
@@ -398,7 +422,7 @@ export function decryptPbe(
   }
   const { digest, cipher } = p1!;
   // PBKDF1: T = H^c(P || S); key = T[0..8], IV = T[8..16].
-  opts.budget.spend(iterations, 'PBKDF1');
+  opts.budget.spend(iterations, 'PBKDF1', iterations * iterationCost(digest));
   const t = iterateHash(digest, Buffer.concat([utf8Password(password), salt]), iterations);
   return cbcDecrypt(cipher, t.subarray(0, 8), t.subarray(8, 16), data, opts);
 }

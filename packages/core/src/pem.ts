@@ -28,17 +28,23 @@ export class PemError extends Error {
  * escapes (PEM pasted into a one-line variable), CRLF line ends and surrounding whitespace.
  */
 export function normaliseText(raw: string): string {
-  let text = raw.replace(/^\uFEFF+/, '').trim();
+  let text = unquote(raw);
+  if (text.includes('\\')) text = text.replace(/\\r\\n|\\n|\\r/g, '\n');
+  return text.replace(/\r\n?/g, '\n').trim();
+}
+
+/** Without a leading BOM and surrounding whitespace, and the content of a JSON string literal. */
+export function unquote(raw: string): string {
+  const text = raw.replace(/^\uFEFF+/, '').trim();
   if (text.length >= 2 && text.startsWith('"') && text.endsWith('"')) {
     try {
       const inner: unknown = JSON.parse(text);
-      if (typeof inner === 'string') text = inner.replace(/^\uFEFF+/, '').trim();
+      if (typeof inner === 'string') return inner.replace(/^\uFEFF+/, '').trim();
     } catch {
       // Not a JSON string after all: keep the text as it is.
     }
   }
-  if (text.includes('\\')) text = text.replace(/\\r\\n|\\n|\\r/g, '\n');
-  return text.replace(/\r\n?/g, '\n').trim();
+  return text;
 }
 
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;

@@ -1,31 +1,60 @@
-// PKCS#12 reading beyond the decode matrix: BER-encoded files, the iteration budget, and loading the
-// legacy ciphers only for the files that need them.
-import { hasOpenssl, type IssuedCert, TestCA } from '@mtlskit/testkit';
+// PKCS#12 reading beyond the decode matrix: files as the openssl CLI and the testkit's pkijs writer
+// make them (CA certificates, wrong passwords, -nomac, high iteration counts), BER-encoded files,
+// PBMAC1 (RFC 9579, which OpenSSL 3.0 cannot write: built here, its MAC computed with node:crypto),
+// the iteration budget, and loading the legacy ciphers only for the files that need them.
+import { createHmac, pbkdf2Sync, randomBytes, X509Certificate } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hasOpenssl, type IssuedCert, type Pkcs12Algorithm, runOpenssl, TestCA } from '@mtlskit/testkit';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { parseOne } from './asn1.js';
+import { octets, parseOne } from './asn1.js';
 import { decodeMaterial } from './decode.js';
+import { MtlsError } from './errors.js';
 import { legacyCiphersIfLoaded } from './legacy-ciphers.js';
 import { LIMITS } from './limits.js';
 import { loadCredentials } from './load.js';
-import { IterationBudget, PbeError } from './pbe.js';
+import { bmpPassword, IterationBudget, PbeError, pbkdf2, pkcs12Kdf } from './pbe.js';
 
 const PASSPHRASE = 'pkcs12 test password';
+const WRONG = 'not the pkcs12 password';
+const OPENSSL = hasOpenssl();
 let leaf: IssuedCert;
+let intermediateFingerprint: string;
+let rootFingerprint: string;
 
 beforeAll(async () => {
   const root = await TestCA.create();
   leaf = await (await root.intermediate()).issueClient({ validForSeconds: 90 * 86_400 });
+  intermediateFingerprint = new X509Certificate(leaf.chainPem).fingerprint256;
+  rootFingerprint = new X509Certificate(leaf.caPem).fingerprint256;
 }, 60_000);
+
+/** DER: one element from a tag byte and its content (definite length). */
+function der(tag: number, ...content: Uint8Array[]): Buffer {
+  const body = Buffer.concat(content);
+  const n = body.length;
+  const len = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : [0x82, n >> 8, n & 0xff];
+  return Buffer.concat([Buffer.from([tag, ...len]), body]);
+}
+const SEQ = (...c: Uint8Array[]) => der(0x30, ...c);
+const INT = (n: number) => der(0x02, Buffer.from(n.toString(16).padStart(8, '0'), 'hex'));
+const OCTETS = (b: Uint8Array) => der(0x04, b);
+const NULL = Buffer.from([0x05, 0x00]);
+function OID(dotted: string): Buffer {
+  const [a = 0, b = 0, ...rest] = dotted.split('.').map(Number);
+  const bytes = [40 * a + b];
+  for (const arc of rest) {
+    const chunk = [arc & 0x7f];
+    for (let v = Math.floor(arc / 128); v > 0; v = Math.floor(v / 128)) chunk.unshift((v & 0x7f) | 0x80);
+    bytes.push(...chunk);
+  }
+  return der(0x06, Buffer.from(bytes));
+}
 
 /** One BER element with an indefinite length. */
 function indefinite(tag: number, ...content: Uint8Array[]): Buffer {
   return Buffer.concat([Buffer.from([tag, 0x80]), ...content, Buffer.from([0, 0])]);
-}
-
-function primitive(tag: number, content: Uint8Array): Buffer {
-  const n = content.length;
-  const len = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : [0x82, n >> 8, n & 0xff];
-  return Buffer.concat([Buffer.from([tag, ...len]), content]);
 }
 
 /** Re-encodes a PFX's outer layers as BER (indefinite lengths, the content OCTET STRING in 100-byte pieces). */
@@ -34,7 +63,7 @@ function toBer(pfx: Buffer): Buffer {
   const [contentType, explicit] = authSafe!.children;
   const content = explicit!.children[0]!.content;
   const pieces: Buffer[] = [];
-  for (let i = 0; i < content.length; i += 100) pieces.push(primitive(0x04, content.subarray(i, i + 100)));
+  for (let i = 0; i < content.length; i += 100) pieces.push(der(0x04, content.subarray(i, i + 100)));
   return indefinite(
     0x30,
     version!.encoded,
@@ -43,15 +72,95 @@ function toBer(pfx: Buffer): Buffer {
   );
 }
 
-describe('PKCS#12', () => {
-  test('reads a BER-encoded file (indefinite lengths, chunked OCTET STRING), as Java and macOS write them', async () => {
-    const ber = toBer(await leaf.pkcs12(PASSPHRASE));
-    expect(ber[1]).toBe(0x80);
-    const creds = await loadCredentials({ pfx: ber, passphrase: PASSPHRASE });
-    expect(creds.fingerprint256).toBe(leaf.fingerprint256);
-  });
+/** `openssl pkcs12 -export` of the leaf, its key and its intermediate, with extra arguments. */
+async function opensslPkcs12(args: string[]): Promise<Buffer> {
+  const dir = await mkdtemp(join(tmpdir(), 'mtlskit-core-p12-'));
+  try {
+    await writeFile(join(dir, 'k.pem'), leaf.keyPem, { mode: 0o600 });
+    await writeFile(join(dir, 'c.pem'), leaf.fullChainPem);
+    const r = await runOpenssl(
+      [
+        'pkcs12',
+        '-export',
+        '-in',
+        'c.pem',
+        '-inkey',
+        'k.pem',
+        ...args,
+        '-passout',
+        'env:PW',
+        '-out',
+        'o.p12',
+      ],
+      { cwd: dir, env: { PW: PASSPHRASE } },
+    );
+    if (r.code !== 0) throw new Error(r.stderr);
+    return await readFile(join(dir, 'o.p12'));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
 
-  test.skipIf(!hasOpenssl())('loads the legacy ciphers only when a file needs them', async () => {
+const HMAC_OID = { sha256: '1.2.840.113549.2.9', sha512: '1.2.840.113549.2.11' } as const;
+
+interface Pbmac1Options {
+  prf: keyof typeof HMAC_OID;
+  mac: keyof typeof HMAC_OID;
+  iterations?: number;
+  /** The PBKDF2 keyLength field; `null` leaves it out (RFC 9579 requires it). */
+  keyLength?: number | null;
+}
+
+/**
+ * The same PFX with its MacData replaced by a PBMAC1 one (RFC 9579): key = PBKDF2(UTF-8 password),
+ * MAC = HMAC over the AuthenticatedSafe, both from node:crypto, independently of the code under test.
+ */
+function withPbmac1(pfx: Buffer, password: string, o: Pbmac1Options): Buffer {
+  const [version, authSafe] = parseOne(pfx).children;
+  const content = octets(authSafe!.children[1]!.children[0], 'AuthenticatedSafe');
+  const salt = randomBytes(16);
+  const iterations = o.iterations ?? 2048;
+  const keyLength = o.mac === 'sha256' ? 32 : 64;
+  // A count above the limit is refused before any MAC is computed: no need to spend it here either.
+  const key =
+    iterations > LIMITS.maxIterations
+      ? randomBytes(keyLength)
+      : pbkdf2Sync(Buffer.from(password, 'utf8'), salt, iterations, keyLength, o.prf);
+  const mac = createHmac(o.mac, key).update(content).digest();
+  const kdfParams = SEQ(
+    OCTETS(salt),
+    INT(iterations),
+    ...(o.keyLength === null ? [] : [INT(o.keyLength ?? keyLength)]),
+    SEQ(OID(HMAC_OID[o.prf]), NULL),
+  );
+  const pbmac1 = SEQ(
+    OID('1.2.840.113549.1.5.14'),
+    SEQ(SEQ(OID('1.2.840.113549.1.5.12'), kdfParams), SEQ(OID(HMAC_OID[o.mac]), NULL)),
+  );
+  // macSalt and iterations are unused with PBMAC1; RFC 9579 fills them with "NOT USED" and 1.
+  const macData = SEQ(SEQ(pbmac1, OCTETS(mac)), OCTETS(Buffer.from('NOT USED')), INT(1));
+  return SEQ(version!.encoded, authSafe!.encoded, macData);
+}
+
+/** A PFX whose password MAC asks for `iterations`: the rest of the file is genuine. */
+function withMacIterations(pfx: Buffer, iterations: number): Buffer {
+  const [version, authSafe, macData] = parseOne(pfx).children;
+  const [digestInfo, salt] = macData!.children;
+  return SEQ(version!.encoded, authSafe!.encoded, SEQ(digestInfo!.encoded, salt!.encoded, INT(iterations)));
+}
+
+async function errorOf(promise: Promise<unknown>): Promise<MtlsError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(MtlsError);
+  return err as MtlsError;
+}
+
+// First in this file: RC2/DES load once per module instance, so this must run before any legacy file.
+describe('legacy ciphers', () => {
+  test.skipIf(!OPENSSL)('loads the legacy ciphers only when a file needs them', async () => {
     await loadCredentials({ pfx: await leaf.pkcs12(PASSPHRASE), passphrase: PASSPHRASE });
     await loadCredentials({
       pfx: await leaf.pkcs12(PASSPHRASE, { algorithm: '3des' }),
@@ -63,17 +172,133 @@ describe('PKCS#12', () => {
     expect(creds.findings.map((f) => f.code)).toContain('LEGACY_PKCS12');
     expect(legacyCiphersIfLoaded()).toBeDefined();
   });
+});
 
-  test.skipIf(!hasOpenssl())('a legacy file says which schemes it uses and how to re-export it', async () => {
-    const legacy = await leaf.pkcs12(PASSPHRASE, { algorithm: 'legacy-rc2' });
-    const [warning] = decodeMaterial({ pfx: legacy, passphrase: PASSPHRASE }).findings;
-    expect(warning?.message).toMatch(/RC2-40-CBC/);
-    expect(warning?.fix).toMatch(/openssl pkcs12 -legacy/);
+const WRITERS: { name: string; algorithm: Pkcs12Algorithm; openssl: boolean }[] = [
+  { name: 'modern AES-256 (pkijs, the testkit writer)', algorithm: 'aes256', openssl: false },
+  { name: '3DES (openssl CLI)', algorithm: '3des', openssl: true },
+  { name: 'legacy RC2-40 (openssl CLI -legacy)', algorithm: 'legacy-rc2', openssl: true },
+];
+
+describe.each(WRITERS)('PKCS#12 $name', ({ algorithm, openssl }) => {
+  test.skipIf(openssl && !OPENSSL)(
+    'CA certificates in the file are sent as chain, and trusted only with pfxCaAsTrust',
+    async () => {
+      const pfx = await leaf.pkcs12(PASSPHRASE, { algorithm, includeRoot: true });
+      const asChain = await loadCredentials({ pfx, passphrase: PASSPHRASE });
+      expect(asChain.fingerprint256).toBe(leaf.fingerprint256);
+      expect(asChain.chain.map((c) => c.fingerprint256)).toEqual([intermediateFingerprint, rootFingerprint]);
+      expect(asChain.ca).toEqual([]);
+      const asTrust = await loadCredentials({ pfx, passphrase: PASSPHRASE }, { pfxCaAsTrust: true });
+      expect(asTrust.chain.map((c) => c.fingerprint256)).toEqual([intermediateFingerprint, rootFingerprint]);
+      expect(asTrust.ca.map((c) => c.fingerprint256).sort()).toEqual(
+        [intermediateFingerprint, rootFingerprint].sort(),
+      );
+      expect(asTrust.version).not.toBe(asChain.version);
+    },
+  );
+
+  test.skipIf(openssl && !OPENSSL)('a wrong password is WRONG_PASSPHRASE, naming pfx', async () => {
+    const pfx = await leaf.pkcs12(PASSPHRASE, { algorithm });
+    const err = await errorOf(loadCredentials({ pfx, passphrase: WRONG }));
+    expect({ code: err.code, field: err.field }).toEqual({ code: 'WRONG_PASSPHRASE', field: 'pfx' });
+    expect(err.message).toMatch(/passphrase does not open the PKCS#12 in `pfx`/);
+  });
+});
+
+describe.skipIf(!OPENSSL)('PKCS#12 files written by `openssl pkcs12 -export`', () => {
+  test.each([
+    ["with OpenSSL 3's defaults (PBES2 AES-256, SHA-256 MAC)", []],
+    ['without a MAC (-nomac)', ['-nomac']],
+    ['legacy RC2-40 without a MAC (-legacy -nomac)', ['-legacy', '-nomac']],
+    ['unencrypted (-keypbe NONE -certpbe NONE)', ['-keypbe', 'NONE', '-certpbe', 'NONE']],
+    ['with 600,000 iterations (hardened exports)', ['-iter', '600000']],
+    ['with a SHA-512 MAC', ['-macalg', 'sha512']],
+  ])('reads one written %s', async (_name, args) => {
+    const creds = await loadCredentials({ pfx: await opensslPkcs12(args), passphrase: PASSPHRASE });
+    expect(creds.fingerprint256).toBe(leaf.fingerprint256);
+    expect(creds.keyPem()).toBe(leaf.keyPem);
+    expect(creds.chain.map((c) => c.fingerprint256)).toEqual([intermediateFingerprint]);
+  });
+
+  test('a wrong password on a file without a MAC is WRONG_PASSPHRASE, not damage', async () => {
+    // Without a MAC, only the decryption can tell: RC2 with the wrong key gives bad padding or garbage.
+    const pfx = await opensslPkcs12(['-legacy', '-nomac']);
+    const err = await errorOf(loadCredentials({ pfx, passphrase: WRONG }));
+    expect(err.code).toBe('WRONG_PASSPHRASE');
+  });
+});
+
+describe('PKCS#12 structure', () => {
+  test('reads a BER-encoded file (indefinite lengths, chunked OCTET STRING), as Java and macOS write them', async () => {
+    const ber = toBer(await leaf.pkcs12(PASSPHRASE));
+    expect(ber[1]).toBe(0x80);
+    const creds = await loadCredentials({ pfx: ber, passphrase: PASSPHRASE });
+    expect(creds.fingerprint256).toBe(leaf.fingerprint256);
   });
 
   test('the empty password and "no password" are both tried for a file without passphrase', async () => {
     const creds = await loadCredentials({ pfx: await leaf.pkcs12('') });
     expect(creds.fingerprint256).toBe(leaf.fingerprint256);
+  });
+
+  test.skipIf(!OPENSSL)('a legacy file says which schemes it uses and how to re-export it', async () => {
+    const legacy = await leaf.pkcs12(PASSPHRASE, { algorithm: 'legacy-rc2' });
+    const [warning] = decodeMaterial({ pfx: legacy, passphrase: PASSPHRASE }).findings;
+    expect(warning?.message).toMatch(/RC2-40-CBC/);
+    expect(warning?.fix).toMatch(/openssl pkcs12 -legacy/);
+  });
+});
+
+describe('PBMAC1 (RFC 9579)', () => {
+  test.each([
+    ['sha256', 'sha256'],
+    ['sha512', 'sha256'],
+    ['sha256', 'sha512'],
+  ] as const)('opens a file MACed with PBKDF2-HMAC-%s and HMAC-%s', async (prf, mac) => {
+    const pfx = withPbmac1(await leaf.pkcs12(PASSPHRASE), PASSPHRASE, { prf, mac });
+    const creds = await loadCredentials({ pfx, passphrase: PASSPHRASE });
+    expect(creds.fingerprint256).toBe(leaf.fingerprint256);
+    expect(creds.keyPem()).toBe(leaf.keyPem);
+  });
+
+  test('a wrong password is WRONG_PASSPHRASE', async () => {
+    const pfx = withPbmac1(await leaf.pkcs12(PASSPHRASE), PASSPHRASE, { prf: 'sha256', mac: 'sha256' });
+    const err = await errorOf(loadCredentials({ pfx, passphrase: WRONG }));
+    expect({ code: err.code, field: err.field }).toEqual({ code: 'WRONG_PASSPHRASE', field: 'pfx' });
+  });
+
+  test('a PBKDF2 without the mandatory key length is DECODE_FAILED, saying so', async () => {
+    const pfx = withPbmac1(await leaf.pkcs12(PASSPHRASE), PASSPHRASE, {
+      prf: 'sha256',
+      mac: 'sha256',
+      keyLength: null,
+    });
+    const err = await errorOf(loadCredentials({ pfx, passphrase: PASSPHRASE }));
+    expect(err.code).toBe('DECODE_FAILED');
+    expect(err.message).toMatch(/PBMAC1 key derivation without a key length.*Export the \.p12/s);
+  });
+});
+
+describe('hostile iteration counts', () => {
+  test('are refused before any derivation runs, whatever MAC carries them', async () => {
+    const pfx = await leaf.pkcs12(PASSPHRASE);
+    const hostile: [Buffer, string][] = [
+      [withMacIterations(pfx, 0x7fffffff), '2,147,483,647'],
+      [withMacIterations(pfx, LIMITS.maxIterations + 1), '1,000,001'],
+      [
+        withPbmac1(pfx, PASSPHRASE, { prf: 'sha256', mac: 'sha256', iterations: 0x7fffffff }),
+        '2,147,483,647',
+      ],
+    ];
+    for (const [file, count] of hostile) {
+      const started = performance.now();
+      const err = await errorOf(loadCredentials({ pfx: file, passphrase: PASSPHRASE }));
+      // 2^31 iterations would take minutes, and even one million a third of a second; a refusal takes microseconds.
+      expect(performance.now() - started).toBeLessThan(100);
+      expect(err.code).toBe('DECODE_FAILED');
+      expect(err.message).toContain(`${count} iterations, above mtlskit's limit of 1,000,000`);
+    }
   });
 });
 
@@ -81,6 +306,7 @@ describe('iteration budget', () => {
   test('refuses one derivation above the per-derivation limit before spending anything', () => {
     const budget = new IterationBudget();
     expect(() => budget.spend(LIMITS.maxIterations + 1, 'PBKDF2')).toThrow(PbeError);
+    expect(budget.remaining).toBe(LIMITS.maxTotalIterations);
     budget.spend(LIMITS.maxIterations, 'PBKDF2');
   });
 
@@ -89,6 +315,25 @@ describe('iteration budget', () => {
     const spend = () => budget.spend(LIMITS.maxIterations, 'PBKDF2');
     for (let i = 0; i < LIMITS.maxTotalIterations / LIMITS.maxIterations; i++) spend();
     expect(spend).toThrow(/add up to more than/);
+  });
+
+  test('charges the real work: every output block, and the slower digests several times', () => {
+    const spent = (derive: (budget: IterationBudget) => void) => {
+      const budget = new IterationBudget();
+      derive(budget);
+      return LIMITS.maxTotalIterations - budget.remaining;
+    };
+    const kdf = (digest: string, length: number) => (budget: IterationBudget) =>
+      pkcs12Kdf(digest, bmpPassword('pw'), Buffer.alloc(8), 1, 1000, length, budget);
+    const pbkdf = (prf: string, length: number) => (budget: IterationBudget) =>
+      pbkdf2(Buffer.from('pw'), Buffer.alloc(8), 1000, length, prf, budget);
+    expect(spent(kdf('sha1', 20))).toBe(1000);
+    expect(spent(kdf('sha1', 24))).toBe(2000); // a 3DES key: two SHA-1 blocks
+    expect(spent(kdf('sha256', 32))).toBe(1000);
+    expect(spent(kdf('sha512', 64))).toBe(4000); // no JS fast path: crypto.hash per repeat
+    expect(spent(pbkdf('sha256', 32))).toBe(1000);
+    expect(spent(pbkdf('sha1', 32))).toBe(2000);
+    expect(spent(pbkdf('sha512', 32))).toBe(3000);
   });
 
   test('refuses a zero iteration count as malformed', () => {

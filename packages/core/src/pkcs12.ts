@@ -95,8 +95,12 @@ function macMatches(
     const kdf = algorithm(kdfNode, 'PBMAC1 key derivation');
     if (kdf.oid !== OID_PBKDF2) throw new PbeError('unsupported', `PBMAC1 with key derivation ${kdf.oid}`);
     const p = pbkdf2Params(kdf.params);
-    const scheme = HMAC_OIDS[algorithm(schemeNode, 'PBMAC1 scheme').oid];
-    if (!scheme || p.keyLength === undefined) throw new PbeError('unsupported', 'PBMAC1 parameters');
+    const schemeOid = algorithm(schemeNode, 'PBMAC1 scheme').oid;
+    const scheme = HMAC_OIDS[schemeOid];
+    if (!scheme) throw new PbeError('unsupported', `PBMAC1 with MAC scheme ${schemeOid}`);
+    // RFC 9579 makes the key length mandatory: without it the MAC key is undefined.
+    if (p.keyLength === undefined)
+      throw new PbeError('malformed', 'PBMAC1 key derivation without a key length');
     const key = pbkdf2(Buffer.from(password ?? '', 'utf8'), p.salt, p.iterations, p.keyLength, p.prf, budget);
     actual = createHmac(scheme, key).update(authSafe).digest();
   } else {

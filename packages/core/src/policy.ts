@@ -21,7 +21,10 @@ export interface ValidationPolicy {
    * attributes in certificate order).
    */
   expectedIdentity?: { commonName?: string | RegExp; dnsName?: string; subject?: string };
-  /** CA certificates inside a PFX become `ca` trust anchors instead of chain. Default false. */
+  /**
+   * CA certificates inside a PFX also become `ca` trust anchors for the server, as Node does with a
+   * `pfx`; they stay in the chain that is sent. Default false: they are only chain.
+   */
   pfxCaAsTrust?: boolean;
   /**
    * Field names in a JSON bundle. By default each field is found under its own name or a common

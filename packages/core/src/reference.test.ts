@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { leakCheck } from '@mtlskit/testkit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MtlsError } from './errors.js';
@@ -265,6 +266,9 @@ const INVALID: Array<[string, RegExp, string]> = [
   ],
   ['env:?cert=%ZZ', /"%" does not start a %XX escape\. Write %25/, '%ZZ'],
   ['env:?cert=%C3%28', /do not form valid UTF-8/, '%C3%28'],
+  ['env:?cert=%C0%AF', /do not form valid UTF-8/, '%C0%AF'], // an overlong "/"
+  ['file:/tmp/%ED%A0%80', /do not form valid UTF-8/, '/tmp/%ED%A0%80'], // a UTF-16 surrogate
+  ['file:/tmp/a%2', /"%" does not start a %XX escape/, '%2'],
   ['file:', /file: names no credential/, ''],
   ['file:?key=/k.pem', /key= needs cert=/, 'key=/k.pem'],
   ['file:?cert=/c.pem&pfx=/p.p12', /pfx= replaces cert= and key=/, 'pfx=/p.p12'],
@@ -460,6 +464,42 @@ describe('parseReference', () => {
     }
     expect(() => parseReference('aws-sm://prod/mtls?roleArn=x')).toThrow(/unknown option "roleArn"/);
     expect(() => parseReference('op://Private/x')).toThrow(/unknown scheme "op:"/);
+  });
+
+  it('never repeats a literal passphrase= value in an error, wherever the reference is wrong', () => {
+    const secret = 'hunter2-Correct-Horse';
+    for (const text of [
+      `azure-kv://myvault/mtls?passphrase=${secret}`, // a literal where a reference belongs
+      `azure-kv://my_vault/mtls?passphrase=${secret}`, // wrong elsewhere: the echo still masks it
+      `env:?passphrase=${secret}!`, // not a variable name: perhaps the passphrase itself
+      `aws-sm://prod?passphrase=env:P?passphrase=${secret}`, // inside a nested reference
+    ]) {
+      const err = (() => {
+        try {
+          parseReference(text);
+        } catch (e) {
+          return e as MtlsError;
+        }
+      })();
+      expect(err, text).toBeInstanceOf(MtlsError);
+      expect(err!.message).toContain('passphrase=*');
+      leakCheck([secret]).check(err, `the error for ${text}`);
+    }
+    // A reference stays readable: only a literal is masked.
+    expect(() => parseReference('file:?key=/k.pem&passphrase=env:KEY_PASS')).toThrow(
+      /\n {2}file:\?key=\/k\.pem&passphrase=env:KEY_PASS\n/,
+    );
+  });
+
+  it('says a reference is a string when given something else', () => {
+    expect(() => parseReference(42 as unknown as string)).toThrow(/a reference is a string, not number/);
+  });
+
+  it('prints the errors docs/references.md shows, word for word', () => {
+    const doc = readFileSync(new URL('../../../docs/references.md', import.meta.url), 'utf8');
+    const shown = /```\n(Invalid reference: [^\n]+\n {2}(\S+)\n {2}[ ^]+)\n```/.exec(doc);
+    expect(shown, 'an INVALID_REFERENCE example in docs/references.md').not.toBeNull();
+    expect(() => parseReference(shown![2]!)).toThrow(shown![1]!);
   });
 
   it('refuses to format parts that do not make a valid reference', () => {

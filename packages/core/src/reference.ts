@@ -158,10 +158,23 @@ const passphraseRef: SchemeOption = {
   description: 'A reference to the passphrase of an encrypted key or PKCS#12, e.g. `env:MTLS_PASSPHRASE`.',
 };
 
-function renameOption(field: string): SchemeOption {
-  return {
+const vaultNamespace: SchemeOption = {
+  type: 'string',
+  description: 'Vault Enterprise namespace; default `VAULT_NAMESPACE`.',
+};
+
+/** The options that name where each field is held, one by one (`env:`, `file:`, `aws-sm:`). */
+function fieldOptions(holder: string, note = ''): SchemeOptions {
+  const held = (what: string): SchemeOption => ({
     type: 'string',
-    description: `Variable holding the ${field} (its \`_FILE\` variant holds a path).`,
+    description: `${holder} holding ${what}.${note}`,
+  });
+  return {
+    cert: held('the certificate (leaf, optionally followed by intermediates)'),
+    key: held('the private key'),
+    passphrase: held('the passphrase, or a reference to it such as `file:/run/secrets/pass`'),
+    ca: held('the CA certificates to trust for the server'),
+    pfx: held('a PKCS#12 (instead of cert and key)'),
   };
 }
 
@@ -175,14 +188,7 @@ export const BUILTIN_SCHEMES: Readonly<
     summary: 'Environment variables; `*_FILE` variables (a path) take precedence over inline values.',
     options: {
       prefix: { type: 'string', description: 'Prefix of the default variable names.', default: 'MTLS_' },
-      cert: renameOption('certificate'),
-      key: renameOption('private key'),
-      passphrase: {
-        type: 'string',
-        description: 'Variable holding the passphrase, or a reference to it (`vault://...`).',
-      },
-      ca: renameOption('CA certificates'),
-      pfx: renameOption('PKCS#12'),
+      ...fieldOptions('Variable', ' Its `_FILE` twin (a path) takes precedence.'),
     },
   },
   file: {
@@ -190,13 +196,7 @@ export const BUILTIN_SCHEMES: Readonly<
     form: 'file:PATH | file:?cert=PATH&key=PATH[&ca=PATH][&pfx=PATH]',
     summary:
       'A directory (`certificate.pem`/`private.key`/`ca.pem` or `tls.crt`/`tls.key`/`ca.crt`), one PEM with key and certificate, or explicit files.',
-    options: {
-      cert: { type: 'string', description: 'Certificate file (leaf, optionally followed by intermediates).' },
-      key: { type: 'string', description: 'Private key file.' },
-      ca: { type: 'string', description: 'CA certificates to trust for the server.' },
-      pfx: { type: 'string', description: 'PKCS#12 file (instead of cert and key).' },
-      passphrase: { type: 'string', description: 'File holding the passphrase, or a reference to it.' },
-    },
+    options: fieldOptions('File'),
   },
   'aws-sm': {
     slashes: true,
@@ -211,11 +211,7 @@ export const BUILTIN_SCHEMES: Readonly<
       versionId: { type: 'string', description: 'A specific version id (bundle mode only).' },
       versionStage: { type: 'string', description: 'A staging label.', default: 'AWSCURRENT' },
       endpoint: { type: 'url', description: 'A custom endpoint (VPC endpoint, LocalStack).' },
-      cert: { type: 'string', description: 'Secret holding the certificate (one secret per field).' },
-      key: { type: 'string', description: 'Secret holding the private key.' },
-      ca: { type: 'string', description: 'Secret holding CA certificates.' },
-      pfx: { type: 'string', description: 'Secret holding a PKCS#12 (instead of cert and key).' },
-      passphrase: { type: 'string', description: 'Secret holding the passphrase, or a reference to it.' },
+      ...fieldOptions('Secret'),
     },
   },
   'azure-kv': {
@@ -258,7 +254,7 @@ export const BUILTIN_SCHEMES: Readonly<
         description: 'KV version; detected from the mount when absent.',
       },
       version: { type: 'integer', description: 'A KV v2 version number; default: the current one.' },
-      namespace: { type: 'string', description: 'Vault Enterprise namespace; default `VAULT_NAMESPACE`.' },
+      namespace: vaultNamespace,
       passphrase: passphraseRef,
     },
   },
@@ -285,7 +281,7 @@ export const BUILTIN_SCHEMES: Readonly<
         description: 'Key generated in the process (`sign` only).',
         default: 'ec-p256',
       },
-      namespace: { type: 'string', description: 'Vault Enterprise namespace; default `VAULT_NAMESPACE`.' },
+      namespace: vaultNamespace,
       passphrase: passphraseRef,
     },
   },
@@ -317,6 +313,12 @@ export function schemeStore<T extends RegisteredScheme = RegisteredScheme>(): Ma
 }
 
 const SCHEME_SYNTAX = /^[a-z][a-z0-9+.-]*$/;
+const SCHEME_PREFIX = /^([A-Za-z][A-Za-z0-9+.-]*):/;
+
+/** The scheme a text starts with (`AWS-SM://x` → `aws-sm`), whether or not it exists; undefined without one. */
+export function schemeOf(text: string): string | undefined {
+  return SCHEME_PREFIX.exec(text)?.[1]?.toLowerCase();
+}
 
 /** Whether `scheme` has the syntax of a scheme name (lower case letters, digits, `+`, `.`, `-`). */
 export function isSchemeName(scheme: string): boolean {
@@ -356,51 +358,58 @@ function printable(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f]/g, '?');
 }
 
+/**
+ * The text with the value of every `passphrase=` that is not a reference replaced by `*`s of the
+ * same length (so the caret still lines up): written where a name or a reference belongs, it may
+ * be the passphrase itself, and an error must not repeat it.
+ */
+function maskLiteralPassphrases(text: string): string {
+  const q = text.indexOf('?');
+  if (q < 0) return text;
+  const masked = text
+    .slice(q + 1)
+    .split('&')
+    .map((seg) => {
+      if (!seg.startsWith('passphrase=')) return seg;
+      const value = seg.slice('passphrase='.length);
+      let decoded = value;
+      try {
+        decoded = percentDecode(value, 0);
+      } catch {}
+      if (looksLikeReference(decoded)) return `passphrase=${maskLiteralPassphrases(value)}`;
+      return `passphrase=${'*'.repeat(value.length)}`;
+    });
+  return `${text.slice(0, q + 1)}${masked.join('&')}`;
+}
+
 function toError(text: string, p: ReferenceProblem): MtlsError {
   const start = Math.max(0, Math.min(p.start, text.length));
   const caret = `${' '.repeat(start)}${'^'.repeat(Math.max(1, Math.min(p.length, text.length - start)))}`;
   const fix = p.fix ? ` ${p.fix}` : '';
-  return new MtlsError(
-    'INVALID_REFERENCE',
-    `Invalid reference: ${p.problem}.${fix}\n  ${printable(text)}\n  ${caret}`,
-    { sourceId: printable(text) },
-  );
+  const shown = printable(maskLiteralPassphrases(text));
+  const message = `Invalid reference: ${p.problem}.${fix}\n  ${shown}\n  ${caret}`;
+  return new MtlsError('INVALID_REFERENCE', message, { sourceId: shown });
 }
 
 // ---------------------------------------------------------------------------------------------
 // Percent-encoding. RFC 3986 rules, not HTML forms: `+` is a plus sign (AWS names contain it),
 // and `%XX` sequences are decoded as UTF-8 bytes.
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
 /** Decodes `raw` (found at `offset` in the text); throws a ReferenceProblem on a bad escape. */
 function percentDecode(raw: string, offset: number): string {
   if (!raw.includes('%')) return raw;
-  const bytes: number[] = [];
-  for (let i = 0; i < raw.length; ) {
-    const ch = raw[i]!;
-    if (ch === '%') {
-      const hex = raw.slice(i + 1, i + 3);
-      if (!/^[0-9A-Fa-f]{2}$/.test(hex)) {
-        throw new ReferenceProblem(
-          offset + i,
-          3,
-          '"%" does not start a %XX escape',
-          'Write %25 for a literal "%".',
-        );
-      }
-      bytes.push(Number.parseInt(hex, 16));
-      i += 3;
-      continue;
-    }
-    const cp = raw.codePointAt(i)!;
-    const s = String.fromCodePoint(cp);
-    bytes.push(...Buffer.from(s, 'utf8'));
-    i += s.length;
-  }
   try {
-    return utf8.decode(Uint8Array.from(bytes));
+    return decodeURIComponent(raw); // strict UTF-8, and `+` stays a plus sign
   } catch {
+    const stray = /%(?![0-9A-Fa-f]{2})/.exec(raw);
+    if (stray) {
+      throw new ReferenceProblem(
+        offset + stray.index,
+        3,
+        '"%" does not start a %XX escape',
+        'Write %25 for a literal "%".',
+      );
+    }
     throw new ReferenceProblem(
       offset,
       raw.length,
@@ -500,6 +509,17 @@ function requireSlashes(c: Cursor, form: string): void {
   }
 }
 
+/** Refuses the options that name the credential piece by piece when the path already names it whole. */
+function refuseBesidePath(
+  c: Cursor,
+  names: readonly string[],
+  problem: (name: string) => string,
+  fix: (name: string) => string,
+): void {
+  const name = names.find((n) => c.options[n] !== undefined);
+  if (name !== undefined) throw c.optionProblem(name, problem(name), fix(name));
+}
+
 /** Splits the decoded path on `/`, refusing empty, `.` and `..` segments. */
 function segments(c: Cursor, what: string): string[] {
   const parts = c.path.split('/');
@@ -524,9 +544,11 @@ function buildEnv(c: Cursor): EnvTarget {
   for (const name of ['prefix', ...FIELDS] as const) {
     const v = c.plain(name);
     if (v !== undefined && !ENV_NAME.test(v)) {
+      // A passphrase= that is no variable name may be the passphrase itself: not repeated.
+      const shown = name === 'passphrase' ? '' : JSON.stringify(v);
       throw c.optionProblem(
         name,
-        `${name}=${JSON.stringify(v)} is not an environment variable name`,
+        `${name}=${shown} is not an environment variable name`,
         'Use letters, digits and "_", not starting with a digit.',
       );
     }
@@ -541,15 +563,12 @@ function buildEnv(c: Cursor): EnvTarget {
       'Use letters, digits and "_", not starting with a digit.',
     );
   }
-  for (const name of ['prefix', 'cert', 'key', 'ca', 'pfx']) {
-    if (c.options[name] !== undefined) {
-      throw c.optionProblem(
-        name,
-        `env:${c.path} reads the whole credential from one variable, so ${name}= does not apply`,
-        `Write env:?${name}=... without a variable name, or drop ${name}=.`,
-      );
-    }
-  }
+  refuseBesidePath(
+    c,
+    ['prefix', 'cert', 'key', 'ca', 'pfx'],
+    (name) => `env:${c.path} reads the whole credential from one variable, so ${name}= does not apply`,
+    (name) => `Write env:?${name}=... without a variable name, or drop ${name}=.`,
+  );
   return { variable: c.path, prefix, names };
 }
 
@@ -570,15 +589,12 @@ function buildFile(c: Cursor): FileTarget {
   }
   const files = pick(c, FIELDS);
   if (path !== '') {
-    for (const name of ['cert', 'key', 'pfx'] as const) {
-      if (files[name] !== undefined) {
-        throw c.optionProblem(
-          name,
-          `file:${path} already names the credential, so ${name}= conflicts with it`,
-          `Use either file:PATH or file:?cert=PATH&key=PATH (ca= and passphrase= may accompany a PATH).`,
-        );
-      }
-    }
+    refuseBesidePath(
+      c,
+      ['cert', 'key', 'pfx'],
+      (name) => `file:${path} already names the credential, so ${name}= conflicts with it`,
+      () => 'Use either file:PATH or file:?cert=PATH&key=PATH (ca= and passphrase= may accompany a PATH).',
+    );
     return { path, files };
   }
   requireCertOrPfx(c, files, 'file:', 'file:DIR, file:?cert=PATH&key=PATH or file:?pfx=PATH');
@@ -637,15 +653,13 @@ function buildAwsSm(c: Cursor): AwsSmTarget {
   const secretId = c.path === '' ? undefined : c.path;
   if (secretId !== undefined) {
     checkAwsId(secretId, (p, f) => c.pathProblem(p, f));
-    for (const name of ['cert', 'key', 'pfx'] as const) {
-      if (fields[name] !== undefined) {
-        throw c.optionProblem(
-          name,
-          `aws-sm://${secretId} names a bundle secret, so ${name}= conflicts with it`,
-          'Use either aws-sm://SECRET_ID or aws-sm://?cert=ID&key=ID (ca= and passphrase= may accompany a SECRET_ID).',
-        );
-      }
-    }
+    refuseBesidePath(
+      c,
+      ['cert', 'key', 'pfx'],
+      (name) => `aws-sm://${secretId} names a bundle secret, so ${name}= conflicts with it`,
+      () =>
+        'Use either aws-sm://SECRET_ID or aws-sm://?cert=ID&key=ID (ca= and passphrase= may accompany a SECRET_ID).',
+    );
   } else {
     requireCertOrPfx(c, fields, 'aws-sm://', form);
     if (c.options.versionId !== undefined) {
@@ -915,8 +929,8 @@ function suggestion(word: string, candidates: readonly string[]): string {
 
 /** True when `value` starts with a scheme that exists (`env:`, `vault://`, ...). */
 function looksLikeReference(value: string): boolean {
-  const m = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(value);
-  return m !== null && schemeNames().includes(m[1]!.toLowerCase());
+  const scheme = schemeOf(value);
+  return scheme !== undefined && schemeNames().includes(scheme);
 }
 
 function checkValue(o: RawOption, spec: SchemeOption, scheme: string): void {
@@ -988,26 +1002,25 @@ function parseAt(text: string, nested: boolean): ParsedReference {
       'Percent-encode it.',
     );
 
-  const m = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(text);
-  if (!m) {
+  const scheme = schemeOf(text);
+  if (scheme === undefined) {
     const fix = /^[./~]/.test(text)
       ? `For a file or directory write file:${text}.`
       : 'A reference starts with a scheme: env:, file:, aws-sm://, azure-kv://, gcp-sm://, vault://, vault-pki://.';
     throw new ReferenceProblem(0, Math.max(1, text.search(/[:?/]|$/)), 'the reference has no scheme', fix);
   }
-  const scheme = m[1]!.toLowerCase();
   const known = schemeNames();
   const options = schemeOptions(scheme);
   if (options === undefined) {
     throw new ReferenceProblem(
       0,
-      m[1]!.length,
+      scheme.length,
       `unknown scheme "${scheme}:"`,
       `Schemes that exist: ${known.map((s) => `${s}:`).join(', ')}.${suggestion(scheme, known)}`,
     );
   }
 
-  let pos = m[0].length;
+  let pos = scheme.length + 1;
   const slashes = text.startsWith('//', pos);
   if (slashes) pos += 2;
   const q = text.indexOf('?', pos);

@@ -1,7 +1,7 @@
 import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type IssuedCert, TestCA } from '@mtlskit/testkit';
+import { type IssuedCert, leakCheck, TestCA } from '@mtlskit/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MtlsError } from './errors.js';
 import { loadCredentials } from './load.js';
@@ -120,6 +120,16 @@ describe('sourceFromReference: adapter packages', () => {
     expect(err.message).toBe(
       'The azure-kv: scheme needs @mtlskit/azure, which is not installed. Install it: npm install @mtlskit/azure (pnpm add @mtlskit/azure, yarn add @mtlskit/azure).',
     );
+    // The same for the scheme of a nested passphrase reference.
+    const nested = await rejectionOf(
+      sourceFromReference('env:?passphrase=azure-kv://myvault/key-pass', {
+        importer: createImporter(project),
+      }),
+    );
+    expect(nested).toMatchObject({ code: 'ADAPTER_NOT_INSTALLED', sourceId: 'azure-kv://myvault/key-pass' });
+    expect(nested.message).toMatch(
+      /needs @mtlskit\/azure, which is not installed\. Install it: npm install @mtlskit\/azure/,
+    );
   });
 
   it('tells an installed adapter that fails to load (its own dependency missing) from a missing adapter', async () => {
@@ -177,6 +187,54 @@ describe('sourceFromReference: adapter packages', () => {
     expect(calls).toEqual(['@mtlskit/vault']);
   });
 
+  it('finds adapters with the default importer as Node resolves them, from an application directory', async () => {
+    // A real `node` in the application directory: core's copy cannot see @mtlskit/aws beside itself,
+    // so the default importer falls back to the working directory; @mtlskit/azure is nowhere.
+    const script = `
+      const { loadCredentials, sourceFromReference } = await import('@mtlskit/core');
+      const aws = await sourceFromReference('aws-sm://prod/mtls', { env: { FAKE_AWS_BUNDLE: process.env.BUNDLE } });
+      const azure = await sourceFromReference('azure-kv://myvault/mtls').catch((e) => e);
+      process.stdout.write(JSON.stringify({
+        aws: (await loadCredentials(aws)).fingerprint256,
+        azure: { code: azure.code, message: azure.message },
+      }));`;
+    const bundle = JSON.stringify({ cert: client.fullChainPem, key: client.keyPem });
+    const run = await leakCheck([client.keyPem]).runNode(['--input-type=module', '-e', script], {
+      cwd: project,
+      env: { BUNDLE: bundle },
+    });
+    expect(run.code, run.stderr).toBe(0);
+    const outcome = JSON.parse(run.stdout);
+    expect(outcome.aws).toBe(client.fingerprint256);
+    expect(outcome.azure).toEqual({
+      code: 'ADAPTER_NOT_INSTALLED',
+      message:
+        'The azure-kv: scheme needs @mtlskit/azure, which is not installed. Install it: npm install @mtlskit/azure (pnpm add @mtlskit/azure, yarn add @mtlskit/azure).',
+    });
+  });
+
+  it('imports the adapter of a passphrase= reference before checking it, so its extra options are known', async () => {
+    const calls: string[] = [];
+    const importer: AdapterImporter = async (name) => {
+      calls.push(name);
+      registerScheme({
+        scheme: 'vault',
+        packageName: name,
+        options: { role: { type: 'string', description: 'An AppRole role to log in with.' } },
+        create: (ref) => ({
+          id: `vault://${ref.path}`,
+          load: async () => ({ bundle: `pass for ${ref.options.role}` }),
+        }),
+      });
+    };
+    const source = await sourceFromReference('env:?passphrase=vault://secret/key-pass?role=mtls-reader', {
+      importer,
+      env: { MTLS_CERT: client.fullChainPem, MTLS_KEY: client.keyPem },
+    });
+    expect((await source.load()).passphrase).toBe('pass for mtls-reader');
+    expect(calls).toEqual(['@mtlskit/vault']);
+  });
+
   it('rejects what an adapter returns when it is not a source', async () => {
     registerScheme({ scheme: 'mem', packageName: 'mtlskit-mem', options: {}, create: () => ({}) as never });
     const err = await rejectionOf(sourceFromReference('mem:x'));
@@ -219,21 +277,34 @@ describe('sourceFromReference: MTLS_SOURCE, built-in schemes, nested passphrase'
     expect((await loadCredentials(source)).fingerprint256).toBe(client.fingerprint256);
   });
 
-  it('resolves passphrase=<reference> as a second source beside the credential', async () => {
+  it.each([
+    ['file:DIR?passphrase=env:KEY_PASS', 'file'],
+    ['env:?passphrase=env:KEY_PASS', 'env'],
+  ])('resolves %s: a real encrypted key, its passphrase from another variable', async (_, main) => {
     const dir = await mkdtemp(join(tmpdir(), 'mtlskit-ref-'));
-    await writeFile(join(dir, 'certificate.pem'), client.fullChainPem);
-    await writeFile(join(dir, 'private.key'), client.encryptedPkcs8Pem('the-key-pass'), { mode: 0o600 });
+    const encrypted = client.encryptedPkcs8Pem('the-key-pass');
     try {
-      const env: Record<string, string> = { KEY_PASS: 'the-key-pass' };
-      const source = await sourceFromReference(`file:${dir}?passphrase=env:KEY_PASS`, { env });
-      expect(source.id).toBe(`file:${dir}?passphrase=env:KEY_PASS`);
+      const env: Record<string, string> = { KEY_PASS: 'the-key-pass', MTLS_PASSPHRASE: 'not this one' };
+      let reference = 'env:?passphrase=env:KEY_PASS';
+      if (main === 'file') {
+        await writeFile(join(dir, 'certificate.pem'), client.fullChainPem);
+        await writeFile(join(dir, 'private.key'), encrypted, { mode: 0o600 });
+        reference = `file:${dir}?passphrase=env:KEY_PASS`;
+      } else {
+        Object.assign(env, { MTLS_CERT: client.fullChainPem, MTLS_KEY: encrypted });
+      }
+      const source = await sourceFromReference(reference, { env });
+      expect(source.id).toBe(reference);
       const v1 = await source.version!();
       expect((await loadCredentials(source)).fingerprint256).toBe(client.fingerprint256);
       env.KEY_PASS = 'wrong-pass';
-      expect(await source.version!()).not.toBe(v1);
+      expect(await source.version!(), 'version() follows the passphrase too').not.toBe(v1);
       await expect(loadCredentials(source)).rejects.toMatchObject({ code: 'WRONG_PASSPHRASE' });
       delete env.KEY_PASS;
-      await expect(source.load()).rejects.toMatchObject({ code: 'SOURCE_NOT_FOUND' });
+      const gone = await rejectionOf(source.load());
+      expect(gone.code).toBe('SOURCE_NOT_FOUND');
+      expect(gone.message).toMatch(/KEY_PASS/);
+      leakCheck([client.keyPem, 'the-key-pass']).check(source, 'the combined source');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -290,6 +361,21 @@ describe('registerScheme', () => {
         create,
       }),
     ).toThrow(/unknown type "date"/);
+    expect(() =>
+      registerScheme({
+        scheme: 'mem',
+        packageName: 'p',
+        options: { 'not a name': { type: 'string', description: 'd' } },
+        create,
+      }),
+    ).toThrow(/option name "not a name" is not valid/);
+    expect(() => registerScheme({ scheme: 'mem', packageName: 'p', options: null as never, create })).toThrow(
+      /options \(a table\) is required/,
+    );
+    expect(() =>
+      registerScheme({ scheme: 'mem', packageName: 'p', options: {}, create: undefined as never }),
+    ).toThrow(/create\(ref, deps\) is required/);
+    expect(schemeStore().has('mem'), 'nothing registered by a refused adapter').toBe(false);
   });
 
   it('returns a function that removes only its own registration', async () => {

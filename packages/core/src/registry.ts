@@ -17,6 +17,7 @@ import {
   type RegisteredScheme,
   type SchemeOptions,
   schemeNames,
+  schemeOf,
   schemeOptions,
   schemeStore,
 } from './reference.js';
@@ -284,8 +285,15 @@ async function createSource(
   return source;
 }
 
-function schemeOf(text: string): string | undefined {
-  return /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(text)?.[1]?.toLowerCase();
+/** The scheme of a `passphrase=` reference, found before the reference is parsed (a guess: parsing decides). */
+function passphraseSchemeOf(text: string): string | undefined {
+  const value = /[?&]passphrase=([^&]*)/.exec(text)?.[1];
+  if (value === undefined) return undefined;
+  try {
+    return schemeOf(decodeURIComponent(value));
+  } catch {
+    return schemeOf(value);
+  }
 }
 
 /**
@@ -306,9 +314,12 @@ export async function sourceFromReference(
   if (fromEnv) text = env.MTLS_SOURCE === undefined || env.MTLS_SOURCE === '' ? 'env:' : env.MTLS_SOURCE;
   const t = text as string;
 
-  // Importing first lets an adapter's own extra options be known when the reference is checked.
+  // Importing first lets the adapters' own extra options be known when the reference is checked,
+  // those of a `passphrase=` reference's scheme included.
   const scheme = typeof t === 'string' ? schemeOf(t) : undefined;
   const importFailure = scheme === undefined ? undefined : await importAdapter(scheme, importer);
+  const passScheme = typeof t === 'string' ? passphraseSchemeOf(t) : undefined;
+  const passFailure = passScheme === undefined ? undefined : await importAdapter(passScheme, importer);
   let ref: ParsedReference;
   try {
     ref = parseReference(t);
@@ -322,7 +333,8 @@ export async function sourceFromReference(
   const main = await createSource(ref, deps, importFailure);
   if (ref.passphrase === undefined) return main;
   const nested = ref.passphrase;
-  const nestedFailure = await importAdapter(nested.scheme, importer);
+  const nestedFailure =
+    nested.scheme === passScheme ? passFailure : await importAdapter(nested.scheme, importer);
   const passDeps: SourceDeps = {
     ...(deps.env !== undefined && { env: deps.env }),
     ...(deps.onWarning !== undefined && { onWarning: deps.onWarning }),

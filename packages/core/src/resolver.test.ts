@@ -1,6 +1,7 @@
-// The resolver's own behaviour, without an HTTP client: single flight, scheduling, stale-on-error,
-// backoff, expiry, events, close. Real certificates from the testkit CA; time from an injected clock
-// where the test needs to move it (validation reads the same clock, so "expired" is real to the code).
+// The resolver's own behaviour, without an HTTP client: single flight, scheduling (interval, jitter,
+// warning window, issuing renewal, watch(), on-access), stale-on-error, backoff, expiry, events, close.
+// Real certificates from the testkit CA; time from an injected clock where the test needs to move it
+// (validation reads the same clock, so "expired" is real to the code).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,6 +100,30 @@ class ProbedSource extends MemorySource {
   }
 }
 
+/** A push source: the test reports changes with notify(). */
+class WatchedSource extends MemorySource {
+  watching = false;
+  closed = false;
+  #onChange: (() => void) | undefined;
+
+  watch(onChange: () => void): () => void {
+    this.watching = true;
+    this.#onChange = onChange;
+    return () => {
+      this.watching = false;
+      this.#onChange = undefined;
+    };
+  }
+
+  notify(): void {
+    this.#onChange?.();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}
+
 const pair = (cert: IssuedCert, ca?: string): CredentialMaterial => ({
   cert: cert.fullChainPem,
   key: cert.keyPem,
@@ -141,9 +166,11 @@ describe('createTlsResolver: loading', () => {
     expect((creds[0] as { fingerprint256: string }).fingerprint256).toBe(a.fingerprint256);
   });
 
-  it('a failed, corrupt or mismatched refresh keeps the last good credentials, reports refreshFailed, and recovers when fixed', async () => {
-    const source = new MemorySource().serve(pair(a, ca.rootPem));
-    const r = resolver({ source, mode: 'on-access' });
+  it('a failed, corrupt or mismatched refresh keeps the last good credentials (never past their notAfter), reports refreshFailed, and recovers when fixed', async () => {
+    const clock = new ManualClock();
+    const short = await ca.issueClient({ notAfter: new Date(clock.now() + 3_600_000) });
+    const source = new MemorySource().serve(pair(short, ca.rootPem));
+    const r = resolver({ source, clock, mode: 'on-access' });
     const failures: RefreshFailedEvent[] = [];
     const rotations: RotatedEvent[] = [];
     r.on('refreshFailed', (e) => failures.push(e));
@@ -155,29 +182,47 @@ describe('createTlsResolver: loading', () => {
     expect(await r.credentials()).toBe(first);
     source.failure = undefined;
 
-    source.serve({ cert: 'this is not a certificate', key: a.keyPem, ca: ca.rootPem });
+    source.serve({ cert: 'this is not a certificate', key: short.keyPem, ca: ca.rootPem });
     await expect(r.refresh()).rejects.toMatchObject({ code: 'DECODE_FAILED' });
     expect(await r.credentials()).toBe(first);
 
-    source.serve({ cert: a.fullChainPem, key: b.keyPem, ca: ca.rootPem });
+    source.serve({ cert: short.fullChainPem, key: b.keyPem, ca: ca.rootPem });
     await expect(r.refresh()).rejects.toMatchObject({ code: 'KEY_MISMATCH' });
     expect(await r.credentials()).toBe(first);
-    expect(r.health()).toMatchObject({ ready: true, stale: true, fingerprint256: a.fingerprint256 });
+    expect(r.health()).toMatchObject({ ready: true, stale: true, fingerprint256: short.fingerprint256 });
     expect(r.health().lastError?.code).toBe('KEY_MISMATCH');
 
     expect(failures.map((f) => [f.error.code, f.stale, f.fingerprint256])).toEqual([
-      ['SOURCE_UNAVAILABLE', true, a.fingerprint256],
-      ['DECODE_FAILED', true, a.fingerprint256],
-      ['KEY_MISMATCH', true, a.fingerprint256],
+      ['SOURCE_UNAVAILABLE', true, short.fingerprint256],
+      ['DECODE_FAILED', true, short.fingerprint256],
+      ['KEY_MISMATCH', true, short.fingerprint256],
     ]);
     expect(failures.every((f) => f.error instanceof MtlsError)).toBe(true);
     expect(rotations).toEqual([]);
 
+    // Still failing at notAfter: the stale credential stops being served, and callers learn why.
+    source.failure = new Error('connect ECONNREFUSED 10.0.0.1:443');
+    await clock.advance(3_600_000);
+    await expect(r.credentials()).rejects.toMatchObject({
+      code: 'EXPIRED',
+      message: expect.stringContaining(short.fingerprint256),
+      cause: { code: 'SOURCE_UNAVAILABLE' },
+    });
+    await expect(r.secureContext()).rejects.toMatchObject({ code: 'EXPIRED' });
+    expect(r.health()).toMatchObject({ ready: false, stale: false });
+    expect(failures.at(-1)).toMatchObject({ stale: false, error: { code: 'SOURCE_UNAVAILABLE' } });
+    expect(failures.at(-1)?.fingerprint256).toBeUndefined();
+
+    source.failure = undefined;
     source.serve(pair(c, ca.rootPem));
     const fixed = await r.refresh();
     expect(fixed.fingerprint256).toBe(c.fingerprint256);
     expect(rotations).toEqual([
-      { previousFingerprint256: a.fingerprint256, fingerprint256: c.fingerprint256, notAfter: c.notAfter },
+      {
+        previousFingerprint256: short.fingerprint256,
+        fingerprint256: c.fingerprint256,
+        notAfter: c.notAfter,
+      },
     ]);
     expect(r.health()).toMatchObject({ ready: true, stale: false, fingerprint256: c.fingerprint256 });
     expect(r.health().lastError).toBeUndefined();
@@ -292,6 +337,30 @@ describe('createTlsResolver: scheduling', () => {
     expect((await r.credentials()).fingerprint256).toBe(b.fingerprint256);
   });
 
+  it('loads again when a load served an older version than its probe announced (a lagging replica)', async () => {
+    const clock = new ManualClock();
+    const source = new ProbedSource().serve(pair(a, ca.rootPem));
+    const r = resolver({ source, clock, jitter: 0, refreshIntervalMs: 60_000, warnDays: 0 });
+    await r.credentials();
+    // The store moves to generation 2, but the first load after the probe still gets generation 1.
+    const stale = source.material;
+    source.serve(pair(b, ca.rootPem));
+    const load = source.load.bind(source);
+    let lagging = true;
+    source.load = async () => {
+      if (!lagging) return load();
+      lagging = false;
+      source.loads++;
+      return { ...stale, version: '1' };
+    };
+    await clock.advance(60_000);
+    expect([source.loads, source.probes]).toEqual([2, 1]);
+    expect((await r.credentials()).fingerprint256).toBe(a.fingerprint256);
+    await clock.advance(60_000);
+    expect([source.loads, source.probes]).toEqual([3, 2]);
+    expect((await r.credentials()).fingerprint256).toBe(b.fingerprint256);
+  });
+
   it('inside the warning window, emits expiring once and checks a static source more often', async () => {
     const clock = new ManualClock();
     const soon = await ca.issueClient({ notAfter: new Date(clock.now() + 10 * 86_400_000) });
@@ -308,6 +377,60 @@ describe('createTlsResolver: scheduling', () => {
     await clock.advance(2.5 * 86_400_000);
     expect(source.loads).toBe(2);
     expect(expiring).toHaveLength(1);
+  });
+
+  it('emits expiring on entering the warning window, not before, and polls a static source more often as notAfter nears', async () => {
+    const day = 86_400_000;
+    const cert = await ca.issueClient({ notAfter: new Date(Date.now() + 40 * day) });
+    // Certificates hold whole seconds: start the clock exactly 40 days before notAfter.
+    const clock = new ManualClock(cert.notAfter.getTime() - 40 * day);
+    const source = new ProbedSource().serve(pair(cert, ca.rootPem));
+    const probedAt: number[] = [];
+    const probe = source.version.bind(source);
+    source.version = () => {
+      probedAt.push(cert.notAfter.getTime() - clock.now());
+      return probe();
+    };
+    const r = resolver({ source, clock, jitter: 0, refreshIntervalMs: 7 * day });
+    const expiring: ExpiringEvent[] = [];
+    r.on('expiring', (e) => expiring.push(e));
+    await r.credentials();
+    await clock.advance(10 * day - 1);
+    expect(expiring).toEqual([]);
+    await clock.advance(1);
+    expect(expiring).toEqual([
+      { fingerprint256: cert.fingerprint256, notAfter: cert.notAfter, expiresInMs: 30 * day },
+    ]);
+    await clock.advance(28 * day);
+    expect(expiring).toHaveLength(1);
+    // Days left at each check: the 7-day interval outside the window, then a quarter of what is left.
+    const daysLeft = probedAt.map((ms) => ms / day);
+    expect(daysLeft.slice(0, 4)).toEqual([33, 26, 19.5, 14.625]);
+    for (let i = 2; i < daysLeft.length; i++) {
+      expect((daysLeft[i - 1] as number) - (daysLeft[i] as number)).toBeCloseTo(
+        (daysLeft[i - 1] as number) / 4,
+      );
+    }
+    expect(daysLeft.at(-1)).toBeLessThan(3);
+    // Each check was the version() probe; nothing changed, so nothing was loaded again.
+    expect(source.loads).toBe(1);
+  });
+
+  it('shortens each delay by up to `jitter`, at random, so a fleet does not refresh in step', async () => {
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0.5);
+    try {
+      const clock = new ManualClock();
+      const source = new ProbedSource().serve(pair(a, ca.rootPem));
+      const r = resolver({ source, clock, jitter: 0.2, refreshIntervalMs: 100_000, warnDays: 0 });
+      await r.credentials();
+      // 100 s shortened by 0.2 × 0.5 of itself.
+      await clock.advance(89_999);
+      expect(source.probes).toBe(0);
+      await clock.advance(1);
+      expect(source.probes).toBe(1);
+    } finally {
+      random.mockRestore();
+    }
   });
 
   it('renews an issuing source at 2/3 of the certificate lifetime and warns when renewal keeps failing', async () => {
@@ -349,6 +472,23 @@ describe('createTlsResolver: scheduling', () => {
     );
   });
 
+  it('asks an issuing source no version() probe, and at most once a second when what it returns is already past its renewal point', async () => {
+    const clock = new ManualClock();
+    // A stale cache in front of a PKI: the same certificate, 5/6 of its lifetime gone, at every load.
+    const aging = await ca.issueClient({
+      notBefore: new Date(clock.now() - 3_000_000),
+      notAfter: new Date(clock.now() + 600_000),
+    });
+    const source = new ProbedSource().serve(pair(aging, ca.rootPem));
+    source.kind = 'issuing';
+    const r = resolver({ source, clock, jitter: 0 });
+    await r.credentials();
+    await clock.advance(10_000);
+    expect(source.loads).toBe(11);
+    expect(source.probes).toBe(0);
+    expect(r.health()).toMatchObject({ ready: true, fingerprint256: aging.fingerprint256 });
+  });
+
   it('on-access mode sets no timer and refreshes, in the background, when used after the interval', async () => {
     const clock = new ManualClock();
     const source = new MemorySource().serve(pair(a, ca.rootPem));
@@ -371,6 +511,29 @@ describe('createTlsResolver: scheduling', () => {
     await vi.waitFor(() => expect(source.loads).toBe(2));
     await vi.waitFor(async () => expect((await r.credentials()).fingerprint256).toBe(b.fingerprint256));
     expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it('re-reads a watch() source as soon as it reports a change (once more if it changes during a load), and close() stops watching', async () => {
+    const source = new WatchedSource().serve(pair(a, ca.rootPem));
+    const r = resolver({ source, clock: new ManualClock(), refreshIntervalMs: 3_600_000 });
+    await r.credentials();
+    source.serve(pair(b, ca.rootPem));
+    source.notify();
+    await vi.waitFor(async () => expect((await r.credentials()).fingerprint256).toBe(b.fingerprint256));
+    expect(source.loads).toBe(2);
+    // Three reports during one load: the load may have read the old value, so one more follows, not three.
+    source.delayMs = 50;
+    source.notify();
+    source.serve(pair(c, ca.rootPem));
+    source.notify();
+    source.notify();
+    await vi.waitFor(async () => expect((await r.credentials()).fingerprint256).toBe(c.fingerprint256));
+    await settle();
+    expect(source.loads).toBe(4);
+    await r.close();
+    expect(source.watching).toBe(false);
+    // A source the caller passed in stays the caller's to close.
+    expect(source.closed).toBe(false);
   });
 
   it('a watched file source (given as a reference string) rotates promptly when its files change', async () => {
@@ -416,6 +579,14 @@ describe('createTlsResolver: outputs, options and lifecycle', () => {
     const r = resolver({ source: new MemorySource().serve(pair(a, ca.rootPem)), mode: 'on-access' });
     expect(r.agent()).toBe(r.agent());
     expect(r.dispatcher()).toBe(r.dispatcher());
+    // Node always passes a callback; a direct caller before the first load is told what to do.
+    const agent = r.agent() as unknown as { createConnection(options: object): unknown };
+    expect(() => agent.createConnection({ host: '127.0.0.1', port: 1 })).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_REFERENCE',
+        message: expect.stringMatching(/pass a callback/),
+      }),
+    );
   });
 
   it('close() is idempotent, stops its timers, and makes every later call reject with CLOSED', async () => {

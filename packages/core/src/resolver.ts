@@ -148,8 +148,10 @@ const DEFAULTS = {
   loadTimeoutMs: 60_000,
 } as const;
 const DAY_MS = 86_400_000;
-// Close to notAfter a static source is polled more often, but never more than once a second.
-const MIN_NEAR_EXPIRY_POLL_MS = 1_000;
+// Close to notAfter a static source is polled more often, and an issuing source whose certificate is
+// already past its renewal point (a stale cache in front of it, clock skew) is asked again: in both
+// cases never more than once a second, so a source is not hammered.
+const MIN_POLL_MS = 1_000;
 // setTimeout fires at once for longer delays (with a warning): longer waits are re-armed.
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -289,7 +291,7 @@ class Resolver extends EventEmitter implements TlsResolver {
     );
     this.#loadTimeoutMs = positive('loadTimeoutMs', options.loadTimeoutMs, DEFAULTS.loadTimeoutMs);
     const clock = this.#clock;
-    this.#policy = { warnDays, ...options.policy, now: options.policy?.now ?? (() => clock.now()) };
+    this.#policy = { ...options.policy, warnDays, now: options.policy?.now ?? (() => clock.now()) };
     this.#agentOptions = options.agentOptions ?? {};
     this.#dispatcherOptions = options.dispatcherOptions ?? {};
     const proxy = resolveProxy(options.proxy);
@@ -463,10 +465,12 @@ class Resolver extends EventEmitter implements TlsResolver {
     }
     return (
       this.#lastError ??
-      new MtlsError('SOURCE_UNAVAILABLE', 'no credentials have been loaded yet', {
-        sourceId,
-        retryable: true,
-      })
+      new MtlsError(
+        'SOURCE_UNAVAILABLE',
+        `no usable credentials have been loaded from ${sourceId ?? 'the source'} yet; ` +
+          'see health().lastError and the refreshFailed events for why',
+        { sourceId },
+      )
     );
   }
 
@@ -543,10 +547,10 @@ class Resolver extends EventEmitter implements TlsResolver {
   }
 
   #nextDelay(id: Identity, now: number): number {
-    if (this.#kind() === 'issuing') return this.#jittered(Math.max(0, id.renewAt - now));
+    if (this.#kind() === 'issuing') return this.#jittered(Math.max(MIN_POLL_MS, id.renewAt - now));
     let delay = this.#intervalMs;
     const remaining = id.notAfterMs - now;
-    if (remaining <= this.#warnMs) delay = Math.min(delay, Math.max(MIN_NEAR_EXPIRY_POLL_MS, remaining / 4));
+    if (remaining <= this.#warnMs) delay = Math.min(delay, Math.max(MIN_POLL_MS, remaining / 4));
     return this.#jittered(delay);
   }
 
@@ -616,7 +620,9 @@ class Resolver extends EventEmitter implements TlsResolver {
         outcome.credentials === undefined && cur !== undefined
           ? cur
           : this.#install(outcome.credentials as MtlsCredentials);
-      this.#lastProbe = outcome.version;
+      // Remember the version of what was actually loaded: a replica that lags its own version()
+      // probe served older content, and the next probe must see the difference and load again.
+      this.#lastProbe = outcome.credentials?.sourceVersion ?? outcome.version;
       this.#succeeded(identity);
       return identity;
     } catch (err) {

@@ -1,7 +1,10 @@
 // Validation as a user meets it: which findings a real certificate produces, with which severity,
 // against an injectable clock and the policy's expectations.
 import { X509Certificate } from 'node:crypto';
-import { type IssuedCert, TestCA } from '@mtlskit/testkit';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hasOpenssl, type IssuedCert, runOpenssl, TestCA } from '@mtlskit/testkit';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { decodeMaterial } from './decode.js';
 import { loadCredentials } from './load.js';
@@ -29,6 +32,23 @@ function findings(cert: IssuedCert, policy?: ValidationPolicy, certPem = cert.fu
 }
 
 const codes = (list: { code: string; severity: string }[]) => list.map((f) => `${f.severity}:${f.code}`);
+
+/** Runs openssl commands in a fresh directory and returns the named files' contents. */
+async function withOpenssl(commands: string[][], files: string[]): Promise<Record<string, string>> {
+  const dir = await mkdtemp(join(tmpdir(), 'mtlskit-validate-'));
+  try {
+    for (const args of commands) {
+      const r = await runOpenssl(args, { cwd: dir });
+      if (r.code !== 0) throw new Error(r.stderr);
+    }
+    const out: Record<string, string> = {};
+    for (const f of files) out[f] = await readFile(join(dir, f), 'utf8');
+    return out;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+const P256 = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
 
 describe('validity window', () => {
   test('a certificate well inside its window has no findings', () => {
@@ -157,6 +177,26 @@ describe('chain', () => {
     expect(codes(fake)).toEqual(['error:CHAIN_INVALID']);
   });
 
+  // The test CA cannot sign with a non-CA certificate; openssl signs with any key it is given.
+  test.skipIf(!hasOpenssl())('an issuer that is not a CA certificate is CHAIN_INVALID', async () => {
+    const notCa = ['-subj', '/CN=not a CA', '-addext', 'basicConstraints=critical,CA:FALSE'];
+    const f = await withOpenssl(
+      [
+        ['req', '-x509', ...P256, ...notCa, '-keyout', 'a.key', '-out', 'a.pem', '-days', '365'],
+        ['req', '-new', ...P256, '-keyout', 'b.key', '-out', 'b.csr', '-subj', '/CN=signed by a leaf'],
+        ['x509', '-req', '-in', 'b.csr', '-CA', 'a.pem', '-CAkey', 'a.key', '-days', '365', '-out', 'b.pem'],
+      ],
+      ['a.pem', 'b.pem', 'b.key'],
+    );
+    const decoded = decodeMaterial({ cert: f['b.pem']! + f['a.pem']!, key: f['b.key']! });
+    expect(decoded.chain.map((c) => c.subject)).toEqual(['CN=not a CA']);
+    const [finding] = validateCredentials(decoded);
+    expect(finding).toMatchObject({ code: 'CHAIN_INVALID', severity: 'error', field: 'cert' });
+    expect(finding?.message).toContain(
+      '"not a CA" in cert signed "signed by a leaf" but is not a CA certificate',
+    );
+  });
+
   test('CA certificates that expired are a warning on the trust list', async () => {
     const decoded = decodeMaterial({ cert: mangopay.certPem, key: mangopay.keyPem, ca: mangopay.caPem });
     const rootNotAfter = Date.parse(new X509Certificate(mangopay.caPem).validTo);
@@ -167,6 +207,17 @@ describe('chain', () => {
 });
 
 describe('key', () => {
+  test.skipIf(!hasOpenssl())('an RSA key below 2048 bits is a WEAK_KEY warning', async () => {
+    const weak = ['-subj', '/CN=weak', '-days', '365', '-addext', 'extendedKeyUsage=clientAuth'];
+    const f = await withOpenssl(
+      [['req', '-x509', '-newkey', 'rsa:1024', '-nodes', '-keyout', 'k.pem', '-out', 'c.pem', ...weak]],
+      ['c.pem', 'k.pem'],
+    );
+    const list = validateCredentials(decodeMaterial({ cert: f['c.pem']!, key: f['k.pem']! }));
+    expect(codes(list)).toEqual(['warning:WEAK_KEY']);
+    expect(list[0]?.message).toContain('RSA 1024');
+  });
+
   test('findings list errors before warnings and carry a fix', async () => {
     const other = await intermediate.issueClient({ validForSeconds: 3 * 86_400 });
     const list = validateCredentials(decodeMaterial({ cert: other.certPem, key: mangopay.keyPem }));

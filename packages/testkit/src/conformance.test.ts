@@ -4,6 +4,7 @@ import {
   type CheckContext,
   prepareConformance,
   runSourceConformance,
+  type SourceCheckName,
   type SourceHarness,
   sourceChecks,
 } from './conformance.js';
@@ -16,11 +17,24 @@ import {
 interface Flaws {
   ignoresAbort?: boolean;
   plainErrorWhenAbsent?: boolean;
+  /** The "not found" error carries the last version (a vendor response body). */
+  absentErrorCarriesKey?: boolean;
+  /** Access denied is reported as "not found". */
+  deniedReadsAsAbsent?: boolean;
+  /** load() serves this instead of what is stored. */
+  servesInstead?: CredentialMaterial;
   versionAlwaysNew?: boolean;
+  versionNeverChanges?: boolean;
+  /** load() reports a version that version() does not. */
+  loadVersionDisagrees?: boolean;
+  /** The harness claims content-addressed versions, but each write makes a new one. */
+  claimsContentVersions?: boolean;
   staleReads?: boolean;
   holdsMaterialInPublicField?: boolean;
   storeReportsOtherVersion?: boolean;
+  storeDropsTheWrite?: boolean;
   watchIsSilent?: boolean;
+  watchKeepsCallingAfterStop?: boolean;
   idCarriesKey?: boolean;
 }
 
@@ -37,14 +51,18 @@ function memoryVault(initial: CredentialMaterial, flaws: Flaws = {}): SourceHarn
     if (!flaws.ignoresAbort) signal?.throwIfAborted();
   };
   const current = (): { material: CredentialMaterial; version: string } => {
-    if (!present) {
+    if (!present || (denied && flaws.deniedReadsAsAbsent)) {
       if (flaws.plainErrorWhenAbsent) throw new Error('no such secret');
-      throw new MtlsError('SOURCE_NOT_FOUND', 'Secret mtls does not exist in the memory vault.', {
+      const err = new MtlsError('SOURCE_NOT_FOUND', 'Secret mtls does not exist in the memory vault.', {
         sourceId: id,
       });
+      // MtlsError redacts its message; a vendor response body pinned on the error is what leaks.
+      if (flaws.absentErrorCarriesKey) Object.assign(err, { responseBody: { lastVersion: versions.at(-1) } });
+      throw err;
     }
     if (denied) throw new MtlsError('ACCESS_DENIED', 'The memory vault refused the read.', { sourceId: id });
-    return { material: versions[versions.length - 1]!, version: String(versions.length) };
+    const version = flaws.versionNeverChanges ? '1' : String(versions.length);
+    return { material: flaws.servesInstead ?? versions[versions.length - 1]!, version };
   };
   const stall = (signal: AbortSignal | undefined) =>
     new Promise<void>((resolve, reject) => {
@@ -57,6 +75,7 @@ function memoryVault(initial: CredentialMaterial, flaws: Flaws = {}): SourceHarn
     present = true;
     if (!flaws.watchIsSilent) for (const l of listeners) l();
   };
+  const stopped = new Set<() => void>();
 
   const source: CredentialSource & { material?: CredentialMaterial } = {
     id,
@@ -66,7 +85,11 @@ function memoryVault(initial: CredentialMaterial, flaws: Flaws = {}): SourceHarn
       await stall(ctx?.signal);
       if (flaws.staleReads && cached) return cached;
       const { material, version } = current();
-      cached = { ...material, version, fetchedAt: new Date() };
+      cached = {
+        ...material,
+        version: flaws.loadVersionDisagrees ? `v${version}` : version,
+        fetchedAt: new Date(),
+      };
       if (flaws.holdsMaterialInPublicField) source.material = cached;
       return cached;
     },
@@ -77,17 +100,21 @@ function memoryVault(initial: CredentialMaterial, flaws: Flaws = {}): SourceHarn
     },
     async store(material, options) {
       abortable(options?.signal);
-      await write(material);
+      if (!flaws.storeDropsTheWrite) await write(material);
       return { version: flaws.storeReportsOtherVersion ? 'v-unrelated' : String(versions.length) };
     },
     watch(onChange) {
       listeners.add(onChange);
-      return () => listeners.delete(onChange);
+      return () => {
+        if (flaws.watchKeepsCallingAfterStop) stopped.add(onChange);
+        else listeners.delete(onChange);
+      };
     },
   };
   return {
     source,
     write,
+    ...(flaws.claimsContentVersions && { versionFollowsContent: true }),
     secrets: [],
     async remove() {
       present = false;
@@ -122,18 +149,49 @@ describe('the conformance checks catch a broken source', () => {
     }
   });
 
-  it.each<[keyof typeof sourceChecks, Flaws, RegExp]>([
-    ['abortBefore', { ignoresAbort: true }, /load\(\) with an aborted signal/],
-    ['abortDuring', { ignoresAbort: true }, /did not reject within 200 ms/],
-    ['absent', { plainErrorWhenAbsent: true }, /expected an MtlsError/],
-    ['versionStable', { versionAlwaysNew: true }, /expected/],
-    ['followsWrites', { staleReads: true }, /expected/],
-    ['noLeaks', { holdsMaterialInPublicField: true }, /secret #0 leaked in the source after a load/],
-    ['storeRoundTrips', { storeReportsOtherVersion: true }, /expected/],
-    ['watchReportsChanges', { watchIsSilent: true }, /did not report a change within 300 ms/],
-    ['identity', { idCarriesKey: true }, /leaked in the source id/],
-  ])('%s fails for a source with %o', async (check, flaws, message) => {
-    await expect(run(check, flaws)).rejects.toThrow(message);
+  // One flawed source per check at least: every check can fail, and fails for the reason it names.
+  const flawed: Array<[SourceCheckName, (base: Omit<CheckContext, 'harness'>) => Flaws, RegExp]> = [
+    ['identity', () => ({ idCarriesKey: true }), /leaked in the source id/],
+    ['loadDecodes', (b) => ({ servesInstead: b.otherMaterial }), /load\(\) decodes to the stored credential/],
+    ['versionStable', () => ({ versionAlwaysNew: true }), /version\(\) again, nothing changed/],
+    ['versionStable', () => ({ loadVersionDisagrees: true }), /the version load\(\) reports/],
+    ['followsWrites', () => ({ staleReads: true }), /load\(\) after the content changed/],
+    ['followsWrites', () => ({ versionNeverChanges: true }), /version\(\) after the content changed/],
+    [
+      'followsWrites',
+      () => ({ claimsContentVersions: true }),
+      /version\(\) after writing the same content again/,
+    ],
+    [
+      'storeRoundTrips',
+      () => ({ storeReportsOtherVersion: true }),
+      /the version load\(\) reports after store\(\)/,
+    ],
+    ['storeRoundTrips', () => ({ storeDropsTheWrite: true }), /load\(\) after store\(\)/],
+    ['abortBefore', () => ({ ignoresAbort: true }), /load\(\) with an aborted signal/],
+    ['abortDuring', () => ({ ignoresAbort: true }), /did not reject within 200 ms/],
+    ['absent', () => ({ plainErrorWhenAbsent: true }), /expected an MtlsError/],
+    [
+      'absent',
+      () => ({ absentErrorCarriesKey: true }),
+      /secret #0 leaked in load\(\) of an absent credential/,
+    ],
+    [
+      'unreadable',
+      () => ({ deniedReadsAsAbsent: true }),
+      /load\(\) of an unreadable credential: .*expected 'SOURCE_NOT_FOUND' to be 'ACCESS_DENIED'/,
+    ],
+    ['noLeaks', () => ({ holdsMaterialInPublicField: true }), /secret #0 leaked in the source after a load/],
+    ['watchReportsChanges', () => ({ watchIsSilent: true }), /did not report a change within 300 ms/],
+    ['watchReportsChanges', () => ({ watchKeepsCallingAfterStop: true }), /calls after stop\(\)/],
+  ];
+
+  it('has a flawed source that fails each check', () => {
+    expect(new Set(flawed.map(([check]) => check))).toEqual(new Set(Object.keys(sourceChecks)));
+  });
+
+  it.each(flawed)('%s fails for a flawed source (%#)', async (check, flaws, message) => {
+    await expect(run(check, flaws(base))).rejects.toThrow(message);
   });
 
   it('skips, saying why, what a source does not offer', async () => {

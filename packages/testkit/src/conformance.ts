@@ -92,12 +92,13 @@ async function rejection(promise: Promise<unknown>, what: string): Promise<unkno
 }
 
 function expectCoded(err: unknown, code: MtlsErrorCode, ctx: CheckContext, where: string): void {
+  // Checked for secrets first: the assertions below print the message.
+  leakCheck(secretsOf(ctx)).check(err, where);
   expect(MtlsError.is(err), `${where}: expected an MtlsError, got ${String(err)}`).toBe(true);
   const e = err as MtlsError;
   expect(e.code, `${where}: ${e.message}`).toBe(code);
   expect(e.sourceId, `${where}: sourceId`).toBe(ctx.harness.source.id);
   expect(e.message.length, `${where}: the message says what is wrong`).toBeGreaterThan(10);
-  leakCheck(secretsOf(ctx)).check(e, where);
 }
 
 function isAbort(err: unknown, signal: AbortSignal): boolean {
@@ -121,7 +122,9 @@ export const sourceChecks = {
     const material = await ctx.harness.source.load({});
     const credentials = await loadCredentials(material);
     if (ctx.harness.source.kind !== 'issuing') {
-      expect(credentials.fingerprint256).toBe(ctx.credential.fingerprint256);
+      expect(credentials.fingerprint256, 'load() decodes to the stored credential').toBe(
+        ctx.credential.fingerprint256,
+      );
     }
     if (material.fetchedAt !== undefined) expect(material.fetchedAt).toBeInstanceOf(Date);
     if (material.version !== undefined) expect(typeof material.version).toBe('string');
@@ -135,10 +138,10 @@ export const sourceChecks = {
     const first = await source.version({});
     expect(typeof first).toBe('string');
     expect(first.length).toBeGreaterThan(0);
-    expect(await source.version({})).toBe(first);
+    expect(await source.version({}), 'version() again, nothing changed').toBe(first);
     const loaded = await source.load({});
-    if (loaded.version !== undefined) expect(loaded.version).toBe(first);
-    expect(await source.version({})).toBe(first);
+    if (loaded.version !== undefined) expect(loaded.version, 'the version load() reports').toBe(first);
+    expect(await source.version({}), 'version() after a load, nothing changed').toBe(first);
     return undefined;
   },
 
@@ -173,9 +176,13 @@ export const sourceChecks = {
     expect(typeof result.version).toBe('string');
     expect(result.version.length).toBeGreaterThan(0);
     const loaded = await source.load({});
-    expect((await loadCredentials(loaded)).fingerprint256).toBe(ctx.other.fingerprint256);
-    if (loaded.version !== undefined) expect(loaded.version).toBe(result.version);
-    if (source.version) expect(await source.version({})).toBe(result.version);
+    expect((await loadCredentials(loaded)).fingerprint256, 'load() after store()').toBe(
+      ctx.other.fingerprint256,
+    );
+    if (loaded.version !== undefined) {
+      expect(loaded.version, 'the version load() reports after store()').toBe(result.version);
+    }
+    if (source.version) expect(await source.version({}), 'version() after store()').toBe(result.version);
     return undefined;
   },
 

@@ -147,6 +147,19 @@ describe('envSource', () => {
     expect((await loadCredentials(await fromFile.load())).fingerprint256).toBe(two.fingerprint256);
   });
 
+  it('reads the passphrase of a one-variable bundle from the variable names.passphrase gives (env:NAME?passphrase=VAR)', async () => {
+    const bundle = `${one.encryptedPkcs8Pem('bundle-pass')}${one.fullChainPem}`;
+    const env: Env = { MTLS_BUNDLE: bundle, BUNDLE_PASS: 'bundle-pass', MTLS_PASSPHRASE: 'not this one' };
+    const source = envSource({ variable: 'MTLS_BUNDLE', names: { passphrase: 'BUNDLE_PASS' }, env });
+    expect(source.id).toBe('env:MTLS_BUNDLE?passphrase=BUNDLE_PASS');
+    const material = await source.load();
+    expect(material.passphrase).toBe('bundle-pass');
+    expect((await loadCredentials(material)).fingerprint256).toBe(one.fingerprint256);
+    // Without names.passphrase, a bundle carries its own passphrase: MTLS_PASSPHRASE is not read.
+    const plain = await envSource({ variable: 'MTLS_BUNDLE', env }).load();
+    expect(plain).not.toHaveProperty('passphrase');
+  });
+
   it('reads the environment at each load, so a change made later is seen', async () => {
     const env: Env = { MTLS_CERT: one.fullChainPem, MTLS_KEY: one.keyPem };
     const source = envSource({ env });
@@ -190,6 +203,21 @@ describe('envSource', () => {
       .catch((e) => e);
     expect(emptyKey).toMatchObject({ code: 'MISSING_FIELD', field: 'key' });
     expect(emptyKey.message).toMatch(/MTLS_KEY is set but empty/);
+    const emptyPfx = await envSource({ env: { MTLS_PFX: '' } })
+      .load()
+      .catch((e) => e);
+    expect(emptyPfx).toMatchObject({ code: 'MISSING_FIELD', field: 'pfx' });
+    expect(emptyPfx.message).toMatch(/MTLS_PFX is set but empty/);
+    const emptyBundle = await envSource({ variable: 'MTLS_BUNDLE', env: { MTLS_BUNDLE: '' } })
+      .load()
+      .catch((e) => e);
+    expect(emptyBundle).toMatchObject({ code: 'MISSING_FIELD', field: 'bundle' });
+    expect(emptyBundle.message).toMatch(/MTLS_BUNDLE is set but empty/);
+    const unset = await envSource({ variable: 'MTLS_BUNDLE', env: {} })
+      .load()
+      .catch((e) => e);
+    expect(unset).toMatchObject({ code: 'SOURCE_NOT_FOUND' });
+    expect(unset.message).toMatch(/Neither MTLS_BUNDLE nor MTLS_BUNDLE_FILE is set/);
   });
 
   it('leaves out empty optional values (templates render unset values as "")', async () => {

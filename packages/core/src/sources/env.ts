@@ -100,7 +100,7 @@ export function envSource(options: EnvSourceOptions = {}): EnvCredentialSource {
     if (options.variable !== undefined) {
       const name = options.variable;
       const whole = await readVar(name, 'bundle', signal, found);
-      if (whole.empty) throw empty(name, 'credential');
+      if (whole.empty) throw empty(name, 'bundle');
       if (whole.value === undefined) {
         throw new MtlsError('SOURCE_NOT_FOUND', `Neither ${name} nor ${name}_FILE is set. Set one of them.`, {
           sourceId: id,

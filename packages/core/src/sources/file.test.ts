@@ -1,12 +1,24 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import {
+  chmod,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rename,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { inspect } from 'node:util';
-import { type IssuedCert, TestCA } from '@mtlskit/testkit';
+import { type IssuedCert, leakCheck, TestCA } from '@mtlskit/testkit';
 import { runSourceConformance } from '@mtlskit/testkit/conformance';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MtlsError } from '../errors.js';
 import { loadCredentials } from '../load.js';
 import type { CredentialMaterial, FieldValue, Finding } from '../types.js';
@@ -16,6 +28,7 @@ import {
   runAsNobody,
   transpiledCore,
 } from './__tests__/node-child.js';
+import { envSource } from './env.js';
 import { fileSource } from './file.js';
 
 const text = (v: FieldValue | undefined) =>
@@ -52,8 +65,12 @@ async function put(path: string, content: string | Uint8Array, mode = 0o600): Pr
   return path;
 }
 
-/** Does what the kubelet's atomic writer does for a Secret volume: new timestamped dir, `..data` swap, cleanup. */
-async function kubernetesWrite(dir: string, files: Record<string, string>): Promise<void> {
+/**
+ * Does what the kubelet's atomic writer does for a Secret volume: the files go into a new timestamped
+ * directory, a `..data_tmp` symlink to it is renamed over `..data`, the user-visible names are
+ * symlinks through `..data`, and the previous directory is removed. Returns the new directory's name.
+ */
+async function kubernetesWrite(dir: string, files: Record<string, string>): Promise<string> {
   const generation = `..2026_01_01_00_00_00.${process.hrtime.bigint()}`;
   await mkdir(join(dir, generation));
   for (const [name, content] of Object.entries(files)) await put(join(dir, generation, name), content, 0o600);
@@ -66,9 +83,33 @@ async function kubernetesWrite(dir: string, files: Record<string, string>): Prom
     });
   }
   if (old !== undefined) await rm(join(dir, old), { recursive: true, force: true });
+  return generation;
 }
 
 const pair = (c: IssuedCert) => ({ 'tls.crt': c.fullChainPem, 'tls.key': c.keyPem, 'ca.crt': c.caPem });
+
+/**
+ * Whether this process holds an inotify watch on `dir`: /proc/self/fdinfo lists every watch with
+ * its inode. Undefined where there is no such file (not Linux).
+ */
+function watchedByThisProcess(dir: string): boolean | undefined {
+  let fds: string[];
+  try {
+    fds = readdirSync('/proc/self/fdinfo');
+  } catch {
+    return undefined;
+  }
+  const ino = ` ino:${statSync(dir).ino.toString(16)} `;
+  return fds.some((fd) => {
+    try {
+      return readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8')
+        .split('\n')
+        .some((line) => line.startsWith('inotify ') && line.includes(ino));
+    } catch {
+      return false; // closed meanwhile
+    }
+  });
+}
 
 /** Whether the loaded key belongs to the loaded certificate. */
 function matches(material: CredentialMaterial): boolean {
@@ -175,12 +216,33 @@ describe('fileSource', () => {
     expect(empty.message).toMatch(/empty\.pem is empty/);
   });
 
-  it('rejects an unreadable key file with ACCESS_DENIED (as an unprivileged user when the tests run as root)', async (ctx) => {
+  it('names a symbolic link loop, and stops reading at 16 MiB (a wrong path such as /dev/zero)', async () => {
+    const dir = await freshDir();
+    const key = await put(join(dir, 'key.pem'), one.keyPem);
+    await symlink('loop-b', join(dir, 'loop-a'));
+    await symlink('loop-a', join(dir, 'loop-b'));
+    const loop = await fileSource({ cert: join(dir, 'loop-a'), key })
+      .load()
+      .catch((e) => e);
+    expect(loop).toMatchObject({ code: 'SOURCE_NOT_FOUND', field: 'cert' });
+    expect(loop.message).toMatch(/loop-a: symbolic link loop\. Fix the link/);
+
+    const endless = await fileSource({ cert: '/dev/zero', key })
+      .load()
+      .catch((e) => e);
+    expect(endless).toMatchObject({ code: 'DECODE_FAILED', field: 'cert' });
+    expect(endless.message).toMatch(/\/dev\/zero is larger than 16 MiB, which no credential is/);
+  });
+
+  it('rejects an unreadable key file with ACCESS_DENIED, through fileSource and MTLS_KEY_FILE (as an unprivileged user when the tests run as root)', async (ctx) => {
     const dir = await freshDir();
     await chmod(root, 0o755); // mkdtemp makes it 0700: the key must be the only thing out of reach
     await chmod(dir, 0o755);
     const cert = await put(join(dir, 'cert.pem'), one.fullChainPem, 0o644);
     const key = await put(join(dir, 'key.pem'), one.keyPem, 0o600);
+    const envMessage = new RegExp(
+      `MTLS_KEY_FILE \\(${key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\): permission denied`,
+    );
     if (!isRoot) {
       await chmod(key, 0o000);
       const err = await fileSource({ cert, key })
@@ -188,20 +250,33 @@ describe('fileSource', () => {
         .catch((e) => e);
       expect(err).toMatchObject({ code: 'ACCESS_DENIED', field: 'key' });
       expect(err.message).toMatch(/key\.pem: permission denied/);
+      const viaEnv = await envSource({ env: { MTLS_CERT_FILE: cert, MTLS_KEY_FILE: key } })
+        .load()
+        .catch((e) => e);
+      expect(viaEnv).toMatchObject({ code: 'ACCESS_DENIED', field: 'key' });
+      expect(viaEnv.message).toMatch(envMessage);
       return;
     }
     // Root reads any file whatever its mode, so run the source as `nobody` in a child process.
     const blocked = nobodyCannotRun(join(await transpiledCore(), 'node_modules'));
     if (blocked)
       ctx.skip(`running as root, and user nobody cannot run this test's child process: ${blocked}`);
-    const outcome = await runAsNobody(
-      `const { fileSource } = await import(${JSON.stringify(`${await transpiledCore()}/sources/file.js`)});
-       const err = await fileSource({ cert: ${JSON.stringify(cert)}, key: ${JSON.stringify(key)} }).load().catch((e) => e);
-       process.stdout.write(JSON.stringify({ code: err.code, field: err.field, message: err.message }));`,
+    const core = await transpiledCore();
+    type Coded = { code: string; field: string; message: string };
+    const outcome = await runAsNobody<{ file: Coded; env: Coded }>(
+      `const { fileSource } = await import(${JSON.stringify(`${core}/sources/file.js`)});
+       const { envSource } = await import(${JSON.stringify(`${core}/sources/env.js`)});
+       const paths = { cert: ${JSON.stringify(cert)}, key: ${JSON.stringify(key)} };
+       const coded = (e) => ({ code: e.code, field: e.field, message: e.message });
+       const file = await fileSource(paths).load().catch(coded);
+       const env = await envSource({ env: { MTLS_CERT_FILE: paths.cert, MTLS_KEY_FILE: paths.key } }).load().catch(coded);
+       process.stdout.write(JSON.stringify({ file, env }));`,
     );
-    expect(outcome).toMatchObject({ code: 'ACCESS_DENIED', field: 'key' });
-    expect(outcome.message).toMatch(/key\.pem: permission denied/);
-    expect(outcome.message).not.toContain(one.keyPem.split('\n')[1]);
+    expect(outcome.file).toMatchObject({ code: 'ACCESS_DENIED', field: 'key' });
+    expect(outcome.file.message).toMatch(/key\.pem: permission denied/);
+    expect(outcome.env).toMatchObject({ code: 'ACCESS_DENIED', field: 'key' });
+    expect(outcome.env.message).toMatch(envMessage);
+    leakCheck([one.keyPem]).check(outcome, 'ACCESS_DENIED errors');
   });
 
   it('warns once, through onWarning and warnings, when a key file is readable by group or others', async () => {
@@ -222,6 +297,23 @@ describe('fileSource', () => {
     await source.load();
     expect(source.warnings).toEqual([]);
     expect(findings).toHaveLength(1);
+  });
+
+  it('reports a key file readable by others through process.emitWarning when no onWarning is given', async () => {
+    const dir = await freshDir();
+    await put(join(dir, 'tls.crt'), one.fullChainPem, 0o644);
+    await put(join(dir, 'tls.key'), one.keyPem, 0o640);
+    const emitted = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      await fileSource(dir).load();
+      expect(emitted).toHaveBeenCalledTimes(1);
+      expect(emitted.mock.calls[0]![0]).toMatch(
+        /tls\.key \(the key\) is readable by its group \(mode 0640\)\. Run chmod 600/,
+      );
+      expect(emitted.mock.calls[0]![1]).toMatchObject({ code: 'MTLSKIT_KEY_FILE_PERMISSIONS' });
+    } finally {
+      emitted.mockRestore();
+    }
   });
 
   it('rejects contradictory options when built', () => {
@@ -247,21 +339,48 @@ describe('fileSource', () => {
 describe('fileSource watch()', () => {
   it('picks up a Kubernetes ..data swap exactly once, and the pair then loaded matches', async () => {
     const dir = await freshDir();
-    await kubernetesWrite(dir, pair(one));
+    const first = await kubernetesWrite(dir, pair(one));
     const source = fileSource({ path: dir, debounceMs: 50 });
     expect((await loadCredentials(await source.load())).fingerprint256).toBe(one.fingerprint256);
-    let calls = 0;
-    const stop = source.watch(() => calls++);
+    // What a resolver does: reload when told, and use what it read.
+    const loaded: CredentialMaterial[] = [];
+    const stop = source.watch(() => {
+      void source.load().then((m) => loaded.push(m));
+    });
     await sleep(100);
 
-    await kubernetesWrite(dir, pair(two));
-    for (let waited = 0; calls === 0 && waited < 5000; waited += 20) await sleep(20);
+    const second = await kubernetesWrite(dir, pair(two));
+    // The swap really happened as the kubelet does it: one generation left, `..data` pointing at it.
+    expect(await readlink(join(dir, '..data'))).toBe(second);
+    expect((await readdir(dir)).filter((n) => n.startsWith('..2')).sort()).toEqual([second]);
+    expect(second).not.toBe(first);
+
+    for (let waited = 0; loaded.length === 0 && waited < 5000; waited += 20) await sleep(20);
     await sleep(400); // several debounce periods: a second notification would have come by now
-    expect(calls).toBe(1);
-    const material = await source.load();
-    expect(matches(material)).toBe(true);
-    expect((await loadCredentials(material)).fingerprint256).toBe(two.fingerprint256);
+    expect(loaded).toHaveLength(1);
+    expect(matches(loaded[0]!), 'certificate and key of one generation').toBe(true);
+    expect((await loadCredentials(loaded[0]!)).fingerprint256).toBe(two.fingerprint256);
     stop();
+  });
+
+  it('reads within ten debounce periods even when events never stop', async () => {
+    const dir = await freshDir();
+    await kubernetesWrite(dir, pair(one));
+    const source = fileSource({ path: dir, debounceMs: 40 });
+    await source.load();
+    let calls = 0;
+    const stop = source.watch(() => calls++);
+    await sleep(60);
+    await kubernetesWrite(dir, pair(two));
+    // A process appending to a file beside the credential every 10 ms: never 40 ms of quiet.
+    const started = Date.now();
+    while (calls === 0 && Date.now() - started < 3000) {
+      await writeFile(join(dir, 'audit.log'), `${Date.now()}\n`, { flag: 'a' });
+      await sleep(10);
+    }
+    stop();
+    expect(calls, 'a change reported while the events went on').toBe(1);
+    expect(Date.now() - started).toBeLessThan(2000);
   });
 
   it('notices a file replaced by rename, and ignores events that change nothing', async () => {
@@ -290,19 +409,49 @@ describe('fileSource watch()', () => {
     stop();
   });
 
-  it('reports nothing after stop() or close()', async () => {
+  it('closes its filesystem watchers on stop() and close(), and reports nothing afterwards', async (ctx) => {
     const dir = await freshDir();
     await kubernetesWrite(dir, pair(one));
+    if (watchedByThisProcess(dir) === undefined)
+      ctx.skip('needs /proc/self/fdinfo (Linux) to see inotify watches');
     const source = fileSource({ path: dir, debounceMs: 20 });
     await source.load();
     let calls = 0;
     const stop = source.watch(() => calls++);
     source.watch(() => calls++);
+    expect(watchedByThisProcess(dir), 'watched while watch() is on').toBe(true);
     stop();
+    stop(); // idempotent
+    expect(watchedByThisProcess(dir), 'still watched for the second watch()').toBe(true);
     await source.close();
+    expect(watchedByThisProcess(dir), 'no watch left after close()').toBe(false);
     await kubernetesWrite(dir, pair(two));
     await sleep(300);
     expect(calls).toBe(0);
+  });
+
+  it('falls back to polling where the directory cannot be watched, and reports the credential appearing', async () => {
+    const dir = join(await freshDir(), 'not-yet');
+    const source = fileSource({ cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem'), pollIntervalMs: 40 });
+    let calls = 0;
+    const stop = source.watch(() => calls++); // fs.watch of a missing directory fails: polling instead
+    await sleep(100); // watch() first notes that there is nothing yet
+    await mkdir(dir);
+    await put(join(dir, 'cert.pem'), one.fullChainPem);
+    await put(join(dir, 'key.pem'), one.keyPem);
+    for (let waited = 0; calls === 0 && waited < 3000; waited += 20) await sleep(20);
+    expect(calls).toBe(1);
+    stop();
+    await put(join(dir, 'cert.pem'), two.fullChainPem);
+    await put(join(dir, 'key.pem'), two.keyPem);
+    await sleep(150);
+    expect(calls, 'nothing once stopped').toBe(1);
+  });
+
+  it('refuses a debounce or polling period that is not a duration', () => {
+    expect(() => fileSource({ path: '/etc/mtls', debounceMs: -1 })).toThrow(/debounceMs must be a number/);
+    expect(() => fileSource({ path: '/etc/mtls', pollIntervalMs: 0 })).toThrow(/pollIntervalMs must be/);
+    expect(() => fileSource({ path: '/etc/mtls', debounceMs: Number.NaN })).toThrow(MtlsError);
   });
 
   it('never pairs the certificate of one generation with the key of another while swaps keep coming', async () => {
@@ -354,12 +503,13 @@ async function unreadable(path: string): Promise<{ code: 'ACCESS_DENIED' } | { s
 
 runSourceConformance('fileSource (Kubernetes Secret volume)', async ({ material }) => {
   const dir = await mkdtemp(join(tmpdir(), 'mtlskit-file-conf-'));
-  const write = (m: CredentialMaterial) =>
-    kubernetesWrite(dir, {
+  const write = async (m: CredentialMaterial) => {
+    await kubernetesWrite(dir, {
       'tls.crt': text(m.cert),
       'tls.key': text(m.key),
       'ca.crt': text(m.ca as FieldValue),
     });
+  };
   await write(material);
   return {
     source: fileSource({ path: dir, debounceMs: 30 }),

@@ -41,7 +41,10 @@ export interface FileSourceOptions {
   id?: string;
   /** Called once per distinct warning, e.g. a key file readable by others (default `process.emitWarning`). */
   onWarning?: (finding: Finding) => void;
-  /** `watch()`: quiet time after the last filesystem event before the files are read (default 100 ms). */
+  /**
+   * `watch()`: quiet time after the last filesystem event before the files are read (default 100 ms).
+   * A directory that never goes quiet delays the read by at most ten times this.
+   */
   debounceMs?: number;
   /** `watch()`: polling period used only where `fs.watch` fails (default 5 s). */
   pollIntervalMs?: number;
@@ -69,6 +72,8 @@ const LAYOUTS = [
 ] as const;
 
 const MAX_GENERATION_RETRIES = 5;
+/** How many debounce periods events may keep postponing a read (a log written beside the credential never goes quiet). */
+const MAX_DEBOUNCE_PERIODS = 10;
 
 async function exists(path: string, sourceId: string): Promise<boolean> {
   try {
@@ -78,6 +83,18 @@ async function exists(path: string, sourceId: string): Promise<boolean> {
     if (isNotFound(err)) return false;
     throw fileError(err, path, sourceId);
   }
+}
+
+/** A `watch()` period in milliseconds, checked when the source is built rather than when a timer misbehaves. */
+function duration(value: number | undefined, name: string, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+    throw new MtlsError(
+      'INVALID_REFERENCE',
+      `fileSource: ${name} must be a number of milliseconds of at least ${min}, not ${String(value)}. Leave it out for ${fallback}.`,
+    );
+  }
+  return value;
 }
 
 /**
@@ -95,8 +112,8 @@ export function fileSource(pathOrOptions: string | FileSourceOptions): FileCrede
   // Formatting also checks the combination (a path and cert= conflict; key= needs cert=; ...).
   const reference = formatReference({ scheme: 'file', path: options.path ?? '', options: refOptions });
   const id = options.id ?? reference;
-  const debounceMs = options.debounceMs ?? 100;
-  const pollIntervalMs = options.pollIntervalMs ?? 5000;
+  const debounceMs = duration(options.debounceMs, 'debounceMs', 100, 0);
+  const pollIntervalMs = duration(options.pollIntervalMs, 'pollIntervalMs', 5000, 1);
   const log = new WarningLog(options.onWarning);
   const stops = new Set<() => void>();
   let lastLoaded: string | undefined;
@@ -228,6 +245,7 @@ export function fileSource(pathOrOptions: string | FileSourceOptions): FileCrede
   function watch(onChange: () => void): () => void {
     let stopped = false;
     let timer: NodeJS.Timeout | undefined;
+    let firstEventAt: number | undefined;
     let poller: NodeJS.Timeout | undefined;
     let running: Promise<void> | undefined;
     let again = false;
@@ -249,6 +267,8 @@ export function fileSource(pathOrOptions: string | FileSourceOptions): FileCrede
       }
     };
     const run = (): void => {
+      timer = undefined;
+      firstEventAt = undefined;
       if (stopped) return;
       if (running) {
         again = true;
@@ -265,7 +285,10 @@ export function fileSource(pathOrOptions: string | FileSourceOptions): FileCrede
     const schedule = (): void => {
       if (stopped) return;
       if (timer) clearTimeout(timer);
-      timer = setTimeout(run, debounceMs);
+      const now = Date.now();
+      firstEventAt ??= now;
+      const deadline = firstEventAt + debounceMs * MAX_DEBOUNCE_PERIODS;
+      timer = setTimeout(run, Math.max(0, Math.min(debounceMs, deadline - now)));
       timer.unref();
     };
     const poll = (): void => {

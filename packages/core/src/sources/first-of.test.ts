@@ -69,6 +69,21 @@ describe('firstOf', () => {
     expect(await source.version!()).toMatch(/^1:/);
   });
 
+  it('derives a version from what a source without version() loads', async () => {
+    const held = inlineSource({ cert: one.fullChainPem, key: one.keyPem });
+    const noVersion: CredentialSource = { id: 'plain', load: (ctx) => held.load(ctx) };
+    const source = firstOf(noVersion);
+    const v1 = await source.version!();
+    expect(v1).toMatch(/^0:/);
+    expect(await source.version!()).toBe(v1);
+    await held.store({ cert: two.fullChainPem, key: two.keyPem });
+    expect(await source.version!()).not.toBe(v1);
+  });
+
+  it('needs at least one source', () => {
+    expect(() => firstOf()).toThrow(/firstOf\(\) needs at least one source/);
+  });
+
   it('does not fall through on a failure other than "not found": access denied is reported', async () => {
     const denied = failing('vault://secret/mtls', 'ACCESS_DENIED');
     const fallback = inlineSource({ cert: one.fullChainPem, key: one.keyPem });

@@ -8,8 +8,8 @@ import type { ClientRequest } from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import { MtlsError } from '../errors.js';
-import type { IdentityProvider, TlsIdentity } from './identity.js';
-import { openTunnel, usesProxy } from './proxy.js';
+import { type IdentityProvider, identityForConnection, type TlsIdentity } from './identity.js';
+import { usesProxy } from './proxy.js';
 
 const EPOCH = Symbol('mtlskit.epoch');
 
@@ -97,15 +97,12 @@ export class RotatingHttpsAgent extends AgentBase {
     if (!callback) {
       throw new MtlsError(
         'INVALID_REFERENCE',
-        'createConnection needs a callback until the first credentials are loaded',
+        'agent.createConnection(options) was called without a callback before the first credentials were ' +
+          'loaded or for a proxied host; pass a callback, or await resolver.credentials() first',
       );
     }
-    const ready = identity ? Promise.resolve(identity) : this.#provider.acquire();
-    ready
-      .then(async (id) => {
-        const socket = tunnelled && proxy ? await openTunnel(proxy, host, port) : undefined;
-        callback(null, this.#connect(options, id, epoch, socket));
-      })
+    identityForConnection(this.#provider, tunnelled ? { proxy, host, port } : undefined)
+      .then(({ identity: id, tunnel }) => callback(null, this.#connect(options, id, epoch, tunnel)))
       .catch((err: Error) => callback(err));
     return undefined;
   }

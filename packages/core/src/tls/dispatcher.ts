@@ -5,10 +5,9 @@
 // session cache never resumes an old identity's session). undici is loaded on first use, so users of
 // the https.Agent alone never pay for it.
 import { createRequire } from 'node:module';
-import type { Socket } from 'node:net';
 import type * as Undici from 'undici';
-import type { IdentityProvider, TlsIdentity } from './identity.js';
-import { openTunnel, usesProxy } from './proxy.js';
+import { type IdentityProvider, identityForConnection, type TlsIdentity } from './identity.js';
+import { usesProxy } from './proxy.js';
 
 type UndiciModule = typeof Undici;
 type Connector = Undici.buildConnector.connector;
@@ -159,13 +158,10 @@ function defineClass(u: UndiciModule): RotatingDispatcherClass {
         this.#connectorFor(identity)(opts, cb);
         return;
       }
-      const ready = identity ? Promise.resolve(identity) : this.#provider.acquire();
-      ready
-        .then(async (id) => {
-          const httpSocket: Socket | undefined =
-            tunnelled && proxy ? await openTunnel(proxy, opts.hostname, port) : undefined;
-          this.#connectorFor(id)(httpSocket === undefined ? opts : { ...opts, httpSocket }, cb);
-        })
+      identityForConnection(this.#provider, tunnelled ? { proxy, host: opts.hostname, port } : undefined)
+        .then(({ identity: id, tunnel }) =>
+          this.#connectorFor(id)(tunnel === undefined ? opts : { ...opts, httpSocket: tunnel }, cb),
+        )
         .catch((err: Error) => cb(err, null));
     }
   }

@@ -1,8 +1,10 @@
 // The contract between the resolver and the clients it feeds (the rotating https.Agent and undici
-// Dispatcher): what one loaded identity is, and how a client asks for the current one.
+// Dispatcher): what one loaded identity is, how a client asks for the current one, and the slow path
+// both share when a connection cannot be opened at once (first load, CONNECT tunnel).
+import type { Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import type { MtlsCredentials } from '../types.js';
-import type { ProxySettings } from './proxy.js';
+import { openTunnel, type ProxySettings } from './proxy.js';
 
 /** One loaded credential, ready for TLS. Replaced, never mutated, on rotation. */
 export interface TlsIdentity {
@@ -32,4 +34,24 @@ export interface IdentityProvider {
   onEpoch(listener: () => void): void;
   readonly rejectUnauthorized: boolean;
   readonly proxy: ProxySettings | undefined;
+}
+
+/**
+ * The slow path of opening a connection: waits for the first load when nothing is loaded yet, opens
+ * the CONNECT tunnel to `tunnelTo` when given, then returns the identity current *after* that wait —
+ * a rotation can land while a tunnel opens, and the handshake must present the new certificate.
+ */
+export async function identityForConnection(
+  provider: IdentityProvider,
+  tunnelTo?: { proxy: ProxySettings; host: string; port: number },
+): Promise<{ identity: TlsIdentity; tunnel?: Socket }> {
+  if (provider.current() === undefined) await provider.acquire();
+  const tunnel = tunnelTo && (await openTunnel(tunnelTo.proxy, tunnelTo.host, tunnelTo.port));
+  try {
+    const identity = provider.current() ?? (await provider.acquire());
+    return tunnel === undefined ? { identity } : { identity, tunnel };
+  } catch (err) {
+    tunnel?.destroy();
+    throw err;
+  }
 }

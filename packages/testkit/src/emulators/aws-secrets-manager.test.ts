@@ -204,4 +204,23 @@ describe('AWS Secrets Manager emulator', () => {
     expect(damaged).toContain('#');
     expect((await send(emulator, 'GetSecretValue', { SecretId: 's' })).json.SecretString).toBe(pem);
   });
+
+  it('serves the replaced version to a read of AWSCURRENT under a stale fault, as a lagging replica does', async () => {
+    const v1 = emulator.putSecret('s', 'one');
+    const v2 = emulator.putSecret('s', 'two');
+    emulator.fail({ kind: 'stale', times: 3 });
+    const lagging = await send(emulator, 'GetSecretValue', { SecretId: 's', VersionStage: AWSCURRENT });
+    expect(lagging.json).toMatchObject({
+      VersionId: v1.id,
+      SecretString: 'one',
+      VersionStages: [AWSCURRENT],
+    });
+    // A version asked for by id, or a stage other than AWSCURRENT, is not affected.
+    const byId = await send(emulator, 'GetSecretValue', { SecretId: 's', VersionId: v2.id });
+    expect(byId.json).toMatchObject({ VersionId: v2.id, SecretString: 'two' });
+    const previous = await send(emulator, 'GetSecretValue', { SecretId: 's', VersionStage: AWSPREVIOUS });
+    expect(previous.json.VersionId).toBe(v1.id);
+    expect((await send(emulator, 'GetSecretValue', { SecretId: 's' })).json.VersionId).toBe(v2.id);
+    expect(emulator.log.calls().map((c) => c.fault)).toEqual(['stale', 'stale', 'stale', undefined]);
+  });
 });

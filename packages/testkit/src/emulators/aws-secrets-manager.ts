@@ -132,7 +132,10 @@ export async function startAwsSecretsManagerEmulator(
       const secret = requireSecret(body);
       const versionId = stringField(body, 'VersionId');
       const label = stringField(body, 'VersionStage');
-      const version = secrets.get(secret.name, { versionId, label });
+      const current = versionId === undefined && (label === undefined || label === AWSCURRENT);
+      // A replica one rotation behind still has AWSCURRENT on the version now labelled AWSPREVIOUS.
+      const lagging = call.stale && current ? secrets.get(secret.name, { label: AWSPREVIOUS }) : undefined;
+      const version = lagging ?? secrets.get(secret.name, { versionId, label });
       if (!version) {
         throw new AwsError(
           'ResourceNotFoundException',
@@ -146,7 +149,7 @@ export async function startAwsSecretsManagerEmulator(
         ...(typeof value === 'string'
           ? { SecretString: value }
           : { SecretBinary: Buffer.from(value).toString('base64') }),
-        VersionStages: version.labels,
+        VersionStages: lagging ? [AWSCURRENT] : version.labels,
         CreatedDate: epochSeconds(version.createdAt),
       };
     },

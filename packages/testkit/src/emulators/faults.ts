@@ -10,6 +10,8 @@
  * - `slow`: the answer is held back `delayMs` (default: until the client gives up or the emulator closes).
  * - `corrupt`: a well-formed answer whose secret value is damaged (checksums, where the wire has them,
  *   still describe the original value).
+ * - `stale`: a read of the current value is served the version it replaced, as a replica that has not
+ *   caught up with the latest rotation answers (stores are eventually consistent).
  * - `malformed`: an answer that is not valid for the protocol (truncated JSON).
  * - `reset`: the connection is reset without an answer.
  */
@@ -21,6 +23,7 @@ export type FaultKind =
   | 'error'
   | 'slow'
   | 'corrupt'
+  | 'stale'
   | 'malformed'
   | 'reset';
 
@@ -32,6 +35,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'error',
   'slow',
   'corrupt',
+  'stale',
   'malformed',
   'reset',
 ];

@@ -39,6 +39,8 @@ export interface EmulatorCall extends EmulatorRequest {
   readonly secret: string | undefined;
   /** True under a `corrupt` fault: the protocol serves a damaged value (see `corruptValue`). */
   readonly corrupt: boolean;
+  /** True under a `stale` fault: the protocol serves the version the current one replaced. */
+  readonly stale: boolean;
   readonly fault: FaultSpec | undefined;
 }
 
@@ -195,6 +197,7 @@ export async function startHttpEmulator(
       operation: identity.operation,
       secret: identity.secret,
       corrupt: fault?.kind === 'corrupt',
+      stale: fault?.kind === 'stale',
       fault,
     };
     res.once('finish', () => {

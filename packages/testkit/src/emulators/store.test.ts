@@ -17,6 +17,8 @@ describe('SecretStore', () => {
       [3, ['AWSCURRENT']],
     ]);
     expect(v3.number).toBe(3);
+    // Written within one millisecond, they still come out in order.
+    expect(v1.createdAt < v2.createdAt && v2.createdAt < v3.createdAt).toBe(true);
   });
 
   it('stages a version under another label without touching the current one, then promotes it', () => {

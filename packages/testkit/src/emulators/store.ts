@@ -44,7 +44,7 @@ export interface PutOptions {
   /** The version id to use instead of a generated one (AWS `ClientRequestToken`). */
   versionId?: string;
   metadata?: Record<string, unknown>;
-  /** Creation time of the version (default: now). */
+  /** Creation time of the version (default: now, and always later than the secret's previous version). */
   createdAt?: Date;
 }
 
@@ -132,6 +132,10 @@ export class SecretStore {
     const secret = this.#secrets.get(name)!;
     const number = secret.versions.length + 1;
     const id = options.versionId ?? this.#newVersionId(name, number);
+    // Versions of one secret are created in order, each strictly later than the one before (as in
+    // the real stores), even when a test writes two within one millisecond.
+    const previous = secret.versions.at(-1)?.createdAt.getTime() ?? Number.NEGATIVE_INFINITY;
+    const createdAt = options.createdAt ?? new Date(Math.max(Date.now(), previous + 1));
     if (secret.versions.some((v) => v.id === id)) {
       throw new Error(`secret ${JSON.stringify(name)} already has a version ${JSON.stringify(id)}`);
     }
@@ -140,7 +144,7 @@ export class SecretStore {
       number,
       value: copyValue(value),
       labels: [],
-      createdAt: options.createdAt ?? new Date(),
+      createdAt,
       enabled: true,
       metadata: { ...options.metadata },
     };

@@ -62,7 +62,7 @@ export async function removeTranspiledCore(): Promise<void> {
 }
 
 /** Runs an ES module script as `nobody` and parses what it writes to stdout as JSON. */
-export function runAsNobody(script: string): Promise<Record<string, string>> {
+export function runAsNobody<T = Record<string, unknown>>(script: string): Promise<T> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
       uid: 65534,
