@@ -15,6 +15,10 @@ async function withFaults(aws: Awaited<ReturnType<typeof startAwsHarness>>) {
       aws.emulator.fail({ kind: 'denied', times: Number.POSITIVE_INFINITY });
       return { code: 'ACCESS_DENIED' as const };
     },
+    async makeLagging() {
+      const fault = aws.emulator.fail({ kind: 'stale', times: Number.POSITIVE_INFINITY });
+      return () => fault.clear();
+    },
     async makeSlow() {
       const fault = aws.emulator.fail({ kind: 'slow', times: Number.POSITIVE_INFINITY });
       return () => fault.clear();

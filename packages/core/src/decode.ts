@@ -877,7 +877,7 @@ export function decodeWith(
       'MISSING_FIELD',
       { field: 'cert', label: labels.cert },
       'No client certificate was found: cert is absent and no bundle or PKCS#12 holds one.',
-      'Set cert (MTLS_CERT or MTLS_CERT_FILE) to the certificate your provider issued, or give a PKCS#12 in pfx.',
+      'Store the certificate your provider issued in the cert field (with env: and default names, MTLS_CERT or MTLS_CERT_FILE), or a PKCS#12 in pfx.',
       run,
     );
   }
@@ -886,7 +886,7 @@ export function decodeWith(
       'MISSING_FIELD',
       { field: 'key', label: labels.key },
       'No private key was found: key is absent and no bundle or PKCS#12 holds one.',
-      'Set key (MTLS_KEY or MTLS_KEY_FILE) to the private key the certificate was issued for, or give a PKCS#12 in pfx.',
+      'Store the private key the certificate was issued for in the key field (with env: and default names, MTLS_KEY or MTLS_KEY_FILE), or a PKCS#12 in pfx.',
       run,
     );
   }

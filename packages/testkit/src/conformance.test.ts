@@ -30,6 +30,8 @@ interface Flaws {
   /** The harness claims content-addressed versions, but each write makes a new one. */
   claimsContentVersions?: boolean;
   staleReads?: boolean;
+  /** While lagging, load() labels the old content with the newest version (what version() says). */
+  lagsUnderNewVersion?: boolean;
   holdsMaterialInPublicField?: boolean;
   storeReportsOtherVersion?: boolean;
   storeDropsTheWrite?: boolean;
@@ -43,6 +45,7 @@ function memoryVault(initial: CredentialMaterial, flaws: Flaws = {}): SourceHarn
   let present = true;
   let denied = false;
   let stalled = false;
+  let lagging = false;
   const listeners = new Set<() => void>();
   const id = flaws.idCarriesKey ? `mem://vault/${String(initial.key)}` : 'mem://vault/mtls';
   let cached: CredentialMaterial | undefined;
@@ -85,6 +88,11 @@ function memoryVault(initial: CredentialMaterial, flaws: Flaws = {}): SourceHarn
       await stall(ctx?.signal);
       if (flaws.staleReads && cached) return cached;
       const { material, version } = current();
+      if (lagging && versions.length > 1) {
+        // A replica one write behind: the previous content, under its own version unless flawed.
+        const previous = versions[versions.length - 2]!;
+        return { ...previous, version: flaws.lagsUnderNewVersion ? version : String(versions.length - 1) };
+      }
       cached = {
         ...material,
         version: flaws.loadVersionDisagrees ? `v${version}` : version,
@@ -122,6 +130,12 @@ function memoryVault(initial: CredentialMaterial, flaws: Flaws = {}): SourceHarn
     async makeUnreadable() {
       denied = true;
       return { code: 'ACCESS_DENIED' };
+    },
+    async makeLagging() {
+      lagging = true;
+      return () => {
+        lagging = false;
+      };
     },
     async makeSlow() {
       stalled = true;
@@ -168,6 +182,11 @@ describe('the conformance checks catch a broken source', () => {
       /the version load\(\) reports after store\(\)/,
     ],
     ['storeRoundTrips', () => ({ storeDropsTheWrite: true }), /load\(\) after store\(\)/],
+    [
+      'versionNamesContent',
+      () => ({ lagsUnderNewVersion: true }),
+      /old content served by a lagging store, under the announced version/,
+    ],
     ['abortBefore', () => ({ ignoresAbort: true }), /load\(\) with an aborted signal/],
     ['abortDuring', () => ({ ignoresAbort: true }), /did not reject within 200 ms/],
     ['absent', () => ({ plainErrorWhenAbsent: true }), /expected an MtlsError/],

@@ -36,6 +36,11 @@ export interface SourceHarness {
    * or `{ skip }` with the reason it cannot here (e.g. file permissions while running as root).
    */
   makeUnreadable?(): Promise<{ code: MtlsErrorCode } | { skip: string }>;
+  /**
+   * Makes the next reads lag one write behind, as a replica that has not caught up with a rotation
+   * (version() already announces the new version). Returns a function that restores.
+   */
+  makeLagging?(): Promise<() => void | Promise<void>>;
   /** Makes loads hang until aborted (an emulator that stops answering). Returns a function that restores. */
   makeSlow?(): Promise<() => void | Promise<void>>;
   /**
@@ -164,6 +169,39 @@ export const sourceChecks = {
       const back = await source.version({});
       expect(back, 'version() after changing the content back').not.toBe(after);
       expect(back, 'version() of the original content').toBe(before);
+    }
+    return undefined;
+  },
+
+  /**
+   * While the store lags its own version() (a replica behind a rotation), load() either returns the
+   * announced content, or old content under a version that is not the announced one: a resolver that
+   * files old content under the new version would never load again.
+   */
+  async versionNamesContent(ctx: CheckContext): Promise<CheckResult> {
+    const { source, write, makeLagging } = ctx.harness;
+    if (!source.version) return { skip: 'the source offers no version()' };
+    if (!write || !makeLagging) return { skip: 'the harness cannot make the store lag' };
+    await write(ctx.otherMaterial);
+    const announced = await source.version({});
+    const restore = await makeLagging();
+    try {
+      const loaded = await source.load({});
+      const fingerprint = (await loadCredentials(loaded)).fingerprint256;
+      if (fingerprint === ctx.other.fingerprint256) {
+        if (loaded.version !== undefined) {
+          expect(loaded.version, 'the version of the announced content').toBe(announced);
+        }
+      } else {
+        expect(fingerprint, 'a lagging load serves the old or the new credential').toBe(
+          ctx.credential.fingerprint256,
+        );
+        expect(loaded.version, 'old content served by a lagging store, under the announced version').not.toBe(
+          announced,
+        );
+      }
+    } finally {
+      await restore();
     }
     return undefined;
   },
@@ -315,6 +353,7 @@ const TITLES: Record<SourceCheckName, string> = {
   loadDecodes: 'load() returns material the core decodes to the stored credential',
   versionStable: 'version() is stable while nothing changes and agrees with load()',
   followsWrites: 'load() and version() follow a change of the stored content',
+  versionNamesContent: "a lagging store's load() never labels old content with the announced version",
   storeRoundTrips: 'store() writes a version that load() and version() return',
   abortBefore: 'an already-aborted signal rejects with the abort',
   abortDuring: 'an abort during a slow load rejects promptly',
