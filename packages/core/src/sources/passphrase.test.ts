@@ -73,4 +73,42 @@ describe('withPassphrase', () => {
       'close pass',
     ]);
   });
+
+  it('store() writes a new passphrase to its own source, never into the main one, and reports the version load() sees', async () => {
+    const main = inlineSource({ cert: client.fullChainPem, key: client.encryptedPkcs8Pem('pp-4') });
+    const pass = inlineSource({ passphrase: 'pp-4' }, { id: 'vault://secret/pass' });
+    const source = withPassphrase(main, pass);
+    const written = await source.store!({
+      cert: client.fullChainPem,
+      key: client.encryptedPkcs8Pem('pp-5'),
+      passphrase: 'pp-5',
+    });
+    expect((await main.load()).passphrase).toBeUndefined();
+    expect((await pass.load()).passphrase).toBe('pp-5');
+    const loaded = await source.load();
+    expect(loaded.version).toBe(written.version);
+    expect((await loadCredentials(source)).fingerprint256).toBe(client.fingerprint256);
+  });
+
+  it('store() refuses a new passphrase it cannot write (env:, file:), leaving the main source untouched', async () => {
+    const original = { cert: client.fullChainPem, key: client.encryptedPkcs8Pem('pp-6') };
+    const main = inlineSource(original);
+    const readOnly: CredentialSource = { id: 'env:MTLS_KEY_PASS', load: async () => ({ bundle: 'pp-6' }) };
+    const source = withPassphrase(main, readOnly, 'file:/etc/mtls?passphrase=env:MTLS_KEY_PASS');
+    const err = await source.store!({
+      ...original,
+      key: client.encryptedPkcs8Pem('pp-7'),
+      passphrase: 'pp-7',
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'INVALID_REFERENCE', field: 'passphrase' });
+    expect((err as Error).message).toContain('env:MTLS_KEY_PASS, which mtlskit cannot write');
+    expect((err as Error).message).not.toContain('pp-7');
+    expect((await main.load()).key).toBe(original.key);
+
+    // The same passphrase needs no write: the new key is stored, the passphrase is not copied.
+    const newKey = client.encryptedPkcs8Pem('pp-6');
+    await source.store!({ ...original, key: newKey, passphrase: 'pp-6' });
+    expect(await main.load()).toMatchObject({ key: newKey });
+    expect((await main.load()).passphrase).toBeUndefined();
+  });
 });

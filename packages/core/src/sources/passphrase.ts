@@ -16,6 +16,10 @@ function passphraseOf(material: CredentialMaterial, sourceId: string): FieldValu
   return value;
 }
 
+function sameValue(a: FieldValue, b: FieldValue): boolean {
+  return Buffer.from(a as Uint8Array | string).equals(Buffer.from(b as Uint8Array | string));
+}
+
 /**
  * `source`, with the passphrase taken from `passphraseSource` (its `passphrase` field, or the whole
  * value it holds: `env:VAR`, `file:PATH`). The id stays that of `source` unless `id` is given.
@@ -63,7 +67,28 @@ export function withPassphrase(
   }
   if (source.store) {
     const store = source.store.bind(source);
-    combined.store = (material, options) => store(material, options);
+    // The passphrase stays where it lives: written to its own source when that source can be
+    // written, never copied into the main one (where the separate passphrase would shadow it).
+    combined.store = async (material, options) => {
+      const { passphrase, ...rest } = material;
+      if (passphrase !== undefined) {
+        if (passphraseSource.store) {
+          await passphraseSource.store({ passphrase }, options);
+        } else if (
+          !sameValue(passphraseOf(await passphraseSource.load(options), passphraseSource.id), passphrase)
+        ) {
+          throw new MtlsError(
+            'INVALID_REFERENCE',
+            `The passphrase of ${id} is read from ${passphraseSource.id}, which mtlskit cannot write. ` +
+              `Set the new passphrase there first, or store the new key under the current passphrase.`,
+            { sourceId: id, field: 'passphrase' },
+          );
+        }
+      }
+      const written = await store(rest, options);
+      const passVersion = await passphraseSource.version?.(options);
+      return { version: passVersion === undefined ? written.version : `${written.version}+${passVersion}` };
+    };
   }
   describeSource(combined, 'SourceWithPassphrase', id, kind);
   return combined;
