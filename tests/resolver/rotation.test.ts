@@ -20,12 +20,9 @@ import { getWithAgent, MemorySource, sleep } from './helpers.js';
 let ca: TestCA;
 let server: MtlsTestServer;
 const open: TlsResolver[] = [];
-/** The client's port of each server-side connection, to match it with the client's own record. */
-const remotePortOf = new Map<number, number>();
 
 function reply(req: IncomingMessage, res: ServerResponse, observed: ObservedRequest): void {
   req.resume();
-  if (req.socket.remotePort !== undefined) remotePortOf.set(observed.connectionId, req.socket.remotePort);
   const body = JSON.stringify({
     fingerprint256: observed.peerFingerprint256 ?? null,
     connectionId: observed.connectionId,
@@ -153,7 +150,7 @@ describe('rotation', () => {
     const mismatched = connections
       .map((c) => ({
         connection: c.id,
-        startedIn: startedIn.get(remotePortOf.get(c.id) ?? -1),
+        startedIn: startedIn.get(c.remotePort ?? -1),
         presented: rank.get(c.peerFingerprint256 ?? ''),
       }))
       .filter((c) => c.startedIn !== c.presented);

@@ -87,7 +87,11 @@ describe('startMtlsServer', () => {
       const first = JSON.parse((await httpsRequest(server.url, { ...tlsOptions(server), agent })).body);
       const second = JSON.parse((await httpsRequest(server.url, { ...tlsOptions(server), agent })).body);
       expect(second.connectionId).toBe(first.connectionId);
-      expect(server.connections.find((c) => c.id === first.connectionId)?.closedAt).toBeUndefined();
+      const connection = server.connections.find((c) => c.id === first.connectionId);
+      expect(connection?.closedAt).toBeUndefined();
+      // The client's side of that connection: the one free socket of the agent.
+      const [socket] = Object.values(agent.freeSockets).flat();
+      expect(connection?.remotePort).toBe(socket?.localPort);
     } finally {
       agent.destroy();
     }

@@ -26,6 +26,8 @@ export interface ObservedRequest {
 
 export interface ObservedConnection {
   id: number;
+  /** The client's port: matches the `localPort` of the client's socket, to pair both sides' records. */
+  remotePort: number | undefined;
   peerFingerprint256?: string;
   sessionReused: boolean;
   openedAt: number;
@@ -170,6 +172,7 @@ export async function startMtlsServer(opts: MtlsServerOptions): Promise<MtlsTest
     const { fingerprint256 } = peerOf(socket);
     const connection: ObservedConnection = {
       id: connections.length + 1,
+      remotePort: socket.remotePort,
       sessionReused: socket.isSessionReused(),
       openedAt: Date.now(),
       ...(fingerprint256 === undefined ? {} : { peerFingerprint256: fingerprint256 }),
