@@ -2,7 +2,7 @@
 // a message that names the field and says what to do, and with none of the secret bytes anywhere in
 // the error (message, cause, inspect, JSON). Plus how loadCredentials treats sources.
 import { spawnSync } from 'node:child_process';
-import { createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -662,5 +662,23 @@ describe('loadCredentials with a source', () => {
     };
     const creds = await loadCredentials(source);
     expect(creds.findings).toContainEqual(warning);
+  });
+
+  test('a wrong passphrase whose decryption happens to end in valid padding is still WRONG_PASSPHRASE', async () => {
+    // About one wrong passphrase in 256 decrypts the last CBC block to noise with valid padding, and
+    // OpenSSL then reports a decoder error instead of "bad decrypt". Find one, and check the code.
+    const encrypted = leaf.encryptedPkcs8Pem(PASSPHRASE);
+    let lucky: string | undefined;
+    for (let i = 0; i < 4000 && lucky === undefined; i++) {
+      try {
+        createPrivateKey({ key: encrypted, passphrase: `wrong ${i}` });
+      } catch (err) {
+        if (!/bad decrypt/.test(String(err))) lucky = `wrong ${i}`;
+      }
+    }
+    expect(lucky, 'a passphrase that passes the padding check').toBeDefined();
+    await expect(
+      loadCredentials({ cert: leaf.certPem, key: encrypted, passphrase: lucky }),
+    ).rejects.toMatchObject({ code: 'WRONG_PASSPHRASE', field: 'key' });
   });
 });
