@@ -227,6 +227,19 @@ describe.skipIf(!OPENSSL)('PKCS#12 files written by `openssl pkcs12 -export`', (
     const err = await errorOf(loadCredentials({ pfx, passphrase: WRONG }));
     expect(err.code).toBe('WRONG_PASSPHRASE');
   });
+
+  test('every wrong password on a file without a MAC is WRONG_PASSPHRASE, even one that passes the padding check', async () => {
+    // The key is the only encrypted part of such a file. About one wrong password in 256 decrypts it to
+    // noise with valid padding (1,500 tries include several); one iteration keeps each try cheap.
+    // `-iter` after `-nomac` would bring the MAC back (and the MAC would reject every try at once).
+    const pfx = await opensslPkcs12(['-legacy', '-iter', '1', '-nomac']);
+    const codes = new Map<string, number>();
+    for (let i = 0; i < 1500; i++) {
+      const err = await errorOf(loadCredentials({ pfx, passphrase: `wrong ${i}` }));
+      codes.set(err.code, (codes.get(err.code) ?? 0) + 1);
+    }
+    expect(Object.fromEntries(codes)).toEqual({ WRONG_PASSPHRASE: 1500 });
+  });
 });
 
 describe('PKCS#12 structure', () => {

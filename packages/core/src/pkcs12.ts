@@ -119,6 +119,23 @@ interface WalkState {
   opts: PbeOptions;
   out: Pkcs12Contents;
   bags: number;
+  /** A MAC proved the password. Without one, decrypted bytes that do not parse mean a wrong password. */
+  macVerified: boolean;
+}
+
+/**
+ * Without a MAC nothing has proved the password before decryption: a wrong one yields noise that
+ * passes the padding check about once in 256 tries, and then fails to parse. That is a wrong password
+ * too, not damage. With a verified MAC, unreadable content is damage and the error stands.
+ */
+function decryptedAs<T>(state: WalkState, read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    const garbage = err instanceof Asn1Error || (err instanceof PbeError && err.reason === 'malformed');
+    if (state.macVerified || !garbage) throw err;
+    throw new PbeError('bad-decrypt', 'the password decrypts the file to bytes that do not parse');
+  }
 }
 
 function readBags(safeContents: Asn1Node, state: WalkState, nesting: number): void {
@@ -139,9 +156,11 @@ function readBags(safeContents: Asn1Node, state: WalkState, nesting: number): vo
       const [algNode, dataNode] = sequence(value, 'EncryptedPrivateKeyInfo', 2);
       const alg = algorithm(algNode, 'key encryption');
       state.out.schemes.push(describePbe(alg));
-      state.out.keys.push(
-        Buffer.from(decryptPbe(alg, octets(dataNode, 'encrypted key'), state.password, state.opts)),
+      const plain = Buffer.from(
+        decryptPbe(alg, octets(dataNode, 'encrypted key'), state.password, state.opts),
       );
+      decryptedAs(state, () => sequence(parseOne(plain), 'PrivateKeyInfo', 3));
+      state.out.keys.push(plain);
     } else if (bagId === BAG_CERT) {
       const [typeNode, certValue] = sequence(value, 'CertBag', 2);
       if (oid(typeNode, 'CertBag type') !== CERT_X509) continue;
@@ -156,9 +175,14 @@ function readBags(safeContents: Asn1Node, state: WalkState, nesting: number): vo
   }
 }
 
-function readSafes(authSafe: Buffer, password: string | null, opts: PbeOptions): Pkcs12Contents {
+function readSafes(
+  authSafe: Buffer,
+  password: string | null,
+  opts: PbeOptions,
+  macVerified: boolean,
+): Pkcs12Contents {
   const out: Pkcs12Contents = { certs: [], keys: [], legacy: false, schemes: [] };
-  const state: WalkState = { password, opts, out, bags: 0 };
+  const state: WalkState = { password, opts, out, bags: 0, macVerified };
   for (const info of sequence(parseOne(authSafe), 'AuthenticatedSafe')) {
     const { type, body } = dataContent(info, 'safe');
     if (type === OID_DATA) {
@@ -170,7 +194,8 @@ function readSafes(authSafe: Buffer, password: string | null, opts: PbeOptions):
       const alg = algorithm(algNode, 'safe encryption');
       out.schemes.push(describePbe(alg));
       const plain = decryptPbe(alg, octets(contentNode, 'encrypted safe'), password, opts);
-      readBags(parseOne(plain), state, 0);
+      const safeContents = decryptedAs(state, () => parseOne(plain));
+      decryptedAs(state, () => readBags(safeContents, state, 0));
     } else if (type === OID_ENVELOPED_DATA) {
       throw new PbeError('unsupported', 'a PKCS#12 safe encrypted to a public key (envelopedData)');
     } else {
@@ -217,7 +242,7 @@ export function readPkcs12(
         throw err;
       }
       if (ok) {
-        const out = readSafes(authSafe, password, tracked);
+        const out = readSafes(authSafe, password, tracked, true);
         return { ...out, legacy };
       }
     }
@@ -227,7 +252,7 @@ export function readPkcs12(
   // No MAC (`-nomac`): the first password whose decryption yields well-formed safes wins.
   for (const password of passwords) {
     try {
-      const out = readSafes(authSafe, password, tracked);
+      const out = readSafes(authSafe, password, tracked, false);
       return { ...out, legacy };
     } catch (err) {
       // A wrong password decrypts to garbage: bad padding, or bytes that are not ASN.1.
