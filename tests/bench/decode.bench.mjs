@@ -212,6 +212,9 @@ const altRows = Object.entries(alternatives)
 
 const md = `## Decode and validate, per stored format
 
+Command: \`npm run bench -- decode\` (builds the packages, then runs
+\`node --expose-gc tests/bench/decode.bench.mjs\`). Every number below comes from one run of it.
+
 RSA-2048 client certificate with one intermediate. "Decode + validate" is \`validateCredentials(decodeMaterial(m))\`;
 "loadCredentials" adds building the immutable credentials (version hash, PEM). Ratios are to a bare
 \`tls.createSecureContext({ cert, key })\` of the same unencrypted PEM: **${fmtNs(ns.baseline)}** here. "Node itself" is
