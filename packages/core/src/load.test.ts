@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { hasOpenssl, type IssuedCert, leakCheck, runOpenssl, TestCA } from '@mtlskit/testkit';
 import { beforeAll, describe, expect, test } from 'vitest';
+import { INT, OCTETS, OID, SEQ } from './__tests__/der.js';
 import { parseOne } from './asn1.js';
 import { MtlsError, type MtlsErrorCode } from './errors.js';
 import { LIMITS } from './limits.js';
@@ -19,28 +20,6 @@ import type { CredentialMaterial, CredentialSource } from './types.js';
 const PASSPHRASE = 'the right passphrase 42';
 const WRONG = 'a wrong passphrase 17';
 const b64 = (data: string | Uint8Array) => Buffer.from(data).toString('base64');
-
-/** DER: one element from a tag byte and its content. */
-function der(tag: number, ...content: Uint8Array[]): Buffer {
-  const body = Buffer.concat(content);
-  const n = body.length;
-  const len =
-    n < 0x80 ? Buffer.from([n]) : n < 0x100 ? Buffer.from([0x81, n]) : Buffer.from([0x82, n >> 8, n & 0xff]);
-  return Buffer.concat([Buffer.from([tag]), len, body]);
-}
-const SEQ = (...c: Uint8Array[]) => der(0x30, ...c);
-const INT = (n: number) => der(0x02, Buffer.from(n.toString(16).padStart(8, '0'), 'hex'));
-const OCTETS = (b: Uint8Array) => der(0x04, b);
-function OID(dotted: string): Buffer {
-  const [a = 0, b = 0, ...rest] = dotted.split('.').map(Number);
-  const bytes = [40 * a + b];
-  for (const arc of rest) {
-    const chunk = [arc & 0x7f];
-    for (let v = Math.floor(arc / 128); v > 0; v = Math.floor(v / 128)) chunk.unshift((v & 0x7f) | 0x80);
-    bytes.push(...chunk);
-  }
-  return der(0x06, Buffer.from(bytes));
-}
 
 /** A real OpenSSH private key from ssh-keygen, or a faithful stand-in (same armour and magic) without it. */
 function opensshKey(): string {

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hasOpenssl, type IssuedCert, type Pkcs12Algorithm, runOpenssl, TestCA } from '@mtlskit/testkit';
 import { beforeAll, describe, expect, test } from 'vitest';
+import { der, INT, NULL, OCTETS, OID, SEQ } from './__tests__/der.js';
 import { octets, parseOne } from './asn1.js';
 import { decodeMaterial } from './decode.js';
 import { MtlsError } from './errors.js';
@@ -29,28 +30,6 @@ beforeAll(async () => {
   intermediateFingerprint = new X509Certificate(leaf.chainPem).fingerprint256;
   rootFingerprint = new X509Certificate(leaf.caPem).fingerprint256;
 }, 60_000);
-
-/** DER: one element from a tag byte and its content (definite length). */
-function der(tag: number, ...content: Uint8Array[]): Buffer {
-  const body = Buffer.concat(content);
-  const n = body.length;
-  const len = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : [0x82, n >> 8, n & 0xff];
-  return Buffer.concat([Buffer.from([tag, ...len]), body]);
-}
-const SEQ = (...c: Uint8Array[]) => der(0x30, ...c);
-const INT = (n: number) => der(0x02, Buffer.from(n.toString(16).padStart(8, '0'), 'hex'));
-const OCTETS = (b: Uint8Array) => der(0x04, b);
-const NULL = Buffer.from([0x05, 0x00]);
-function OID(dotted: string): Buffer {
-  const [a = 0, b = 0, ...rest] = dotted.split('.').map(Number);
-  const bytes = [40 * a + b];
-  for (const arc of rest) {
-    const chunk = [arc & 0x7f];
-    for (let v = Math.floor(arc / 128); v > 0; v = Math.floor(v / 128)) chunk.unshift((v & 0x7f) | 0x80);
-    bytes.push(...chunk);
-  }
-  return der(0x06, Buffer.from(bytes));
-}
 
 /** One BER element with an indefinite length. */
 function indefinite(tag: number, ...content: Uint8Array[]): Buffer {
