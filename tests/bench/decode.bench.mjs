@@ -3,14 +3,11 @@
 // Also: what the alternatives for reading PKCS#12 cost on the same files (node-forge's full parser,
 // pkijs), which is why core walks PKCS#12 itself on node:crypto. All in one run, variants interleaved.
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { decodeMaterial, loadCredentials, validateCredentials } from '@mtlskit/core';
-import { hasOpenssl, runOpenssl, TestCA } from '@mtlskit/testkit';
+import { hasOpenssl, TestCA } from '@mtlskit/testkit';
 import { fmtNs, machine, measure, writeSection } from './lib.mjs';
 
 const ROUNDS = 7;
@@ -28,38 +25,12 @@ const intermediate = await root.intermediate({ keyType: 'rsa2048' });
 const leaf = await intermediate.issueClient({ keyType: 'rsa2048', validForSeconds: 365 * 86_400 });
 const chainDer = Buffer.concat([leaf.certDer, new X509Certificate(leaf.chainPem).raw]);
 
-/** `openssl pkcs12 -export` with OpenSSL 3's defaults (PBES2 AES-256, PBKDF2-HMAC-SHA256, SHA-256 MAC). */
-async function opensslDefaultPfx() {
-  const dir = await mkdtemp(join(tmpdir(), 'mtlskit-bench-'));
-  try {
-    await writeFile(join(dir, 'k.pem'), leaf.keyPem, { mode: 0o600 });
-    await writeFile(join(dir, 'c.pem'), leaf.fullChainPem);
-    const args = [
-      'pkcs12',
-      '-export',
-      '-in',
-      'c.pem',
-      '-inkey',
-      'k.pem',
-      '-passout',
-      'env:PW',
-      '-out',
-      'o.p12',
-    ];
-    const r = await runOpenssl(args, { cwd: dir, env: { PW: PASSPHRASE } });
-    if (r.code !== 0) throw new Error(r.stderr);
-    return await readFile(join(dir, 'o.p12'));
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
 const openssl = hasOpenssl();
 const pfx = {
   modern: await leaf.pkcs12(PASSPHRASE),
   '3des': openssl ? await leaf.pkcs12(PASSPHRASE, { algorithm: '3des' }) : undefined,
   legacy: openssl ? await leaf.pkcs12(PASSPHRASE, { algorithm: 'legacy-rc2' }) : undefined,
-  openssl: openssl ? await opensslDefaultPfx() : undefined,
+  openssl: openssl ? await leaf.pkcs12(PASSPHRASE, { algorithm: 'openssl' }) : undefined,
 };
 
 /** Format name -> material, plus what Node itself would be given for this format when it can take it. */

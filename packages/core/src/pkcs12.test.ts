@@ -3,10 +3,7 @@
 // PBMAC1 (RFC 9579, which OpenSSL 3.0 cannot write: built here, its MAC computed with node:crypto),
 // the iteration budget, and loading the legacy ciphers only for the files that need them.
 import { createHmac, pbkdf2Sync, randomBytes, X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { hasOpenssl, type IssuedCert, type Pkcs12Algorithm, runOpenssl, TestCA } from '@mtlskit/testkit';
+import { hasOpenssl, type IssuedCert, type Pkcs12Algorithm, TestCA } from '@mtlskit/testkit';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { der, INT, NULL, OCTETS, OID, SEQ } from './__tests__/der.js';
 import { octets, parseOne } from './asn1.js';
@@ -52,32 +49,8 @@ function toBer(pfx: Buffer): Buffer {
 }
 
 /** `openssl pkcs12 -export` of the leaf, its key and its intermediate, with extra arguments. */
-async function opensslPkcs12(args: string[]): Promise<Buffer> {
-  const dir = await mkdtemp(join(tmpdir(), 'mtlskit-core-p12-'));
-  try {
-    await writeFile(join(dir, 'k.pem'), leaf.keyPem, { mode: 0o600 });
-    await writeFile(join(dir, 'c.pem'), leaf.fullChainPem);
-    const r = await runOpenssl(
-      [
-        'pkcs12',
-        '-export',
-        '-in',
-        'c.pem',
-        '-inkey',
-        'k.pem',
-        ...args,
-        '-passout',
-        'env:PW',
-        '-out',
-        'o.p12',
-      ],
-      { cwd: dir, env: { PW: PASSPHRASE } },
-    );
-    if (r.code !== 0) throw new Error(r.stderr);
-    return await readFile(join(dir, 'o.p12'));
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+function opensslPkcs12(args: string[]): Promise<Buffer> {
+  return leaf.pkcs12(PASSPHRASE, { algorithm: 'openssl', opensslArgs: args });
 }
 
 const HMAC_OID = { sha256: '1.2.840.113549.2.9', sha512: '1.2.840.113549.2.11' } as const;

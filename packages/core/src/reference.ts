@@ -773,29 +773,19 @@ function buildGcpSm(c: Cursor): GcpSmTarget {
   if (!shaped) throw c.pathProblem(`"${c.path}" is not a secret resource name`, `Write ${form}.`);
   const [, project, , secret, , version = 'latest'] = p as [string, string, string, string, string?, string?];
   const at = (i: number) => p.slice(0, i).join('/').length + (i > 0 ? 1 : 0);
-  if (!GCP_PROJECT.test(project)) {
-    throw c.pathProblem(
-      `"${project}" is not a project id or number`,
+  const parts: [value: string, index: number, pattern: RegExp, what: string, fix: string][] = [
+    [
+      project,
+      1,
+      GCP_PROJECT,
+      'a project id or number',
       'A project id has 6-30 lower-case letters, digits and hyphens; a project number is digits.',
-      at(1),
-      project.length,
-    );
-  }
-  if (!GCP_SECRET.test(secret)) {
-    throw c.pathProblem(
-      `"${secret}" is not a secret id`,
-      'Secret ids have 1-255 letters, digits, "_" and "-".',
-      at(3),
-      secret.length,
-    );
-  }
-  if (!GCP_VERSION.test(version)) {
-    throw c.pathProblem(
-      `"${version}" is not a secret version`,
-      'Write a version number, latest, or an alias.',
-      at(5),
-      version.length,
-    );
+    ],
+    [secret, 3, GCP_SECRET, 'a secret id', 'Secret ids have 1-255 letters, digits, "_" and "-".'],
+    [version, 5, GCP_VERSION, 'a secret version', 'Write a version number, latest, or an alias.'],
+  ];
+  for (const [value, index, pattern, what, fix] of parts) {
+    if (!pattern.test(value)) throw c.pathProblem(`"${value}" is not ${what}`, fix, at(index), value.length);
   }
   return {
     project,

@@ -127,6 +127,20 @@ describe.skipIf(!hasOpenssl())(`3DES and legacy PKCS#12 (written by the openssl 
     expect((await opensslInfo(pfx)).code).not.toBe(0);
   });
 
+  it("writes openssl's own default file, and passes extra flags in the order given", async () => {
+    const defaults = await opensslInfo(await client.pkcs12(PASSPHRASE, { algorithm: 'openssl' }));
+    expect(defaults.stderr).toContain('MAC: sha256');
+    expect(defaults.stderr).toMatch(/Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC/);
+    const noMac = await client.pkcs12(PASSPHRASE, {
+      algorithm: 'openssl',
+      opensslArgs: ['-iter', '1', '-nomac'],
+    });
+    const info = await opensslInfo(noMac, ['-nomacver']);
+    expect(info.code).toBe(0);
+    expect(info.stderr).not.toContain('MAC:');
+    expect(info.stderr).toContain('Iteration 1');
+  });
+
   it('removes its temporary files, key included', async () => {
     const privateTmp = await mkdtemp(join(dir, 'tmp-'));
     vi.stubEnv('TMPDIR', privateTmp);

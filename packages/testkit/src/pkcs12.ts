@@ -11,11 +11,17 @@ import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { requireOpenssl, runOpenssl } from './openssl.js';
 
-export type Pkcs12Algorithm = 'aes256' | '3des' | 'legacy-rc2';
+/** `openssl`: whatever `openssl pkcs12 -export` writes by default (plus `opensslArgs`), as users' files look. */
+export type Pkcs12Algorithm = 'aes256' | '3des' | 'legacy-rc2' | 'openssl';
 
 export interface Pkcs12Options {
-  /** Default `aes256` (modern). `3des` and `legacy-rc2` need the openssl CLI. */
+  /** Default `aes256` (modern). `3des`, `legacy-rc2` and `openssl` need the openssl CLI. */
   algorithm?: Pkcs12Algorithm;
+  /**
+   * Extra `openssl pkcs12 -export` flags, after the algorithm's own (`-nomac`, `-iter 1`, ...); only
+   * with the openssl writers. Order matters to openssl: `-iter` after `-nomac` brings the MAC back.
+   */
+  opensslArgs?: string[];
   /** Put the intermediates in the file (default true). */
   includeChain?: boolean;
   /** Put the root in the file as well (default false). */
@@ -167,6 +173,7 @@ async function writeModern(
 const OPENSSL_FLAGS: Record<Exclude<Pkcs12Algorithm, 'aes256'>, string[]> = {
   '3des': ['-keypbe', 'PBE-SHA1-3DES', '-certpbe', 'PBE-SHA1-3DES', '-macalg', 'sha1'],
   'legacy-rc2': ['-legacy'],
+  openssl: [],
 };
 
 async function writeWithOpenssl(
@@ -195,6 +202,7 @@ async function writeWithOpenssl(
         '-name',
         contents.friendlyName,
         ...OPENSSL_FLAGS[algorithm],
+        ...(opts.opensslArgs ?? []),
         '-passout',
         'env:MTLSKIT_P12_PASSPHRASE',
         '-out',
@@ -225,11 +233,12 @@ export function writePkcs12(
       return writeModern(contents, passphrase, opts);
     case '3des':
     case 'legacy-rc2':
+    case 'openssl':
       return writeWithOpenssl(contents, passphrase, opts, algorithm);
     default:
       return Promise.reject(
         new RangeError(
-          `unknown PKCS#12 algorithm ${JSON.stringify(algorithm)}: use aes256, 3des or legacy-rc2`,
+          `unknown PKCS#12 algorithm ${JSON.stringify(algorithm)}: use aes256, 3des, legacy-rc2 or openssl`,
         ),
       );
   }
