@@ -55,17 +55,34 @@ try {
   console.log(
     `it saw ${seen?.peerFingerprint256 === creds.fingerprint256 ? 'this certificate' : 'another certificate'} (CN ${seen?.peerSubjectCN}).`,
   );
+  if (res.status !== 200 || seen?.peerFingerprint256 !== creds.fingerprint256) {
+    throw new Error('demo: the mTLS request should have been answered 200 for this very certificate.');
+  }
 
   // And what a mistake looks like: the key of another certificate.
   const other = await ca.issueClient();
   const wrong = createTlsResolver({ source: envSource({ env: { ...env, MTLS_KEY: b64(other.keyPem) } }) });
-  await wrong.credentials().catch((err) => {
-    if (!(err instanceof MtlsError)) throw err;
+  try {
+    const err = await wrong.credentials().then(
+      () => undefined,
+      (error) => error,
+    );
+    // A demo that stays quiet when validation let a mismatched key through would hide the very bug
+    // it exists to show: fail loudly (exit code 1) instead.
+    if (err !== undefined && !(err instanceof MtlsError)) throw err;
+    if (!MtlsError.is(err, 'KEY_MISMATCH')) {
+      throw new Error(
+        `demo: the key of another certificate should have been refused with KEY_MISMATCH, but ${
+          err === undefined ? 'it was accepted' : `it failed with ${err.code}: ${err.message}`
+        }. mtlskit's key check is broken.`,
+      );
+    }
     console.log(
       `\nWith the key of another certificate, before any request:\n  ${err.code}: ${err.message}\n`,
     );
-  });
-  await wrong.close();
+  } finally {
+    await wrong.close();
+  }
 } finally {
   await mtls.close();
   await server.close();

@@ -30,11 +30,20 @@ const env = {
   DO_NOT_TRACK: '1',
 };
 
-function run(cmd, args) {
+// Runs a step; on failure prints what failed and `hint` (what to do about it), then exits.
+function run(cmd, args, hint) {
   const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env });
-  if (r.error) throw r.error;
+  if (r.error) {
+    const fix =
+      cmd === 'npx'
+        ? 'npx comes with npm: install Node.js with npm, make sure `npx` is on PATH, and retry.'
+        : 'The dependencies look incomplete: delete node_modules and run `npm run demo` or `npm test` again.';
+    console.error(`\nsetup: could not start \`${cmd}\`: ${r.error.message}.\n${fix}`);
+    process.exit(1);
+  }
   if (r.status !== 0) {
-    console.error(`\nsetup: \`${cmd} ${args.join(' ')}\` failed with exit code ${r.status}.`);
+    const how = r.status === null ? `was killed by ${r.signal}` : `failed with exit code ${r.status}`;
+    console.error(`\nsetup: \`${cmd} ${args.join(' ')}\` ${how}.\n${hint}`);
     process.exit(r.status ?? 1);
   }
 }
@@ -56,8 +65,24 @@ const wanted = manifestsHash();
 if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== wanted) {
   const frozen = existsSync(join(root, 'pnpm-lock.yaml')) ? ['--frozen-lockfile'] : [];
   console.log(`setup: installing dependencies with ${PNPM}`);
-  run('npx', ['-y', PNPM, 'install', ...frozen]);
+  const install = ['-y', PNPM, 'install', ...frozen];
+  run(
+    'npx',
+    install,
+    [
+      'Installing downloads the dependencies from the npm registry (and pnpm itself, through npx):',
+      "  - check the network connection; behind a proxy or with a private registry, check npm's",
+      '    settings: `npm config get registry`, `npm config get https-proxy` (or HTTPS_PROXY);',
+      '  - if pnpm says the lockfile is out of date (ERR_PNPM_OUTDATED_LOCKFILE), a package.json',
+      `    changed without pnpm-lock.yaml: run \`npx -y ${PNPM} install\` once to update it.`,
+      `Then retry: \`npx ${install.join(' ')}\` in ${root}, or run \`npm run demo\` / \`npm test\` again.`,
+    ].join('\n'),
+  );
   writeFileSync(stamp, manifestsHash());
 }
 
-run(join(bin, 'turbo'), ['run', 'build', '--output-logs=errors-only']);
+run(
+  join(bin, 'turbo'),
+  ['run', 'build', '--output-logs=errors-only'],
+  'The build failed: the compiler errors are above. Fix them, then run `npm run build` (or `npm run demo` / `npm test`) again.',
+);

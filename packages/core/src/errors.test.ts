@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import { leakCheck } from '@mtlskit/testkit';
 import axios, { type AxiosError } from 'axios';
@@ -10,6 +12,36 @@ import { RedactedError, redactCause, redactText } from './redact.js';
 const VAULT_TOKEN = 'hvs.CAESIJx9kQ3vT0pSecretTokenValue1234567890abcdef';
 const SECRET_ID = 'f4c1e2d3-approle-secret-id-9a8b7c6d5e4f';
 const KEY_BODY = 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDKeyBytesThatMustNeverLeak';
+
+const DESIGN_MD = fileURLToPath(new URL('../../../docs/design.md', import.meta.url));
+const CORE_README = fileURLToPath(new URL('../README.md', import.meta.url));
+
+/**
+ * The error-code table of a markdown document: the first table in the section under `heading` (the heading line
+ * may go on, as in `## Errors (contract: one root class)`) whose header
+ * starts `| code | retryable |`, as code → retryable. A row may name several codes
+ * (`` `EXPIRED` / `NOT_YET_VALID` ``); extra columns are ignored.
+ */
+function codeTable(markdown: string, heading: string): Record<string, boolean> {
+  const lines = markdown.split(/\r?\n/);
+  const start = lines.findIndex((line) => line === heading || line.startsWith(`${heading} `));
+  if (start < 0) throw new Error(`no "${heading}" section`);
+  const end = lines.findIndex((line, i) => i > start && /^#{1,2} /.test(line));
+  const section = lines.slice(start + 1, end < 0 ? undefined : end);
+  const header = section.findIndex((line) => /^\|\s*code\s*\|\s*retryable\s*\|/.test(line));
+  if (header < 0) throw new Error(`no "| code | retryable |" table in "${heading}"`);
+  const table: Record<string, boolean> = {};
+  for (const row of section.slice(header + 2)) {
+    if (!row.startsWith('|')) break;
+    const match = /^\|\s*((?:`[A-Z_]+`\s*\/\s*)*`[A-Z_]+`)\s*\|\s*(yes|no)\s*\|/.exec(row);
+    if (!match) throw new Error(`unreadable row in the code table: ${row}`);
+    for (const [, code] of (match[1] ?? '').matchAll(/`([A-Z_]+)`/g)) {
+      if (code === undefined || code in table) throw new Error(`${code} twice in the code table`);
+      table[code] = match[2] === 'yes';
+    }
+  }
+  return table;
+}
 
 describe('MtlsError', () => {
   it('carries code, retryable from the code table, source id and field', () => {
@@ -28,13 +60,35 @@ describe('MtlsError', () => {
     expect(new MtlsError('SOURCE_NOT_FOUND', 'x', { retryable: true }).retryable).toBe(true);
   });
 
-  it('defines every code of the design table with its retryability', () => {
-    const retryable = Object.entries(ERROR_CODES)
-      .filter(([, v]) => v.retryable)
-      .map(([k]) => k)
-      .sort();
-    expect(retryable).toEqual(['SOURCE_UNAVAILABLE', 'THROTTLED']);
-    expect(Object.keys(ERROR_CODES)).toHaveLength(17);
+  it('defines exactly the codes of the docs/design.md table, each with the retryability it states', () => {
+    const documented = codeTable(readFileSync(DESIGN_MD, 'utf8'), '## Errors');
+    const defined = Object.fromEntries(Object.entries(ERROR_CODES).map(([code, v]) => [code, v.retryable]));
+    expect(defined).toEqual(documented);
+  });
+
+  it('the README of @mtlskit/core lists the same codes and retryability', () => {
+    const documented = codeTable(readFileSync(CORE_README, 'utf8'), '## Errors');
+    const defined = Object.fromEntries(Object.entries(ERROR_CODES).map(([code, v]) => [code, v.retryable]));
+    expect(documented).toEqual(defined);
+  });
+
+  it('reads a code table the way the docs write it, shared rows included', () => {
+    const doc = [
+      '## Errors',
+      '| code | retryable | meaning |',
+      '|---|---|---|',
+      '| `THROTTLED` | yes | rate-limited |',
+      '| `EXPIRED` / `NOT_YET_VALID` | no | outside the validity |',
+      '',
+      '## Other',
+      '| `KEY_MISMATCH` | no | in another section: ignored |',
+    ].join('\n');
+    expect(codeTable(doc, '## Errors')).toEqual({ THROTTLED: true, EXPIRED: false, NOT_YET_VALID: false });
+    expect(() => codeTable(doc.replace('| yes |', '| maybe |'), '## Errors')).toThrow(/unreadable row/);
+    expect(() => codeTable(doc.replace('`EXPIRED` /', '`THROTTLED` /'), '## Errors')).toThrow(
+      /THROTTLED twice/,
+    );
+    expect(() => codeTable(doc, '## Missing')).toThrow(/no "## Missing" section/);
   });
 
   it('is recognised across module copies through its brand, and not for look-alikes', () => {

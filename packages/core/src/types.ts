@@ -83,6 +83,7 @@ export type FindingSeverity = 'error' | 'warning';
 export interface Finding {
   /** An MtlsError code for errors; a warning code such as `EXPIRING_SOON` for warnings. */
   code: MtlsErrorCode | 'EXPIRING_SOON' | 'KEY_FILE_PERMISSIONS' | 'WEAK_KEY' | (string & {});
+  /** `error`: the credential cannot be used; `warning`: it can, but something needs attention. */
   severity: FindingSeverity;
   /** What is wrong. */
   message: string;
@@ -112,16 +113,29 @@ export interface MtlsCredentials {
   readonly fingerprint256: string;
   /** Changes whenever any part (leaf, chain, key, CA) changes. */
   readonly version: string;
+  /** Start of the leaf's validity (whole seconds, as the certificate states it). */
   readonly notBefore: Date;
+  /** End of the leaf's validity (whole seconds): past it, servers refuse the certificate. */
   readonly notAfter: Date;
+  /**
+   * The leaf's subject distinguished name as `X509Certificate.subject` gives it: one `KEY=value` per
+   * line, in certificate order (`CN=client-42.sandbox.mangopay.com\nO=Mangopay\nC=LU`).
+   */
   readonly subject: string;
+  /**
+   * The leaf's subject alternative names as `X509Certificate.subjectAltName` gives them
+   * (`DNS:client-42.example.com, IP Address:10.0.0.1`); undefined when the certificate has none.
+   */
   readonly subjectAltName: string | undefined;
+  /** The distinguished name of the leaf's issuer, in the same format as {@link subject}. */
   readonly issuer: string;
+  /** The leaf's serial number, upper-case hex without separators (as `X509Certificate.serialNumber`). */
   readonly serialNumber: string;
+  /** Algorithm of the private key (and so of the leaf's public key). */
   readonly keyType: KeyType;
-  /** Modulus size in bits for RSA, curve size for EC. */
+  /** Key size in bits: the modulus for RSA, the curve's size for EC, 256 for Ed25519, 448 for Ed448. */
   readonly keySize: number | undefined;
-  /** Named curve for EC keys. */
+  /** Named curve for EC keys (`prime256v1`, `secp384r1`, ...); undefined for other key types. */
   readonly curve: string | undefined;
   /** Warnings found by validation (errors throw instead). */
   readonly findings: readonly Finding[];

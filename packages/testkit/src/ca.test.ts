@@ -245,11 +245,10 @@ describe('TestCA', { timeout: 20_000 }, () => {
   describe('key exports', () => {
     const issued = new Map<TestKeyType, IssuedCert>();
     beforeAll(async () => {
-      for (const keyType of ['ec-p256', 'ed25519', 'rsa2048'] as const)
-        issued.set(keyType, await root.issueClient({ keyType }));
+      for (const keyType of TEST_KEY_TYPES) issued.set(keyType, await root.issueClient({ keyType }));
     });
 
-    it.each(['ec-p256', 'ed25519', 'rsa2048'] as const)(
+    it.each(TEST_KEY_TYPES)(
       're-imports every %s export form to the public key of the certificate',
       (keyType) => {
         const client = issued.get(keyType)!;
@@ -286,6 +285,9 @@ describe('TestCA', { timeout: 20_000 }, () => {
 
       expect(rsa.keyPem).toMatch(/^-----BEGIN PRIVATE KEY-----\n/);
       expect(rsa.traditionalKeyPem()).toMatch(/^-----BEGIN RSA PRIVATE KEY-----\n/);
+      const rsa3072 = issued.get('rsa3072')!;
+      expect(rsa3072.privateKey.asymmetricKeyDetails?.modulusLength).toBe(3072);
+      expect(rsa3072.traditionalKeyPem()).toMatch(/^-----BEGIN RSA PRIVATE KEY-----\n/);
       expect(ec.traditionalKeyPem()).toMatch(/^-----BEGIN EC PRIVATE KEY-----\n/);
       expect(ed.traditionalKeyPem()).toBe(ed.keyPem);
       expect(ec.encryptedPkcs8Pem('pass phrase')).toMatch(/^-----BEGIN ENCRYPTED PRIVATE KEY-----\n/);
@@ -341,13 +343,23 @@ describe('TestCA', { timeout: 20_000 }, () => {
     expect((await send(server, { fullChainPem: signed.fullChainPem, keyPem })).status).toBe(200);
   });
 
-  it('issues a certificate valid for two seconds that works now and is refused once it expired', async () => {
-    const client = await root.issueClient({ validForSeconds: 2 });
+  it('issues a certificate valid for five seconds that works now and is refused once it expired', async () => {
+    const client = await root.issueClient({ validForSeconds: 5 });
+    // notAfter is truncated to whole seconds: the certificate has more than four seconds left, so a
+    // loaded machine still gets its first request through in time.
+    expect(client.notAfter.getTime() - Date.now()).toBeGreaterThan(3_000);
 
     expect((await send(server, client)).status).toBe(200);
+    expect(server.requests.at(-1)?.peerFingerprint256).toBe(client.fingerprint256);
 
-    // OpenSSL compares whole seconds against the real clock: wait until notAfter is truly past.
-    await sleep(Math.max(0, client.notAfter.getTime() + 1_100 - Date.now()));
+    // OpenSSL compares notAfter with the real clock in whole seconds: no event marks the moment, so
+    // wait for it on a timer, until one full second past notAfter.
+    await untilPast(new Date(client.notAfter.getTime() + 1_000));
     await expectRejected(server, client, 'CERT_HAS_EXPIRED');
   });
 });
+
+/** Resolves once the real clock is past `instant` (a timer may fire early by a millisecond). */
+async function untilPast(instant: Date): Promise<void> {
+  while (Date.now() <= instant.getTime()) await sleep(instant.getTime() - Date.now() + 1);
+}

@@ -9,7 +9,7 @@ export * from './emulators/index.js';
 export type { TestKeyType } from './keys.js';
 export { TEST_KEY_TYPES } from './keys.js';
 export type { LeakCheck } from './leak.js';
-export { leakCheck } from './leak.js';
+export { ChildTimeoutError, leakCheck } from './leak.js';
 export type { OpensslResult } from './openssl.js';
 export { hasOpenssl, opensslPath, runOpenssl } from './openssl.js';
 export type { Pkcs12Algorithm, Pkcs12Options } from './pkcs12.js';

@@ -2,7 +2,7 @@ import { AssertionError } from 'node:assert';
 import { inspect } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type IssuedCert, TestCA } from './ca.js';
-import { leakCheck } from './leak.js';
+import { ChildTimeoutError, leakCheck } from './leak.js';
 
 const PASSPHRASE = 'hunter2-correct-horse';
 const TOKEN = 'hvs.CAESIJ7x9token0secret';
@@ -188,9 +188,60 @@ describe('leakCheck', () => {
       await expect(run).rejects.not.toThrow(TOKEN);
     });
 
-    it('kills a child that outlives its timeout', async () => {
-      const result = await leaks.runNode(['-e', 'setTimeout(() => {}, 60_000)'], { timeoutMs: 200 });
-      expect(result.code).toBeNull();
+    it('fails when a child process prints a secret to stdout, in any encoding', async () => {
+      const run = leaks.runNode(['-e', 'console.log("passphrase is", process.env.P)'], {
+        env: { P: PASSPHRASE },
+      });
+      await expect(run).rejects.toThrow(
+        /secret #0 leaked in the child process stdout \(text\): found as exact text/,
+      );
+      await expect(run).rejects.not.toThrow(PASSPHRASE);
+      const encoded = leaks.runNode(['-e', 'console.log(Buffer.from(process.env.P).toString("base64"))'], {
+        env: { P: PASSPHRASE },
+      });
+      await expect(encoded).rejects.toThrow(
+        /secret #0 leaked in the child process stdout \(text\): found as Base64/,
+      );
+    });
+
+    it('kills a child that outlives its timeout and rejects with what it had written', async () => {
+      const run = leaks.runNode(
+        ['-e', 'console.log("started"); console.error("waiting"); setInterval(() => {}, 60_000)'],
+        // Long enough for a loaded machine to start Node and write both lines.
+        { timeoutMs: 3_000 },
+      );
+      await expect(run).rejects.toBeInstanceOf(ChildTimeoutError);
+      await expect(run).rejects.toMatchObject({
+        name: 'ChildTimeoutError',
+        timedOut: true,
+        timeoutMs: 3_000,
+        stdout: 'started\n',
+        stderr: 'waiting\n',
+        message: expect.stringMatching(/had not exited after 3000 ms and was killed \(SIGKILL\)/),
+      });
+    });
+
+    it('checks the output of a timed-out child for leaks before reporting the timeout', async () => {
+      const run = leaks.runNode(['-e', 'console.error(process.env.P); setInterval(() => {}, 60_000)'], {
+        env: { P: PASSPHRASE },
+        timeoutMs: 3_000,
+      });
+      await expect(run).rejects.toThrow(/secret #0 leaked in the child process stderr/);
+      await expect(run).rejects.toBeInstanceOf(AssertionError);
+    });
+
+    it('gives up on a killed child whose grandchild holds its output open', async () => {
+      // The grandchild inherits stdout/stderr and lives 20 s (then exits on its own): after killing
+      // the child, runNode stops waiting for the pipes to close instead of waiting for the grandchild.
+      const script = [
+        'const { spawn } = require("node:child_process");',
+        'spawn(process.execPath, ["-e", "console.log(\'grandchild up\'); setTimeout(() => {}, 20_000)"], { stdio: "inherit" });',
+        'setInterval(() => {}, 60_000);',
+      ].join('\n');
+      const started = performance.now();
+      const run = leaks.runNode(['-e', script], { timeoutMs: 4_000 });
+      await expect(run).rejects.toMatchObject({ timedOut: true, stdout: 'grandchild up\n' });
+      expect(performance.now() - started).toBeLessThan(15_000);
     });
   });
 });

@@ -15,12 +15,40 @@ export interface LeakCheck {
   check(value: unknown, where: string): void;
   /** The same for one text (a log, a process output, a message). */
   checkText(text: string, where: string): void;
-  /** Runs `node ARGS` (process.execPath), checks its stdout and stderr, and returns them. */
+  /**
+   * Runs `node ARGS` (process.execPath) with `input` on its stdin, checks its stdout and stderr, and
+   * returns them with the exit code (`null` when a signal ended it). Rejects with the AssertionError
+   * of a leak, or — when the child has not exited after `timeoutMs` (default 30 s) — kills it and
+   * rejects with a {@link ChildTimeoutError} carrying the output it had written (leak-checked first).
+   */
   runNode(
     args: string[],
     opts?: { env?: Record<string, string>; cwd?: string; input?: string; timeoutMs?: number },
   ): Promise<{ stdout: string; stderr: string; code: number | null }>;
 }
+
+/** What {@link LeakCheck.runNode} rejects with when the child outlived its timeout (it was killed). */
+export class ChildTimeoutError extends Error {
+  readonly timedOut = true;
+  constructor(
+    readonly timeoutMs: number,
+    /** What the child wrote before it was killed; already checked for leaks. */
+    readonly stdout: string,
+    readonly stderr: string,
+  ) {
+    const tail = (text: string) => (text.length > 500 ? `…${text.slice(-500)}` : text);
+    super(
+      `the child process had not exited after ${timeoutMs} ms and was killed (SIGKILL); ` +
+        `raise timeoutMs if it needs longer. Its stderr: ${JSON.stringify(tail(stderr))}; ` +
+        `its stdout: ${JSON.stringify(tail(stdout))}`,
+    );
+    this.name = 'ChildTimeoutError';
+  }
+}
+
+// After SIGKILL, how long to wait for the child's stdout/stderr to close: a grandchild that inherited
+// them can hold them open, and then they are closed from this side.
+const KILL_GRACE_MS = 1_000;
 
 const MIN_SECRET_LENGTH = 6;
 const MIN_PEM_LINE = 24;
@@ -313,16 +341,28 @@ export function leakCheck(secrets: Array<string | Uint8Array>): LeakCheck {
         });
         const out: Buffer[] = [];
         const err: Buffer[] = [];
-        const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+        const timeoutMs = opts.timeoutMs ?? 30_000;
+        let timedOut = false;
+        let grace: NodeJS.Timeout | undefined;
+        const timer = setTimeout(() => {
+          timedOut = true;
+          child.kill('SIGKILL');
+          grace = setTimeout(() => {
+            child.stdout.destroy();
+            child.stderr.destroy();
+          }, KILL_GRACE_MS);
+        }, timeoutMs);
         child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
         child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
         child.stdin.on('error', () => {});
         child.on('error', (error) => {
           clearTimeout(timer);
+          clearTimeout(grace);
           reject(error);
         });
         child.on('close', (code) => {
           clearTimeout(timer);
+          clearTimeout(grace);
           const stdout = Buffer.concat(out).toString('utf8');
           const stderr = Buffer.concat(err).toString('utf8');
           try {
@@ -332,7 +372,8 @@ export function leakCheck(secrets: Array<string | Uint8Array>): LeakCheck {
             reject(error);
             return;
           }
-          resolve({ stdout, stderr, code });
+          if (timedOut) reject(new ChildTimeoutError(timeoutMs, stdout, stderr));
+          else resolve({ stdout, stderr, code });
         });
         child.stdin.end(opts.input);
       });

@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { Agent } from 'node:https';
 import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -11,6 +12,8 @@ beforeAll(async () => {
   ca = await TestCA.create();
   client = await ca.issueClient({ commonName: 'server test client' });
 });
+
+const der = (pem: string) => new X509Certificate(pem).raw;
 
 function tlsOptions(server: MtlsTestServer, who: IssuedCert = client) {
   return { cert: who.fullChainPem, key: who.keyPem, ca: server.caPem };
@@ -79,6 +82,23 @@ describe('startMtlsServer', () => {
     });
     expect(server.url).toBe(`https://127.0.0.1:${server.port}`);
     expect(server.clientCaPem).toBe(ca.rootPem);
+    expect(server.requests.at(-1)?.peerCertDer).toEqual(client.certDer);
+    expect(server.requests.at(-1)?.peerChainDer).toEqual([der(ca.rootPem)]);
+  });
+
+  it('records the certificate and the chain of a leaf issued by intermediates, issuer first', async () => {
+    const first = await ca.intermediate({ commonName: 'server test issuing CA 1' });
+    const second = await first.intermediate({ commonName: 'server test issuing CA 2' });
+    const leaf = await second.issueClient({ commonName: 'leaf of two intermediates' });
+
+    expect((await httpsRequest(server.url, tlsOptions(server, leaf))).status).toBe(200);
+
+    const seen = server.requests.at(-1);
+    expect(seen?.peerCertDer).toEqual(leaf.certDer);
+    expect(seen?.peerChainDer).toEqual([der(second.certPem), der(first.certPem), der(ca.rootPem)]);
+    expect(
+      new X509Certificate(seen!.peerCertDer!).checkIssued(new X509Certificate(seen!.peerChainDer[0]!)),
+    ).toBe(true);
   });
 
   it('gives requests on one keep-alive socket the same connection id', async () => {
@@ -175,6 +195,9 @@ describe('startMtlsServer options', () => {
         authorizationError: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
         peerSubjectCN: 'stranger',
         peerFingerprint256: stranger.fingerprint256,
+        peerCertDer: stranger.certDer,
+        // Nothing links the stranger's leaf to a certificate the server has.
+        peerChainDer: [],
       });
     } finally {
       await server.close();
@@ -186,7 +209,12 @@ describe('startMtlsServer options', () => {
     try {
       const response = await httpsRequest(server.url, { ca: server.caPem });
       expect(JSON.parse(response.body)).toMatchObject({ fingerprint256: null, cn: null });
-      expect(server.requests.at(-1)).toMatchObject({ peerFingerprint256: undefined, authorized: false });
+      expect(server.requests.at(-1)).toMatchObject({
+        peerFingerprint256: undefined,
+        peerCertDer: undefined,
+        peerChainDer: [],
+        authorized: false,
+      });
     } finally {
       await server.close();
     }

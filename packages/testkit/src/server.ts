@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type RequestOptions, request, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import type { PeerCertificate, TLSSocket } from 'node:tls';
+import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import { type IssuedCert, TestCA } from './ca.js';
 
 export interface ObservedRequest {
@@ -15,6 +15,14 @@ export interface ObservedRequest {
   /** The client certificate's SHA-256 fingerprint, as node:crypto formats it; undefined when none was sent. */
   peerFingerprint256: string | undefined;
   peerSubjectCN: string | undefined;
+  /** The client certificate itself (DER), as the server received it; undefined when none was sent. */
+  peerCertDer: Buffer | undefined;
+  /**
+   * The client certificate's issuers (DER), its issuer first, as Node links them on the server: the
+   * intermediates the client sent, then the trusted CA that completes the chain when there is one.
+   * Empty when no certificate was sent.
+   */
+  peerChainDer: Buffer[];
   /** Whether the client certificate verified against the server's client CA. */
   authorized: boolean;
   authorizationError: string | undefined;
@@ -92,13 +100,34 @@ async function serverCertificate(opts: MtlsServerOptions): Promise<IssuedCert> {
   return ca.issueServer();
 }
 
+interface Peer {
+  fingerprint256: string | undefined;
+  cn: string | undefined;
+  der: Buffer | undefined;
+  chainDer: Buffer[];
+}
+
 /** The client certificate a TLS socket saw (getPeerCertificate() gives `{}` when there is none). */
-function peerOf(socket: TLSSocket): { fingerprint256: string | undefined; cn: string | undefined } {
-  const peer = socket.getPeerCertificate() as Partial<PeerCertificate> | undefined;
-  if (!peer?.fingerprint256) return { fingerprint256: undefined, cn: undefined };
+function peerOf(socket: TLSSocket): Peer {
+  const peer = socket.getPeerCertificate(true) as Partial<DetailedPeerCertificate> | undefined;
+  if (!peer?.fingerprint256)
+    return { fingerprint256: undefined, cn: undefined, der: undefined, chainDer: [] };
   // A subject with several CNs comes back as an array.
   const cn = (peer.subject as Record<string, string | string[]> | undefined)?.CN;
-  return { fingerprint256: peer.fingerprint256, cn: Array.isArray(cn) ? cn[0] : cn };
+  // Each certificate links to its issuer; a self-signed root links to itself.
+  const chainDer: Buffer[] = [];
+  const seen = new Set([peer.fingerprint256]);
+  for (let issuer = peer.issuerCertificate; issuer?.fingerprint256 && !seen.has(issuer.fingerprint256); ) {
+    seen.add(issuer.fingerprint256);
+    chainDer.push(Buffer.from(issuer.raw));
+    issuer = issuer.issuerCertificate;
+  }
+  return {
+    fingerprint256: peer.fingerprint256,
+    cn: Array.isArray(cn) ? cn[0] : cn,
+    der: peer.raw === undefined ? undefined : Buffer.from(peer.raw),
+    chainDer,
+  };
 }
 
 function authorizationErrorOf(socket: TLSSocket): string | undefined {
@@ -152,6 +181,8 @@ export async function startMtlsServer(opts: MtlsServerOptions): Promise<MtlsTest
         connectionId: connectionOf.get(socket)?.id ?? -1,
         peerFingerprint256: peer.fingerprint256,
         peerSubjectCN: peer.cn,
+        peerCertDer: peer.der,
+        peerChainDer: peer.chainDer,
         authorized: socket.authorized,
         authorizationError: authorizationErrorOf(socket),
         sessionReused: socket.isSessionReused(),
