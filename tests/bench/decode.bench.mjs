@@ -10,11 +10,15 @@ import { decodeMaterial, loadCredentials, validateCredentials } from '@mtlskit/c
 import { hasOpenssl, TestCA } from '@mtlskit/testkit';
 import { fmtNs, machine, measure, writeSection } from './lib.mjs';
 
-const ROUNDS = 7;
-const ROUND_MS = 300;
+// MTLSKIT_BENCH_ROUNDS / MTLSKIT_BENCH_MS shorten a run (e.g. 1 and 20 to check that it works);
+// MTLSKIT_BENCH_STDOUT=1 prints the section without writing docs/benchmarks.md.
+const ROUNDS = Number(process.env.MTLSKIT_BENCH_ROUNDS ?? 7);
+const ROUND_MS = Number(process.env.MTLSKIT_BENCH_MS ?? 300);
+const STDOUT_ONLY = process.env.MTLSKIT_BENCH_STDOUT === '1';
 const PASSPHRASE = 'benchmark passphrase';
 const b64 = (data) => Buffer.from(data).toString('base64');
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const sorted = (xs) => [...xs].sort((a, b) => a - b);
+const median = (xs) => sorted(xs)[Math.floor(xs.length / 2)];
 
 // The alternatives, resolved from the packages that depend on them.
 const requireFromCore = createRequire(fileURLToPath(import.meta.resolve('@mtlskit/core')));
@@ -24,6 +28,9 @@ const root = await TestCA.create({ keyType: 'rsa2048' });
 const intermediate = await root.intermediate({ keyType: 'rsa2048' });
 const leaf = await intermediate.issueClient({ keyType: 'rsa2048', validForSeconds: 365 * 86_400 });
 const chainDer = Buffer.concat([leaf.certDer, new X509Certificate(leaf.chainPem).raw]);
+// The other key types, each under the same RSA intermediate: only the leaf key changes.
+const ecLeaf = await intermediate.issueClient({ keyType: 'ec-p256', validForSeconds: 365 * 86_400 });
+const edLeaf = await intermediate.issueClient({ keyType: 'ed25519', validForSeconds: 365 * 86_400 });
 
 const openssl = hasOpenssl();
 const pfx = {
@@ -33,11 +40,25 @@ const pfx = {
   openssl: openssl ? await leaf.pkcs12(PASSPHRASE, { algorithm: 'openssl' }) : undefined,
 };
 
-/** Format name -> material, plus what Node itself would be given for this format when it can take it. */
+/**
+ * Format name -> material, plus what Node itself would be given for this format when it can take it;
+ * `base`: the leaf whose bare createSecureContext the ratio is taken to (default the RSA one).
+ */
 const formats = [
   { name: 'PEM', material: { cert: leaf.fullChainPem, key: leaf.keyPem } },
+  {
+    name: 'PEM with literal `\\n` (an environment variable)',
+    material: { cert: leaf.fullChainPem.replace(/\n/g, '\\n'), key: leaf.keyPem.replace(/\n/g, '\\n') },
+  },
   { name: 'Base64 PEM', material: { cert: b64(leaf.fullChainPem), key: b64(leaf.keyPem) } },
   { name: 'Base64 DER', material: { cert: b64(chainDer), key: b64(leaf.keyDer) } },
+  { name: 'DER bytes', material: { cert: chainDer, key: leaf.keyDer } },
+  {
+    name: 'JSON bundle (Kubernetes names, Base64 values)',
+    material: { bundle: JSON.stringify({ 'tls.crt': b64(leaf.fullChainPem), 'tls.key': b64(leaf.keyPem) }) },
+  },
+  { name: 'EC P-256 leaf, PEM', base: 'ec', material: { cert: ecLeaf.fullChainPem, key: ecLeaf.keyPem } },
+  { name: 'Ed25519 leaf, PEM', base: 'ed25519', material: { cert: edLeaf.fullChainPem, key: edLeaf.keyPem } },
   {
     name: 'encrypted PKCS#8 (PBES2 AES-256, 2048 it.)',
     material: { cert: leaf.fullChainPem, key: leaf.encryptedPkcs8Pem(PASSPHRASE), passphrase: PASSPHRASE },
@@ -73,11 +94,15 @@ const formats = [
   },
 ].filter(Boolean);
 
-// Sanity: every format decodes to the same certificate before anything is timed.
-const reference = await loadCredentials(formats[0].material);
+// Sanity: every format decodes to the same certificate as the PEM of its leaf before anything is timed.
+const leaves = { rsa: leaf, ec: ecLeaf, ed25519: edLeaf };
+const references = {};
+for (const [base, l] of Object.entries(leaves)) {
+  references[base] = (await loadCredentials({ cert: l.fullChainPem, key: l.keyPem })).version;
+}
 for (const f of formats) {
   const c = await loadCredentials(f.material);
-  if (c.version !== reference.version) throw new Error(`${f.name} decoded to another credential`);
+  if (c.version !== references[f.base ?? 'rsa']) throw new Error(`${f.name} decoded to another credential`);
 }
 // The first legacy decode loads node-forge's RC2/DES; time that once, outside the loop.
 const firstLegacy = await (async () => {
@@ -87,7 +112,7 @@ const firstLegacy = await (async () => {
   return performance.now() - started;
 })();
 
-const baseline = () => tls.createSecureContext({ cert: leaf.fullChainPem, key: leaf.keyPem });
+const baselineOf = (l) => () => tls.createSecureContext({ cert: l.fullChainPem, key: l.keyPem });
 const nativeOk = (opts) => {
   try {
     tls.createSecureContext(opts);
@@ -139,7 +164,8 @@ async function works(fn) {
 }
 
 // Variants interleaved round by round, so drift on a shared machine hits them alike.
-const variants = { baseline };
+const variants = {};
+for (const [base, l] of Object.entries(leaves)) variants[`baseline:${base}`] = baselineOf(l);
 for (const f of formats) {
   variants[`decode:${f.name}`] = () => validateCredentials(decodeMaterial(f.material));
   variants[`load:${f.name}`] = () => loadCredentials(f.material);
@@ -161,12 +187,20 @@ for (let round = 0; round < ROUNDS; round++) {
   }
 }
 const ns = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]));
-const ratio = (x) => (x === undefined ? '—' : `${(x / ns.baseline).toFixed(2)}×`);
-const cell = (x) => (x === undefined ? 'refused' : `${fmtNs(x)} (${ratio(x)})`);
+/** The spread of a variant's rounds: fastest–slowest. */
+const spread = (name) => {
+  const xs = sorted(samples[name] ?? []);
+  return xs.length < 2 ? '' : ` <sub>${fmtNs(xs[0])}–${fmtNs(xs[xs.length - 1])}</sub>`;
+};
+const ratio = (x, base = 'rsa') => (x === undefined ? '—' : `${(x / ns[`baseline:${base}`]).toFixed(2)}×`);
+const cell = (x, base) => (x === undefined ? 'refused' : `${fmtNs(x)} (${ratio(x, base)})`);
+const timed = (name) => `${fmtNs(ns[name])}${spread(name)}`;
 
 const rows = formats.map((f) => {
-  const native = f.native ? cell(ns[`native:${f.name}`]) : 'n/a';
-  return `| ${f.name} | ${fmtNs(ns[`decode:${f.name}`])} | **${ratio(ns[`decode:${f.name}`])}** | ${fmtNs(ns[`load:${f.name}`])} (${ratio(ns[`load:${f.name}`])}) | ${native} |`;
+  const native = f.native ? cell(ns[`native:${f.name}`], f.base) : 'n/a';
+  const decode = `decode:${f.name}`;
+  const load = `load:${f.name}`;
+  return `| ${f.name} | ${timed(decode)} | **${ratio(ns[decode], f.base)}** | ${timed(load)} (${ratio(ns[load], f.base)}) | ${native} |`;
 });
 const altRows = Object.entries(alternatives)
   .filter(([, alt]) => alt)
@@ -175,10 +209,10 @@ const altRows = Object.entries(alternatives)
       kind === 'openssl'
         ? 'PKCS#12 modern, as `openssl pkcs12 -export` writes it (OpenSSL 3 defaults)'
         : formats.find((f) => f.material.pfx === pfx[kind])?.name;
-    const ours = kind === 'openssl' ? ns['decode:openssl'] : ns[`decode:${name}`];
-    const forgeNs = ns[`forge:${kind}`];
-    const pkijsNs = ns[`pkijs:${kind}`];
-    return `| ${name} | ${fmtNs(ours)} | ${forgeNs === undefined ? 'fails' : fmtNs(forgeNs)} | ${pkijsNs === undefined ? 'fails (no 3DES/RC2 in WebCrypto)' : fmtNs(pkijsNs)} |`;
+    const ours = kind === 'openssl' ? 'decode:openssl' : `decode:${name}`;
+    const forgeName = `forge:${kind}`;
+    const pkijsName = `pkijs:${kind}`;
+    return `| ${name} | ${timed(ours)} | ${ns[forgeName] === undefined ? 'fails' : timed(forgeName)} | ${ns[pkijsName] === undefined ? 'fails (no 3DES/RC2 in WebCrypto)' : timed(pkijsName)} |`;
   });
 
 const md = `## Decode and validate, per stored format
@@ -186,11 +220,14 @@ const md = `## Decode and validate, per stored format
 Command: \`npm run bench -- decode\` (builds the packages, then runs
 \`node --expose-gc tests/bench/decode.bench.mjs\`). Every number below comes from one run of it.
 
-RSA-2048 client certificate with one intermediate. "Decode + validate" is \`validateCredentials(decodeMaterial(m))\`;
+RSA-2048 client certificate with one RSA-2048 intermediate (the EC P-256 and Ed25519 rows: a leaf of that
+key type under the same intermediate). "Decode + validate" is \`validateCredentials(decodeMaterial(m))\`;
 "loadCredentials" adds building the immutable credentials (version hash, PEM). Ratios are to a bare
-\`tls.createSecureContext({ cert, key })\` of the same unencrypted PEM: **${fmtNs(ns.baseline)}** here. "Node itself" is
+\`tls.createSecureContext({ cert, key })\` of the same leaf's unencrypted PEM: **${fmtNs(ns['baseline:rsa'])}** here
+(EC P-256 ${fmtNs(ns['baseline:ec'])}, Ed25519 ${fmtNs(ns['baseline:ed25519'])}). "Node itself" is
 \`tls.createSecureContext\` given that format directly, where Node can read it (it cannot validate it, nor read
-a legacy PKCS#12). Medians of ${ROUNDS} interleaved rounds of ${ROUND_MS} ms.
+a legacy PKCS#12). Medians of ${ROUNDS} interleaved rounds of ${ROUND_MS} ms, with the fastest and slowest
+round in small type.
 
 | format | decode + validate | ratio | loadCredentials | Node itself |
 |---|---|---|---|---|
@@ -205,5 +242,5 @@ ${altRows.join('\n')}
 
 ${machine()}`;
 
-writeSection('decode', md);
+if (!STDOUT_ONLY) writeSection('decode', md);
 console.log(md);

@@ -1,12 +1,16 @@
 // Property tests over decoding: whatever a field holds — arbitrary text, arbitrary bytes, random
 // ASN.1, or a real credential with random damage — loading ends in credentials or an MtlsError, never
 // another exception, and within a time bound.
+import { randomBytes } from 'node:crypto';
 import { hasOpenssl, type IssuedCert, TestCA } from '@mtlskit/testkit';
 import fc from 'fast-check';
 import { beforeAll, describe, test } from 'vitest';
+import { der, INT, NULL, OCTETS, OID, pem, SEQ } from './__tests__/der.js';
 import { decodeMaterial } from './decode.js';
 import { MtlsError } from './errors.js';
+import { LIMITS } from './limits.js';
 import { loadCredentials } from './load.js';
+import type { ValidationPolicy } from './policy.js';
 import type { CredentialMaterial } from './types.js';
 
 /** Generous for a shared CI machine; real failures are microseconds, real successes milliseconds. */
@@ -44,22 +48,22 @@ beforeAll(async () => {
 /** What a run that did not throw leaves (so that even `throw undefined` counts as throwing). */
 const NONE = Symbol('none');
 
-function check(err: unknown, started: number): void {
+function check(err: unknown, started: number, bound = BOUND_MS): void {
   if (err !== NONE && !(err instanceof MtlsError)) {
     throw new Error(`not an MtlsError: ${String(err)}`, { cause: err });
   }
   const took = performance.now() - started;
-  if (took > BOUND_MS) throw new Error(`took ${took.toFixed(0)} ms, above the ${BOUND_MS} ms bound`);
+  if (took > bound) throw new Error(`took ${took.toFixed(0)} ms, above the ${bound} ms bound`);
 }
 
 /** Loads `material` and checks the property: credentials or an MtlsError, within the bound. */
-async function holds(material: CredentialMaterial): Promise<void> {
+async function holds(material: CredentialMaterial, policy?: ValidationPolicy, bound?: number): Promise<void> {
   const started = performance.now();
-  const err = await loadCredentials(material).then(
+  const err = await loadCredentials(material, policy).then(
     () => NONE,
     (e: unknown) => e,
   );
-  check(err, started);
+  check(err, started, bound);
 }
 
 /** The same property through the synchronous decodeMaterial. */
@@ -238,4 +242,141 @@ describe('decoding never throws anything but MtlsError, and never takes long', (
       { numRuns: 300 },
     );
   });
+});
+
+describe('options of any shape', () => {
+  test('arbitrary policies and content types end in credentials or an MtlsError', async () => {
+    const anyFn = fc.anything().map((v) => () => v);
+    const policy = fc.record(
+      {
+        now: fc.oneof(
+          anyFn,
+          fc.anything(),
+          fc.constant(() => Date.now()),
+        ),
+        warnDays: fc.oneof(fc.anything(), fc.double()),
+        requireClientAuth: fc.anything(),
+        pfxCaAsTrust: fc.anything(),
+        expectedIdentity: fc.oneof(
+          fc.anything(),
+          fc.record(
+            { commonName: fc.anything(), dnsName: fc.anything(), subject: fc.anything() },
+            { requiredKeys: [] },
+          ),
+        ),
+        fields: fc.oneof(
+          fc.anything(),
+          fc.dictionary(fc.constantFrom('cert', 'key', 'ca', 'passphrase', 'pfx'), fc.anything()),
+        ),
+        passphrase: fc.anything(),
+      },
+      { requiredKeys: [] },
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(policy, fc.anything()), fc.anything(), (p, contentType) =>
+        holds(
+          { bundle: leaf.keyPem + leaf.fullChainPem, contentType } as CredentialMaterial,
+          p as ValidationPolicy,
+        ),
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+// The worst a file can cost while every count in it stays within LIMITS: PKCS#12 files and encrypted
+// keys whose derivations are random but each allowed (any digest, up to 1,000,000 iterations, scrypt
+// up to N·r·p = 2^20), with random MACs and ciphertexts, so every passphrase candidate is tried. The
+// budget, not the per-derivation limit, is what bounds them: ~1.8 s of derivations on an idle machine.
+const WORST_BOUND_MS = 8_000;
+const DIGESTS = {
+  sha1: '1.3.14.3.2.26',
+  sha256: '2.16.840.1.101.3.4.2.1',
+  sha384: '2.16.840.1.101.3.4.2.2',
+  sha512: '2.16.840.1.101.3.4.2.3',
+  md5: '1.2.840.113549.2.5',
+} as const;
+const HMACS = ['1.2.840.113549.2.7', '1.2.840.113549.2.9', '1.2.840.113549.2.11'];
+const iterations = fc.oneof(
+  fc.integer({ min: 1, max: LIMITS.maxIterations }),
+  fc.constant(LIMITS.maxIterations),
+);
+
+/** A password-based encryption AlgorithmIdentifier within the limits, and a ciphertext for it. */
+const pbe = fc.oneof(
+  // PKCS#12 PBE with SHA-1 and 3DES: three SHA-1 blocks per iteration.
+  iterations.map((n) => ({
+    alg: SEQ(OID('1.2.840.113549.1.12.1.3'), SEQ(OCTETS(randomBytes(8)), INT(n))),
+    block: 8,
+  })),
+  // PBES2: PBKDF2 with a random PRF, AES-256-CBC.
+  fc.tuple(iterations, fc.constantFrom(...HMACS)).map(([n, prf]) => ({
+    alg: SEQ(
+      OID('1.2.840.113549.1.5.13'),
+      SEQ(
+        SEQ(OID('1.2.840.113549.1.5.12'), SEQ(OCTETS(randomBytes(16)), INT(n), SEQ(OID(prf), NULL))),
+        SEQ(OID('2.16.840.1.101.3.4.1.42'), OCTETS(randomBytes(16))),
+      ),
+    ),
+    block: 16,
+  })),
+  // PBES2 with scrypt at up to the highest cost accepted (N < 2^(16·r), as OpenSSL requires).
+  fc
+    .tuple(fc.integer({ min: 10, max: 17 }), fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1, max: 8 }))
+    .filter(([logN, r, p]) => 2 ** logN * r * p <= LIMITS.maxScryptCost && logN < 16 * r)
+    .map(([logN, r, p]) => ({
+      alg: SEQ(
+        OID('1.2.840.113549.1.5.13'),
+        SEQ(
+          SEQ(OID('1.3.6.1.4.1.11591.4.11'), SEQ(OCTETS(randomBytes(16)), INT(2 ** logN), INT(r), INT(p))),
+          SEQ(OID('2.16.840.1.101.3.4.1.42'), OCTETS(randomBytes(16))),
+        ),
+      ),
+      block: 16,
+    })),
+);
+
+const encryptedKey = pbe.map(({ alg, block }) => SEQ(alg, OCTETS(randomBytes(block * 10))));
+const data = (content: Buffer) => SEQ(OID('1.2.840.113549.1.7.1'), der(0xa0, OCTETS(content)));
+const safe = fc.oneof(
+  // An encrypted safe (certificates, as OpenSSL writes them).
+  pbe.map(({ alg, block }) =>
+    SEQ(
+      OID('1.2.840.113549.1.7.6'),
+      der(0xa0, SEQ(INT(0), SEQ(OID('1.2.840.113549.1.7.1'), alg, der(0x80, randomBytes(block * 40))))),
+    ),
+  ),
+  // A plain safe holding shrouded keys.
+  fc
+    .array(encryptedKey, { minLength: 1, maxLength: 3 })
+    .map((keys) => data(SEQ(...keys.map((k) => SEQ(OID('1.2.840.113549.1.12.10.1.2'), der(0xa0, k)))))),
+);
+const mac = fc
+  .tuple(fc.constantFrom(...(Object.keys(DIGESTS) as (keyof typeof DIGESTS)[])), iterations)
+  .map(([digest, n]) =>
+    SEQ(SEQ(SEQ(OID(DIGESTS[digest]), NULL), OCTETS(randomBytes(64))), OCTETS(randomBytes(8)), INT(n)),
+  );
+const worstPfx = fc
+  .tuple(fc.array(safe, { minLength: 1, maxLength: 4 }), fc.option(mac, { nil: undefined }))
+  .map(([safes, macData]) => SEQ(INT(3), data(SEQ(...safes)), ...(macData === undefined ? [] : [macData])));
+
+describe('the worst case within the limits', () => {
+  test('PKCS#12 files and encrypted keys with every derivation at its limit stay within a bound', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          worstPfx.map((pfx): CredentialMaterial => ({ pfx, passphrase: `${PASSPHRASE}\n` })),
+          fc.array(encryptedKey, { minLength: 1, maxLength: LIMITS.maxPrivateKeysPerField }).map(
+            (keys): CredentialMaterial => ({
+              cert: leaf.certPem,
+              key: keys.map((k) => pem('ENCRYPTED PRIVATE KEY', k)).join(''),
+              passphrase: `${PASSPHRASE}\n`,
+            }),
+          ),
+        ),
+        (material) => holds(material, undefined, WORST_BOUND_MS),
+      ),
+      { numRuns: 8 },
+    );
+  }, 180_000);
 });

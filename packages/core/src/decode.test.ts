@@ -133,10 +133,13 @@ const ENCODINGS: Encoding[] = [
   },
   {
     name: 'traditional key PEM (PKCS#1 for RSA, SEC1 for EC)',
+    // Ed25519 has no traditional form: the row would repeat PKCS#8.
+    skip: ['ed25519'],
     make: async ({ leaf }) => ({ material: { cert: leaf.fullChainPem, key: leaf.traditionalKeyPem() } }),
   },
   {
     name: 'traditional key as Base64 of DER',
+    skip: ['ed25519'],
     make: async (f) => ({ material: { cert: f.leaf.fullChainPem, key: b64(traditionalDer(f.leaf)) } }),
   },
   {
@@ -297,10 +300,53 @@ const ENCODINGS: Encoding[] = [
     }),
   },
   {
+    name: 'PKCS#12 (single DES, PBES2 DES-CBC: openssl -legacy -keypbe DES-CBC -certpbe DES-CBC)',
+    needsOpenssl: true,
+    make: async ({ leaf }) => ({
+      material: {
+        pfx: await leaf.pkcs12(PASSPHRASE, {
+          algorithm: 'openssl',
+          opensslArgs: ['-legacy', '-keypbe', 'DES-CBC', '-certpbe', 'DES-CBC'],
+        }),
+        passphrase: PASSPHRASE,
+      },
+    }),
+  },
+  {
+    name: 'PKCS#12 (single DES, PBES1 pbeWithSHA1AndDES-CBC)',
+    needsOpenssl: true,
+    make: async ({ leaf }) => ({
+      material: {
+        pfx: await leaf.pkcs12(PASSPHRASE, {
+          algorithm: 'openssl',
+          opensslArgs: ['-legacy', '-keypbe', 'PBE-SHA1-DES', '-certpbe', 'PBE-SHA1-DES'],
+        }),
+        passphrase: PASSPHRASE,
+      },
+    }),
+  },
+  {
     name: 'PKCS#7 (.p7b) certificates with a PEM key',
     needsOpenssl: true,
     make: async (f) => ({ material: { cert: await pkcs7Pem(f), key: f.leaf.keyPem } }),
   },
+];
+
+/** One value (certificate chain, key or CA) in each form a single field is stored in. */
+const VALUE_FORMS: { name: string; encode(pem: string, der: Buffer): string | Uint8Array }[] = [
+  { name: 'PEM', encode: (pem) => pem },
+  { name: 'PEM with CRLF', encode: (pem) => pem.replace(/\n/g, '\r\n') },
+  { name: 'PEM with a BOM and whitespace', encode: (pem) => `\uFEFF \n${pem}\n\t` },
+  { name: 'PEM with literal \\n', encode: (pem) => pem.replace(/\n/g, '\\n') },
+  { name: 'JSON-quoted PEM', encode: (pem) => JSON.stringify(pem) },
+  { name: 'PEM after Bag Attributes', encode: (pem) => `Bag Attributes\n    localKeyID: 01 02\n${pem}` },
+  { name: 'PEM as bytes', encode: (pem) => new TextEncoder().encode(pem) },
+  { name: 'Base64 of PEM', encode: (pem) => b64(pem) },
+  { name: 'Base64 of PEM, wrapped', encode: (pem) => b64(pem).replace(/.{76}/g, '$&\n') },
+  { name: 'Base64 of JSON-quoted PEM', encode: (pem) => b64(JSON.stringify(pem)) },
+  { name: 'Base64 of DER', encode: (_pem, der) => b64(der) },
+  { name: 'Base64url of DER', encode: (_pem, der) => der.toString('base64url') },
+  { name: 'DER bytes', encode: (_pem, der) => new Uint8Array(der) },
 ];
 
 const fixtures = new Map<TestKeyType, Fixture>();
@@ -351,6 +397,81 @@ describe('decode matrix: every encoding × every key type gives the same credent
     '%s, %s',
     (_name, keyType, cell) => decodesToReference(keyType, cell),
   );
+});
+
+describe('cert and key in different forms: every pair, for one key type', () => {
+  const pairs = VALUE_FORMS.flatMap((c) => VALUE_FORMS.map((k) => [c.name, k.name, c, k] as const));
+  test.each(pairs)('cert as %s, key as %s', async (_c, _k, certForm, keyForm) => {
+    const f = fixtures.get('ec-p256')!;
+    const creds = await loadCredentials({
+      cert: certForm.encode(f.leaf.fullChainPem, f.chainDer),
+      key: keyForm.encode(f.leaf.keyPem, f.leaf.keyDer),
+    });
+    expect(creds.fingerprint256).toBe(f.leaf.fingerprint256);
+    expect(creds.version).toBe(referenceVersion.get('ec-p256'));
+  });
+});
+
+describe('the ca field in every form', () => {
+  let rootDer: Buffer;
+  let rootFingerprint: string;
+  let withCa: string;
+  beforeAll(async () => {
+    const f = fixtures.get('rsa2048')!;
+    const root = new X509Certificate(f.leaf.caPem);
+    rootDer = root.raw;
+    rootFingerprint = root.fingerprint256;
+    withCa = (await loadCredentials({ cert: f.leaf.fullChainPem, key: f.leaf.keyPem, ca: f.leaf.caPem }))
+      .version;
+    expect(withCa).not.toBe(referenceVersion.get('rsa2048'));
+  });
+
+  async function caDecodes(material: CredentialMaterial): Promise<void> {
+    const creds = await loadCredentials(material);
+    expect(creds.ca.map((c) => c.fingerprint256)).toEqual([rootFingerprint]);
+    expect(creds.caPem).toContain('BEGIN CERTIFICATE');
+    expect(creds.version).toBe(withCa);
+  }
+
+  test.each(VALUE_FORMS.map((form) => [form.name, form] as const))('ca as %s', async (_name, form) => {
+    const f = fixtures.get('rsa2048')!;
+    await caDecodes({
+      cert: f.leaf.fullChainPem,
+      key: f.leaf.keyPem,
+      ca: form.encode(f.leaf.caPem, rootDer),
+    });
+  });
+
+  test('ca as a list of values in different forms, with a duplicate', async () => {
+    const f = fixtures.get('rsa2048')!;
+    await caDecodes({
+      cert: f.leaf.fullChainPem,
+      key: f.leaf.keyPem,
+      ca: [b64(rootDer), f.leaf.caPem.replace(/\n/g, '\\n'), new Uint8Array(rootDer)],
+    });
+  });
+
+  test('ca.crt in a JSON bundle (a Kubernetes TLS secret), as Base64', async () => {
+    const f = fixtures.get('rsa2048')!;
+    await caDecodes({
+      bundle: JSON.stringify({
+        'tls.crt': b64(f.leaf.fullChainPem),
+        'tls.key': b64(f.leaf.keyPem),
+        'ca.crt': b64(f.leaf.caPem),
+      }),
+    });
+  });
+
+  test.skipIf(!OPENSSL)('ca as PKCS#7 (.p7b)', async () => {
+    const f = fixtures.get('rsa2048')!;
+    const p7b = await inTempDir(async (dir) => {
+      await writeFile(join(dir, 'ca.pem'), f.leaf.caPem);
+      const r = await runOpenssl(['crl2pkcs7', '-nocrl', '-certfile', 'ca.pem'], { cwd: dir });
+      if (r.code !== 0) throw new Error(r.stderr);
+      return r.stdout;
+    });
+    await caDecodes({ cert: f.leaf.fullChainPem, key: f.leaf.keyPem, ca: p7b });
+  });
 });
 
 describe('decodeMaterial (synchronous)', () => {

@@ -34,8 +34,13 @@ export interface DecodedMaterial {
   readonly ca: readonly X509Certificate[];
   /** Warnings from decoding itself, e.g. a legacy PKCS#12. */
   readonly findings: readonly Finding[];
-  /** The fields the leaf and the key were found in (`cert`, `key`, `pfx`, `bundle`), for messages. */
-  readonly origin?: { readonly leaf: string; readonly key: string };
+  /** The fields the leaf and the key were found in (`cert`, `key`, `pfx`, `bundle`), for findings. */
+  readonly origin?: {
+    readonly leaf: string;
+    readonly key: string;
+    /** How messages name those fields, e.g. "the bundle's `tls.crt`" (default: the field in backticks). */
+    readonly labels?: { readonly leaf: string; readonly key: string; readonly ca: string };
+  };
 }
 
 /** Internal options of a decode run. */
@@ -43,6 +48,8 @@ export interface DecodeOptions {
   sourceId?: string;
   /** Returns RC2/DES or throws LegacyCiphersNeeded (the async path then loads them and retries). */
   legacy: () => LegacyCiphers;
+  /** Derived keys kept across a retry, so that the retry does not spend the derivations again. */
+  derivations?: Map<string, Buffer>;
 }
 
 type Role = CredentialField | 'bundle';
@@ -92,9 +99,8 @@ function ordinal(n: number): string {
   return n === 1 ? '1st' : n === 2 ? '2nd' : n === 3 ? '3rd' : `${n}th`;
 }
 
-/** Parses one certificate; a failure is DECODE_FAILED for a leaf position, CHAIN_INVALID for a CA or later one. */
-function parseCert(der: Buffer, where: Where, items: Items, run: Run): void {
-  if (items.certs.length >= LIMITS.maxCertificatesPerField) {
+function checkCertCount(count: number, where: Where, run: Run): void {
+  if (count > LIMITS.maxCertificatesPerField) {
     fail(
       'DECODE_FAILED',
       where,
@@ -103,6 +109,11 @@ function parseCert(der: Buffer, where: Where, items: Items, run: Run): void {
       run,
     );
   }
+}
+
+/** Parses one certificate; a failure is DECODE_FAILED for a leaf position, CHAIN_INVALID for a CA or later one. */
+function parseCert(der: Buffer, where: Where, items: Items, run: Run): void {
+  checkCertCount(items.certs.length + 1, where, run);
   try {
     const cert = new X509Certificate(der);
     // X509Certificate parses some parts lazily: read them now, so a damaged one fails here, not later.
@@ -131,6 +142,20 @@ function parseCert(der: Buffer, where: Where, items: Items, run: Run): void {
       run,
     );
   }
+}
+
+/** Adds a private key found in a value; each may cost a key derivation, so a field holds a few at most. */
+function addKey(item: KeyItem, where: Where, items: Items, run: Run): void {
+  if (items.keys.length >= LIMITS.maxPrivateKeysPerField) {
+    fail(
+      'DECODE_FAILED',
+      where,
+      `${where.label} holds more than ${LIMITS.maxPrivateKeysPerField} private keys.`,
+      'Keep only the private key of the client certificate.',
+      run,
+    );
+  }
+  items.keys.push(item);
 }
 
 /** The shape of a DER element, told apart by structure. */
@@ -226,7 +251,7 @@ function decodeDer(bytes: Buffer, where: Where, run: Run, viaBase64: boolean): I
       case 'pkcs1':
       case 'sec1':
       case 'encrypted-pkcs8':
-        items.keys.push({ kind, der: node.encoded });
+        addKey({ kind, der: node.encoded }, where, items, run);
         break;
       case 'pkcs7':
         for (const der of pkcs7Certs(node)) parseCert(der, where, items, run);
@@ -250,16 +275,20 @@ function decodeDer(bytes: Buffer, where: Where, run: Run, viaBase64: boolean): I
   return items;
 }
 
+/** How to make the Base64 of a file with tools every system has. */
+const ENCODE_FILE =
+  '`base64 -w0 FILE` on Linux, `base64 -i FILE` on macOS, or `mtlskit encode FILE` with @mtlskit/cli';
+
 function fixFor(where: Where): string {
   switch (where.field) {
     case 'cert':
-      return 'Store the client certificate as PEM (a BEGIN CERTIFICATE block) or as the Base64 of its PEM or DER file (`mtlskit encode FILE`).';
+      return `Store the client certificate as PEM (a BEGIN CERTIFICATE block) or as the Base64 of its PEM or DER file (${ENCODE_FILE}).`;
     case 'key':
-      return 'Store the private key as PEM (a BEGIN PRIVATE KEY block) or as the Base64 of its PEM or DER file (`mtlskit encode FILE`).';
+      return `Store the private key as PEM (a BEGIN PRIVATE KEY block) or as the Base64 of its PEM or DER file (${ENCODE_FILE}).`;
     case 'ca':
       return 'Store the CA certificates as PEM or as the Base64 of their PEM file.';
     case 'pfx':
-      return 'Store the .p12/.pfx file as raw bytes or as the Base64 of the file (`mtlskit encode FILE`).';
+      return `Store the .p12/.pfx file as raw bytes or as the Base64 of the file (${ENCODE_FILE}).`;
     default:
       return 'Store a JSON object of cert/key/passphrase/ca fields, one PEM holding key and certificates, or a PKCS#12 file (raw or Base64).';
   }
@@ -300,30 +329,32 @@ function decodePem(text: string, where: Where, run: Run): Items {
         break;
       }
       case 'PRIVATE KEY':
-        items.keys.push({ kind: 'pkcs8', der: block.der });
+        addKey({ kind: 'pkcs8', der: block.der }, where, items, run);
         break;
       case 'ENCRYPTED PRIVATE KEY':
-        items.keys.push({ kind: 'encrypted-pkcs8', der: block.der });
+        addKey({ kind: 'encrypted-pkcs8', der: block.der }, where, items, run);
         break;
       case 'RSA PRIVATE KEY':
       case 'EC PRIVATE KEY': {
         const type = block.label === 'RSA PRIVATE KEY' ? 'pkcs1' : 'sec1';
         const dekInfo = block.headers.get('dek-info');
         if (block.headers.get('proc-type')?.includes('ENCRYPTED') && dekInfo !== undefined) {
-          items.keys.push({ kind: 'traditional', der: block.der, dekInfo, type });
+          addKey({ kind: 'traditional', der: block.der, dekInfo, type }, where, items, run);
         } else {
-          items.keys.push({ kind: type, der: block.der });
+          addKey({ kind: type, der: block.der }, where, items, run);
         }
         break;
       }
       case 'PKCS7':
       case 'PKCS #7 SIGNED DATA':
       case 'CERTIFICATE CHAIN':
-        merge(items, decodeDer(block.der, where, run, false));
+      case 'PKCS12': {
+        const inner = decodeDer(block.der, where, run, false);
+        checkCertCount(items.certs.length + inner.certs.length, where, run);
+        for (const key of inner.keys) addKey(key, where, items, run);
+        merge(items, { ...inner, keys: [] });
         break;
-      case 'PKCS12':
-        merge(items, decodeDer(block.der, where, run, false));
-        break;
+      }
       case 'OPENSSH PRIVATE KEY':
       case 'SSH2 ENCRYPTED PRIVATE KEY':
         fail(
@@ -519,11 +550,14 @@ function passphraseText(value: unknown, where: Where, run: Run): string {
   fail('DECODE_FAILED', where, `${where.label} is not text.`, 'Store the passphrase as a UTF-8 string.', run);
 }
 
-/** The candidates to try for a given passphrase: as given, then without a trailing newline (from a file). */
+/**
+ * The candidates to try for a given passphrase: without a trailing newline first (read from a file,
+ * the usual case), then as given. Each costs a key derivation.
+ */
 function passphraseCandidates(passphrase: string | undefined): string[] {
   if (passphrase === undefined) return [];
   const trimmed = passphrase.replace(/\r?\n$/, '');
-  return trimmed === passphrase ? [passphrase] : [passphrase, trimmed];
+  return trimmed === passphrase ? [passphrase] : [trimmed, passphrase];
 }
 
 interface FieldValues {
@@ -572,10 +606,20 @@ function fieldsFromJson(json: Record<string, unknown>, run: Run): FieldValues {
 
 function collectFields(material: CredentialMaterial, run: Run): FieldValues {
   let fromBundle: FieldValues = { labels: {} };
+  const contentType: unknown = material.contentType;
+  if (contentType !== undefined && typeof contentType !== 'string') {
+    fail(
+      'DECODE_FAILED',
+      { field: 'bundle', label: 'bundle' },
+      `The contentType of the bundle is ${contentType === null ? 'null' : `a ${typeof contentType}`}, not text.`,
+      'Give contentType as a string such as application/x-pkcs12 or application/x-pem-file, or leave it out.',
+      run,
+    );
+  }
   if (material.bundle !== undefined) {
     const where: Where = {
       field: 'bundle',
-      label: material.contentType ? `bundle (${material.contentType.slice(0, 60)})` : 'bundle',
+      label: contentType ? `bundle (${contentType.slice(0, 60)})` : 'bundle',
     };
     const items = decodeValue(material.bundle, where, run);
     if (items.json) fromBundle = fieldsFromJson(items.json, run);
@@ -608,11 +652,11 @@ function openPfx(node: Asn1Node, where: Where, passphrases: string[], run: Run, 
   } catch (err) {
     if (err instanceof PbeError) {
       if (err.reason === 'bad-decrypt') {
-        if (passphrases.length === 0) {
+        if (passphrases.every((p) => p === '')) {
           fail(
             'WRONG_PASSPHRASE',
             where,
-            `The PKCS#12 in ${where.label} is protected by a password and no passphrase was given.`,
+            `The PKCS#12 in ${where.label} is protected by a password and ${passphrases.length === 0 ? 'no passphrase was given' : 'the passphrase given is empty'}.`,
             'Set passphrase (MTLS_PASSPHRASE, or `passphrase` in the bundle) to the password the file was exported with.',
             run,
           );
@@ -665,17 +709,18 @@ function openPfx(node: Asn1Node, where: Where, passphrases: string[], run: Run, 
     });
   }
   for (const der of contents.certs) parseCert(der, where, into, run);
-  for (const der of contents.keys) into.keys.push({ kind: 'pkcs8', der });
+  for (const der of contents.keys) addKey({ kind: 'pkcs8', der }, where, into, run);
 }
 
 function keyFailure(err: unknown, where: Where, run: Run): never {
   if (!(err instanceof KeyError)) throw err;
   switch (err.reason) {
     case 'needs-passphrase':
+    case 'empty-passphrase':
       fail(
         'WRONG_PASSPHRASE',
         where,
-        `The private key in ${where.label} is encrypted and needs a passphrase, but none was given.`,
+        `The private key in ${where.label} is encrypted and needs a passphrase, but ${err.reason === 'empty-passphrase' ? 'the passphrase given is empty' : 'none was given'}.`,
         'Set passphrase (MTLS_PASSPHRASE, or `passphrase` in the bundle) to the key’s passphrase.',
         run,
       );
@@ -802,7 +847,12 @@ export function decodeWith(
   policy: ResolvedPolicy,
   opts: DecodeOptions,
 ): DecodedMaterial {
-  const run: Run = { policy, opts, budget: new IterationBudget(), findings: [] };
+  const run: Run = {
+    policy,
+    opts,
+    budget: new IterationBudget(LIMITS.maxTotalIterations, opts.derivations),
+    findings: [],
+  };
   if (typeof material !== 'object' || material === null) {
     fail(
       'MISSING_FIELD',
@@ -890,29 +940,63 @@ export function decodeWith(
       run,
     );
   }
+  // The role a certificate was found in (a PKCS#12 counts as the field that held it).
+  const roleOf = (c: X509Certificate): Role =>
+    items.cert?.certs.includes(c)
+      ? 'cert'
+      : items.bundle?.certs.includes(c)
+        ? 'bundle'
+        : (pfxRole.get(c) ?? 'key');
+  if (certs.length > LIMITS.maxChainCertificates) {
+    // Ordering n certificates into a chain costs up to n² signature checks: refused before any.
+    const roles = [...new Set(certs.map(roleOf))];
+    const where: Where = { field: roles[0]!, label: roles.map((r) => labels[r]).join(' and ') };
+    fail(
+      'DECODE_FAILED',
+      where,
+      `${where.label} hold${roles.length > 1 ? '' : 's'} ${certs.length} different certificates for the client certificate and its chain, above mtlskit's limit of ${LIMITS.maxChainCertificates}.`,
+      'Keep only the client certificate and the intermediates that issued it; CA certificates to trust belong in ca.',
+      run,
+    );
+  }
   const keyWhere: Where = { field: keyRole, label: labels[keyRole] };
+  // Several keys (a PKCS#12 with spares, a PEM with two): the first one a certificate belongs to.
+  // Each may cost a key derivation, so opening stops at that one.
   const keys: KeyObject[] = [];
+  let key: KeyObject | undefined;
   for (const item of keyItems) {
+    let opened: KeyObject;
     try {
-      keys.push(openKey(item, passphrases, { budget: run.budget, legacy: opts.legacy }));
+      opened = openKey(item, passphrases, { budget: run.budget, legacy: opts.legacy });
     } catch (err) {
       keyFailure(err, keyWhere, run);
     }
+    keys.push(opened);
+    if (certs.some((c) => keyMatches(c, opened))) {
+      key = opened;
+      break;
+    }
   }
-  // Several keys (a PKCS#12 with spares, a PEM with two): the one a certificate belongs to.
-  const key = keys.find((k) => certs.some((c) => keyMatches(c, k))) ?? keys[0]!;
+  key ??= keys[0]!;
   const leaf = pickLeaf(certs, key)!;
   const chain = orderChain(leaf, certs);
   // Trusting a PFX's CA certificates does not stop them being sent: the server still needs the
   // intermediates (Node's own `pfx` option does both too).
   const pfxCas = policy.pfxCaAsTrust ? fromPfx.certs.filter((c) => c.ca && c !== leaf) : [];
   const ca = dedupe([...(items.ca?.certs ?? []), ...pfxCas]);
-  const leafRole: Role = items.cert?.certs.includes(leaf)
-    ? 'cert'
-    : items.bundle?.certs.includes(leaf)
-      ? 'bundle'
-      : (pfxRole.get(leaf) ?? 'key');
-  return { leaf, chain, key, ca, findings: run.findings, origin: { leaf: leafRole, key: keyRole } };
+  const leafRole = roleOf(leaf);
+  return {
+    leaf,
+    chain,
+    key,
+    ca,
+    findings: run.findings,
+    origin: {
+      leaf: leafRole,
+      key: keyRole,
+      labels: { leaf: labels[leafRole], key: labels[keyRole], ca: labels.ca },
+    },
+  };
 }
 
 /**

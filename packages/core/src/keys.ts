@@ -16,7 +16,14 @@ export type KeyItem =
 export class KeyError extends Error {
   override name = 'KeyError';
   constructor(
-    readonly reason: 'needs-passphrase' | 'bad-decrypt' | 'limit' | 'unsupported' | 'malformed' | 'key-type',
+    readonly reason:
+      | 'needs-passphrase'
+      | 'empty-passphrase'
+      | 'bad-decrypt'
+      | 'limit'
+      | 'unsupported'
+      | 'malformed'
+      | 'key-type',
     message: string,
   ) {
     super(message);
@@ -52,7 +59,9 @@ function decrypt(item: KeyItem, password: string, opts: PbeOptions): KeyObject {
 
 /**
  * Opens `item`, trying each passphrase candidate in turn for an encrypted key. A passphrase given
- * for an unencrypted key is ignored. Throws KeyError, or LegacyCiphersNeeded.
+ * for an unencrypted key is ignored. An empty passphrase counts as none: it is tried (a key can be
+ * encrypted under ''), but when it fails the key "needs a passphrase" rather than a "wrong" one.
+ * Throws KeyError, or LegacyCiphersNeeded.
  */
 export function openKey(item: KeyItem, passphrases: readonly string[], opts: PbeOptions): KeyObject {
   if (!isEncrypted(item)) {
@@ -63,23 +72,35 @@ export function openKey(item: KeyItem, passphrases: readonly string[], opts: Pbe
       throw new KeyError('malformed', 'OpenSSL cannot read it as a private key');
     }
   }
-  if (passphrases.length === 0)
-    throw new KeyError('needs-passphrase', 'it is encrypted and no passphrase was given');
-  for (const password of passphrases) {
-    try {
-      return decrypt(item, password, opts);
-    } catch (err) {
-      if (err instanceof KeyError && err.reason === 'key-type') throw err;
-      if (err instanceof PbeError && err.reason !== 'bad-decrypt')
-        throw new KeyError(err.reason, err.message);
-      // The ASN.1 read here is the encryption's structure and parameters, never the decrypted bytes
-      // (OpenSSL reads those): a failure is damage, whatever the passphrase.
-      if (err instanceof Asn1Error) throw new KeyError('malformed', err.message);
-      // Bad padding, or a plaintext that is not a key: this passphrase is not the one.
-      if (!(err instanceof PbeError || isOpenSslError(err))) throw err;
-    }
+  const given = passphrases.filter((p) => p !== '');
+  if (given.length === 0) {
+    const key = passphrases.length > 0 ? tryPassword(item, '', opts) : undefined;
+    if (key !== undefined) return key;
+    throw passphrases.length > 0
+      ? new KeyError('empty-passphrase', 'it is encrypted and the passphrase given is empty')
+      : new KeyError('needs-passphrase', 'it is encrypted and no passphrase was given');
+  }
+  for (const password of given) {
+    const key = tryPassword(item, password, opts);
+    if (key !== undefined) return key;
   }
   throw new KeyError('bad-decrypt', 'the passphrase does not decrypt it');
+}
+
+/** The key opened with `password`, or undefined when it is not the right one. Throws KeyError otherwise. */
+function tryPassword(item: KeyItem, password: string, opts: PbeOptions): KeyObject | undefined {
+  try {
+    return decrypt(item, password, opts);
+  } catch (err) {
+    if (err instanceof KeyError && err.reason === 'key-type') throw err;
+    if (err instanceof PbeError && err.reason !== 'bad-decrypt') throw new KeyError(err.reason, err.message);
+    // The ASN.1 read here is the encryption's structure and parameters, never the decrypted bytes
+    // (OpenSSL reads those): a failure is damage, whatever the passphrase.
+    if (err instanceof Asn1Error) throw new KeyError('malformed', err.message);
+    // Bad padding, or a plaintext that is not a key: this passphrase is not the one.
+    if (!(err instanceof PbeError || isOpenSslError(err))) throw err;
+    return undefined;
+  }
 }
 
 function isOpenSslError(err: unknown): boolean {

@@ -11,6 +11,14 @@ export const LIMITS = Object.freeze({
   maxFieldBytes: 1024 * 1024,
   /** Most certificates one field may hold (a full public CA bundle has about 150). */
   maxCertificatesPerField: 512,
+  /**
+   * Most distinct certificates for the leaf and its chain, over `cert`, `bundle`, `pfx` and `key`
+   * together (`ca` is not counted): a client sends its certificate and a few intermediates, and
+   * ordering them costs signature checks that grow with the square of their number.
+   */
+  maxChainCertificates: 16,
+  /** Most private keys one field (or one PKCS#12 file) may hold; each may cost a key derivation. */
+  maxPrivateKeysPerField: 8,
   /** Most PEM blocks one field may hold. */
   maxPemBlocks: 1024,
   /** Deepest nesting accepted in a JSON bundle. */
@@ -21,8 +29,12 @@ export const LIMITS = Object.freeze({
   maxAsn1Nodes: 200_000,
   /** Highest iteration count of one key derivation (PKCS#12 MAC, PKCS#12 PBE, PBKDF2, PBKDF1). */
   maxIterations: 1_000_000,
-  /** Highest sum of iteration counts over all derivations of one PKCS#12 file. */
-  maxTotalIterations: 4_000_000,
+  /**
+   * Highest work summed over every key derivation of one credential (all its fields, every
+   * passphrase tried), in units of one SHA-1 iteration of the PKCS#12 KDF (~0.6 µs): slower digests
+   * count several units per iteration, scrypt one per N·r·p. About 1.8 s of CPU at most.
+   */
+  maxTotalIterations: 3_000_000,
   /** Most safe bags in one PKCS#12 file. */
   maxSafeBags: 256,
   /**

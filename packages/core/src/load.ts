@@ -59,15 +59,21 @@ export async function loadCredentials(
       if (!ciphers) throw new LegacyCiphersNeeded();
       return ciphers;
     },
+    // Keys derived before a legacy cipher was found are kept for the second run below.
+    derivations: new Map(),
   };
   let decoded: ReturnType<typeof decodeWith>;
   try {
     decoded = decodeWith(material, resolved, opts);
   } catch (err) {
     if (!(err instanceof LegacyCiphersNeeded)) throw err;
-    // Rare path: an RC2/DES file. Load the ciphers asynchronously, then decode again.
+    // Rare path: an RC2/DES file. Load the ciphers asynchronously, then decode again: the second run
+    // reuses the keys the first derived (a MAC key, say), so no derivation is paid for twice.
     await loadLegacyCiphers();
     decoded = decodeWith(material, resolved, opts);
+  } finally {
+    // Derived keys are secret: they do not outlive this call.
+    opts.derivations?.clear();
   }
   const warnings = assertNoErrors(validateCredentials(decoded, policy), sourceId);
   // Sources may report warnings of their own (e.g. a group-readable key file): they ride along too.

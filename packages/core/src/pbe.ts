@@ -3,7 +3,7 @@
 // traditional `Proc-Type: 4,ENCRYPTED` keys. Decoding them here rather than through OpenSSL lets core
 // refuse an absurd iteration count *before* spending it, and lets one code path read every cipher:
 // node:crypto for AES and 3DES, the lazily loaded legacy ciphers for RC2 and DES.
-import { createDecipheriv, hash, pbkdf2Sync, scryptSync } from 'node:crypto';
+import { createDecipheriv, createHash, hash, pbkdf2Sync, scryptSync } from 'node:crypto';
 import { type Asn1Node, algorithm, integer, isUniversal, octets, sequence, TAG } from './asn1.js';
 import { iterateHash, iterationCost } from './iterated-hash.js';
 import type { LegacyCiphers } from './legacy-ciphers.js';
@@ -23,13 +23,22 @@ export class PbeError extends Error {
 }
 
 /**
- * Counts the work spent on one input, so that many derivations cannot add up to a hang. One unit is
- * one iteration of the fastest path (a block of SHA-1/SHA-256, or a PBKDF2 round).
+ * Counts the work spent on one credential, so that many derivations cannot add up to a hang. One unit
+ * is one SHA-1 iteration of the PKCS#12 KDF (the slowest per unit: ~0.6 µs); a PBKDF2-SHA-256 round
+ * or an scrypt N·r·p step costs about as much, slower digests several units.
+ *
+ * With a `memo`, derived keys are kept by their inputs: a decode run again on the same input (after
+ * loading the legacy ciphers) reuses them instead of spending the work twice. The charge is the same.
  */
 export class IterationBudget {
   #left: number;
-  constructor(total: number = LIMITS.maxTotalIterations) {
+  readonly #total: number;
+  readonly #memo: Map<string, Buffer> | undefined;
+
+  constructor(total: number = LIMITS.maxTotalIterations, memo?: Map<string, Buffer>) {
     this.#left = total;
+    this.#total = total;
+    this.#memo = memo;
   }
 
   /** Units still available. */
@@ -50,13 +59,36 @@ export class IterationBudget {
       );
     }
     if (iterations < 1) throw new PbeError('malformed', `${what} has an iteration count of ${iterations}`);
+    this.charge(work);
+  }
+
+  /** Charges `work` units, or throws a `limit` PbeError (before the work) when they are not left. */
+  charge(work: number): void {
     this.#left -= work;
     if (this.#left < 0) {
       throw new PbeError(
         'limit',
-        `the key derivations of this file add up to more than ${LIMITS.maxTotalIterations.toLocaleString('en')} iterations' worth of work`,
+        `its key derivations add up to more than ${this.#total.toLocaleString('en')} iterations' worth of work, mtlskit's limit for one credential`,
       );
     }
+  }
+
+  /** `derive()`, or its result from an earlier run with the same inputs (see the class comment). */
+  derive(inputs: readonly (string | number | Uint8Array)[], derive: () => Buffer): Buffer {
+    if (this.#memo === undefined) return derive();
+    const h = createHash('sha256');
+    for (const part of inputs) {
+      const bytes = typeof part === 'number' ? Buffer.from(String(part)) : Buffer.from(part);
+      const len = Buffer.alloc(4);
+      len.writeUInt32BE(bytes.length);
+      h.update(len).update(bytes);
+    }
+    const id = h.digest('base64');
+    const known = this.#memo.get(id);
+    if (known !== undefined) return Buffer.from(known);
+    const out = derive();
+    this.#memo.set(id, Buffer.from(out));
+    return out;
   }
 }
 
@@ -207,6 +239,22 @@ export function pkcs12Kdf(
   const { u, v } = sizes;
   const blocks = Math.ceil(length / u);
   budget.spend(iterations, 'the PKCS#12 key derivation', iterations * blocks * iterationCost(digest));
+  return budget.derive(['pkcs12', digest, password, salt, id, iterations, length], () =>
+    pkcs12KdfRun(digest, password, salt, id, iterations, length, u, v),
+  );
+}
+
+function pkcs12KdfRun(
+  digest: string,
+  password: Buffer,
+  salt: Buffer,
+  id: number,
+  iterations: number,
+  length: number,
+  u: number,
+  v: number,
+): Buffer {
+  const blocks = Math.ceil(length / u);
   const S = salt.length ? repeatTo(salt, v * Math.ceil(salt.length / v)) : Buffer.alloc(0);
   const P = password.length ? repeatTo(password, v * Math.ceil(password.length / v)) : Buffer.alloc(0);
   const I = Buffer.concat([S, P]);
@@ -258,6 +306,14 @@ function cbcDecrypt(spec: CipherSpec, key: Buffer, iv: Buffer, data: Buffer, opt
   return unpad(plain, spec.blockSize);
 }
 
+/**
+ * Asks for RC2/DES before a derivation is spent on them: on the asynchronous path the first such
+ * file throws LegacyCiphersNeeded here, and the decode runs again once they are loaded.
+ */
+function needsCipher(spec: CipherSpec, opts: PbeOptions): void {
+  if (!('native' in spec.impl)) opts.legacy();
+}
+
 /** The secret bytes of a password for PBES1/PBES2 (raw UTF-8, as OpenSSL uses it). */
 function utf8Password(password: string | null): Buffer {
   return Buffer.from(password ?? '', 'utf8');
@@ -300,7 +356,9 @@ export function pbkdf2(
 ): Buffer {
   const blocks = Math.ceil(length / (HASHES[prf]?.u ?? 20));
   budget.spend(iterations, 'PBKDF2', iterations * blocks * (FAST_PBKDF2_PRFS.has(prf) ? 1 : 3));
-  return pbkdf2Sync(password, salt, iterations, length, prf);
+  return budget.derive(['pbkdf2', prf, password, salt, iterations, length], () =>
+    pbkdf2Sync(password, salt, iterations, length, prf),
+  );
 }
 
 /** Reads PBKDF2-params: salt, iteration count, optional key length and PRF. */
@@ -359,6 +417,7 @@ function pbes2(
       throw new PbeError('malformed', 'PBES2 cipher without an IV');
     iv = octets(enc.params, 'PBES2 IV');
   }
+  needsCipher(spec, opts);
   const pw = utf8Password(password);
   let key: Buffer;
   if (kdf.oid === OID_PBKDF2) {
@@ -383,12 +442,17 @@ function pbes2(
     }
     const invalid = () => new PbeError('malformed', `scrypt parameters N=${N}, r=${r}, p=${p} are not valid`);
     if (N < 2 || (N & (N - 1)) !== 0 || r < 1 || p < 1) throw invalid();
-    try {
-      key = scryptSync(pw, salt, spec.keyLength, { N, r, p, maxmem: 128 * N * r + 16 * 1024 * 1024 });
-    } catch {
-      // OpenSSL's own checks (e.g. N below 2^(16·r)): the file's fault whatever the passphrase.
-      throw invalid();
-    }
+    // One N·r·p step costs about one budget unit (~0.5 µs): N=2^17, r=8, p=1 is 2^20 units, ~0.6 s.
+    opts.budget.charge(N * r * p);
+    const keyLength = spec.keyLength;
+    key = opts.budget.derive(['scrypt', pw, salt, N, r, p, keyLength], () => {
+      try {
+        return scryptSync(pw, salt, keyLength, { N, r, p, maxmem: 128 * N * r + 16 * 1024 * 1024 });
+      } catch {
+        // OpenSSL's own checks (e.g. N below 2^(16·r)): the file's fault whatever the passphrase.
+        throw invalid();
+      }
+    });
   } else {
     throw new PbeError('unsupported', `PBES2 with key derivation ${kdf.oid}`);
   }
@@ -414,6 +478,7 @@ export function decryptPbe(
   const parts = sequence(alg.params, 'PBE parameters', 2);
   const salt = octets(parts[0], 'PBE salt');
   const iterations = integer(parts[1], 'PBE iteration count');
+  needsCipher(p12 || p1!.cipher, opts);
   if (p12) {
     const pw = bmpPassword(password);
     const key = pkcs12Kdf('sha1', pw, salt, 1, iterations, p12.keyLength, opts.budget);
@@ -423,7 +488,10 @@ export function decryptPbe(
   const { digest, cipher } = p1!;
   // PBKDF1: T = H^c(P || S); key = T[0..8], IV = T[8..16].
   opts.budget.spend(iterations, 'PBKDF1', iterations * iterationCost(digest));
-  const t = iterateHash(digest, Buffer.concat([utf8Password(password), salt]), iterations);
+  const input = Buffer.concat([utf8Password(password), salt]);
+  const t = opts.budget.derive(['pbkdf1', digest, input, iterations], () =>
+    iterateHash(digest, input, iterations),
+  );
   return cbcDecrypt(cipher, t.subarray(0, 8), t.subarray(8, 16), data, opts);
 }
 

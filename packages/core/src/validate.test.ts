@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { hasOpenssl, type IssuedCert, runOpenssl, TestCA } from '@mtlskit/testkit';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { decodeMaterial } from './decode.js';
+import { MtlsError } from './errors.js';
 import { loadCredentials } from './load.js';
 import type { ValidationPolicy } from './policy.js';
 import { validateCredentials } from './validate.js';
@@ -193,7 +194,7 @@ describe('chain', () => {
     const [finding] = validateCredentials(decoded);
     expect(finding).toMatchObject({ code: 'CHAIN_INVALID', severity: 'error', field: 'cert' });
     expect(finding?.message).toContain(
-      '"not a CA" in cert signed "signed by a leaf" but is not a CA certificate',
+      '"not a CA" in `cert` signed "signed by a leaf" but is not a CA certificate',
     );
   });
 
@@ -223,5 +224,127 @@ describe('key', () => {
     const list = validateCredentials(decodeMaterial({ cert: other.certPem, key: mangopay.keyPem }));
     expect(codes(list)).toEqual(['error:KEY_MISMATCH', 'warning:EXPIRING_SOON']);
     for (const f of list) expect(f.fix.length).toBeGreaterThan(10);
+  });
+});
+
+describe('messages name the field a value came from', () => {
+  test('a JSON bundle: "the bundle\'s `tls.crt`", as decode errors do', async () => {
+    const other = await intermediate.issueClient({ validForSeconds: 90 * 86_400 });
+    const bundle = JSON.stringify({ 'tls.crt': mangopay.fullChainPem, 'tls.key': other.keyPem });
+    const err = await loadCredentials({ bundle }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'KEY_MISMATCH', field: 'key' });
+    expect((err as Error).message).toContain(
+      'The private key in the bundle\'s `tls.key` does not belong to the certificate "client-42.sandbox.mangopay.com" in the bundle\'s `tls.crt`',
+    );
+    const notAfter = Date.parse(mangopay.x509.validTo);
+    const expired = await loadCredentials(
+      { bundle: JSON.stringify({ certificate: mangopay.fullChainPem, private_key: mangopay.keyPem }) },
+      { now: () => notAfter + 1000 },
+    ).catch((e: unknown) => e);
+    expect(expired).toMatchObject({ code: 'EXPIRED', field: 'cert' });
+    expect((expired as Error).message).toMatch(
+      /in the bundle's `certificate` expired on .*Renew it with your provider/s,
+    );
+  });
+
+  test('a PKCS#12 leaf is named by its field, a plain value by its field in backticks', async () => {
+    const server = await intermediate.issueClient({ clientAuth: false, validForSeconds: 90 * 86_400 });
+    const fromPfx = await loadCredentials({ pfx: await server.pkcs12('pw'), passphrase: 'pw' }).catch(
+      (e: unknown) => e,
+    );
+    expect(fromPfx).toMatchObject({ code: 'NO_CLIENT_AUTH', field: 'pfx' });
+    expect((fromPfx as Error).message).toContain('in `pfx` is not allowed for client authentication');
+    const [f] = findings(server);
+    expect(f?.message).toContain('in `cert` is not allowed for client authentication');
+  });
+
+  test('fixes give commands that work today, not only the CLI', async () => {
+    const notAfter = Date.parse(mangopay.x509.validTo);
+    const [soon] = findings(mangopay, { now: () => notAfter - 5 * DAY });
+    expect(soon?.fix).toBe(
+      'Renew it with your provider (or with `mtlskit renew` from @mtlskit/cli) and store the new certificate and key before then.',
+    );
+    const err = (await loadCredentials({ cert: 'not a certificate!', key: mangopay.keyPem }).catch(
+      (e: unknown) => e,
+    )) as Error;
+    expect(err.message).toContain('`base64 -w0 FILE` on Linux, `base64 -i FILE` on macOS');
+  });
+});
+
+describe('a policy of the wrong shape is INVALID_REFERENCE, never a TypeError or a skipped check', () => {
+  const expiredNow = () => Date.parse(mangopay.x509.validTo) + DAY;
+
+  test.each([
+    ['NaN', () => Number.NaN, /now\(\) returned NaN, not a time; the validity dates cannot be checked/],
+    ['undefined', () => undefined, /now\(\) returned undefined/],
+    ['a string', () => '2030-01-01', /now\(\) returned a string/],
+    ['Infinity', () => Number.POSITIVE_INFINITY, /now\(\) returned Infinity/],
+  ])('now() returning %s', async (_name, now, says) => {
+    const policy = { now } as unknown as ValidationPolicy;
+    // Before, the comparisons with NaN were all false: an expired certificate was accepted.
+    const err = await loadCredentials({ cert: mangopay.certPem, key: mangopay.keyPem }, policy).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(MtlsError);
+    expect(err).toMatchObject({ code: 'INVALID_REFERENCE' });
+    expect((err as Error).message).toMatch(says);
+    expect((err as Error).message).toContain('Give a function returning milliseconds since the epoch');
+  });
+
+  test('now() that throws', async () => {
+    const boom = new Error('clock unavailable');
+    const err = await loadCredentials(
+      { cert: mangopay.certPem, key: mangopay.keyPem },
+      {
+        now: () => {
+          throw boom;
+        },
+      },
+    ).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'INVALID_REFERENCE' });
+    expect((err as Error).message).toContain("policy's now() threw");
+  });
+
+  test('now() returning a Date is read as that time', async () => {
+    const policy = { now: () => new Date(expiredNow()) } as unknown as ValidationPolicy;
+    expect(codes(findings(mangopay, policy))).toEqual(['error:EXPIRED']);
+  });
+
+  test.each([
+    ['a string as the whole policy', 'strict', /policy's value is a string, not an object/],
+    ['fields.cert as a number', { fields: { cert: 42 } }, /policy's fields\.cert is a number, not a string/],
+    ['fields.key empty', { fields: { key: '' } }, /policy's fields\.key is empty/],
+    ['fields as a string', { fields: 'tls.crt' }, /policy's fields is a string, not an object/],
+    ['now as a number', { now: 1_700_000_000_000 }, /policy's now is a number, not a function/],
+    ['warnDays as NaN', { warnDays: Number.NaN }, /policy's warnDays is NaN/],
+    ['warnDays negative', { warnDays: -1 }, /policy's warnDays is -1/],
+    ['warnDays as a string', { warnDays: '30' }, /policy's warnDays is a string/],
+    [
+      'requireClientAuth as a string',
+      { requireClientAuth: 'no' },
+      /requireClientAuth is a string, not a boolean/,
+    ],
+    [
+      'expectedIdentity.commonName as a number',
+      { expectedIdentity: { commonName: 7 } },
+      /commonName is a number/,
+    ],
+    ['expectedIdentity.dnsName as an array', { expectedIdentity: { dnsName: ['a'] } }, /dnsName is an array/],
+    ['passphrase as bytes', { passphrase: Buffer.from('pw') }, /passphrase is an object, not a string/],
+  ])('%s', async (_name, policy, says) => {
+    const material = { cert: mangopay.certPem, key: mangopay.keyPem };
+    for (const run of [
+      () => loadCredentials(material, policy as ValidationPolicy),
+      async () => decodeMaterial(material, policy as ValidationPolicy),
+    ]) {
+      const err = await run().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(MtlsError);
+      expect(err).toMatchObject({ code: 'INVALID_REFERENCE' });
+      expect((err as Error).message).toMatch(says);
+    }
+  });
+
+  test('members left undefined take their defaults', () => {
+    expect(findings(mangopay, { fields: { cert: undefined }, warnDays: undefined })).toEqual([]);
   });
 });

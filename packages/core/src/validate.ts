@@ -11,11 +11,16 @@ import type { Finding } from './types.js';
 
 const DAY_MS = 86_400_000;
 
-/** The fields the leaf and key came from, named in findings. */
+/** The fields the leaf and key came from (a finding's `field`), and how messages name them. */
 interface Origin {
   leaf: string;
   key: string;
+  /** E.g. "`cert`", or "the bundle's `tls.crt`" for a value taken from a JSON bundle. */
+  labels: { leaf: string; key: string; ca: string };
 }
+
+const RENEW =
+  'Renew it with your provider (or with `mtlskit renew` from @mtlskit/cli) and store the new certificate and key';
 const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 const EKU_NAMES: Record<string, string> = {
   '1.3.6.1.5.5.7.3.1': 'serverAuth',
@@ -107,7 +112,7 @@ function checkKey(leaf: X509Certificate, key: KeyObject, origin: Origin, out: Fi
     code: 'KEY_MISMATCH',
     severity: 'error',
     field: origin.key,
-    message: `The private key in ${origin.key} does not belong to the certificate ${certName(leaf)} in ${origin.leaf}${kinds}.`,
+    message: `The private key in ${origin.labels.key} does not belong to the certificate ${certName(leaf)} in ${origin.labels.leaf}${kinds}.`,
     fix: 'Use the private key the certificate’s CSR was generated with; after a renewal, store the new certificate and its new key together.',
   });
 }
@@ -127,7 +132,7 @@ function checkChain(
         code: 'CHAIN_INVALID',
         severity: 'error',
         field: origin.leaf,
-        message: `The certificate chain in ${origin.leaf} cannot be put in order: ${strays} did not issue ${certName(child)} or any certificate above it.`,
+        message: `The certificate chain in ${origin.labels.leaf} cannot be put in order: ${strays} did not issue ${certName(child)} or any certificate above it.`,
         fix: 'Send only the client certificate and the intermediates that issued it; remove unrelated certificates or add the missing intermediate.',
       });
       return;
@@ -137,7 +142,7 @@ function checkChain(
         code: 'CHAIN_INVALID',
         severity: 'error',
         field: origin.leaf,
-        message: `${certName(parent)} in ${origin.leaf} signed ${certName(child)} but is not a CA certificate (no basicConstraints CA:TRUE).`,
+        message: `${certName(parent)} in ${origin.labels.leaf} signed ${certName(child)} but is not a CA certificate (no basicConstraints CA:TRUE).`,
         fix: 'Use the intermediate CA certificates your provider publishes.',
       });
       return;
@@ -155,13 +160,14 @@ function checkDates(
 ): void {
   const now = policy.now();
   const field = origin.leaf;
+  const label = origin.labels.leaf;
   const { notBefore, notAfter } = validity(leaf);
   if (now < notBefore) {
     out.push({
       code: 'NOT_YET_VALID',
       severity: 'error',
       field,
-      message: `The certificate ${certName(leaf)} in ${field} is not valid before ${date(notBefore)}.`,
+      message: `The certificate ${certName(leaf)} in ${label} is not valid before ${date(notBefore)}.`,
       fix: 'Wait until then, or check this machine’s clock; a server rejects it until that time.',
     });
   } else if (now > notAfter) {
@@ -169,8 +175,8 @@ function checkDates(
       code: 'EXPIRED',
       severity: 'error',
       field,
-      message: `The certificate ${certName(leaf)} in ${field} expired on ${date(notAfter)}.`,
-      fix: 'Renew it (`mtlskit renew`) and store the new certificate and key.',
+      message: `The certificate ${certName(leaf)} in ${label} expired on ${date(notAfter)}.`,
+      fix: `${RENEW}.`,
     });
   } else if (notAfter - now < policy.warnDays * DAY_MS) {
     const days = Math.floor((notAfter - now) / DAY_MS);
@@ -178,8 +184,8 @@ function checkDates(
       code: 'EXPIRING_SOON',
       severity: 'warning',
       field,
-      message: `The certificate ${certName(leaf)} in ${field} expires on ${date(notAfter)}, in ${days} day${days === 1 ? '' : 's'}.`,
-      fix: 'Renew it before then (`mtlskit renew`).',
+      message: `The certificate ${certName(leaf)} in ${label} expires on ${date(notAfter)}, in ${days} day${days === 1 ? '' : 's'}.`,
+      fix: `${RENEW} before then.`,
     });
   }
   for (const cert of chain) {
@@ -189,7 +195,7 @@ function checkDates(
         code: now > v.notAfter ? 'EXPIRED' : 'NOT_YET_VALID',
         severity: 'error',
         field,
-        message: `The intermediate certificate ${certName(cert)} in ${field} is ${now > v.notAfter ? `expired since ${date(v.notAfter)}` : `not valid before ${date(v.notBefore)}`}.`,
+        message: `The intermediate certificate ${certName(cert)} in ${label} is ${now > v.notAfter ? `expired since ${date(v.notAfter)}` : `not valid before ${date(v.notBefore)}`}.`,
         fix: 'Replace the intermediates with the current ones from your provider.',
       });
     }
@@ -200,7 +206,7 @@ function checkDates(
         code: 'CA_EXPIRED',
         severity: 'warning',
         field: 'ca',
-        message: `The CA certificate ${certName(cert)} expired on ${date(validity(cert).notAfter)}.`,
+        message: `The CA certificate ${certName(cert)} in ${origin.labels.ca} expired on ${date(validity(cert).notAfter)}.`,
         fix: 'Replace it with the current CA certificate of the server you call.',
       });
     }
@@ -216,7 +222,7 @@ function checkUsage(leaf: X509Certificate, policy: ResolvedPolicy, origin: Origi
     code: 'NO_CLIENT_AUTH',
     severity: 'error',
     field: origin.leaf,
-    message: `The certificate ${certName(leaf)} in ${origin.leaf} is not allowed for client authentication: its extended key usage is ${names}.`,
+    message: `The certificate ${certName(leaf)} in ${origin.labels.leaf} is not allowed for client authentication: its extended key usage is ${names}.`,
     fix: 'Request a certificate with extendedKeyUsage=clientAuth (in the CSR: `-addext extendedKeyUsage=clientAuth`); servers reject this one with alert 43.',
   });
 }
@@ -239,7 +245,7 @@ function checkIdentity(leaf: X509Certificate, policy: ResolvedPolicy, origin: Or
         code: 'IDENTITY_MISMATCH',
         severity: 'error',
         field: origin.leaf,
-        message: `The certificate in ${origin.leaf} has ${cn === undefined ? 'no common name' : `common name "${cn}"`}, expected ${typeof want === 'string' ? `"${want}"` : `one matching ${want}`}.`,
+        message: `The certificate in ${origin.labels.leaf} has ${cn === undefined ? 'no common name' : `common name "${cn}"`}, expected ${typeof want === 'string' ? `"${want}"` : `one matching ${want}`}.`,
         fix,
       });
     }
@@ -251,7 +257,7 @@ function checkIdentity(leaf: X509Certificate, policy: ResolvedPolicy, origin: Or
         code: 'IDENTITY_MISMATCH',
         severity: 'error',
         field: origin.leaf,
-        message: `The certificate in ${origin.leaf} has no DNS name "${expected.dnsName}" among its subject alternative names (${names.join(', ') || 'none'}).`,
+        message: `The certificate in ${origin.labels.leaf} has no DNS name "${expected.dnsName}" among its subject alternative names (${names.join(', ') || 'none'}).`,
         fix,
       });
     }
@@ -270,7 +276,7 @@ function checkIdentity(leaf: X509Certificate, policy: ResolvedPolicy, origin: Or
         code: 'IDENTITY_MISMATCH',
         severity: 'error',
         field: origin.leaf,
-        message: `The certificate in ${origin.leaf} has subject "${haveKeys.join(', ')}", expected "${wantKeys.join(', ')}"${reordered ? ' (same attributes, in another order)' : ''}.`,
+        message: `The certificate in ${origin.labels.leaf} has subject "${haveKeys.join(', ')}", expected "${wantKeys.join(', ')}"${reordered ? ' (same attributes, in another order)' : ''}.`,
         fix,
       });
     }
@@ -284,7 +290,7 @@ function checkStrength(key: KeyObject, origin: Origin, out: Finding[]): void {
       code: 'WEAK_KEY',
       severity: 'warning',
       field: origin.key,
-      message: `The private key in ${origin.key} is RSA ${keySize}; many servers refuse RSA keys below 2048 bits.`,
+      message: `The private key in ${origin.labels.key} is RSA ${keySize}; many servers refuse RSA keys below 2048 bits.`,
       fix: 'Generate a new RSA 2048 (or EC P-256) key and have the certificate reissued for it.',
     });
   }
@@ -301,7 +307,13 @@ export function validateCredentials(
   policy?: ValidationPolicy,
 ): Finding[] {
   const p = resolvePolicy(policy);
-  const origin: Origin = { leaf: decoded.origin?.leaf ?? 'cert', key: decoded.origin?.key ?? 'key' };
+  const leaf = decoded.origin?.leaf ?? 'cert';
+  const key = decoded.origin?.key ?? 'key';
+  const origin: Origin = {
+    leaf,
+    key,
+    labels: decoded.origin?.labels ?? { leaf: `\`${leaf}\``, key: `\`${key}\``, ca: '`ca`' },
+  };
   const out: Finding[] = [];
   checkKey(decoded.leaf, decoded.key, origin, out);
   checkChain(decoded.leaf, decoded.chain, origin, out);
