@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { leakCheck } from '@mtlskit/testkit';
+import { leakCheck, TestCA } from '@mtlskit/testkit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MtlsError } from './errors.js';
@@ -349,13 +349,22 @@ const INVALID: Array<[string, RegExp, string]> = [
   ['vault-pki://pki/sign/client?token=hvs.abc', /unknown option "token" for vault-pki:/, 'token'],
 ];
 
-/** The characters the caret line of an INVALID_REFERENCE message points at. */
+/**
+ * The characters of `text` the caret line of an INVALID_REFERENCE message points at. Of a long
+ * reference the message echoes a window (marked with "…"), which must be part of the text.
+ */
 function pointedAt(err: MtlsError, text: string): string {
   const lines = err.message.split('\n');
+  const echo = (lines[1] ?? '').slice(2);
   const carets = lines[2] ?? '';
   const start = carets.indexOf('^') - 2;
   const length = carets.trim().length;
-  return text.slice(start, start + length);
+  if (!echo.includes('…')) return text.slice(start, start + length);
+  const lead = echo.startsWith('…') ? 1 : 0;
+  const window = echo.slice(lead).replace(/…$/, '');
+  const from = text.indexOf(window);
+  expect(from, `the echoed window ${JSON.stringify(window)} is part of the text`).toBeGreaterThanOrEqual(0);
+  return text.slice(from + start - lead, from + start - lead + length);
 }
 
 describe('parseReference', () => {
@@ -489,6 +498,60 @@ describe('parseReference', () => {
     expect(() => parseReference('file:?key=/k.pem&passphrase=env:KEY_PASS')).toThrow(
       /\n {2}file:\?key=\/k\.pem&passphrase=env:KEY_PASS\n/,
     );
+  });
+
+  it('never echoes a credential written where a reference belongs, in the message or the sourceId', async () => {
+    const { keyPem } = await (await TestCA.create()).issueClient({ commonName: 'pasted' });
+    const b64 = Buffer.from(keyPem).toString('base64');
+    const derB64 = keyPem
+      .split('\n')
+      .filter((l) => l !== '' && !l.startsWith('-----'))
+      .join('');
+    for (const text of [
+      keyPem, // a PEM key (line breaks and all)
+      keyPem.trim(),
+      b64, // its Base64, as MTLS_KEY often holds it
+      derB64, // the Base64 of its DER
+      `env:?key=${b64}`, // where a variable name belongs
+      `env:?key=${encodeURIComponent(keyPem)}`, // percent-encoded PEM where a name belongs
+      `vault-pki://pki/sign/client?ttl=${b64}`, // a value the message quotes
+    ]) {
+      const err = (() => {
+        try {
+          parseReference(text);
+        } catch (e) {
+          return e as MtlsError;
+        }
+      })();
+      const what = `the error for ${text.slice(0, 12)}…`;
+      expect(err, what).toBeInstanceOf(MtlsError);
+      leakCheck([keyPem]).check(err, what);
+      expect(err!.code).toBe('INVALID_REFERENCE');
+      expect(err!.message, what).toMatch(/looks like a credential itself \(PEM or Base64\), not a reference/);
+      const [, echo = '', caret = ''] = err!.message.split('\n');
+      expect(echo[caret.indexOf('^')], `${what}: the caret is on what is hidden`).toBe('*');
+      expect(err!.sourceId, what).toBe(echo.slice(2));
+    }
+    // Names and paths are not mistaken for credentials.
+    const path = `vault://secret/Team-A/Service2/Production-Client/mtls-2026?kv=3`;
+    expect(() => parseReference(path)).toThrow(`\n  ${path}\n`);
+  });
+
+  it('echoes 80 characters of a long reference, around the wrong part, the caret still on it', () => {
+    const text = `vault://secret/${'team/'.repeat(40)}mtls?kv=3&version=x`;
+    const err = (() => {
+      try {
+        parseReference(text);
+      } catch (e) {
+        return e as MtlsError;
+      }
+    })()!;
+    const [, echo = '', caret = ''] = err.message.split('\n');
+    expect(echo).toMatch(/^ {2}…[a-z/]+\/mtls\?kv=3&version=x$/);
+    expect(echo.length).toBe(2 + 1 + 80);
+    expect(pointedAt(err, text)).toBe('3');
+    expect(caret.trim()).toBe('^');
+    expect(err.sourceId).toBe(echo.slice(2));
   });
 
   it('says a reference is a string when given something else', () => {

@@ -211,6 +211,16 @@ export const BUILTIN_SCHEMES: Readonly<
       versionId: { type: 'string', description: 'A specific version id (bundle mode only).' },
       versionStage: { type: 'string', description: 'A staging label.', default: 'AWSCURRENT' },
       endpoint: { type: 'url', description: 'A custom endpoint (VPC endpoint, LocalStack).' },
+      timeoutMs: {
+        type: 'integer',
+        description: 'Deadline of each Secrets Manager call, SDK retries included, in milliseconds.',
+        default: 10_000,
+      },
+      maxAttempts: {
+        type: 'integer',
+        description:
+          "Attempts per call inside the AWS SDK; default: `AWS_MAX_ATTEMPTS` when set, else 2. The resolver's backoff handles the rest.",
+      },
       ...fieldOptions('Secret'),
     },
   },
@@ -348,6 +358,8 @@ class ReferenceProblem extends Error {
     readonly length: number,
     readonly problem: string,
     readonly fix: string,
+    /** For an unknown option: the scheme it was given to (an adapter not installed may add it). */
+    readonly unknownOptionOf?: string,
   ) {
     super(problem);
   }
@@ -382,13 +394,98 @@ function maskLiteralPassphrases(text: string): string {
   return `${text.slice(0, q + 1)}${masked.join('&')}`;
 }
 
-function toError(text: string, p: ReferenceProblem): MtlsError {
-  const start = Math.max(0, Math.min(p.start, text.length));
-  const caret = `${' '.repeat(start)}${'^'.repeat(Math.max(1, Math.min(p.length, text.length - start)))}`;
-  const fix = p.fix ? ` ${p.fix}` : '';
-  const shown = printable(maskLiteralPassphrases(text));
-  const message = `Invalid reference: ${p.problem}.${fix}\n  ${shown}\n  ${caret}`;
-  return new MtlsError('INVALID_REFERENCE', message, { sourceId: shown });
+/** How much of a reference an error shows: a window of this many characters around the wrong part. */
+const MAX_ECHO = 80;
+/** A PEM block, complete or cut off (raw, percent-encoded or with its line breaks). */
+const PEM_TEXT = /-----BEGIN[\s\S]*?(?:-----END[^-]{0,64}-----|$)/g;
+/** A run of Base64 (or Base64url, or percent-encoded Base64) long enough to be a key or a certificate. */
+const BLOB_RUN = /[A-Za-z0-9+/_%-]{48,}={0,2}/g;
+
+/** True for a run shaped like Base64 rather than like a name or a path (mixed case and digits, few `/`). */
+function looksLikeBlob(run: string): boolean {
+  const slashes = run.split('/').length - 1;
+  return /[A-Z]/.test(run) && /[a-z]/.test(run) && /[0-9]/.test(run) && slashes <= run.length / 24;
+}
+
+/**
+ * `text` with PEM blocks and Base64-shaped blobs replaced by `*`s of the same length (so offsets
+ * still line up): a credential pasted where a reference belongs must not be echoed back. `hidden`
+ * is where the first one was and how many characters were hidden in all; `pem` whether one was PEM.
+ */
+function maskCredentials(text: string): { masked: string; hidden: number; first: number; pem: boolean } {
+  let hidden = 0;
+  let first = -1;
+  let pem = false;
+  const star = (m: string, at: number): string => {
+    hidden += m.length;
+    if (first < 0 || at < first) first = at;
+    return '*'.repeat(m.length);
+  };
+  const masked = text
+    .replace(PEM_TEXT, (m, at: number) => {
+      pem = true;
+      return star(m, at);
+    })
+    .replace(BLOB_RUN, (m, at: number) => (looksLikeBlob(m) ? star(m, at) : m));
+  return { masked, hidden, first, pem };
+}
+
+/** Marks an INVALID_REFERENCE whose text looked like a credential itself (for MTLS_SOURCE's message). */
+const CREDENTIAL_LIKE = Symbol('mtlskit.credentialLikeReference');
+/** On an "unknown option" INVALID_REFERENCE: the scheme the option was given to. */
+const UNKNOWN_OPTION_OF = Symbol('mtlskit.unknownOptionOf');
+
+/**
+ * The scheme an "unknown option" INVALID_REFERENCE is about (the option may be one its adapter
+ * package adds, when that package is not installed); undefined for every other error.
+ */
+export function unknownOptionScheme(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const scheme = (err as Record<symbol, unknown>)[UNKNOWN_OPTION_OF];
+  return typeof scheme === 'string' ? scheme : undefined;
+}
+
+/** True when `err` is the INVALID_REFERENCE of a text that looked like a credential, not a reference. */
+export function isCredentialLikeReference(err: unknown): boolean {
+  return (
+    typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[CREDENTIAL_LIKE] === true
+  );
+}
+
+function toError(text: string, problem: ReferenceProblem): MtlsError {
+  let p = problem;
+  const { masked, hidden, first, pem } = maskCredentials(maskLiteralPassphrases(text));
+  const credentialLike = hidden > 0 && (pem || hidden * 2 >= text.length);
+  if (credentialLike) {
+    p = new ReferenceProblem(
+      first,
+      masked.length - first,
+      'this looks like a credential itself (PEM or Base64), not a reference saying where one is',
+      'A reference names where the credential is, e.g. env: (reads MTLS_CERT and MTLS_KEY), env:?key=VARIABLE_NAME, file:/etc/mtls or aws-sm://SECRET_ID. Put the credential there.',
+    );
+  }
+  const start = Math.max(0, Math.min(p.start, masked.length));
+  const end = Math.max(start + 1, Math.min(start + p.length, masked.length));
+  // A window of the text around the wrong part, so a long value is not repeated whole.
+  let from = 0;
+  let to = masked.length;
+  if (masked.length > MAX_ECHO) {
+    from = Math.max(0, Math.min(start - 16, masked.length - MAX_ECHO));
+    to = from + MAX_ECHO;
+  }
+  const before = from > 0 ? '…' : '';
+  const shown = `${before}${printable(masked.slice(from, to))}${to < masked.length ? '…' : ''}`;
+  const caretEnd = Math.min(end, Math.max(to, start + 1));
+  const caret = `${' '.repeat(before.length + start - from)}${'^'.repeat(Math.max(1, caretEnd - start))}`;
+  const hide = (t: string) => maskCredentials(t).masked.replace(/\*{4,}/g, '***');
+  const fix = p.fix ? ` ${hide(p.fix)}` : '';
+  const message = `Invalid reference: ${hide(p.problem)}.${fix}\n  ${shown}\n  ${caret}`;
+  const err = new MtlsError('INVALID_REFERENCE', message, { sourceId: shown });
+  if (credentialLike) Object.defineProperty(err, CREDENTIAL_LIKE, { value: true });
+  else if (p.unknownOptionOf !== undefined) {
+    Object.defineProperty(err, UNKNOWN_OPTION_OF, { value: p.unknownOptionOf });
+  }
+  return err;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1044,6 +1141,7 @@ function parseAt(text: string, nested: boolean): ParsedReference {
           Math.max(1, eq),
           `unknown option "${name}" for ${scheme}:`,
           `Valid options: ${valid.join(', ') || '(none)'}.${suggestion(name, valid)}`,
+          scheme,
         );
       }
       if (raw.has(name))
@@ -1097,7 +1195,13 @@ function parseAt(text: string, nested: boolean): ParsedReference {
       if (!(err instanceof ReferenceProblem)) throw err;
       const start = pp.verbatim ? pp.valueStart + err.start : pp.valueStart;
       const length = pp.verbatim ? err.length : pp.valueLength;
-      throw new ReferenceProblem(start, length, `in passphrase=: ${err.problem}`, err.fix);
+      throw new ReferenceProblem(
+        start,
+        length,
+        `in passphrase=: ${err.problem}`,
+        err.fix,
+        err.unknownOptionOf,
+      );
     }
   }
 

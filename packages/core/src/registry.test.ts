@@ -83,12 +83,21 @@ async function rejectionOf(promise: Promise<unknown>): Promise<MtlsError> {
   return err as MtlsError;
 }
 
-/** An importer that fails as Node does for a package that is not installed, and records what was asked. */
+/**
+ * An importer that fails as Node's import() does for a package that is not installed, and records
+ * what was asked. (Resolving from an empty directory is no proof under vitest, whose aliases find
+ * the workspace's own packages from anywhere.)
+ */
 function notInstalled(): AdapterImporter & { calls: string[] } {
   const calls: string[] = [];
   const importer = async (name: string) => {
     calls.push(name);
-    return createImporter(join(tmpdir(), 'mtlskit-nowhere'))(name);
+    throw Object.assign(
+      new Error(
+        `Cannot find package '${name}' imported from ${join(tmpdir(), 'mtlskit-nowhere', 'index.js')}`,
+      ),
+      { code: 'ERR_MODULE_NOT_FOUND' },
+    );
   };
   return Object.assign(importer, { calls });
 }
@@ -158,6 +167,50 @@ describe('sourceFromReference: adapter packages', () => {
     expect(err.message).toMatch(/needs "\/\/"/);
     const unknownOption = await rejectionOf(sourceFromReference('vault://secret/mtls?kv=3', { importer }));
     expect(unknownOption.code).toBe('INVALID_REFERENCE');
+  });
+
+  it('says ADAPTER_NOT_INSTALLED, not "unknown option", for an option the missing adapter package may add', async () => {
+    const importer = notInstalled();
+    // In core's table (the aws-sm adapter implements it): checked, then the package is missing.
+    const known = await rejectionOf(sourceFromReference('aws-sm://prod/mtls?timeoutMs=5000', { importer }));
+    expect(known).toMatchObject({
+      code: 'ADAPTER_NOT_INSTALLED',
+      sourceId: 'aws-sm://prod/mtls?timeoutMs=5000',
+    });
+    expect(known.message).toMatch(
+      /needs @mtlskit\/aws, which is not installed\. Install it: npm install @mtlskit\/aws/,
+    );
+    // In no table of core's: perhaps one the package adds. Installing it comes first; the option is named.
+    const extra = await rejectionOf(sourceFromReference('aws-sm://prod/mtls?roleArn=arn:x', { importer }));
+    expect(extra.code).toBe('ADAPTER_NOT_INSTALLED');
+    expect(extra.message).toMatch(
+      /needs @mtlskit\/aws, which is not installed\. Install it: npm install @mtlskit\/aws .*\. Without it the reference cannot be checked: unknown option "roleArn" for aws-sm:/,
+    );
+    // The same for the scheme of a passphrase= reference.
+    const nested = await rejectionOf(
+      sourceFromReference('file:/etc/mtls?passphrase=azure-kv://myvault/pass%3Fscope%3Dx', { importer }),
+    );
+    expect(nested.code).toBe('ADAPTER_NOT_INSTALLED');
+    expect(nested.message).toMatch(
+      /The azure-kv: scheme needs @mtlskit\/azure.*unknown option "scope" for azure-kv:/,
+    );
+    expect(importer.calls).toEqual(['@mtlskit/aws', '@mtlskit/aws', '@mtlskit/azure']);
+    // Installed, the adapter decides: an option nobody knows is INVALID_REFERENCE.
+    const unregister = registerScheme({
+      scheme: 'aws-sm',
+      packageName: '@mtlskit/aws',
+      options: {},
+      create: () => ({ id: 'aws-sm://prod/mtls', load: async () => ({}) }),
+    });
+    try {
+      const unknown = await rejectionOf(
+        sourceFromReference('aws-sm://prod/mtls?roleArn=arn:x', { importer }),
+      );
+      expect(unknown.code).toBe('INVALID_REFERENCE');
+      expect(unknown.message).toMatch(/unknown option "roleArn" for aws-sm:/);
+    } finally {
+      unregister();
+    }
   });
 
   it('lists the schemes that exist for an unknown scheme, without importing anything', async () => {
@@ -264,6 +317,33 @@ describe('sourceFromReference: MTLS_SOURCE, built-in schemes, nested passphrase'
     const err = await rejectionOf(sourceFromReference(undefined, { env: { MTLS_SOURCE: 'aws-sm:prod' } }));
     expect(err.code).toBe('INVALID_REFERENCE');
     expect(err.message).toMatch(/^MTLS_SOURCE: Invalid reference: aws-sm: needs "\/\/"/);
+  });
+
+  it('never echoes a credential put in MTLS_SOURCE, and says MTLS_SOURCE must name where it is', async () => {
+    const keyBody = client.keyPem
+      .split('\n')
+      .filter((l) => l !== '' && !l.startsWith('-----'))
+      .join('');
+    const cases: Array<[string, string]> = [
+      ['a PEM key', client.keyPem],
+      ['the Base64 of a PEM key', Buffer.from(client.keyPem).toString('base64')],
+      ['the Base64 of a DER key', keyBody],
+      ['env:?key=<Base64 of a PEM key>', `env:?key=${Buffer.from(client.keyPem).toString('base64')}`],
+    ];
+    for (const [what, value] of cases) {
+      const err = await rejectionOf(sourceFromReference(undefined, { env: { MTLS_SOURCE: value } }));
+      leakCheck([client.keyPem]).check(err, `the error for MTLS_SOURCE set to ${what}`);
+      expect(err.code, what).toBe('INVALID_REFERENCE');
+      expect(err.message, what).toMatch(
+        /^MTLS_SOURCE looks like a credential itself; it must name where the credential is \(e\.g\. env:/,
+      );
+      // The echo is capped, and what is hidden is shown as stars under the caret.
+      const [, echo = '', caret = ''] = err.message.split('\n');
+      expect(echo.length, what).toBeLessThanOrEqual(2 + 80 + 2);
+      expect(echo).toMatch(/\*{20}/);
+      expect(echo[caret.indexOf('^')], `${what}: the caret points at what is hidden`).toBe('*');
+      expect(err.sourceId!.length, what).toBeLessThanOrEqual(82);
+    }
   });
 
   it('builds env: sources with renames from the reference', async () => {

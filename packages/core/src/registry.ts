@@ -10,6 +10,7 @@ import {
   type EnvTarget,
   type FileTarget,
   formatReference,
+  isCredentialLikeReference,
   isSchemeName,
   type ParsedReference,
   parseReference,
@@ -20,6 +21,7 @@ import {
   schemeOf,
   schemeOptions,
   schemeStore,
+  unknownOptionScheme,
 } from './reference.js';
 import { envSource } from './sources/env.js';
 import { fileSource } from './sources/file.js';
@@ -242,6 +244,32 @@ async function importAdapter(scheme: string, importer: AdapterImporter): Promise
   }
 }
 
+/** ADAPTER_NOT_INSTALLED for `scheme`, whose package failed to import (or imported without registering it). */
+function adapterMissing(
+  scheme: string,
+  importFailure: unknown,
+  sourceId: string | undefined,
+  more = '',
+): MtlsError {
+  const packageName = KNOWN_SCHEMES[scheme] ?? 'its adapter package';
+  if (importFailure === undefined || isMissingPackage(importFailure, packageName)) {
+    const why = importFailure === undefined ? 'did not register it' : 'is not installed';
+    return new MtlsError(
+      'ADAPTER_NOT_INSTALLED',
+      (importFailure === undefined
+        ? `${packageName} was loaded but ${why} (${scheme}:). Install a version of ${packageName} that matches @mtlskit/core: ${installHint(packageName)}.`
+        : `The ${scheme}: scheme needs ${packageName}, which ${why}. Install it: ${installHint(packageName)}.`) +
+        more,
+      { sourceId },
+    );
+  }
+  return new MtlsError(
+    'ADAPTER_NOT_INSTALLED',
+    `${packageName} (for ${scheme}:) is installed but failed to load. Reinstall it: ${installHint(packageName)}.${more}`,
+    { sourceId, cause: importFailure },
+  );
+}
+
 async function createSource(
   ref: ParsedReference,
   deps: SourceDeps,
@@ -250,25 +278,7 @@ async function createSource(
   const core = CORE_ADAPTERS[ref.scheme];
   if (core) return core(ref, deps);
   const adapter = schemeStore<StoredAdapter>().get(ref.scheme);
-  if (adapter === undefined) {
-    const packageName = KNOWN_SCHEMES[ref.scheme] ?? 'its adapter package';
-    const id = formatReference(ref);
-    if (importFailure === undefined || isMissingPackage(importFailure, packageName)) {
-      const why = importFailure === undefined ? 'did not register it' : 'is not installed';
-      throw new MtlsError(
-        'ADAPTER_NOT_INSTALLED',
-        importFailure === undefined
-          ? `${packageName} was loaded but ${why} (${ref.scheme}:). Install a version of ${packageName} that matches @mtlskit/core: ${installHint(packageName)}.`
-          : `The ${ref.scheme}: scheme needs ${packageName}, which ${why}. Install it: ${installHint(packageName)}.`,
-        { sourceId: id },
-      );
-    }
-    throw new MtlsError(
-      'ADAPTER_NOT_INSTALLED',
-      `${packageName} (for ${ref.scheme}:) is installed but failed to load. Reinstall it: ${installHint(packageName)}.`,
-      { sourceId: id, cause: importFailure },
-    );
-  }
+  if (adapter === undefined) throw adapterMissing(ref.scheme, importFailure, formatReference(ref));
   const source = await adapter.create(ref, deps);
   if (
     typeof source !== 'object' ||
@@ -301,7 +311,9 @@ function passphraseSchemeOf(text: string): string | undefined {
  * Without a reference, uses `MTLS_SOURCE`, and `env:` when that is unset. The adapter package of a
  * known scheme is imported on demand; when it is missing, rejects with ADAPTER_NOT_INSTALLED and
  * the install command. A malformed reference rejects with INVALID_REFERENCE whether or not the
- * adapter is installed. `passphrase=<reference>` is resolved as a second source.
+ * adapter is installed — except an option in none of core's tables while the scheme's package is
+ * missing (it may be one that package adds): ADAPTER_NOT_INSTALLED, naming the option too.
+ * `passphrase=<reference>` is resolved as a second source.
  */
 export async function sourceFromReference(
   reference?: string,
@@ -324,8 +336,31 @@ export async function sourceFromReference(
   try {
     ref = parseReference(t);
   } catch (err) {
+    // An option core does not know may be one the scheme's package adds: when that package could
+    // not be imported, installing it is the first thing to do (the option is named too).
+    const optionOf = unknownOptionScheme(err);
+    const failure =
+      optionOf === undefined
+        ? undefined
+        : optionOf === scheme
+          ? importFailure
+          : optionOf === passScheme
+            ? passFailure
+            : undefined;
+    if (optionOf !== undefined && failure !== undefined && MtlsError.is(err)) {
+      const what = err.message.split('\n')[0]!.replace(/^Invalid reference: /, '');
+      throw adapterMissing(
+        optionOf,
+        failure,
+        err.sourceId,
+        ` Without it the reference cannot be checked: ${what}`,
+      );
+    }
     if (fromEnv && MtlsError.is(err, 'INVALID_REFERENCE')) {
-      throw new MtlsError('INVALID_REFERENCE', `MTLS_SOURCE: ${err.message}`, { sourceId: err.sourceId });
+      const message = isCredentialLikeReference(err)
+        ? `MTLS_SOURCE looks like a credential itself; it must name where the credential is (e.g. env:, which reads MTLS_CERT and MTLS_KEY, file:/etc/mtls, aws-sm://SECRET_ID). Move the credential where a reference can name it (MTLS_CERT and MTLS_KEY, a file, a vault) and set MTLS_SOURCE to that, or unset MTLS_SOURCE to read MTLS_CERT and MTLS_KEY.${err.message.slice(err.message.indexOf('\n'))}`
+        : `MTLS_SOURCE: ${err.message}`;
+      throw new MtlsError('INVALID_REFERENCE', message, { sourceId: err.sourceId });
     }
     throw err;
   }

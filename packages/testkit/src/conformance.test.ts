@@ -213,6 +213,28 @@ describe('the conformance checks catch a broken source', () => {
     await expect(run(check, flaws(base))).rejects.toThrow(message);
   });
 
+  it('calls the restore makeUnreadable returns as soon as the load has failed, whatever the verdict', async () => {
+    const events: string[] = [];
+    const harness = memoryVault(base.material);
+    const { source } = harness;
+    const load = source.load.bind(source);
+    source.load = async (ctx) => {
+      events.push('load');
+      return load(ctx);
+    };
+    const deny = harness.makeUnreadable!.bind(harness);
+    const restore = () => {
+      events.push('restore');
+    };
+    harness.makeUnreadable = async () => ({ ...(await deny()), restore });
+    await expect(sourceChecks.unreadable({ ...base, harness })).resolves.toBeUndefined();
+    expect(events).toEqual(['load', 'restore']);
+    // A harness declaring the wrong code fails the check, and is restored all the same.
+    harness.makeUnreadable = async () => ({ code: 'SOURCE_NOT_FOUND', restore });
+    await expect(sourceChecks.unreadable({ ...base, harness })).rejects.toThrow(/to be 'SOURCE_NOT_FOUND'/);
+    expect(events).toEqual(['load', 'restore', 'load', 'restore']);
+  });
+
   it('skips, saying why, what a source does not offer', async () => {
     const bare = { id: 'bare', load: async () => base.material };
     const harness: SourceHarness = { source: bare };

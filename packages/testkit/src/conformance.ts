@@ -33,9 +33,13 @@ export interface SourceHarness {
   remove?(): Promise<void>;
   /**
    * Makes the credential unreadable (access denied). Returns the code load() must then reject with,
-   * or `{ skip }` with the reason it cannot here (e.g. file permissions while running as root).
+   * or `{ skip }` with the reason it cannot here. `restore`, when given, is called as soon as that
+   * load has failed: for what must not outlast it, e.g. a test process running as root that acts as
+   * an unprivileged user (its effective uid) while it loads, since root reads a file whatever its mode.
    */
-  makeUnreadable?(): Promise<{ code: MtlsErrorCode } | { skip: string }>;
+  makeUnreadable?(): Promise<
+    { code: MtlsErrorCode; restore?: () => void | Promise<void> } | { skip: string }
+  >;
   /**
    * Makes the next reads lag one write behind, as a replica that has not caught up with a rotation
    * (version() already announces the new version). Returns a function that restores.
@@ -289,7 +293,13 @@ export const sourceChecks = {
     const outcome = await harness.makeUnreadable();
     if ('skip' in outcome) return outcome;
     const what = 'load() of an unreadable credential';
-    expectCoded(await rejection(harness.source.load({}), what), outcome.code, ctx, what);
+    let err: unknown;
+    try {
+      err = await rejection(harness.source.load({}), what);
+    } finally {
+      await outcome.restore?.();
+    }
+    expectCoded(err, outcome.code, ctx, what);
     return undefined;
   },
 

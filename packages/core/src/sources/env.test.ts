@@ -1,4 +1,4 @@
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
@@ -8,24 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MtlsError } from '../errors.js';
 import { loadCredentials } from '../load.js';
 import type { CredentialMaterial, FieldValue, Finding } from '../types.js';
+import { fifoUnsupported, makeFifo, removeFifo } from './__tests__/fifo.js';
+import { actAsNobody } from './__tests__/node-child.js';
 import { envSource } from './env.js';
 
 type Env = Record<string, string | undefined>;
-
-/** Whether this process can read a file whatever its mode (root): chmod 000 proves nothing then. */
-async function readsDespiteMode000(dir: string): Promise<boolean> {
-  const probe = join(dir, 'probe');
-  await writeFile(probe, 'x');
-  await chmod(probe, 0o000);
-  try {
-    await readFile(probe);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await rm(probe, { force: true });
-  }
-}
 
 const text = (v: FieldValue | undefined) =>
   typeof v === 'string' ? v : Buffer.from(v ?? []).toString('utf8');
@@ -192,6 +179,37 @@ describe('envSource', () => {
     expect(renamed.message).toContain('MANGOPAY_CERT_FILE');
   });
 
+  it('names what is set and what is missing when only part of a credential is set', async () => {
+    const onlyKey = await envSource({ env: { MTLS_KEY: 'k' } })
+      .load()
+      .catch((e) => e);
+    expect(onlyKey).toMatchObject({ code: 'SOURCE_NOT_FOUND', sourceId: 'env:', field: 'cert' });
+    expect(onlyKey.message).toBe(
+      'No certificate in the environment: MTLS_KEY is set, but neither MTLS_CERT nor MTLS_CERT_FILE (nor MTLS_PFX or MTLS_PFX_FILE) is. ' +
+        'Set MTLS_CERT (or MTLS_CERT_FILE) to the certificate of that key; or unset MTLS_KEY to use another source.',
+    );
+    const keyFileAndCa = await envSource({
+      prefix: 'APP_',
+      env: {
+        APP_KEY_FILE: await file('part-key.pem', one.keyPem),
+        APP_CA: 'ca',
+        APP_CERT_FILE: '',
+        APP_PFX_FILE: '',
+      },
+    })
+      .load()
+      .catch((e) => e);
+    expect(keyFileAndCa.message).toMatch(
+      /^No certificate in the environment: APP_KEY_FILE, APP_CA are set, but neither APP_CERT nor APP_CERT_FILE/,
+    );
+    const onlyCa = await envSource({ env: { MTLS_CA: 'ca', MTLS_PASSPHRASE: 'p' } })
+      .load()
+      .catch((e) => e);
+    expect(onlyCa.message).toMatch(
+      /MTLS_PASSPHRASE, MTLS_CA are set, .* Set MTLS_CERT and MTLS_KEY \(or their _FILE twins\), or MTLS_PFX; or unset/,
+    );
+  });
+
   it('says a variable is set but empty, which is not the same as unset', async () => {
     const emptyCert = await envSource({ env: { MTLS_CERT: '', MTLS_KEY: 'k' } })
       .load()
@@ -300,12 +318,25 @@ runSourceConformance('envSource (*_FILE variables)', async ({ material }) => {
   const home = await mkdtemp(join(tmpdir(), 'mtlskit-env-conf-'));
   const paths = { cert: join(home, 'cert.pem'), key: join(home, 'key.pem'), ca: join(home, 'ca.pem') };
   const env: Env = { MTLS_CERT_FILE: paths.cert, MTLS_KEY_FILE: paths.key, MTLS_CA_FILE: paths.ca };
+  let current = material;
   const write = async (m: CredentialMaterial) => {
+    current = m;
     await writeFile(paths.cert, text(m.cert), { mode: 0o600 });
     await writeFile(paths.key, text(m.key), { mode: 0o600 });
     await writeFile(paths.ca, text(m.ca as FieldValue), { mode: 0o600 });
   };
   await write(material);
+  let restoreUser: (() => void) | undefined;
+  const slowKey = async () => {
+    // MTLS_KEY_FILE names a FIFO without a writer: open() blocks, as on a hung network mount.
+    await rm(paths.key);
+    const why = makeFifo(paths.key);
+    if (why) throw new Error(why);
+    return async () => {
+      await removeFifo(paths.key);
+      await writeFile(paths.key, text(current.key), { mode: 0o600 });
+    };
+  };
   return {
     source: envSource({ env }),
     write,
@@ -315,15 +346,23 @@ runSourceConformance('envSource (*_FILE variables)', async ({ material }) => {
       await rm(paths.key, { force: true });
     },
     async makeUnreadable() {
-      if (await readsDespiteMode000(home)) {
-        return {
-          skip: 'running as root: chmod 000 does not stop root from reading (see file.test.ts for a real check)',
-        };
+      // Everything but the key readable by anyone: the key alone is what cannot be read.
+      await chmod(home, 0o755);
+      await chmod(paths.cert, 0o644);
+      await chmod(paths.ca, 0o644);
+      if (process.getuid?.() !== 0) {
+        await chmod(paths.key, 0o000);
+        return { code: 'ACCESS_DENIED' as const };
       }
-      await chmod(paths.key, 0o000);
-      return { code: 'ACCESS_DENIED' as const };
+      // Root reads whatever the mode: act as nobody while the suite loads (close() restores too).
+      const acting = actAsNobody();
+      if ('skip' in acting) return acting;
+      restoreUser = acting;
+      return { code: 'ACCESS_DENIED' as const, restore: acting };
     },
+    ...(fifoUnsupported(tmpdir()) === undefined && { makeSlow: slowKey }),
     async close() {
+      restoreUser?.();
       await rm(home, { recursive: true, force: true });
     },
   };

@@ -5,6 +5,7 @@ import { MtlsError } from '../errors.js';
 import { formatReference, type ReferenceField } from '../reference.js';
 import type { CredentialMaterial, CredentialSource, FieldValue, Finding, SourceContext } from '../types.js';
 import {
+  brokenConfiguration,
   describeSource,
   materialDigest,
   permissionFinding,
@@ -75,7 +76,12 @@ export function envSource(options: EnvSourceOptions = {}): EnvCredentialSource {
     const fileVar = `${name}_FILE`;
     const path = env[fileVar];
     if (path !== undefined && path !== '') {
-      const { value, stats } = await readStoredFile(path, `${fileVar} (${path})`, field, id, signal);
+      // The variable is set: a file missing behind it is a broken configuration, not "nothing here".
+      const { value, stats } = await readStoredFile(path, `${fileVar} (${path})`, field, id, signal).catch(
+        (err: unknown) => {
+          throw MtlsError.is(err, 'SOURCE_NOT_FOUND') ? brokenConfiguration(err) : err;
+        },
+      );
       const finding = permissionFinding(path, stats, field);
       if (finding) found.push(finding);
       return { value };
@@ -90,6 +96,43 @@ export function envSource(options: EnvSourceOptions = {}): EnvCredentialSource {
       sourceId: id,
       field,
     });
+  }
+
+  /** The variable holding `field`, as set: `MTLS_KEY`, `MTLS_KEY_FILE`, or undefined when neither is. */
+  function setName(field: ReferenceField): string | undefined {
+    const env = options.env ?? process.env;
+    const name = names[field];
+    if (env[`${name}_FILE`] !== undefined && env[`${name}_FILE`] !== '') return `${name}_FILE`;
+    // An empty inline value counts as unset (templates render unset values as '').
+    return env[name] !== undefined && env[name] !== '' ? name : undefined;
+  }
+
+  /** Neither a certificate nor a PKCS#12: says what was looked for, and what is set. */
+  function noCredential(read: Record<ReferenceField, Read>): MtlsError {
+    const wanted =
+      `${names.cert} or ${names.cert}_FILE (with ${names.key} or ${names.key}_FILE), ` +
+      `or ${names.pfx} or ${names.pfx}_FILE`;
+    const set = FIELDS.map(setName).filter((n): n is string => n !== undefined);
+    if (set.length === 0) {
+      return new MtlsError(
+        'SOURCE_NOT_FOUND',
+        `No credential in the environment: looked for ${wanted}, and none is set. Set them, or point MTLS_SOURCE at another source.`,
+        { sourceId: id, field: 'cert' },
+      );
+    }
+    const hasKey = read.key.value !== undefined;
+    const todo = hasKey
+      ? `Set ${names.cert} (or ${names.cert}_FILE) to the certificate of that key`
+      : `Set ${names.cert} and ${names.key} (or their _FILE twins), or ${names.pfx}`;
+    const err = new MtlsError(
+      'SOURCE_NOT_FOUND',
+      `No certificate in the environment: ${set.join(', ')} ${set.length === 1 ? 'is' : 'are'} set, ` +
+        `but neither ${names.cert} nor ${names.cert}_FILE (nor ${names.pfx} or ${names.pfx}_FILE) is. ` +
+        `${todo}; or unset ${set.join(', ')} to use another source.`,
+      { sourceId: id, field: 'cert' },
+    );
+    // A key without its certificate is half a configuration: firstOf must not skip it.
+    return hasKey ? brokenConfiguration(err) : err;
   }
 
   async function readOne(ctx: SourceContext | undefined): Promise<CredentialMaterial> {
@@ -117,12 +160,7 @@ export function envSource(options: EnvSourceOptions = {}): EnvCredentialSource {
       if (read.cert.value === undefined && read.pfx.value === undefined) {
         if (read.cert.empty) throw empty(names.cert, 'cert');
         if (read.pfx.empty) throw empty(names.pfx, 'pfx');
-        throw new MtlsError(
-          'SOURCE_NOT_FOUND',
-          `No credential in the environment: looked for ${names.cert} or ${names.cert}_FILE (with ${names.key} or ` +
-            `${names.key}_FILE), or ${names.pfx} or ${names.pfx}_FILE, and none is set. Set them, or point MTLS_SOURCE at another source.`,
-          { sourceId: id, field: 'cert' },
-        );
+        throw noCredential(read);
       }
       if (read.key.empty) throw empty(names.key, 'key');
       // Empty optional values are left out: deployment templates often render unset values as ''.

@@ -1,17 +1,6 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import {
-  chmod,
-  mkdir,
-  mkdtemp,
-  readdir,
-  readFile,
-  readlink,
-  rename,
-  rm,
-  symlink,
-  writeFile,
-} from 'node:fs/promises';
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,7 +11,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MtlsError } from '../errors.js';
 import { loadCredentials } from '../load.js';
 import type { CredentialMaterial, FieldValue, Finding } from '../types.js';
+import { fifoOpenBlocked, fifoUnsupported, makeFifo, releaseFifo, removeFifo } from './__tests__/fifo.js';
 import {
+  actAsNobody,
   nobodyCannotRun,
   removeTranspiledCore,
   runAsNobody,
@@ -107,6 +98,55 @@ function watchedByThisProcess(dir: string): boolean | undefined {
         .some((line) => line.startsWith('inotify ') && line.includes(ino));
     } catch {
       return false; // closed meanwhile
+    }
+  });
+}
+
+/** A watch() listener that loads on each call, as a resolver does; `nth(n)` resolves at the n-th load. */
+function loadingListener(source: { load(): Promise<CredentialMaterial> }) {
+  const loaded: CredentialMaterial[] = [];
+  const waiters: Array<{ n: number; resolve: () => void }> = [];
+  return {
+    loaded,
+    onChange(): void {
+      void source.load().then((m) => {
+        loaded.push(m);
+        for (const w of waiters) if (loaded.length >= w.n) w.resolve();
+      });
+    },
+    nth(n: number, timeoutMs = 5000): Promise<void> {
+      if (loaded.length >= n) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        waiters.push({ n, resolve });
+        setTimeout(
+          () =>
+            reject(new Error(`watch() reported ${loaded.length} change(s) within ${timeoutMs} ms, not ${n}`)),
+          timeoutMs,
+        ).unref();
+      });
+    },
+  };
+}
+
+/** The fingerprint of what was loaded, after checking that its key belongs to its certificate. */
+async function pairOf(material: CredentialMaterial): Promise<string> {
+  expect(matches(material), 'certificate and key of one generation').toBe(true);
+  return (await loadCredentials(material)).fingerprint256;
+}
+
+/** Whether this process has `path` open (Linux /proc); false where that cannot be seen. */
+function openedByThisProcess(path: string): boolean {
+  let fds: string[];
+  try {
+    fds = readdirSync('/proc/self/fd');
+  } catch {
+    return false;
+  }
+  return fds.some((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === path;
+    } catch {
+      return false;
     }
   });
 }
@@ -232,6 +272,52 @@ describe('fileSource', () => {
       .catch((e) => e);
     expect(endless).toMatchObject({ code: 'DECODE_FAILED', field: 'cert' });
     expect(endless.message).toMatch(/\/dev\/zero is larger than 16 MiB, which no credential is/);
+  });
+
+  it('rejects at once when aborted while open() blocks (a FIFO, as on a hung mount), and closes the file if it opens later, through fileSource and MTLS_KEY_FILE', async (ctx) => {
+    const dir = await freshDir();
+    const cert = await put(join(dir, 'cert.pem'), one.fullChainPem);
+    const key = join(dir, 'key.fifo');
+    const why = makeFifo(key);
+    if (why) ctx.skip(why);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      for (const source of [
+        fileSource({ cert, key }),
+        envSource({ env: { MTLS_CERT_FILE: cert, MTLS_KEY_FILE: key }, onWarning: () => {} }),
+      ]) {
+        const controller = new AbortController();
+        let settled = false;
+        const pending = source.load({ signal: controller.signal }).then(
+          () => 'resolved',
+          (err: unknown) => err,
+        );
+        void pending.finally(() => {
+          settled = true;
+        });
+        await fifoOpenBlocked();
+        expect(settled, `${source.id}: still blocked on the FIFO before the abort`).toBe(false);
+        const abortedAt = Date.now();
+        controller.abort();
+        const outcome = await Promise.race([
+          pending,
+          sleep(2000).then(() => 'still pending 2 s after the abort'),
+        ]);
+        expect(outcome, source.id).toBe(controller.signal.reason);
+        expect(Date.now() - abortedAt, `${source.id}: rejected promptly`).toBeLessThan(1000);
+        // A writer lets the abandoned open() through: its file must then be closed, not leaked.
+        expect(await releaseFifo(key), `${source.id}: open() was still waiting`).toBeGreaterThan(0);
+        // releaseFifo returned: no reader left, so the handle that opened late has been closed.
+        expect(openedByThisProcess(key), `${source.id}: the late file handle is closed`).toBe(false);
+      }
+      await sleep(50);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await removeFifo(key);
+    }
   });
 
   it('rejects an unreadable key file with ACCESS_DENIED, through fileSource and MTLS_KEY_FILE (as an unprivileged user when the tests run as root)', async (ctx) => {
@@ -430,7 +516,67 @@ describe('fileSource watch()', () => {
     expect(calls).toBe(0);
   });
 
-  it('falls back to polling where the directory cannot be watched, and reports the credential appearing', async () => {
+  it('keeps watching a directory that is removed and created again (rm -rf, then a new pair)', async () => {
+    const dir = join(await freshDir(), 'certs');
+    await mkdir(dir);
+    const cert = await put(join(dir, 'cert.pem'), one.fullChainPem);
+    const key = await put(join(dir, 'key.pem'), one.keyPem);
+    // Polling every 5 s (the default) is only a backstop: the parent is watched while `certs` is gone.
+    const source = fileSource({ cert, key, debounceMs: 50 });
+    await source.load();
+    const listener = loadingListener(source);
+    const stop = source.watch(() => listener.onChange());
+    try {
+      await rm(dir, { recursive: true });
+      await sleep(300); // the folder stays away a while, as in a redeploy
+      await mkdir(dir);
+      await put(cert, two.fullChainPem);
+      await put(key, two.keyPem);
+      await listener.nth(1, 3000);
+      await sleep(400); // several debounce periods: a second notification would have come by now
+      expect(listener.loaded).toHaveLength(1);
+      expect(await pairOf(listener.loaded[0]!)).toBe(two.fingerprint256);
+
+      // The new folder is watched: a later rewrite is reported too.
+      await put(join(dir, 'key.tmp'), one.keyPem);
+      await put(join(dir, 'cert.tmp'), one.fullChainPem);
+      await rename(join(dir, 'key.tmp'), key);
+      await rename(join(dir, 'cert.tmp'), cert);
+      await listener.nth(2, 3000);
+      expect(await pairOf(listener.loaded[1]!)).toBe(one.fingerprint256);
+    } finally {
+      stop();
+    }
+  });
+
+  it('follows a directory replaced by a rename, and watches the new one', async () => {
+    const parent = await freshDir();
+    const dir = join(parent, 'certs');
+    await kubernetesWrite(await mkdir(dir).then(() => dir), pair(one));
+    const source = fileSource({ path: dir, debounceMs: 50 });
+    await source.load();
+    const listener = loadingListener(source);
+    const stop = source.watch(() => listener.onChange());
+    try {
+      const next = join(parent, 'certs.next');
+      await mkdir(next);
+      await kubernetesWrite(next, pair(two));
+      await rename(dir, join(parent, 'certs.old'));
+      await rename(next, dir);
+      await listener.nth(1, 3000);
+      expect(await pairOf(listener.loaded[0]!)).toBe(two.fingerprint256);
+      if (watchedByThisProcess(dir) !== undefined) {
+        expect(watchedByThisProcess(dir), 'the directory now at the path is watched').toBe(true);
+      }
+      await kubernetesWrite(dir, pair(one));
+      await listener.nth(2, 3000);
+      expect(await pairOf(listener.loaded[1]!)).toBe(one.fingerprint256);
+    } finally {
+      stop();
+    }
+  });
+
+  it('waits for a directory that does not exist yet, and reports the credential appearing', async () => {
     const dir = join(await freshDir(), 'not-yet');
     const source = fileSource({ cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem'), pollIntervalMs: 40 });
     let calls = 0;
@@ -488,22 +634,49 @@ describe('fileSource watch()', () => {
 
 // --- The conformance suite: a Kubernetes-style directory and explicit paths --------------------
 
-async function unreadable(path: string): Promise<{ code: 'ACCESS_DENIED' } | { skip: string }> {
-  await chmod(path, 0o000);
-  try {
-    await readFile(path);
-    await chmod(path, 0o600);
-    return {
-      skip: 'running as root: chmod 000 does not stop root from reading (the ACCESS_DENIED test above runs as nobody)',
-    };
-  } catch {
-    return { code: 'ACCESS_DENIED' };
+/**
+ * Makes the key file the only thing that cannot be read: as another user, chmod 000; as root (who
+ * reads whatever the mode), by acting as `nobody` until `restore` is called (by the suite once its
+ * load has failed, and by the harness's close() in any case).
+ */
+async function denyKey(
+  dir: string,
+  readable: string[],
+  key: string,
+): Promise<{
+  outcome: { code: 'ACCESS_DENIED'; restore?: () => void } | { skip: string };
+  restore?: () => void;
+}> {
+  await chmod(dir, 0o755);
+  for (const path of readable) await chmod(path, 0o644);
+  await chmod(key, 0o600);
+  if (!isRoot) {
+    await chmod(key, 0o000);
+    return { outcome: { code: 'ACCESS_DENIED' } };
   }
+  const acting = actAsNobody();
+  if ('skip' in acting) return { outcome: acting };
+  return { outcome: { code: 'ACCESS_DENIED', restore: acting }, restore: acting };
 }
+
+/** Replaces the key file with a FIFO nobody writes to: reads block in open(), as on a hung mount. */
+async function slowKey(key: string, rewrite: () => Promise<void>): Promise<() => Promise<void>> {
+  await rm(key);
+  const why = makeFifo(key);
+  if (why) throw new Error(why);
+  return async () => {
+    await removeFifo(key);
+    await rewrite();
+  };
+}
+
+const fifos = fifoUnsupported(tmpdir()) === undefined;
 
 runSourceConformance('fileSource (Kubernetes Secret volume)', async ({ material }) => {
   const dir = await mkdtemp(join(tmpdir(), 'mtlskit-file-conf-'));
+  let current = material;
   const write = async (m: CredentialMaterial) => {
+    current = m;
     await kubernetesWrite(dir, {
       'tls.crt': text(m.cert),
       'tls.key': text(m.key),
@@ -511,6 +684,8 @@ runSourceConformance('fileSource (Kubernetes Secret volume)', async ({ material 
     });
   };
   await write(material);
+  let restoreUser: (() => void) | undefined;
+  const key = join(dir, '..data', 'tls.key');
   return {
     source: fileSource({ path: dir, debounceMs: 30 }),
     write,
@@ -520,9 +695,15 @@ runSourceConformance('fileSource (Kubernetes Secret volume)', async ({ material 
         await rm(join(dir, name), { force: true });
     },
     async makeUnreadable() {
-      return unreadable(join(dir, '..data', 'tls.key'));
+      const denied = await denyKey(dir, [join(dir, 'tls.crt'), join(dir, 'ca.crt')], key);
+      restoreUser = denied.restore;
+      return denied.outcome;
     },
+    ...(fifos && {
+      makeSlow: () => slowKey(key, () => put(key, text(current.key)).then(() => {})),
+    }),
     async close() {
+      restoreUser?.();
       await rm(dir, { recursive: true, force: true });
     },
   };
@@ -535,12 +716,15 @@ runSourceConformance('fileSource (explicit paths)', async ({ material }) => {
     key: join(dir, 'client.key'),
     ca: join(dir, 'server-ca.pem'),
   };
+  let current = material;
   const write = async (m: CredentialMaterial) => {
+    current = m;
     await put(paths.cert, text(m.cert));
     await put(paths.key, text(m.key));
     await put(paths.ca, text(m.ca as FieldValue));
   };
   await write(material);
+  let restoreUser: (() => void) | undefined;
   return {
     source: fileSource({ ...paths, debounceMs: 30 }),
     write,
@@ -549,9 +733,15 @@ runSourceConformance('fileSource (explicit paths)', async ({ material }) => {
       await rm(paths.cert, { force: true });
     },
     async makeUnreadable() {
-      return unreadable(paths.key);
+      const denied = await denyKey(dir, [paths.cert, paths.ca], paths.key);
+      restoreUser = denied.restore;
+      return denied.outcome;
     },
+    ...(fifos && {
+      makeSlow: () => slowKey(paths.key, () => put(paths.key, text(current.key)).then(() => {})),
+    }),
     async close() {
+      restoreUser?.();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -6,14 +6,16 @@
 // Files are always read as one generation: each path is resolved through its symlinks, read, and
 // resolved again; if any resolution moved meanwhile (a `..data` swap), the whole set is read again.
 // So a certificate of one generation is never paired with the key of another.
-import { type FSWatcher, watch as fsWatch, statSync } from 'node:fs';
+import { type FSWatcher, watch as fsWatch, type Stats, statSync } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { MtlsError } from '../errors.js';
 import { formatReference } from '../reference.js';
 import type { CredentialMaterial, CredentialSource, FieldValue, Finding, SourceContext } from '../types.js';
 import type { WarningSource } from './env.js';
 import {
+  abortable,
+  brokenConfiguration,
   describeSource,
   fileError,
   isNotFound,
@@ -46,7 +48,10 @@ export interface FileSourceOptions {
    * A directory that never goes quiet delays the read by at most ten times this.
    */
   debounceMs?: number;
-  /** `watch()`: polling period used only where `fs.watch` fails (default 5 s). */
+  /**
+   * `watch()`: polling period where `fs.watch` fails, and while a watched directory is missing
+   * (its parent is watched meanwhile; polling is the backstop). Default 5 s.
+   */
   pollIntervalMs?: number;
 }
 
@@ -75,11 +80,12 @@ const MAX_GENERATION_RETRIES = 5;
 /** How many debounce periods events may keep postponing a read (a log written beside the credential never goes quiet). */
 const MAX_DEBOUNCE_PERIODS = 10;
 
-async function exists(path: string, sourceId: string): Promise<boolean> {
+async function exists(path: string, sourceId: string, signal: AbortSignal | undefined): Promise<boolean> {
   try {
-    await stat(path);
+    await abortable(stat(path), signal);
     return true;
   } catch (err) {
+    if (signal?.aborted) throw signal.reason;
     if (isNotFound(err)) return false;
     throw fileError(err, path, sourceId);
   }
@@ -119,7 +125,7 @@ export function fileSource(pathOrOptions: string | FileSourceOptions): FileCrede
   let lastLoaded: string | undefined;
 
   /** Which files make up the credential right now. */
-  async function plan(): Promise<PlannedFile[]> {
+  async function plan(signal: AbortSignal | undefined): Promise<PlannedFile[]> {
     const files: PlannedFile[] = [];
     const explicit = (f: 'cert' | 'key' | 'ca' | 'pfx' | 'passphrase') => {
       const p = options[f];
@@ -132,8 +138,9 @@ export function fileSource(pathOrOptions: string | FileSourceOptions): FileCrede
     const path = options.path;
     let isDir: boolean;
     try {
-      isDir = (await stat(path)).isDirectory();
+      isDir = (await abortable(stat(path), signal)).isDirectory();
     } catch (err) {
+      if (signal?.aborted) throw signal.reason;
       throw fileError(err, path, id);
     }
     if (!isDir) {
@@ -141,7 +148,7 @@ export function fileSource(pathOrOptions: string | FileSourceOptions): FileCrede
     } else {
       let chosen: (typeof LAYOUTS)[number] | undefined;
       for (const layout of LAYOUTS) {
-        if (await exists(join(path, layout.cert), id)) {
+        if (await exists(join(path, layout.cert), id, signal)) {
           chosen = layout;
           break;
         }
@@ -154,17 +161,20 @@ export function fileSource(pathOrOptions: string | FileSourceOptions): FileCrede
         );
       }
       const keyPath = join(path, chosen.key);
-      if (!(await exists(keyPath, id))) {
-        throw new MtlsError(
-          'SOURCE_NOT_FOUND',
-          `${path} has ${chosen.cert} but no ${chosen.key}. Put the private key next to the certificate.`,
-          { sourceId: id, field: 'key' },
+      if (!(await exists(keyPath, id, signal))) {
+        // Half a credential is a broken configuration, not "nothing here": firstOf must not skip it.
+        throw brokenConfiguration(
+          new MtlsError(
+            'SOURCE_NOT_FOUND',
+            `${path} has ${chosen.cert} but no ${chosen.key}. Put the private key next to the certificate.`,
+            { sourceId: id, field: 'key' },
+          ),
         );
       }
       files.push({ field: 'cert', path: join(path, chosen.cert) }, { field: 'key', path: keyPath });
       if (options.ca === undefined) {
         for (const name of chosen.ca) {
-          if (await exists(join(path, name), id)) {
+          if (await exists(join(path, name), id, signal)) {
             files.push({ field: 'ca', path: join(path, name) });
             break;
           }
@@ -180,14 +190,27 @@ export function fileSource(pathOrOptions: string | FileSourceOptions): FileCrede
   async function readGeneration(signal: AbortSignal | undefined): Promise<CredentialMaterial> {
     for (let attempt = 1; ; attempt++) {
       throwIfAborted(signal);
-      const files = await plan();
-      const resolve = () =>
-        Promise.all(files.map((f) => realpath(f.path).catch((err) => fileError(err, f.path, id, f.field))));
+      const files = await plan(signal);
+      const resolve = async () => {
+        const resolved = await Promise.all(
+          files.map((f) =>
+            abortable(realpath(f.path), signal).catch((err) =>
+              signal?.aborted ? undefined : fileError(err, f.path, id, f.field),
+            ),
+          ),
+        );
+        throwIfAborted(signal);
+        return resolved as Array<string | MtlsError>;
+      };
       const real = await resolve();
-      const failed = real.find((r): r is MtlsError => r instanceof MtlsError);
-      if (failed) {
-        if (attempt < MAX_GENERATION_RETRIES && failed.code === 'SOURCE_NOT_FOUND') continue;
-        throw failed;
+      const failed = real.filter((r): r is MtlsError => r instanceof MtlsError);
+      if (failed.length > 0) {
+        if (attempt < MAX_GENERATION_RETRIES && failed[0]!.code === 'SOURCE_NOT_FOUND') continue;
+        // Some of the files are there and others not: a broken configuration, not "nothing here".
+        if (failed.length < files.length && failed[0]!.code === 'SOURCE_NOT_FOUND') {
+          throw brokenConfiguration(failed[0]!);
+        }
+        throw failed[0]!;
       }
       let read: Array<{ value: FieldValue; finding: Finding | undefined }>;
       try {
@@ -226,19 +249,21 @@ export function fileSource(pathOrOptions: string | FileSourceOptions): FileCrede
 
   /** The directories whose events may mean the credential changed. */
   function watchedDirectories(): string[] {
-    const paths = options.path !== undefined ? [options.path] : [];
+    const dirs: string[] = [];
+    if (options.path !== undefined) {
+      let isFile = false;
+      try {
+        isFile = !statSync(options.path).isDirectory();
+      } catch {
+        // Not there yet: watched as a directory, which watch() waits for (a file appearing
+        // instead is seen from its parent, which is what is watched while waiting).
+      }
+      dirs.push(isFile ? dirname(options.path) : options.path);
+    }
     for (const f of ['cert', 'key', 'ca', 'pfx', 'passphrase'] as const) {
       const p = options[f];
-      if (p !== undefined) paths.push(p);
+      if (p !== undefined) dirs.push(dirname(p));
     }
-    const dirs = paths.map((p) => {
-      if (p === options.path) {
-        try {
-          if (statSync(p).isDirectory()) return p;
-        } catch {}
-      }
-      return dirname(p);
-    });
     return [...new Set(dirs)];
   }
 
@@ -249,7 +274,6 @@ export function fileSource(pathOrOptions: string | FileSourceOptions): FileCrede
     let poller: NodeJS.Timeout | undefined;
     let running: Promise<void> | undefined;
     let again = false;
-    const watchers: FSWatcher[] = [];
     // The version the caller last saw: that of its last load, else what is there now.
     let baseline: Promise<string | undefined> =
       lastLoaded !== undefined ? Promise.resolve(lastLoaded) : source.version().catch(() => undefined);
@@ -270,6 +294,7 @@ export function fileSource(pathOrOptions: string | FileSourceOptions): FileCrede
       timer = undefined;
       firstEventAt = undefined;
       if (stopped) return;
+      for (const t of targets) verify(t);
       if (running) {
         again = true;
         return;
@@ -291,29 +316,138 @@ export function fileSource(pathOrOptions: string | FileSourceOptions): FileCrede
       timer = setTimeout(run, Math.max(0, Math.min(debounceMs, deadline - now)));
       timer.unref();
     };
+
+    // Each directory is watched itself while it exists. An inotify watch follows the inode, not
+    // the name: once the directory is removed or replaced (rm -rf and mkdir, a rename over it), its
+    // watch hears nothing more. So each event (and each check) looks whether the name still leads
+    // to the watched directory; if not, the watch is dropped and the directory watched anew, or,
+    // while it is missing, its nearest existing ancestor is watched (and polled, as a backstop)
+    // until it is back.
+    interface Target {
+      dir: string;
+      watcher?: FSWatcher;
+      dev?: number;
+      ino?: number;
+      /** While `dir` is missing: the ancestor watched instead. */
+      waiting?: FSWatcher;
+      waitingOn?: string;
+      /** fs.watch failed on `dir` although it exists: polled only. */
+      unwatchable?: boolean;
+    }
+    const targets: Target[] = watchedDirectories().map((dir) => ({ dir }));
+
+    const statDir = (path: string): Stats | undefined => {
+      try {
+        const st = statSync(path);
+        return st.isDirectory() ? st : undefined;
+      } catch {
+        return undefined;
+      }
+    };
+    const release = (t: Target): void => {
+      t.watcher?.close();
+      t.waiting?.close();
+      t.watcher = undefined;
+      t.waiting = undefined;
+      t.waitingOn = undefined;
+    };
+    const nearestAncestor = (dir: string): string | undefined => {
+      for (let p = dirname(dir); ; p = dirname(p)) {
+        if (statDir(p)) return p;
+        if (dirname(p) === p) return undefined;
+      }
+    };
+    const arm = (t: Target): void => {
+      if (stopped) return;
+      release(t);
+      t.unwatchable = false;
+      const st = statDir(t.dir);
+      if (st) {
+        try {
+          const w = fsWatch(t.dir, { persistent: false }, (event, name) => {
+            // The directory itself removed or moved away (Node names it by its own base name):
+            // re-watch whatever is at the path now, even a new directory that reuses the inode number.
+            if (event === 'rename' && name === basename(t.dir)) arm(t);
+            else verify(t);
+            schedule();
+          });
+          w.on('error', () => {
+            if (t.watcher !== w) return;
+            release(t);
+            wait(t);
+            schedule();
+          });
+          t.watcher = w;
+          t.dev = st.dev;
+          t.ino = st.ino;
+          return;
+        } catch {
+          // fs.watch cannot watch it (no inotify left, a filesystem without events): poll.
+          t.unwatchable = true;
+          poll();
+          return;
+        }
+      }
+      wait(t);
+    };
+    const wait = (t: Target): void => {
+      poll();
+      const ancestor = nearestAncestor(t.dir);
+      if (ancestor === undefined) return;
+      try {
+        const w = fsWatch(ancestor, { persistent: false }, () => {
+          if (t.waiting !== w) return;
+          // The directory is back, or a nearer ancestor now exists: watch that instead.
+          if (statDir(t.dir) || nearestAncestor(t.dir) !== ancestor) arm(t);
+          schedule();
+        });
+        w.on('error', () => {
+          if (t.waiting !== w) return;
+          w.close();
+          t.waiting = undefined;
+          t.waitingOn = undefined;
+        });
+        t.waiting = w;
+        t.waitingOn = ancestor;
+      } catch {
+        return; // polling alone
+      }
+      // It may have appeared between the look above and the watch.
+      if (statDir(t.dir) || nearestAncestor(t.dir) !== ancestor) arm(t);
+    };
+    /** Re-watches `t` when its name no longer leads to the watched directory (or it came back). */
+    const verify = (t: Target): void => {
+      if (stopped) return;
+      if (t.watcher) {
+        const st = statDir(t.dir);
+        if (st && st.ino === t.ino && st.dev === t.dev) return;
+        arm(t);
+        schedule();
+      } else if (t.unwatchable || statDir(t.dir) || nearestAncestor(t.dir) !== t.waitingOn) {
+        arm(t);
+        if (t.watcher) schedule();
+      }
+    };
     const poll = (): void => {
       if (poller || stopped) return;
-      poller = setInterval(run, pollIntervalMs);
+      poller = setInterval(() => {
+        run();
+        // Every directory watched again: events suffice.
+        if (poller && targets.every((t) => t.watcher)) {
+          clearInterval(poller);
+          poller = undefined;
+        }
+      }, pollIntervalMs);
       poller.unref();
     };
-    for (const dir of watchedDirectories()) {
-      try {
-        const w = fsWatch(dir, { persistent: false }, schedule);
-        w.on('error', () => {
-          w.close();
-          poll();
-        });
-        watchers.push(w);
-      } catch {
-        poll();
-      }
-    }
+    for (const t of targets) arm(t);
+
     const stop = (): void => {
       if (stopped) return;
       stopped = true;
       if (timer) clearTimeout(timer);
       if (poller) clearInterval(poller);
-      for (const w of watchers) w.close();
+      for (const t of targets) release(t);
       stops.delete(stop);
     };
     stops.add(stop);

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type IssuedCert, TestCA } from '@mtlskit/testkit';
@@ -66,6 +66,7 @@ describe('firstOf', () => {
     expect(primary).toMatch(/^0:/);
     expect((await source.load()).version).toBe(primary);
     delete env.MTLS_CERT;
+    delete env.MTLS_KEY; // a key alone would be a broken configuration, which firstOf reports
     expect(await source.version!()).toMatch(/^1:/);
   });
 
@@ -91,6 +92,54 @@ describe('firstOf', () => {
       code: 'ACCESS_DENIED',
       sourceId: 'vault://secret/mtls',
     });
+  });
+
+  it('does not fall through when a source is configured but broken, naming what is wrong', async () => {
+    const fallback = inlineSource({ cert: one.fullChainPem, key: one.keyPem });
+    const folder = join(dir, 'a-folder');
+    await mkdir(folder, { recursive: true });
+    const certFile = join(dir, 'broken-cert.pem');
+    await writeFile(certFile, one.fullChainPem);
+    const halfDir = join(dir, 'half');
+    await mkdir(halfDir, { recursive: true });
+    await writeFile(join(halfDir, 'tls.crt'), one.fullChainPem);
+    const broken: Array<[CredentialSource, RegExp]> = [
+      // A *_FILE variable naming a folder (and another naming a missing file).
+      [
+        envSource({ env: { MTLS_CERT_FILE: folder, MTLS_KEY_FILE: join(dir, 'missing.key') } }),
+        /^MTLS_CERT_FILE \(.*a-folder\) is a directory, where a file was expected/,
+      ],
+      [
+        envSource({ env: { MTLS_CERT: one.fullChainPem, MTLS_KEY_FILE: join(dir, 'missing.key') } }),
+        /^MTLS_KEY_FILE \(.*missing\.key\): no such file/,
+      ],
+      // A key without its certificate.
+      [envSource({ env: { MTLS_KEY: one.keyPem } }), /^No certificate in the environment: MTLS_KEY is set/],
+      // A certificate file whose key file is missing, and a directory with tls.crt but no tls.key.
+      [fileSource({ cert: certFile, key: join(dir, 'missing.key') }), /missing\.key: no such file/],
+      [fileSource(halfDir), /has tls\.crt but no tls\.key/],
+    ];
+    for (const [source, message] of broken) {
+      const err = await firstOf(source, fallback)
+        .load()
+        .catch((e) => e);
+      expect(err, source.id).toBeInstanceOf(MtlsError);
+      expect(err, source.id).toMatchObject({ code: 'SOURCE_NOT_FOUND', sourceId: source.id });
+      expect(err.message, source.id).toMatch(message);
+      await expect(firstOf(source, fallback).version!(), source.id).rejects.toMatchObject({
+        code: 'SOURCE_NOT_FOUND',
+      });
+    }
+    // Nothing configured at all still falls through: no variable set, no file at the paths.
+    for (const nothing of [
+      envSource({ env: {} }),
+      fileSource(join(dir, 'not-mounted')),
+      fileSource({ cert: join(dir, 'no.crt'), key: join(dir, 'no.key') }),
+    ]) {
+      expect((await loadCredentials(firstOf(nothing, fallback))).fingerprint256, nothing.id).toBe(
+        one.fingerprint256,
+      );
+    }
   });
 
   it('says what each source reported when none has a credential', async () => {

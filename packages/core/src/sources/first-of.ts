@@ -1,9 +1,11 @@
 // firstOf: explicit precedence between sources — the first that has a credential wins. "Has no
-// credential" means SOURCE_NOT_FOUND; any other failure (access denied, a vault down) is reported
-// rather than silently falling through to a weaker source.
+// credential" means SOURCE_NOT_FOUND with nothing configured there (no variable set, no file at the
+// path); any other failure (access denied, a vault down) and a broken configuration (a `_FILE`
+// variable naming a missing file, a directory where a file belongs, a key without its certificate)
+// are reported rather than silently falling through to a weaker source.
 import { MtlsError } from '../errors.js';
 import type { CredentialMaterial, CredentialSource, SourceContext } from '../types.js';
-import { describeSource, materialDigest, throwIfAborted } from './shared.js';
+import { describeSource, isBrokenConfiguration, materialDigest, throwIfAborted } from './shared.js';
 
 /**
  * A source that loads from the first of `sources` that has a credential. Its version is prefixed
@@ -23,7 +25,9 @@ export function firstOf(...sources: CredentialSource[]): CredentialSource {
       try {
         return { index, value: await attempt(s) };
       } catch (err) {
-        if (!MtlsError.is(err, 'SOURCE_NOT_FOUND')) throw err;
+        // Configured but broken is reported even though its code is SOURCE_NOT_FOUND: falling
+        // through would hide the mistake behind a weaker source.
+        if (!MtlsError.is(err, 'SOURCE_NOT_FOUND') || isBrokenConfiguration(err)) throw err;
         misses.push(err);
       }
     }

@@ -31,6 +31,25 @@ export function isNotFound(err: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
+// Marks a SOURCE_NOT_FOUND that means "configured, but what it names is wrong" (a `_FILE` variable
+// naming a missing file, a directory where a file belongs, a certificate without its key), as
+// opposed to "nothing is configured here". firstOf falls through only on the latter. Shared through
+// Symbol.for, so that two copies of core agree; not enumerable, so it shows nowhere.
+const BROKEN = Symbol.for('mtlskit.configuredButBroken');
+
+/** Marks `err` as a broken configuration (see {@link isBrokenConfiguration}); returns it. */
+export function brokenConfiguration<E>(err: E): E {
+  if (typeof err === 'object' && err !== null && !Object.hasOwn(err, BROKEN)) {
+    Object.defineProperty(err, BROKEN, { value: true });
+  }
+  return err;
+}
+
+/** True when a source said "configured, but broken" rather than "nothing here". */
+export function isBrokenConfiguration(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[BROKEN] === true;
+}
+
 /** Turns a filesystem error about `label` into the MtlsError a user can act on. */
 export function fileError(err: unknown, label: string, sourceId: string, field?: string): MtlsError {
   if (err instanceof MtlsError) return err;
@@ -47,7 +66,9 @@ export function fileError(err: unknown, label: string, sourceId: string, field?:
         opts,
       );
     case 'ELOOP':
-      return new MtlsError('SOURCE_NOT_FOUND', `${label}: symbolic link loop. Fix the link.`, opts);
+      return brokenConfiguration(
+        new MtlsError('SOURCE_NOT_FOUND', `${label}: symbolic link loop. Fix the link.`, opts),
+      );
     case 'EISDIR':
       return isDirectoryError(label, sourceId, field);
     default:
@@ -60,10 +81,12 @@ export function fileError(err: unknown, label: string, sourceId: string, field?:
 }
 
 function isDirectoryError(label: string, sourceId: string, field?: string): MtlsError {
-  return new MtlsError(
-    'SOURCE_NOT_FOUND',
-    `${label} is a directory, where a file was expected. Name the file inside it, or use file:DIRECTORY for a directory of well-known names.`,
-    { sourceId, ...(field !== undefined && { field }) },
+  return brokenConfiguration(
+    new MtlsError(
+      'SOURCE_NOT_FOUND',
+      `${label} is a directory, where a file was expected. Name the file inside it, or use file:DIRECTORY for a directory of well-known names.`,
+      { sourceId, ...(field !== undefined && { field }) },
+    ),
   );
 }
 
@@ -83,8 +106,68 @@ export interface StoredFile {
 }
 
 /**
+ * `op`, or the signal's reason as soon as the signal is aborted, whichever comes first: a blocked
+ * filesystem call (a FIFO without a writer, a hung network mount) must not hold up an abort. What
+ * `op` yields after the abort is handed to `late` (to close a handle that opened too late), and its
+ * failure is swallowed, so nothing is left unhandled.
+ */
+export function abortable<T>(
+  op: Promise<T>,
+  signal: AbortSignal | undefined,
+  late?: (value: T) => void,
+): Promise<T> {
+  if (signal === undefined) return op;
+  const leftBehind = (): void => {
+    op.then(
+      (value) => {
+        try {
+          late?.(value);
+        } catch {}
+      },
+      () => {},
+    );
+  };
+  if (signal.aborted) {
+    leftBehind();
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const onAbort = (): void => {
+      if (settled) return;
+      settled = true;
+      reject(signal.reason);
+      leftBehind();
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    op.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        if (settled) return;
+        settled = true;
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        if (settled) return;
+        settled = true;
+        reject(err);
+      },
+    );
+  });
+}
+
+type Handle = Awaited<ReturnType<typeof open>>;
+
+/** Closes a handle that opened after its read was abandoned. */
+function closeLate(handle: Handle): void {
+  handle.close().catch(() => {});
+}
+
+/**
  * Reads one stored credential file as it is. `label` is what the user wrote (`MTLS_KEY_FILE (/run/key.pem)`),
- * `path` what is opened (it may be the resolved target of a symlink).
+ * `path` what is opened (it may be the resolved target of a symlink). Every filesystem call is
+ * raced against `signal`: an abort rejects at once even while `open()` blocks (a FIFO, a hung mount).
  */
 export async function readStoredFile(
   path: string,
@@ -94,16 +177,16 @@ export async function readStoredFile(
   signal?: AbortSignal,
 ): Promise<StoredFile> {
   throwIfAborted(signal);
-  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  let handle: Handle | undefined;
   try {
-    handle = await open(path, 'r');
-    const stats = await handle.stat();
+    handle = await abortable(open(path, 'r'), signal, closeLate);
+    const stats = await abortable(handle.stat(), signal);
     if (stats.isDirectory()) throw isDirectoryError(label, sourceId, field);
     const chunks: Buffer[] = [];
     let total = 0;
     for (;;) {
       throwIfAborted(signal);
-      const { bytesRead, buffer } = await handle.read({ buffer: Buffer.alloc(64 * 1024) });
+      const { bytesRead, buffer } = await abortable(handle.read({ buffer: Buffer.alloc(64 * 1024) }), signal);
       if (bytesRead === 0) break;
       total += bytesRead;
       if (total > MAX_FILE_BYTES) {
@@ -130,7 +213,9 @@ export async function readStoredFile(
     if (signal?.aborted) throw signal.reason;
     throw fileError(err, label, sourceId, field);
   } finally {
-    await handle?.close().catch(() => {});
+    // After an abort a read may still be pending, and close() waits for it: close in the background.
+    const closing = handle?.close().catch(() => {});
+    if (!signal?.aborted) await closing;
   }
 }
 

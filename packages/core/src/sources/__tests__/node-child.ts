@@ -105,3 +105,33 @@ export function nobodyCannotRun(mustRead: string): string | undefined {
   if (probe.status !== 0) return `${mustRead} is not readable by nobody`;
   return undefined;
 }
+
+/**
+ * Root reads any file whatever its mode, so a test of "unreadable" proves nothing as root. This
+ * makes the whole process act as `nobody` (its effective user and group ids; the real ids stay
+ * root, so it can switch back) until the returned function is called. Returns a reason instead
+ * where that is not possible (not root, Windows, a worker thread).
+ */
+export function actAsNobody(): (() => void) | { skip: string } {
+  const { seteuid, setegid } = process;
+  if (typeof seteuid !== 'function' || typeof setegid !== 'function') {
+    return { skip: 'cannot change the effective user here (Windows, or a worker thread)' };
+  }
+  if (process.geteuid?.() !== 0) return { skip: 'not running as root' };
+  try {
+    setegid(65534);
+    seteuid(65534);
+  } catch (err) {
+    try {
+      setegid(0);
+    } catch {}
+    return { skip: `cannot act as nobody: ${(err as Error).message}` };
+  }
+  let restored = false;
+  return () => {
+    if (restored) return;
+    restored = true;
+    seteuid(0);
+    setegid(0);
+  };
+}
