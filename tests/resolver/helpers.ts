@@ -30,11 +30,15 @@ export class MemorySource implements CredentialSource {
     return this;
   }
 
+  // The outcome is decided when the load starts and arrives delayMs later, as with a vault round trip:
+  // a change made during a load is not in its result.
   async load(): Promise<CredentialMaterial> {
     this.loads++;
+    const failure = this.failure;
+    const material = { ...this.#material, version: String(this.#version) };
     if (this.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
-    if (this.failure) throw this.failure;
-    return { ...this.#material, version: String(this.#version) };
+    if (failure) throw failure;
+    return material;
   }
 }
 

@@ -1,11 +1,14 @@
 // Egress through an HTTPS proxy: agent() and dispatcher() open a CONNECT tunnel through a real local
 // proxy and run their own TLS handshake inside it, so the server sees the client certificate end to
-// end; NO_PROXY hosts go direct; a rotation while a tunnel opens is honoured; a refusing or absent
-// proxy fails the request with ERR_PROXY_TUNNEL, never showing the proxy's credentials.
+// end; NO_PROXY hosts go direct; a rotation while a tunnel opens is honoured; an https:// (TLS) proxy
+// is verified with options.proxy.ca; a refusing or absent proxy fails the request with the MtlsError
+// PROXY_FAILED, never showing the proxy's credentials.
 import http from 'node:http';
+import https from 'node:https';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import {
   createTlsResolver,
+  MtlsError,
   ProxyTunnelError,
   type TlsResolver,
   type TlsResolverOptions,
@@ -25,15 +28,25 @@ interface ConnectProxy {
   close(): Promise<void>;
 }
 
-/** A minimal CONNECT proxy; with `password`, it demands Basic auth and answers 407 otherwise. */
-async function startConnectProxy(password?: string): Promise<ConnectProxy> {
+/**
+ * A minimal CONNECT proxy; with `password`, it demands Basic auth and answers 407 otherwise; with
+ * `tls`, clients reach it over TLS (an https:// proxy URL) with that certificate.
+ */
+async function startConnectProxy(
+  password?: string,
+  tls?: { cert: string; key: string },
+): Promise<ConnectProxy> {
   const connects: string[] = [];
   const relayed: Buffer[] = [];
   const sockets = new Set<Socket>();
   let held: Promise<void> | undefined;
-  const server = http.createServer((_req, res) => {
+  const refuse = (_req: http.IncomingMessage, res: http.ServerResponse) => {
     res.writeHead(405).end();
-  });
+  };
+  const server: http.Server =
+    tls === undefined
+      ? http.createServer(refuse)
+      : https.createServer({ ...tls, minVersion: 'TLSv1.2' }, refuse);
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
@@ -63,7 +76,7 @@ async function startConnectProxy(password?: string): Promise<ConnectProxy> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`,
     connects,
     relayed,
     hold() {
@@ -166,7 +179,76 @@ describe('egress proxy (CONNECT)', () => {
     expect(proxy.connects.slice(before)).toEqual([`127.0.0.1:${server.port}`, `127.0.0.1:${server.port}`]);
   });
 
-  it('a proxy that refuses CONNECT, or cannot be reached, fails the request with ERR_PROXY_TUNNEL; its credentials appear in no error, inspect or JSON output', async () => {
+  it("an https:// (TLS) proxy whose CA is given in proxy.ca: agent(), fetch() and Node's fetch with dispatcher() tunnel through it end to end; without proxy.ca its certificate is refused", async () => {
+    const proxyCa = await TestCA.create({ commonName: 'mtlskit test proxy CA' });
+    const proxyCert = await proxyCa.issueServer();
+    const tlsProxy = await startConnectProxy(undefined, {
+      cert: proxyCert.fullChainPem,
+      key: proxyCert.keyPem,
+    });
+    try {
+      expect(tlsProxy.url).toMatch(/^https:\/\//);
+      const r = resolver({ proxy: { url: tlsProxy.url, noProxy: '', ca: proxyCa.rootPem } });
+      const viaAgent = await getWithAgent(`${server.url}/tls-proxy-agent`, r.agent());
+      const viaFetch = await (await r.fetch(`${server.url}/tls-proxy-fetch`)).json();
+      const viaGlobalFetch = await (
+        await fetch(`${server.url}/tls-proxy-dispatcher`, {
+          dispatcher: r.dispatcher(),
+        } as unknown as RequestInit)
+      ).json();
+      for (const reply of [viaAgent, viaFetch, viaGlobalFetch])
+        expect(reply).toMatchObject({ fingerprint256: client.fingerprint256 });
+      expect(tlsProxy.connects).toEqual([
+        `127.0.0.1:${server.port}`,
+        `127.0.0.1:${server.port}`,
+        `127.0.0.1:${server.port}`,
+      ]);
+      const seen = server.requests.filter((q) => q.path.startsWith('/tls-proxy'));
+      expect(seen.map((q) => [q.path, q.peerFingerprint256, q.authorized])).toEqual([
+        ['/tls-proxy-agent', client.fingerprint256, true],
+        ['/tls-proxy-fetch', client.fingerprint256, true],
+        ['/tls-proxy-dispatcher', client.fingerprint256, true],
+      ]);
+      // What the proxy decrypted from its own TLS layer is the inner TLS stream, not HTTP.
+      expect(Buffer.concat(tlsProxy.relayed).includes('GET /tls-proxy')).toBe(false);
+
+      // The proxy's certificate is verified: without its CA, no tunnel and no request.
+      const untrusted = resolver({ proxy: { url: tlsProxy.url, noProxy: '' } });
+      const agentError = await getWithAgent(`${server.url}/tls-proxy-untrusted`, untrusted.agent()).catch(
+        (err: unknown) => err,
+      );
+      expect(agentError).toBeInstanceOf(MtlsError);
+      expect(agentError).toMatchObject({
+        code: 'PROXY_FAILED',
+        retryable: true,
+        message: expect.stringContaining('options.proxy.ca'),
+      });
+      expect((agentError as Error).message).toMatch(
+        /cannot reach the proxy.*(self[- ]signed|unable to verify|certificate)/i,
+      );
+      const fetchError = await untrusted
+        .fetch(`${server.url}/tls-proxy-untrusted`)
+        .catch((err: unknown) => err);
+      expect(fetchError).toMatchObject({ cause: { code: 'PROXY_FAILED' } });
+      expect(tlsProxy.connects).toHaveLength(3);
+      expect(server.requests.some((q) => q.path === '/tls-proxy-untrusted')).toBe(false);
+    } finally {
+      await tlsProxy.close();
+    }
+  });
+
+  it('proxy.ca that is not PEM certificates is refused up front with INVALID_REFERENCE', () => {
+    for (const ca of [
+      'not a certificate',
+      '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n',
+    ]) {
+      expect(() => resolver({ proxy: { url: proxy.url, ca } })).toThrow(
+        expect.objectContaining({ code: 'INVALID_REFERENCE', field: 'proxy.ca' }),
+      );
+    }
+  });
+
+  it('a proxy that refuses CONNECT, or cannot be reached, fails the request with the MtlsError PROXY_FAILED; its credentials appear in no error, inspect or JSON output', async () => {
     const guarded = await startConnectProxy('right-password-5521');
     const nothing = net.createServer();
     await new Promise<void>((resolve) => nothing.listen(0, '127.0.0.1', resolve));
@@ -179,26 +261,40 @@ describe('egress proxy (CONNECT)', () => {
       vi.stubEnv('no_proxy', '');
       const r = resolver({ proxy: true });
       const agentError = await getWithAgent(`${server.url}/refused`, r.agent()).catch((err: unknown) => err);
+      expect(agentError).toBeInstanceOf(MtlsError);
       expect(agentError).toBeInstanceOf(ProxyTunnelError);
       expect(agentError).toMatchObject({
-        code: 'ERR_PROXY_TUNNEL',
+        code: 'PROXY_FAILED',
+        field: 'proxy',
         statusCode: 407,
-        message: expect.stringContaining('put user:password in the proxy URL'),
+        // A retry cannot fix credentials.
+        retryable: false,
+        message: expect.stringMatching(
+          new RegExp(
+            `proxy ${guarded.url}: CONNECT 127\\.0\\.0\\.1:${server.port} was refused with HTTP 407 .*put valid user:password@ in the proxy URL`,
+          ),
+        ),
       });
+      expect(JSON.parse(JSON.stringify(agentError))).toMatchObject({ code: 'PROXY_FAILED', statusCode: 407 });
       const fetchError = await r.fetch(`${server.url}/refused`).catch((err: unknown) => err);
-      expect(fetchError).toMatchObject({ cause: { code: 'ERR_PROXY_TUNNEL', statusCode: 407 } });
+      expect(fetchError).toMatchObject({ cause: { code: 'PROXY_FAILED', statusCode: 407 } });
 
       const down = resolver({ proxy: { url: `http://${credentials}@127.0.0.1:${closedPort}`, noProxy: '' } });
       const downError = await getWithAgent(`${server.url}/refused`, down.agent()).catch(
         (err: unknown) => err,
       );
+      expect(downError).toBeInstanceOf(MtlsError);
       expect(downError).toMatchObject({
-        code: 'ERR_PROXY_TUNNEL',
-        message: expect.stringMatching(/cannot reach the proxy.*ECONNREFUSED/),
+        code: 'PROXY_FAILED',
+        retryable: true,
+        statusCode: undefined,
+        message: expect.stringMatching(
+          /proxy http:\/\/127\.0\.0\.1:\d+: cannot reach the proxy.*ECONNREFUSED/,
+        ),
         cause: { code: 'ECONNREFUSED' },
       });
       const downFetch = await down.fetch(`${server.url}/refused`).catch((err: unknown) => err);
-      expect(downFetch).toMatchObject({ cause: { code: 'ERR_PROXY_TUNNEL' } });
+      expect(downFetch).toMatchObject({ cause: { code: 'PROXY_FAILED' } });
 
       // Searched raw, Base64 (the Proxy-Authorization header), hex and JSON-escaped, in what each
       // value reaches, its util.inspect (hidden fields included) and its JSON.

@@ -28,6 +28,11 @@ export const ERROR_CODES = {
   NO_CLIENT_AUTH: { retryable: false, summary: "the certificate's extended key usage excludes clientAuth" },
   IDENTITY_MISMATCH: { retryable: false, summary: 'subject or SAN differ from the expected identity' },
   CLOSED: { retryable: false, summary: 'the resolver was closed' },
+  PROXY_FAILED: {
+    retryable: true,
+    summary:
+      'the egress proxy refused or failed the CONNECT tunnel (status kept, proxy credentials never shown)',
+  },
 } as const satisfies Record<string, { retryable: boolean; summary: string }>;
 
 export type MtlsErrorCode = keyof typeof ERROR_CODES;

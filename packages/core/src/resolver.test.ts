@@ -1,12 +1,14 @@
-// The resolver's own behaviour, without an HTTP client: single flight, scheduling (interval, jitter,
-// warning window, issuing renewal, watch(), on-access), stale-on-error, backoff, expiry, events, close.
-// Real certificates from the testkit CA; time from an injected clock where the test needs to move it
-// (validation reads the same clock, so "expired" is real to the code).
+// The resolver's own behaviour: single flight, scheduling (interval, jitter, warning window, issuing
+// renewal, watch(), on-access), stale-on-error, backoff, expiry, events, close, and what its outputs
+// reveal (leak checks, with one real mTLS server). Real certificates from the testkit CA; time from an
+// injected clock where the test needs to move it (validation reads the same clock, so "expired" is
+// real to the code). The clients themselves are tested end to end in tests/resolver/.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import { type IssuedCert, leakCheck, TestCA } from '@mtlskit/testkit';
+import { type IssuedCert, leakCheck, startMtlsServer, TestCA } from '@mtlskit/testkit';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MtlsError } from './errors.js';
 import {
@@ -85,11 +87,14 @@ class MemorySource implements CredentialSource {
     return this;
   }
 
+  // Reads the content when the load starts, then takes delayMs (a network round trip): a change made
+  // during a load is not in its result, as with a real vault.
   async load(): Promise<CredentialMaterial> {
     this.loads++;
+    const read = { ...this.material, version: String(this.generation) };
     if (this.delayMs) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
     if (this.failure) throw this.failure;
-    return { ...this.material, version: String(this.generation) };
+    return read;
   }
 }
 
@@ -200,9 +205,16 @@ describe('createTlsResolver: loading', () => {
     expect(failures.every((f) => f.error instanceof MtlsError)).toBe(true);
     expect(rotations).toEqual([]);
 
-    // Still failing at notAfter: the stale credential stops being served, and callers learn why.
+    // Still failing at notAfter: the stale credential stops being served at once (the first use past
+    // notAfter fails fast and starts a refresh in the background), and callers learn why.
     source.failure = new Error('connect ECONNREFUSED 10.0.0.1:443');
     await clock.advance(3_600_000);
+    const retried = new Promise<RefreshFailedEvent>((resolve) => r.once('refreshFailed', resolve));
+    await expect(r.credentials()).rejects.toMatchObject({
+      code: 'EXPIRED',
+      message: expect.stringContaining(short.fingerprint256),
+    });
+    expect((await retried).error.code).toBe('SOURCE_UNAVAILABLE');
     await expect(r.credentials()).rejects.toMatchObject({
       code: 'EXPIRED',
       message: expect.stringContaining(short.fingerprint256),
@@ -226,6 +238,22 @@ describe('createTlsResolver: loading', () => {
     ]);
     expect(r.health()).toMatchObject({ ready: true, stale: false, fingerprint256: c.fingerprint256 });
     expect(r.health().lastError).toBeUndefined();
+  });
+
+  it('refresh() while a load is in flight chains a new read after it: a certificate written just before the call is what it returns', async () => {
+    const source = new MemorySource().serve(pair(a, ca.rootPem));
+    const r = resolver({ source, mode: 'on-access' });
+    await r.credentials();
+    source.delayMs = 100;
+    // A refresh is running and has read `a` (a timer, a watch() report, another caller)...
+    const running = r.refresh();
+    // ...when the operator writes `b` and asks for it, twice: both calls share one new read.
+    source.serve(pair(b, ca.rootPem));
+    const forced = await Promise.all([r.refresh(), r.refresh()]);
+    expect(forced.map((x) => x.fingerprint256)).toEqual([b.fingerprint256, b.fingerprint256]);
+    await running;
+    expect(source.loads).toBe(3);
+    expect((await r.credentials()).fingerprint256).toBe(b.fingerprint256);
   });
 
   it('retries a failing source with exponential backoff up to the cap', async () => {
@@ -536,6 +564,43 @@ describe('createTlsResolver: scheduling', () => {
     expect(source.closed).toBe(false);
   });
 
+  it('a source whose watch() throws still loads: refreshFailed reports it once, and polling on the interval takes over', async () => {
+    const clock = new ManualClock();
+    const source = new MemorySource().serve(pair(a, ca.rootPem));
+    let watchCalls = 0;
+    (source as CredentialSource).watch = () => {
+      watchCalls++;
+      throw new Error('inotify watch limit reached');
+    };
+    const r = resolver({ source, clock, jitter: 0, refreshIntervalMs: 60_000, warnDays: 0 });
+    const failures: RefreshFailedEvent[] = [];
+    r.on('refreshFailed', (e) => failures.push(e));
+    expect((await r.credentials()).fingerprint256).toBe(a.fingerprint256);
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toMatchObject({
+      stale: false,
+      fingerprint256: a.fingerprint256,
+      retryInMs: 60_000,
+      error: {
+        code: 'SOURCE_UNAVAILABLE',
+        sourceId: 'memory:unit',
+        message: expect.stringMatching(/watching memory:unit .*inotify watch limit reached.*every 60000 ms/),
+      },
+    });
+    expect(failures[0]?.error).toBeInstanceOf(MtlsError);
+    // The load itself succeeded: nothing stale, no lastError.
+    expect(r.health()).toMatchObject({ ready: true, stale: false });
+    expect(r.health().lastError).toBeUndefined();
+    source.serve(pair(b, ca.rootPem));
+    await clock.advance(60_000);
+    expect(source.loads).toBe(2);
+    expect((await r.credentials()).fingerprint256).toBe(b.fingerprint256);
+    // Not retried (nor reported) at every load.
+    expect(watchCalls).toBe(1);
+    expect(failures).toHaveLength(1);
+    await r.close();
+  });
+
   it('a watched file source (given as a reference string) rotates promptly when its files change', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mtlskit-resolver-'));
     try {
@@ -639,33 +704,79 @@ describe('createTlsResolver: outputs, options and lifecycle', () => {
     expect(() => createTlsResolver({ source: 42 as never })).toThrow(/options\.source/);
   });
 
-  it('events, health and errors carry fingerprints and codes, never key material or passphrases', async () => {
+  it('events, health, errors, agent(), dispatcher() and failed fetch() calls carry fingerprints and codes, never key material or passphrases', async () => {
     const passphrase = 'resolver-unit-passphrase-7731';
-    const source = new MemorySource().serve({
-      cert: a.fullChainPem,
-      key: a.encryptedPkcs8Pem(passphrase),
-      passphrase,
-      ca: ca.rootPem,
-    });
-    const r = resolver({ source, mode: 'on-access' });
-    const seen: unknown[] = [];
-    r.on('rotated', (e) => seen.push(e));
-    r.on('refreshFailed', (e) => seen.push(e));
-    await r.credentials();
-    source.serve({
-      cert: a.fullChainPem,
-      key: a.encryptedPkcs8Pem(passphrase),
-      passphrase: 'wrong-passphrase!',
-      ca: ca.rootPem,
-    });
-    const failure = await r.refresh().catch((err: unknown) => err);
-    source.serve({ cert: b.fullChainPem, key: b.keyPem, ca: ca.rootPem });
-    await r.refresh();
-    expect(seen).toHaveLength(2);
-    const leaks = leakCheck([passphrase, a.keyPem, b.keyPem, a.encryptedPkcs8Pem(passphrase)]);
-    leaks.check(seen, 'resolver events');
-    leaks.check(failure, 'a failed refresh');
-    leaks.check(r.health(), 'health()');
-    leaks.check(r, 'the resolver object');
+    const server = await startMtlsServer({ clientCa: ca });
+    try {
+      const source = new MemorySource().serve({
+        cert: a.fullChainPem,
+        key: a.encryptedPkcs8Pem(passphrase),
+        passphrase,
+        ca: server.caPem,
+      });
+      const r = resolver({ source, mode: 'on-access' });
+      const seen: unknown[] = [];
+      r.on('rotated', (e) => seen.push(e));
+      r.on('refreshFailed', (e) => seen.push(e));
+      const get = (agent: https.Agent) =>
+        new Promise<number>((resolve, reject) => {
+          https
+            .get(`${server.url}/leak`, { agent }, (res) => {
+              res.resume();
+              res.on('end', () => resolve(res.statusCode ?? 0));
+            })
+            .on('error', reject);
+        });
+      // Both clients hold a live keep-alive connection (and a cached TLS session) when inspected.
+      expect(await get(r.agent())).toBe(200);
+      expect((await r.fetch(`${server.url}/leak`).then((res) => res.json())) as object).toMatchObject({
+        fingerprint256: a.fingerprint256,
+      });
+      source.serve({
+        cert: a.fullChainPem,
+        key: a.encryptedPkcs8Pem(passphrase),
+        passphrase: 'wrong-passphrase!',
+        ca: server.caPem,
+      });
+      const failure = await r.refresh().catch((err: unknown) => err);
+      expect(failure).toMatchObject({ code: 'WRONG_PASSPHRASE' });
+      const leaks = leakCheck([
+        passphrase,
+        'wrong-passphrase!',
+        a.keyPem,
+        b.keyPem,
+        a.encryptedPkcs8Pem(passphrase),
+      ]);
+      leaks.check(r.agent(), 'agent() with a pooled connection');
+      leaks.check(r.dispatcher(), 'dispatcher() with a pooled connection');
+      source.serve({ cert: b.fullChainPem, key: b.keyPem, ca: server.caPem });
+      await r.refresh();
+      expect(seen).toHaveLength(2);
+      leaks.check(seen, 'resolver events');
+      leaks.check(failure, 'a failed refresh');
+      leaks.check(r.health(), 'health()');
+      leaks.check(r, 'the resolver object');
+
+      // A resolver whose only credential cannot be decrypted: every request fails with its error.
+      const locked = resolver({
+        source: new MemorySource().serve({
+          cert: a.fullChainPem,
+          key: a.encryptedPkcs8Pem(passphrase),
+          passphrase: 'wrong-passphrase!',
+          ca: server.caPem,
+        }),
+        mode: 'on-access',
+      });
+      const fetchError = await locked.fetch(`${server.url}/leak`).catch((err: unknown) => err);
+      expect(fetchError).toMatchObject({ cause: { code: 'WRONG_PASSPHRASE' } });
+      const agentError = await get(locked.agent()).catch((err: unknown) => err);
+      expect(agentError).toMatchObject({ code: 'WRONG_PASSPHRASE' });
+      leaks.check(fetchError, 'a failed fetch()');
+      leaks.check(agentError, 'a failed agent() request');
+      leaks.check(locked.agent(), 'agent() after a failed load');
+      leaks.check(locked.dispatcher(), 'dispatcher() after a failed load');
+    } finally {
+      await server.close();
+    }
   });
 });

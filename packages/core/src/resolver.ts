@@ -128,7 +128,10 @@ export interface TlsResolver {
   fetch: ResolverFetch;
   /** Plain `cert`/`key`/`ca`/`minVersion` for clients that only take options. Holds the key: never log it. */
   tlsOptions(): Promise<PlainTlsOptions>;
-  /** Reads the source now (joining a refresh in flight) and resolves with what is served afterwards. */
+  /**
+   * Reads the source now and resolves with what is served afterwards. A refresh already in flight may
+   * have read the source before the caller changed it: a new read is chained after it, never skipped.
+   */
   refresh(): Promise<MtlsCredentials>;
   health(): ResolverHealth;
   /** Stops timers and watchers and closes connections; later calls reject with `CLOSED`. Idempotent. */
@@ -224,7 +227,8 @@ class Resolver extends EventEmitter implements TlsResolver {
   #epoch = 0;
   readonly #epochListeners: Array<() => void> = [];
   #inflight: Promise<Identity> | undefined;
-  #rerun = false;
+  /** A load that starts once the one in flight ends (refresh(), watch() reports during a load). */
+  #queued: Promise<Identity> | undefined;
   #nextRefreshAt = 0;
   /** When #touch() must act: the earliest of next refresh, warning and expiry. */
   #deadline = 0;
@@ -237,6 +241,9 @@ class Resolver extends EventEmitter implements TlsResolver {
   #closing: Promise<void> | undefined;
   readonly #abort = new AbortController();
   #unwatch: (() => void) | undefined;
+  /** watch() threw: reported once through refreshFailed, then the resolver relies on polling. */
+  #watchError: MtlsError | undefined;
+  #watchFailed = false;
   #agent: RotatingHttpsAgent | undefined;
   #dispatcher: RotatingDispatcher | undefined;
 
@@ -339,7 +346,9 @@ class Resolver extends EventEmitter implements TlsResolver {
 
   async refresh(): Promise<MtlsCredentials> {
     if (this.#closed) throw this.#closedError();
-    await this.#startRefresh(false);
+    // "Refresh" means a read that starts after this call: a load already running may have read the
+    // source before the caller wrote a new credential to it.
+    await this.#refreshAfterInflight();
     return (await this.#acquire()).credentials;
   }
 
@@ -371,7 +380,11 @@ class Resolver extends EventEmitter implements TlsResolver {
     this.#disarm();
     this.#deadline = Number.POSITIVE_INFINITY;
     this.#abort.abort(this.#closedError());
-    this.#unwatch?.();
+    try {
+      this.#unwatch?.();
+    } catch {
+      // A source whose unwatch throws has nothing more to stop.
+    }
     this.#unwatch = undefined;
     // Pooled connections end with the resolver; requests in flight finish.
     this.#bumpEpoch();
@@ -430,7 +443,11 @@ class Resolver extends EventEmitter implements TlsResolver {
     if (now >= this.#deadline) this.#onDeadline(now);
     const usable = this.#usable(now);
     if (usable) return Promise.resolve(usable);
-    // Nothing usable: join the refresh in flight, fail fast while backing off, or load now.
+    // A credential was loaded and is past notAfter: fail fast. Refreshes go on in the background on
+    // their schedule (one is due at expiry); waiting for one here would hold every request for as long
+    // as a slow or hung source takes (up to loadTimeoutMs).
+    if (this.#current !== undefined) return Promise.reject(this.#unusableError());
+    // Nothing loaded yet: join the first load in flight, fail fast while backing off, or load now.
     if (this.#inflight)
       return this.#inflight.then(
         () => this.#usableOrThrow(),
@@ -455,11 +472,15 @@ class Resolver extends EventEmitter implements TlsResolver {
     const cur = this.#current;
     const sourceId = this.#source?.id;
     if (cur !== undefined) {
-      const why = this.#lastError ? ` (last refresh: ${this.#lastError.code})` : '';
+      const why = this.#lastError
+        ? ` (last refresh: ${this.#lastError.code})`
+        : this.#inflight
+          ? ' (a refresh is in progress)'
+          : '';
       return new MtlsError(
         'EXPIRED',
         `the client certificate ${cur.fingerprint256} expired at ${cur.credentials.notAfter.toISOString()} and no ` +
-          `valid replacement could be loaded${why}; put a renewed certificate in ${sourceId ?? 'the source'}`,
+          `valid replacement has been loaded${why}; put a renewed certificate in ${sourceId ?? 'the source'}`,
         { sourceId, field: 'cert', ...(this.#lastError ? { cause: this.#lastError } : {}) },
       );
     }
@@ -492,6 +513,9 @@ class Resolver extends EventEmitter implements TlsResolver {
       // Never present an expired certificate: pooled connections go, new ones fail with EXPIRED.
       cur.expired = true;
       this.#bumpEpoch();
+      // Look for a replacement now rather than at the next scheduled check (unless backing off, whose
+      // retries are already capped at notAfter).
+      if (this.#lastError === undefined) this.#nextRefreshAt = Math.min(this.#nextRefreshAt, now);
     }
     if (cur !== undefined && !cur.warned && !cur.expired && now >= cur.warnAt) {
       cur.warned = true;
@@ -576,15 +600,35 @@ class Resolver extends EventEmitter implements TlsResolver {
     const flight = this.#load(probe).finally(() => {
       if (this.#inflight === flight) this.#inflight = undefined;
       this.#reschedule();
-      if (this.#rerun && !this.#closed) {
-        this.#rerun = false;
-        this.#startRefresh(false).catch(() => {});
-      }
     });
     this.#inflight = flight;
     flight.catch(() => {});
     this.#reschedule();
     return flight;
+  }
+
+  /**
+   * A load that starts after the one in flight (or now, when none is): for callers that changed the
+   * source, or were told it changed, while a load that may have read the old value was running.
+   * Callers that arrive during the same load share the one queued after it.
+   */
+  #refreshAfterInflight(): Promise<Identity> {
+    const running = this.#inflight;
+    if (running === undefined) return this.#startRefresh(false);
+    if (this.#queued === undefined) {
+      const queued = running
+        .then(
+          () => {},
+          () => {},
+        )
+        .then(() => {
+          if (this.#queued === queued) this.#queued = undefined;
+          return this.#startRefresh(false);
+        });
+      queued.catch(() => {});
+      this.#queued = queued;
+    }
+    return this.#queued;
   }
 
   async #resolveSource(): Promise<CredentialSource> {
@@ -603,11 +647,46 @@ class Resolver extends EventEmitter implements TlsResolver {
   }
 
   #watch(source: CredentialSource): void {
-    if (this.#unwatch !== undefined || typeof source.watch !== 'function' || this.#closed) return;
-    this.#unwatch = source.watch(() => {
-      if (this.#closed) return;
-      if (this.#inflight) this.#rerun = true;
-      else this.#startRefresh(false).catch(() => {});
+    if (
+      this.#unwatch !== undefined ||
+      this.#watchFailed ||
+      typeof source.watch !== 'function' ||
+      this.#closed
+    )
+      return;
+    try {
+      const unwatch = source.watch(() => {
+        if (this.#closed) return;
+        // A load running now may have read the source before this change: one more follows it.
+        this.#refreshAfterInflight().catch(() => {});
+      });
+      this.#unwatch = typeof unwatch === 'function' ? unwatch : () => {};
+    } catch (err) {
+      // A third-party watcher that throws must not fail the load (and every retry): report it once
+      // and keep polling on the interval.
+      this.#watchFailed = true;
+      const message = err instanceof Error ? err.message : String(err);
+      this.#watchError = new MtlsError(
+        MtlsError.is(err) ? err.code : 'SOURCE_UNAVAILABLE',
+        `watching ${source.id} for changes failed (${message}); the resolver checks it every ` +
+          `${this.#intervalMs} ms instead (options.refreshIntervalMs); fix the source's watch() to get changes promptly`,
+        { sourceId: source.id, cause: err },
+      );
+    }
+  }
+
+  /** Reports a failed watch() once, after the load that tried it, when the schedule is known. */
+  #reportWatchError(): void {
+    const error = this.#watchError;
+    if (error === undefined || this.#closed) return;
+    this.#watchError = undefined;
+    const now = this.#clock.now();
+    const usable = this.#usable(now);
+    this.#emitSafely('refreshFailed', {
+      error,
+      stale: usable !== undefined && this.#lastError !== undefined,
+      ...(usable === undefined ? {} : { fingerprint256: usable.fingerprint256 }),
+      retryInMs: Math.max(0, this.#nextRefreshAt - now),
     });
   }
 
@@ -615,6 +694,7 @@ class Resolver extends EventEmitter implements TlsResolver {
     try {
       const outcome = await this.#withTimeout((signal) => this.#read(probe, signal));
       if (this.#closed) throw this.#closedError();
+      if (outcome.credentials !== undefined) this.#checkNotExpired(outcome.credentials);
       const cur = this.#current;
       const identity =
         outcome.credentials === undefined && cur !== undefined
@@ -624,13 +704,28 @@ class Resolver extends EventEmitter implements TlsResolver {
       // probe served older content, and the next probe must see the difference and load again.
       this.#lastProbe = outcome.credentials?.sourceVersion ?? outcome.version;
       this.#succeeded(identity);
+      this.#reportWatchError();
       return identity;
     } catch (err) {
       if (this.#closed) throw this.#closedError();
       const error = asMtlsError(err, this.#source?.id);
       this.#failed(error);
+      this.#reportWatchError();
       throw error;
     }
+  }
+
+  // Validation accepts a certificate up to and including its notAfter second; the resolver stops
+  // serving one at notAfter. Installing it at that instant would expire it again at once.
+  #checkNotExpired(credentials: MtlsCredentials): void {
+    if (credentials.notAfter.getTime() > this.#clock.now()) return;
+    const sourceId = this.#source?.id;
+    throw new MtlsError(
+      'EXPIRED',
+      `the certificate ${credentials.fingerprint256} loaded from ${sourceId ?? 'the source'} expired at ` +
+        `${credentials.notAfter.toISOString()}; put a renewed certificate in ${sourceId ?? 'the source'}`,
+      { sourceId, field: 'cert' },
+    );
   }
 
   /** Reads the source: no credentials in the result means the `version()` probe found nothing new. */

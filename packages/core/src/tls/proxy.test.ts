@@ -1,7 +1,11 @@
-// Which proxy a resolver uses and which hosts bypass it. The tunnel itself is tested end to end, with
-// a real CONNECT proxy, in tests/resolver/proxy.test.ts.
+// Which proxy a resolver uses and which hosts bypass it, and how a failed tunnel is reported (against
+// a real socket that answers CONNECT as the test says). The tunnel itself is tested end to end, with
+// a real CONNECT proxy (plain and TLS), in tests/resolver/proxy.test.ts.
+import net, { type AddressInfo } from 'node:net';
+import { TestCA } from '@mtlskit/testkit';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { resolveProxy, usesProxy } from './proxy.js';
+import { ERROR_CODES, MtlsError } from '../errors.js';
+import { openTunnel, ProxyTunnelError, resolveProxy, usesProxy } from './proxy.js';
 
 afterEach(() => {
   vi.unstubAllEnvs();
@@ -84,5 +88,98 @@ describe('usesProxy (NO_PROXY matching)', () => {
 
   it('* bypasses the proxy for every host', () => {
     expect(usesProxy(settings('*'), 'anything.example', 443)).toBe(false);
+  });
+});
+
+describe('proxy.ca', () => {
+  it('is kept for an https:// proxy when it parses, and refused up front otherwise', async () => {
+    const ca = await TestCA.create();
+    expect(resolveProxy({ url: 'https://egress.corp:8443', ca: ca.rootPem })?.ca).toBe(ca.rootPem);
+    expect(resolveProxy({ url: 'https://egress.corp:8443', ca: [ca.rootPem] })?.ca).toEqual([ca.rootPem]);
+    for (const bad of [
+      '',
+      'garbage',
+      [],
+      ['-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----'],
+    ]) {
+      expect(() => resolveProxy({ url: 'https://egress.corp:8443', ca: bad as string })).toThrow(
+        expect.objectContaining({
+          code: 'INVALID_REFERENCE',
+          field: 'proxy.ca',
+          message: expect.stringMatching(/options\.proxy\.ca/),
+        }),
+      );
+    }
+  });
+});
+
+describe('a failed CONNECT', () => {
+  /** A "proxy" that answers every CONNECT with `answer`, then closes. */
+  async function answering(answer: string): Promise<{ url: string; close(): Promise<void> }> {
+    const server = net.createServer((socket) => {
+      socket.once('data', () => socket.end(answer));
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    return {
+      url: `http://proxy-user:proxy-pass-4411@127.0.0.1:${port}`,
+      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    };
+  }
+
+  async function refusal(answer: string): Promise<ProxyTunnelError> {
+    const proxy = await answering(answer);
+    try {
+      const settings = resolveProxy({ url: proxy.url, noProxy: '' });
+      if (!settings) throw new Error('expected settings');
+      const err = await openTunnel(settings, 'api.example.com', 443).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(ProxyTunnelError);
+      return err as ProxyTunnelError;
+    } finally {
+      await proxy.close();
+    }
+  }
+
+  it('is an MtlsError with code PROXY_FAILED, the status, and a hint per status; retryable unless a retry cannot help', async () => {
+    expect(ERROR_CODES.PROXY_FAILED.retryable).toBe(true);
+    const cases: Array<[string, number | undefined, boolean, RegExp]> = [
+      [
+        'HTTP/1.1 407 Proxy Authentication Required\r\n\r\n',
+        407,
+        false,
+        /HTTP 407 Proxy Authentication Required; the proxy wants credentials: put valid user:password@ in the proxy URL/,
+      ],
+      [
+        'HTTP/1.1 403 Forbidden\r\n\r\n',
+        403,
+        false,
+        /HTTP 403 Forbidden; the proxy forbids this destination/,
+      ],
+      [
+        'HTTP/1.1 503 Service Unavailable\r\n\r\n',
+        503,
+        true,
+        /HTTP 503 Service Unavailable; .*can be retried/,
+      ],
+      ['HTTP/1.1 429 Too Many Requests\r\n\r\n', 429, true, /HTTP 429/],
+      ['SSH-2.0-OpenSSH_9.6\r\n\r\n', undefined, true, /not an HTTP response/],
+    ];
+    for (const [answer, statusCode, retryable, message] of cases) {
+      const err = await refusal(answer);
+      expect(err).toBeInstanceOf(MtlsError);
+      expect(MtlsError.is(err, 'PROXY_FAILED')).toBe(true);
+      expect(err).toMatchObject({ code: 'PROXY_FAILED', field: 'proxy', statusCode, retryable });
+      expect(err.message).toMatch(/^egress proxy http:\/\/127\.0\.0\.1:\d+: CONNECT api\.example\.com:443 /);
+      expect(err.message).toMatch(message);
+      // The proxy is named by scheme, host and port: its credentials are in no output.
+      for (const text of [err.message, JSON.stringify(err), String(err.stack)]) {
+        expect(text).not.toContain('proxy-pass-4411');
+        expect(text).not.toContain('proxy-user');
+      }
+    }
   });
 });

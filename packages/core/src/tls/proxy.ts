@@ -1,12 +1,17 @@
 // Egress proxy support shared by the rotating https.Agent and undici Dispatcher: which proxy to use
 // (HTTPS_PROXY / NO_PROXY or explicit settings), which hosts bypass it, and the CONNECT tunnel over
 // which the client's own TLS handshake (client certificate included) runs end to end.
+import { X509Certificate } from 'node:crypto';
 import net, { type Socket } from 'node:net';
 import tls from 'node:tls';
-import { MtlsError } from '../errors.js';
+import { MtlsError, type MtlsErrorOptions } from '../errors.js';
+import { MIN_TLS_VERSION } from './context.js';
 
-/** `true`: use HTTPS_PROXY / NO_PROXY from the environment. An object overrides either. */
-export type ProxyOption = boolean | { url?: string; noProxy?: string };
+/**
+ * `true`: use HTTPS_PROXY / NO_PROXY from the environment. An object overrides either, and `ca`
+ * (PEM) is what verifies an `https://` proxy's own certificate (default: Node's trusted roots).
+ */
+export type ProxyOption = boolean | { url?: string; noProxy?: string; ca?: string | string[] };
 
 interface NoProxyRule {
   /** Lower-case host without brackets; `*` for every host. A leading `.` matches subdomains only. */
@@ -19,6 +24,8 @@ export interface ProxySettings {
   /** The proxy's address for messages: scheme, host and port, never the credentials. */
   readonly display: string;
   readonly noProxy: readonly NoProxyRule[];
+  /** PEM CA(s) that verify an https:// proxy, replacing Node's roots for that connection. */
+  readonly ca?: string | string[];
 }
 
 const TUNNEL_TIMEOUT_MS = 30_000;
@@ -76,11 +83,43 @@ export function resolveProxy(option: ProxyOption | undefined): ProxySettings | u
     );
   }
   const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  const ca = explicit.ca;
+  if (ca !== undefined) checkProxyCa(ca);
   return {
     url,
     display: `${url.protocol}//${url.hostname.includes(':') && !url.hostname.startsWith('[') ? `[${url.hostname}]` : url.hostname}:${port}`,
     noProxy: parseNoProxy(explicit.noProxy ?? env('NO_PROXY') ?? ''),
+    ...(ca === undefined ? {} : { ca }),
   };
+}
+
+// A garbage `ca` is accepted by OpenSSL and only shows up as a failed handshake: parse it up front.
+function checkProxyCa(ca: string | string[]): void {
+  const list = Array.isArray(ca) ? ca : [ca];
+  const pems = list.flatMap((entry) =>
+    typeof entry === 'string'
+      ? (entry.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [])
+      : [],
+  );
+  const valid =
+    list.length > 0 &&
+    list.every((entry) => typeof entry === 'string' && entry.includes('-----BEGIN CERTIFICATE-----')) &&
+    pems.every((pem) => {
+      try {
+        new X509Certificate(pem);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+  if (!valid) {
+    throw new MtlsError(
+      'INVALID_REFERENCE',
+      "options.proxy.ca must be the PEM certificate(s) of the CA that issued the https:// proxy's certificate " +
+        '(PEM text with BEGIN CERTIFICATE blocks), as a string or an array of strings',
+      { field: 'proxy.ca' },
+    );
+  }
 }
 
 /** True when `hostname:port` must be reached through the proxy (no NO_PROXY rule matches it). */
@@ -98,16 +137,43 @@ export function usesProxy(settings: ProxySettings, hostname: string, port: numbe
   return true;
 }
 
-/** A failed CONNECT: Node-style, like Node 24's own `ERR_PROXY_TUNNEL`, with the proxy's status when it answered. */
-export class ProxyTunnelError extends Error {
-  readonly code = 'ERR_PROXY_TUNNEL';
+/**
+ * The egress proxy refused or failed the CONNECT tunnel: an `MtlsError` with code `PROXY_FAILED`, the
+ * proxy's HTTP status in `statusCode` when it answered, and the proxy named by scheme, host and port
+ * only (never its credentials). Retryable, except when the proxy answered with a 4xx status a retry
+ * cannot change (407: wrong or missing proxy credentials; 403: the proxy forbids the destination).
+ */
+export class ProxyTunnelError extends MtlsError {
   readonly statusCode: number | undefined;
 
   constructor(message: string, statusCode?: number, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
+    const options: MtlsErrorOptions = { field: 'proxy' };
+    if (cause !== undefined) options.cause = cause;
+    if (
+      statusCode !== undefined &&
+      statusCode >= 400 &&
+      statusCode < 500 &&
+      statusCode !== 408 &&
+      statusCode !== 429
+    )
+      options.retryable = false;
+    super('PROXY_FAILED', message, options);
     this.name = 'ProxyTunnelError';
     this.statusCode = statusCode;
   }
+
+  override toJSON(): Record<string, unknown> {
+    return { ...super.toJSON(), statusCode: this.statusCode };
+  }
+}
+
+function refusalHint(status: number): string {
+  if (status === 407)
+    return 'the proxy wants credentials: put valid user:password@ in the proxy URL (HTTPS_PROXY or options.proxy.url), percent-encoding reserved characters';
+  if (status === 403)
+    return 'the proxy forbids this destination: ask its administrator to allow CONNECT to it, or add the host to NO_PROXY';
+  if (status >= 500) return 'the proxy or the path behind it failed; the request can be retried';
+  return 'check that the proxy allows CONNECT to this host and port';
 }
 
 function proxyAuthorization(url: URL): string | undefined {
@@ -134,13 +200,19 @@ export function openTunnel(
   return new Promise((resolve, reject) => {
     const socket: Socket =
       url.protocol === 'https:'
-        ? tls.connect({ host: proxyHost, port: proxyPort, servername: net.isIP(proxyHost) ? '' : proxyHost })
+        ? tls.connect({
+            host: proxyHost,
+            port: proxyPort,
+            servername: net.isIP(proxyHost) ? '' : proxyHost,
+            minVersion: MIN_TLS_VERSION,
+            ...(settings.ca === undefined ? {} : { ca: settings.ca }),
+          })
         : net.connect({ host: proxyHost, port: proxyPort });
     let head = Buffer.alloc(0);
     const fail = (message: string, status?: number, cause?: unknown) => {
       cleanup();
       socket.destroy();
-      reject(new ProxyTunnelError(`proxy ${settings.display}: ${message}`, status, cause));
+      reject(new ProxyTunnelError(`egress proxy ${settings.display}: ${message}`, status, cause));
     };
     const onData = (chunk: Buffer) => {
       head = Buffer.concat([head, chunk]);
@@ -152,9 +224,22 @@ export function openTunnel(
       const statusLine = head.subarray(0, head.indexOf('\r\n')).toString('latin1');
       const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1]);
       if (status !== 200) {
-        const hint =
-          status === 407 ? '; put user:password in the proxy URL' : status ? '' : ' (not an HTTP response)';
-        fail(`CONNECT ${target} was refused: ${statusLine.slice(0, 80)}${hint}`, status || undefined);
+        if (!status) {
+          fail(
+            `CONNECT ${target} got an answer that is not an HTTP response; check that HTTPS_PROXY / options.proxy.url ` +
+              'names an HTTP CONNECT proxy (http:// or https:// as the proxy listens)',
+          );
+          return;
+        }
+        // The status line only: the rest of the answer is the proxy's business.
+        const reason = statusLine
+          .replace(/^HTTP\/1\.[01] \d{3} ?/, '')
+          .replace(/[^\x20-\x7e]/g, '')
+          .slice(0, 60);
+        fail(
+          `CONNECT ${target} was refused with HTTP ${status}${reason ? ` ${reason}` : ''}; ${refusalHint(status)}`,
+          status,
+        );
         return;
       }
       cleanup();
@@ -165,9 +250,20 @@ export function openTunnel(
       if (rest.length > 0) socket.unshift(rest);
       resolve(socket);
     };
-    const onError = (err: Error) => fail(`cannot reach the proxy (${err.message})`, undefined, err);
-    const onClose = () => fail(`closed the connection before answering CONNECT ${target}`);
-    const onTimeout = () => fail(`no answer to CONNECT ${target} within ${timeoutMs} ms`);
+    const onError = (err: Error) =>
+      fail(
+        `cannot reach the proxy (${err.message}); check HTTPS_PROXY / options.proxy.url` +
+          (url.protocol === 'https:'
+            ? ', and options.proxy.ca when the proxy has a private certificate'
+            : '') +
+          ', or list the destination in NO_PROXY',
+        undefined,
+        err,
+      );
+    const onClose = () =>
+      fail(`closed the connection before answering CONNECT ${target}; the request can be retried`);
+    const onTimeout = () =>
+      fail(`no answer to CONNECT ${target} within ${timeoutMs} ms; check that the proxy is up`);
     function cleanup() {
       socket.off('data', onData);
       socket.off('error', onError);
