@@ -4,6 +4,7 @@
 import { awsSecretsManagerSource } from '@mtlskit/aws';
 import {
   createTlsResolver,
+  type Finding,
   MtlsError,
   type RefreshFailedEvent,
   type RotatedEvent,
@@ -36,7 +37,7 @@ let resolver: TlsResolver | undefined;
 const bundle = (cert: IssuedCert) =>
   JSON.stringify({ cert: cert.certPem, key: cert.keyPem, ca: server.caPem });
 
-function source() {
+function source(extra: { onWarning?: (finding: Finding) => void } = {}) {
   return awsSecretsManagerSource({
     secretId: 'prod/payments/mtls',
     endpoint: emulator.url,
@@ -44,6 +45,7 @@ function source() {
     credentials: CREDENTIALS,
     maxAttempts: 1,
     timeoutMs: 2_000,
+    ...extra,
   });
 }
 
@@ -150,6 +152,31 @@ describe('a resolver over AWS Secrets Manager', () => {
       'three more probes',
     );
     expect(emulator.log.count({ operation: 'GetSecretValue' })).toBe(2);
+  });
+
+  it('still follows a rotation when the IAM policy denies DescribeSecret, with one warning', async () => {
+    emulator.fail({ kind: 'denied', operation: 'DescribeSecret', times: Number.POSITIVE_INFINITY });
+    const warnings: Finding[] = [];
+    resolver = createTlsResolver({
+      source: source({ onWarning: (f) => warnings.push(f) }),
+      refreshIntervalMs: 40,
+      jitter: 0,
+    });
+    const failures: RefreshFailedEvent[] = [];
+    resolver.on('refreshFailed', (e) => failures.push(e));
+    expect(await presented(resolver)).toBe(alice.fingerprint256);
+
+    const rotated = new Promise<RotatedEvent>((resolve) => resolver?.once('rotated', resolve));
+    emulator.putSecret('prod/payments/mtls', bundle(bob));
+    expect((await rotated).fingerprint256).toBe(bob.fingerprint256);
+    expect(await presented(resolver)).toBe(bob.fingerprint256);
+    expect(failures).toEqual([]);
+    // Refused once, then never asked again; every probe since is one read of the stage.
+    expect(emulator.log.count({ operation: 'DescribeSecret' })).toBe(1);
+    expect(emulator.log.calls({ operation: 'GetSecretValue' }).map((c) => c.body)).not.toContainEqual(
+      expect.objectContaining({ VersionId: expect.anything() }),
+    );
+    expect(warnings.map((w) => w.code)).toEqual(['AWS_DESCRIBE_SECRET_DENIED']);
   });
 
   it('rotates even when the read after the probe is served by a replica that has not seen the rotation', async () => {

@@ -43,6 +43,58 @@ describe('toMtlsError', () => {
     expect(e.message).toContain('"s"');
   });
 
+  it('words a refused 4xx as a refusal, with AWS’s message and what to do, not as a network problem', async () => {
+    const quota = 'You have exceeded the maximum number of versions for this secret.';
+    aws.emulator.fail({ kind: 'error', code: 'LimitExceededException', status: 400, message: quota });
+    const err = (await aws
+      .source({ secretId: 's' })
+      .store({ bundle: '{"cert":"c","key":"k"}' })
+      .catch((e: unknown) => e)) as MtlsError;
+    expect([err.code, err.retryable]).toEqual(['SOURCE_UNAVAILABLE', false]);
+    expect(err.message).toContain(
+      `AWS Secrets Manager refused PutSecretValue on secret "s" (LimitExceededException: ${quota})`,
+    );
+    expect(err.message).toMatch(/quota was reached.*store less often.*not retried/);
+    expect(err.message).not.toMatch(/network|retried when/);
+
+    aws.emulator.fail({ kind: 'error', code: 'ResourceExistsException', status: 400, message: 'exists' });
+    const exists = (await aws
+      .source({ secretId: 's' })
+      .store({ bundle: '{"cert":"c","key":"k"}' })
+      .catch((e: unknown) => e)) as MtlsError;
+    expect(exists.message).toMatch(
+      /refused PutSecretValue .*\(ResourceExistsException: exists\) — .*store again/,
+    );
+  });
+
+  it('reads InvalidRequestException from AWS’s text: scheduled for deletion, or a state that forbids the call', async () => {
+    const deleted = "You can't perform this operation on the secret because it was marked for deletion.";
+    aws.emulator.fail({ kind: 'error', code: 'InvalidRequestException', status: 400, message: deleted });
+    const gone = (await aws
+      .source({ secretId: 's' })
+      .load()
+      .catch((e: unknown) => e)) as MtlsError;
+    expect([gone.code, gone.retryable]).toEqual(['SOURCE_NOT_FOUND', false]);
+    expect(gone.message).toMatch(
+      /refused GetSecretValue on secret "s", version AWSCURRENT, because the secret is scheduled for deletion — restore it/,
+    );
+    expect(gone.message).toContain(deleted);
+
+    const managed =
+      'You can’t modify secret arn:aws:secretsmanager:eu-west-1:123456789012:secret:s because it’s managed by rds.';
+    aws.emulator.fail({ kind: 'error', code: 'InvalidRequestException', status: 400, message: managed });
+    const refused = (await aws
+      .source({ secretId: 's' })
+      .store({ bundle: '{"cert":"c","key":"k"}' })
+      .catch((e: unknown) => e)) as MtlsError;
+    expect([refused.code, refused.retryable]).toEqual(['SOURCE_UNAVAILABLE', false]);
+    expect(refused.message).toContain(
+      `refused PutSecretValue on secret "s" (InvalidRequestException: ${managed})`,
+    );
+    expect(refused.message).toMatch(/managed by another AWS service.*write to a secret of your own/);
+    expect(refused.message).not.toMatch(/deletion/);
+  });
+
   it('keeps the name, status and message of the SDK error and drops its request, response and signature', async () => {
     aws.emulator.fail('denied');
     const err = (await aws

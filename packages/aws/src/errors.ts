@@ -79,13 +79,26 @@ interface SdkErrorShape {
   $metadata?: { httpStatusCode?: unknown };
 }
 
+function firstLine(message: unknown): string {
+  return typeof message === 'string' ? (message.split('\n')[0] ?? '') : '';
+}
+
 function describe(ctx: AwsCallContext): string {
   const what =
     ctx.field === undefined ? `secret "${ctx.secretId}"` : `secret "${ctx.secretId}" (field ${ctx.field})`;
   return ctx.version === undefined ? what : `${what}, version ${ctx.version}`;
 }
 
-function classify(err: SdkErrorShape): { code: MtlsErrorCode; retryable?: boolean } {
+/**
+ * How a call failed: `refused` is AWS understanding the request and saying no (a 4xx the table above
+ * does not name), which retrying will not change; `deleted` a secret scheduled for deletion.
+ */
+type Reason = 'refused' | 'deleted';
+
+/** AWS's wording for a secret scheduled for deletion ("…because it was marked for deletion."). */
+const DELETION = /\bdelet/i;
+
+function classify(err: SdkErrorShape): { code: MtlsErrorCode; retryable?: boolean; reason?: Reason } {
   const name = typeof err.name === 'string' ? err.name : '';
   const status = typeof err.$metadata?.httpStatusCode === 'number' ? err.$metadata.httpStatusCode : undefined;
   const netCode = typeof err.code === 'string' ? err.code : undefined;
@@ -94,8 +107,14 @@ function classify(err: SdkErrorShape): { code: MtlsErrorCode; retryable?: boolea
   // Network codes first: the SDK names a reset connection `TimeoutError` but keeps `code: ECONNRESET`.
   if (netCode !== undefined && NETWORK_CODES.has(netCode)) return { code: 'SOURCE_UNAVAILABLE' };
   if (NOT_FOUND.has(name)) return { code: 'SOURCE_NOT_FOUND' };
-  // A secret scheduled for deletion answers InvalidRequestException: for a reader it is gone.
-  if (name === 'InvalidRequestException') return { code: 'SOURCE_NOT_FOUND' };
+  // InvalidRequestException: "not valid for the current state of the secret". A secret scheduled for
+  // deletion answers it to every call, and for mtlskit it is gone; AWS tells the cases apart only in
+  // its message. Others (e.g. PutSecretValue on a secret another AWS service manages) are refusals.
+  if (name === 'InvalidRequestException') {
+    return DELETION.test(message)
+      ? { code: 'SOURCE_NOT_FOUND', reason: 'deleted' }
+      : { code: 'SOURCE_UNAVAILABLE', retryable: false, reason: 'refused' };
+  }
   if (DENIED.has(name)) return { code: 'ACCESS_DENIED' };
   if (THROTTLED.has(name) || status === 429) return { code: 'THROTTLED' };
   if (INTEGRITY.has(name)) return { code: 'INTEGRITY_FAILED' };
@@ -110,15 +129,43 @@ function classify(err: SdkErrorShape): { code: MtlsErrorCode; retryable?: boolea
     return { code: 'SOURCE_UNAVAILABLE' };
   }
   // Any other 4xx: AWS understood and refused; retrying the same call will not help.
-  return { code: 'SOURCE_UNAVAILABLE', retryable: false };
+  return { code: 'SOURCE_UNAVAILABLE', retryable: false, reason: 'refused' };
 }
 
-function advice(code: MtlsErrorCode, err: SdkErrorShape, ctx: AwsCallContext): string {
+/** What to do about a refusal, from the error's name and the operation refused. */
+function refusalFix(name: string, ctx: AwsCallContext): string {
+  switch (name) {
+    case 'LimitExceededException':
+      return ctx.operation === 'PutSecretValue'
+        ? 'a Secrets Manager quota was reached (often: too many versions of the secret written in a short time, more than AWS has removed yet): store less often, or ask AWS for a higher quota'
+        : 'a Secrets Manager quota was reached: wait, or ask AWS for a higher quota';
+    case 'ResourceExistsException':
+      return 'a version with the same request token but another value already exists (two writers at once?): store again, which sends a new token';
+    case 'InvalidRequestException':
+      return ctx.operation === 'PutSecretValue'
+        ? 'the secret’s current state does not allow a new value (a secret managed by another AWS service, e.g. RDS, is updated through that service): write to a secret of your own'
+        : 'the secret’s current state does not allow this call: check the secret in the AWS console';
+    default:
+      return 'act on AWS’s message';
+  }
+}
+
+function advice(
+  code: MtlsErrorCode,
+  reason: Reason | undefined,
+  err: SdkErrorShape,
+  ctx: AwsCallContext,
+): string {
   const name = typeof err.name === 'string' ? err.name : 'Error';
+  if (reason === 'refused') {
+    // AWS's own words first: for a refusal they say what is wrong better than any table here.
+    const said = firstLine(err.message);
+    return `AWS Secrets Manager refused ${ctx.operation} on ${describe(ctx)} (${name}${said ? `: ${said}` : ''}) — ${refusalFix(name, ctx)}; retrying the same call will not help, so it is not retried`;
+  }
   switch (code) {
     case 'SOURCE_NOT_FOUND':
-      return name === 'InvalidRequestException'
-        ? `AWS Secrets Manager refused ${ctx.operation} on ${describe(ctx)}: the secret may be scheduled for deletion — restore it (aws secretsmanager restore-secret) or point the reference at another secret`
+      return reason === 'deleted'
+        ? `AWS Secrets Manager refused ${ctx.operation} on ${describe(ctx)}, because the secret is scheduled for deletion — restore it (aws secretsmanager restore-secret) or point the reference at another secret`
         : `AWS Secrets Manager has no ${describe(ctx)} — check the secret name or full ARN, the region, and (with a version) that the version or staging label exists`;
     case 'ACCESS_DENIED':
       return name === 'CredentialsProviderError'
@@ -141,10 +188,10 @@ function advice(code: MtlsErrorCode, err: SdkErrorShape, ctx: AwsCallContext): s
 export function toMtlsError(err: unknown, ctx: AwsCallContext): MtlsError {
   if (err instanceof MtlsError) return err;
   const shape: SdkErrorShape = typeof err === 'object' && err !== null ? (err as SdkErrorShape) : {};
-  const { code, retryable } = classify(shape);
-  const detail =
-    typeof shape.message === 'string' && shape.message ? `: ${shape.message.split('\n')[0]}` : '';
-  return new MtlsError(code, `${advice(code, shape, ctx)}${detail}`, {
+  const { code, retryable, reason } = classify(shape);
+  const said = reason === 'refused' ? '' : firstLine(shape.message);
+  const detail = said ? `: ${said}` : '';
+  return new MtlsError(code, `${advice(code, reason, shape, ctx)}${detail}`, {
     sourceId: ctx.sourceId,
     field: ctx.field,
     cause: err,

@@ -1,7 +1,13 @@
 // The `aws-sm:` scheme: importing the package registers it, and every reference form builds a source
 // that reads from the emulator with the real SDK.
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { listSchemes, loadCredentials, MtlsError, sourceFromReference } from '@mtlskit/core';
+import {
+  createTlsResolver,
+  listSchemes,
+  loadCredentials,
+  MtlsError,
+  sourceFromReference,
+} from '@mtlskit/core';
 import { type IssuedCert, TestCA } from '@mtlskit/testkit';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type AwsHarness, startAwsHarness, TEST_CREDENTIALS, TEST_REGION } from './__tests__/harness.js';
@@ -98,6 +104,37 @@ describe('the aws-sm: scheme', () => {
       env: { MTLS_TEST_PASSPHRASE: 'a-long-passphrase' },
     });
     expect((await loadCredentials(fromEnv)).fingerprint256).toBe(alice.fingerprint256);
+  });
+
+  // The passphrase of another reference joins the material only after this source's load() returns,
+  // so the load must not treat "encrypted key, no passphrase yet" as a pair that does not match.
+  it.each([
+    ['one secret per field', (e: string) => `aws-sm://?cert=enc/cert&key=enc/key&passphrase=env:PASS&${e}`],
+    [
+      'a bundle with its CA in a second secret',
+      (e: string) => `aws-sm://enc?ca=enc/ca&passphrase=env:PASS&${e}`,
+    ],
+  ])('loads %s with the passphrase from env:, reading each secret once', async (_, reference) => {
+    const encrypted = alice.encryptedPkcs8Pem('env-held-passphrase');
+    aws.emulator.putSecret('enc/cert', alice.certPem);
+    aws.emulator.putSecret('enc/key', encrypted);
+    aws.emulator.putSecret('enc', JSON.stringify({ cert: alice.certPem, key: encrypted }));
+    aws.emulator.putSecret('enc/ca', alice.caPem);
+    const source = await fromReference(reference(`region=${TEST_REGION}&endpoint=${aws.emulator.url}`), {
+      env: { PASS: 'env-held-passphrase' },
+    });
+    expect((await loadCredentials(source)).fingerprint256).toBe(alice.fingerprint256);
+    expect(aws.emulator.log.count({ operation: 'GetSecretValue' })).toBe(2);
+
+    // The resolver's path: a probe, then a load steered by it — still one read per secret.
+    aws.emulator.log.clear();
+    const resolver = createTlsResolver({ source });
+    try {
+      expect((await resolver.credentials()).fingerprint256).toBe(alice.fingerprint256);
+    } finally {
+      await resolver.close();
+    }
+    expect(aws.emulator.log.count({ operation: 'GetSecretValue' })).toBe(2);
   });
 
   it('uses a client the application injects', async () => {

@@ -36,18 +36,9 @@ function positiveInteger(
 export const awsSmScheme: SchemeAdapter<'aws-sm'> = {
   scheme: 'aws-sm',
   packageName: '@mtlskit/aws',
-  options: {
-    timeoutMs: {
-      type: 'integer',
-      description: 'Deadline of each Secrets Manager call, SDK retries included, in milliseconds.',
-      default: 10_000,
-    },
-    maxAttempts: {
-      type: 'integer',
-      description: "Attempts per call inside the AWS SDK; the resolver's backoff handles the rest.",
-      default: 2,
-    },
-  },
+  // timeoutMs and maxAttempts are in core's aws-sm option table (docs/references.md), like every
+  // other aws-sm option: one table per scheme.
+  options: {},
   create(ref, deps) {
     const target: AwsSmTarget = ref.target;
     const id = formatReference(ref);
@@ -75,6 +66,7 @@ export const awsSmScheme: SchemeAdapter<'aws-sm'> = {
       ...(client !== undefined && { client }),
       ...(timeoutMs !== undefined && { timeoutMs }),
       ...(maxAttempts !== undefined && { maxAttempts }),
+      ...(deps.onWarning !== undefined && { onWarning: deps.onWarning }),
     });
   },
 };

@@ -3,7 +3,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { loadCredentials, MtlsError } from '@mtlskit/core';
+import { type Finding, loadCredentials, MtlsError } from '@mtlskit/core';
 import { AWSPENDING, type IssuedCert, leakCheck, TestCA, trackConnections } from '@mtlskit/testkit';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type AwsHarness, startAwsHarness, TEST_CREDENTIALS, TEST_REGION } from './__tests__/harness.js';
@@ -221,6 +221,50 @@ describe('version() and rotation', () => {
     expect(aws.emulator.log.count()).toBe(1);
   });
 
+  it('probes by reading the value when DescribeSecret is denied, warns once, and the load after it reads nothing more', async () => {
+    const v1 = aws.emulator.putSecret('s', bundleOf(alice));
+    aws.emulator.fail({ kind: 'denied', operation: 'DescribeSecret', times: Number.POSITIVE_INFINITY });
+    const warnings: Finding[] = [];
+    const source = aws.source({ secretId: 's', onWarning: (f) => warnings.push(f) });
+
+    expect(await source.version()).toBe(v1.id);
+    expect(await source.load()).toMatchObject({ version: v1.id, bundle: bundleOf(alice) });
+    expect(aws.emulator.log.operations()).toEqual(['DescribeSecret', 'GetSecretValue']);
+
+    // Later probes go straight to GetSecretValue, and still see a rotation.
+    expect(await source.version()).toBe(v1.id);
+    const v2 = aws.emulator.putSecret('s', bundleOf(bob));
+    expect(await source.version()).toBe(v2.id);
+    expect(await source.load()).toMatchObject({ version: v2.id, bundle: bundleOf(bob) });
+    expect(aws.emulator.log.operations()).toEqual([
+      'DescribeSecret',
+      'GetSecretValue',
+      'GetSecretValue',
+      'GetSecretValue',
+    ]);
+
+    expect(warnings).toEqual([
+      expect.objectContaining({ code: 'AWS_DESCRIBE_SECRET_DENIED', severity: 'warning' }),
+    ]);
+    expect(warnings[0]?.message).toMatch(/refused secretsmanager:DescribeSecret on secret "s"/);
+    expect(warnings[0]?.fix).toMatch(/Allow secretsmanager:DescribeSecret/);
+    leakCheck([alice.keyPem, bob.keyPem, TEST_CREDENTIALS.secretAccessKey]).check(warnings, 'the warning');
+  });
+
+  it('does not fall back when the credentials themselves are refused', async () => {
+    aws.emulator.putSecret('s', bundleOf(alice));
+    aws.emulator.fail({ kind: 'error', code: 'UnrecognizedClientException', operation: 'DescribeSecret' });
+    const warnings: Finding[] = [];
+    const err = await aws
+      .source({ secretId: 's', onWarning: (f) => warnings.push(f) })
+      .version()
+      .catch((e: unknown) => e);
+    expect(MtlsError.is(err, 'ACCESS_DENIED')).toBe(true);
+    expect((err as MtlsError).message).toMatch(/secretsmanager:DescribeSecret/);
+    expect(aws.emulator.log.operations()).toEqual(['DescribeSecret']);
+    expect(warnings).toEqual([]);
+  });
+
   it('reports a retryable SOURCE_UNAVAILABLE when the announced version cannot be read yet', async () => {
     aws.emulator.putSecret('s', bundleOf(alice));
     const source = aws.source({ secretId: 's' });
@@ -402,7 +446,15 @@ describe('errors', () => {
     { fault: { kind: 'serverError' }, code: 'SOURCE_UNAVAILABLE', retryable: true },
     { fault: { kind: 'serverError', status: 503 }, code: 'SOURCE_UNAVAILABLE', retryable: true },
     { fault: { kind: 'error', code: 'DecryptionFailure' }, code: 'INTEGRITY_FAILED', retryable: false },
-    { fault: { kind: 'error', code: 'InvalidRequestException' }, code: 'SOURCE_NOT_FOUND', retryable: false },
+    {
+      fault: {
+        kind: 'error',
+        code: 'InvalidRequestException',
+        message: "You can't perform this operation on the secret because it was marked for deletion.",
+      },
+      code: 'SOURCE_NOT_FOUND',
+      retryable: false,
+    },
     { fault: { kind: 'error', code: 'ValidationException' }, code: 'INVALID_REFERENCE', retryable: false },
     { fault: { kind: 'reset' }, code: 'SOURCE_UNAVAILABLE', retryable: true },
     { fault: { kind: 'malformed' }, code: 'SOURCE_UNAVAILABLE', retryable: true },
@@ -520,6 +572,39 @@ describe('retries, abort and lifecycle', () => {
     expect(aws.emulator.log.count()).toBe(2);
   });
 
+  it('takes AWS_MAX_ATTEMPTS from the environment when no maxAttempts is given, and the option beats it', async () => {
+    aws.emulator.putSecret('s', bundleOf(alice));
+    aws.emulator.fail({ kind: 'serverError', times: Number.POSITIVE_INFINITY });
+    vi.stubEnv('AWS_MAX_ATTEMPTS', '3');
+    const fromEnv = await aws
+      .source({ secretId: 's', maxAttempts: undefined })
+      .load()
+      .catch((e: unknown) => e);
+    expect(MtlsError.is(fromEnv, 'SOURCE_UNAVAILABLE')).toBe(true);
+    expect(aws.emulator.log.count()).toBe(3);
+
+    aws.emulator.log.clear();
+    const explicit = await aws
+      .source({ secretId: 's', maxAttempts: 1 })
+      .load()
+      .catch((e: unknown) => e);
+    expect(MtlsError.is(explicit, 'SOURCE_UNAVAILABLE')).toBe(true);
+    expect(aws.emulator.log.count()).toBe(1);
+  });
+
+  it('refuses an AWS_MAX_ATTEMPTS that is not a whole number, naming it, unless maxAttempts is given', () => {
+    vi.stubEnv('AWS_MAX_ATTEMPTS', 'lots');
+    let thrown: unknown;
+    try {
+      aws.source({ secretId: 's', maxAttempts: undefined });
+    } catch (err) {
+      thrown = err;
+    }
+    expect(MtlsError.is(thrown, 'INVALID_REFERENCE')).toBe(true);
+    expect((thrown as MtlsError).message).toMatch(/AWS_MAX_ATTEMPTS=lots .*whole number/);
+    expect(() => aws.source({ secretId: 's', maxAttempts: 2 })).not.toThrow();
+  });
+
   it('rejects with the signal’s reason when aborted mid-call, promptly', async () => {
     aws.emulator.putSecret('s', bundleOf(alice));
     aws.emulator.fail('slow');
@@ -593,14 +678,22 @@ describe('the SDK’s own configuration chain', () => {
   });
 
   it('lets explicit options override the environment', async () => {
-    aws.emulator.putSecret('s', bundleOf(alice));
-    vi.stubEnv('AWS_ENDPOINT_URL_SECRETS_MANAGER', 'http://127.0.0.1:9');
-    vi.stubEnv('AWS_REGION', 'us-west-2');
-    const source = aws.source({ secretId: 's' });
-    expect((await source.load()).bundle).toBe(bundleOf(alice));
-    expect(String(aws.emulator.log.last()?.headers.authorization)).toContain(
-      `/${TEST_REGION}/secretsmanager/`,
-    );
+    const strict = await startAwsHarness({ accessKeyId: TEST_CREDENTIALS.accessKeyId });
+    try {
+      strict.emulator.putSecret('s', bundleOf(alice));
+      vi.stubEnv('AWS_ENDPOINT_URL_SECRETS_MANAGER', 'http://127.0.0.1:9');
+      vi.stubEnv('AWS_REGION', 'us-west-2');
+      vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIDFROMTHEENV');
+      vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'secret-from-the-env');
+      const source = strict.source({ secretId: 's' }); // explicit endpoint, region and credentials
+      expect((await source.load()).bundle).toBe(bundleOf(alice));
+      const authorization = String(strict.emulator.log.last()?.headers.authorization);
+      expect(authorization).toContain(`Credential=${TEST_CREDENTIALS.accessKeyId}/`);
+      expect(authorization).toContain(`/${TEST_REGION}/secretsmanager/`);
+      expect(authorization).not.toContain('AKIDFROMTHEENV');
+    } finally {
+      await strict.close();
+    }
   });
 
   it('takes an instance role’s credentials from the metadata service when nothing else is configured', async () => {

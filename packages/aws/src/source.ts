@@ -15,6 +15,7 @@ import {
   type CredentialSource,
   decodeMaterial,
   type FieldValue,
+  type Finding,
   formatReference,
   MtlsError,
   type SourceContext,
@@ -52,14 +53,20 @@ export interface AwsSecretsManagerSourceOptions {
   /** Credentials or a credential provider; default: the SDK's chain (env, profile, SSO, web identity, container, instance role). */
   credentials?: SecretsManagerClientConfig['credentials'];
   /**
-   * Attempts per call inside the SDK, first included. Default 2: one quick retry for a network blip,
-   * then the error goes to the resolver, whose backoff decides what happens next.
+   * Attempts per call inside the SDK, first included. Default: `AWS_MAX_ATTEMPTS` when the
+   * environment sets it, else 2 — one quick retry for a network blip, then the error goes to the
+   * resolver, whose backoff decides what happens next. Ignored with `client`.
    */
   maxAttempts?: number;
   /** Deadline of each call, SDK retries included, in milliseconds. Default 10,000. */
   timeoutMs?: number;
   /** The source id used in errors and logs. Default: the `aws-sm:` reference of these options. */
   id?: string;
+  /**
+   * Where the source reports, once, that DescribeSecret is denied and it probes with GetSecretValue
+   * instead (code `AWS_DESCRIBE_SECRET_DENIED`). Default `process.emitWarning`.
+   */
+  onWarning?: (finding: Finding) => void;
 }
 
 /**
@@ -77,10 +84,19 @@ const DEFAULT_STAGE = 'AWSCURRENT';
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_ATTEMPTS = 2;
 
+/** What one GetSecretValue returned. */
+interface ReadResult {
+  value: FieldValue;
+  versionId: string;
+  createdAt: number;
+}
+
 /** What DescribeSecret announced for one secret: the version carrying the stage, and the other labelled ones. */
 interface Probe {
   current: string;
   older: ReadonlySet<string>;
+  /** When DescribeSecret is denied and the probe read the value instead: what it read. */
+  read?: ReadResult;
 }
 
 interface Target {
@@ -151,6 +167,20 @@ function targetsOf(options: AwsSecretsManagerSourceOptions, id: string): Target[
   return targets;
 }
 
+/** `AWS_MAX_ATTEMPTS`, the SDK's environment setting for attempts per call, when it is set. */
+function maxAttemptsFromEnv(id: string): number | undefined {
+  const raw = process.env.AWS_MAX_ATTEMPTS;
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const value = Number(raw);
+  if (!(Number.isSafeInteger(value) && value >= 1)) {
+    throw invalid(
+      `AWS_MAX_ATTEMPTS=${raw} in the environment must be a whole number of at least 1: fix or unset it, or pass maxAttempts`,
+      id,
+    );
+  }
+  return value;
+}
+
 const ARN_REGION = /^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):\d{12}:secret:/;
 
 function buildClient(
@@ -189,8 +219,6 @@ function bundleOf(material: CredentialMaterial, kept: readonly string[]): FieldV
   return Object.keys(json).length === 0 ? undefined : JSON.stringify(json);
 }
 
-const PAIRING_CODES = ['KEY_MISMATCH', 'WRONG_PASSPHRASE'] as const;
-
 /**
  * A `static` CredentialSource reading AWS Secrets Manager with the real SDK.
  *
@@ -208,14 +236,21 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
   const id = options.id ?? awsReferenceOf(options);
   const stage = options.versionStage ?? DEFAULT_STAGE;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
   if (!(Number.isFinite(timeoutMs) && timeoutMs > 0))
     throw invalid(`timeoutMs must be a positive number, got ${timeoutMs}`, id);
-  if (!(Number.isInteger(maxAttempts) && maxAttempts >= 1)) {
-    throw invalid(`maxAttempts must be a whole number of at least 1, got ${maxAttempts}`, id);
+  if (
+    options.maxAttempts !== undefined &&
+    !(Number.isInteger(options.maxAttempts) && options.maxAttempts >= 1)
+  ) {
+    throw invalid(`maxAttempts must be a whole number of at least 1, got ${options.maxAttempts}`, id);
   }
+  // The option, else the SDK's own setting from the environment, else ours: the SDK would read
+  // AWS_MAX_ATTEMPTS itself, but only when no maxAttempts is passed, and it would refuse a bad value
+  // at the first call rather than here. An injected client keeps its own setting.
   const owned = options.client === undefined;
-  const client = options.client ?? buildClient(options, targets, maxAttempts);
+  const client =
+    options.client ??
+    buildClient(options, targets, options.maxAttempts ?? maxAttemptsFromEnv(id) ?? DEFAULT_MAX_ATTEMPTS);
   let closed = false;
   // What the last version() announced, per target, for the load that follows it at once (see
   // readTarget). Dropped when the event loop moves on: the resolver starts its load in the same turn
@@ -260,13 +295,51 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
     version,
   });
 
+  // Secrets whose DescribeSecret AWS refused (the IAM policy allows GetSecretValue only): probed by
+  // reading the value instead, for the life of the source, with one warning.
+  const describeDenied = new Set<Target['slot']>();
+  const onWarning =
+    options.onWarning ??
+    ((f: Finding) =>
+      process.emitWarning(`${f.message} ${f.fix}`, { type: 'MtlskitWarning', code: `MTLSKIT_${f.code}` }));
+
+  function describeRefused(t: Target, err: unknown): boolean {
+    // Only the action being refused: bad or expired credentials would fail GetSecretValue as well.
+    if (!MtlsError.is(err, 'ACCESS_DENIED')) return false;
+    if ((err.cause as { name?: unknown } | undefined)?.name !== 'AccessDeniedException') return false;
+    describeDenied.add(t.slot);
+    try {
+      onWarning({
+        code: 'AWS_DESCRIBE_SECRET_DENIED',
+        severity: 'warning',
+        message: `AWS refused secretsmanager:DescribeSecret on secret "${t.secretId}", so ${id} now notices rotations by reading the secret value (GetSecretValue) on every refresh.`,
+        fix: 'Allow secretsmanager:DescribeSecret on the secret (the IAM policy in the @mtlskit/aws README): the probe then reads no secret value.',
+        ...(t.slot === 'bundle' ? {} : { field: t.slot }),
+      });
+    } catch {
+      // A throwing warning handler must not fail the probe.
+    }
+    return true;
+  }
+
+  /** The probe without DescribeSecret: reads the stage, and keeps what it read for the load that follows. */
+  async function probeByReading(t: Target, signal: AbortSignal | undefined): Promise<Probe> {
+    const got = await read(t, undefined, signal);
+    return { current: got.versionId, older: new Set(), read: got };
+  }
+
   async function probe(t: Target, signal: AbortSignal | undefined): Promise<Probe> {
     if (t.slot === 'bundle' && options.versionId !== undefined)
       return { current: options.versionId, older: new Set() };
+    if (describeDenied.has(t.slot)) return probeByReading(t, signal);
     const ctx = context(t, 'DescribeSecret');
-    const out = await call(ctx, signal, (s) =>
-      client.send(new DescribeSecretCommand({ SecretId: t.secretId }), { abortSignal: s }),
-    );
+    let out: Awaited<ReturnType<typeof describeSecret>>;
+    try {
+      out = await describeSecret(t, ctx, signal);
+    } catch (err) {
+      if (describeRefused(t, err)) return probeByReading(t, signal);
+      throw err;
+    }
     const labelled = Object.entries(out.VersionIdsToStages ?? {});
     const current = labelled.find(([, stages]) => stages?.includes(stage))?.[0];
     if (current === undefined) {
@@ -279,7 +352,17 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
     return { current, older: new Set(labelled.map(([v]) => v).filter((v) => v !== current)) };
   }
 
-  async function read(t: Target, versionId: string | undefined, signal: AbortSignal | undefined) {
+  function describeSecret(t: Target, ctx: AwsCallContext, signal: AbortSignal | undefined) {
+    return call(ctx, signal, (s) =>
+      client.send(new DescribeSecretCommand({ SecretId: t.secretId }), { abortSignal: s }),
+    );
+  }
+
+  async function read(
+    t: Target,
+    versionId: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<ReadResult> {
     const ctx = context(t, 'GetSecretValue', versionId ?? stage);
     const input =
       versionId === undefined
@@ -306,6 +389,8 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
 
   async function readTarget(t: Target, hint: Probe | undefined, signal: AbortSignal | undefined) {
     if (t.slot === 'bundle' && options.versionId !== undefined) return read(t, options.versionId, signal);
+    // A probe that had to read the value (DescribeSecret denied) already holds what it announced.
+    if (hint?.read !== undefined) return hint.read;
     // By stage first, not by id: one call in the usual case, and it works under IAM policies that
     // allow GetSecretValue only with a secretsmanager:VersionStage condition.
     const got = await read(t, undefined, signal);
@@ -313,7 +398,7 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
     // Another version than the probe announced. One the probe listed is older: a replica behind the
     // rotation. One it did not list is either deprecated (older still) or written since the probe;
     // the creation dates, both AWS's, tell which.
-    let pinned: Awaited<ReturnType<typeof read>>;
+    let pinned: ReadResult;
     try {
       pinned = await read(t, hint.current, signal);
     } catch (err) {
@@ -340,16 +425,29 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
     return material;
   }
 
-  /** A pairing problem (key of another certificate, passphrase of another key) in what was read, if any. */
+  // What a rotation caught halfway can break: only what lives in two different secrets. The key and
+  // certificate are apart in one-secret-per-field mode; the key and its passphrase when the passphrase
+  // has a secret of its own. A CA is not tied to the key, and a passphrase from another reference
+  // (`?passphrase=env:…`) joins the material only after load() returns (core's withPassphrase).
+  const pairing: ('KEY_MISMATCH' | 'WRONG_PASSPHRASE')[] = [];
+  if (targets.some((t) => t.slot === 'key')) pairing.push('KEY_MISMATCH');
+  if (targets.some((t) => t.slot === 'passphrase')) pairing.push('WRONG_PASSPHRASE');
+
+  /**
+   * A pairing problem (key of another certificate, passphrase of another key) between the secrets
+   * read, if any. What cannot be checked here (an encrypted key whose passphrase comes from elsewhere)
+   * or does not involve two secrets is accepted: core decodes and validates the final material.
+   */
   function pairingProblem(material: CredentialMaterial): MtlsError | undefined {
+    if (pairing.length === 0) return undefined;
     let decoded: ReturnType<typeof decodeMaterial>;
     try {
       decoded = decodeMaterial(material);
     } catch (err) {
       // Only a pairing failure can be a rotation caught halfway; other problems are core's to report.
-      return MtlsError.is(err, ...PAIRING_CODES) ? err : undefined;
+      return MtlsError.is(err, ...pairing) ? err : undefined;
     }
-    if (decoded.leaf.checkPrivateKey(decoded.key)) return undefined;
+    if (!pairing.includes('KEY_MISMATCH') || decoded.leaf.checkPrivateKey(decoded.key)) return undefined;
     return new MtlsError('KEY_MISMATCH', 'the private key does not belong to the certificate', {
       sourceId: id,
       field: 'key',
@@ -376,7 +474,7 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
       let material = await readAll(hints, ctx.signal);
       // The second read goes by stage: the announced versions may themselves be a rotation caught
       // halfway (new certificate, old key), and reading them again would fail the same way.
-      if (targets.length > 1 && pairingProblem(material)) {
+      if (pairingProblem(material)) {
         material = await readAll(undefined, ctx.signal);
         const mismatch = pairingProblem(material);
         if (mismatch) {

@@ -8,6 +8,7 @@ import {
   type AwsSecretsManagerEmulator,
   startAwsSecretsManagerEmulator,
 } from './aws-secrets-manager.js';
+import { corruptValue } from './faults.js';
 
 const SIGNED =
   'AWS4-HMAC-SHA256 Credential=AKIDTEST/20250101/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=00';
@@ -208,19 +209,57 @@ describe('AWS Secrets Manager emulator', () => {
   it('serves the replaced version to a read of AWSCURRENT under a stale fault, as a lagging replica does', async () => {
     const v1 = emulator.putSecret('s', 'one');
     const v2 = emulator.putSecret('s', 'two');
-    emulator.fail({ kind: 'stale', times: 3 });
+    emulator.fail({ kind: 'stale', times: 2 });
     const lagging = await send(emulator, 'GetSecretValue', { SecretId: 's', VersionStage: AWSCURRENT });
     expect(lagging.json).toMatchObject({
       VersionId: v1.id,
       SecretString: 'one',
       VersionStages: [AWSCURRENT],
     });
-    // A version asked for by id, or a stage other than AWSCURRENT, is not affected.
+    // A version asked for by id, or a stage other than AWSCURRENT, cannot lag: the fault waits.
     const byId = await send(emulator, 'GetSecretValue', { SecretId: 's', VersionId: v2.id });
     expect(byId.json).toMatchObject({ VersionId: v2.id, SecretString: 'two' });
     const previous = await send(emulator, 'GetSecretValue', { SecretId: 's', VersionStage: AWSPREVIOUS });
     expect(previous.json.VersionId).toBe(v1.id);
+    expect((await send(emulator, 'DescribeSecret', { SecretId: 's' })).status).toBe(200);
+    expect((await send(emulator, 'GetSecretValue', { SecretId: 's' })).json.VersionId).toBe(v1.id);
     expect((await send(emulator, 'GetSecretValue', { SecretId: 's' })).json.VersionId).toBe(v2.id);
-    expect(emulator.log.calls().map((c) => c.fault)).toEqual(['stale', 'stale', 'stale', undefined]);
+    expect(emulator.log.calls().map((c) => c.fault)).toEqual([
+      'stale',
+      undefined,
+      undefined,
+      undefined,
+      'stale',
+      undefined,
+    ]);
+  });
+
+  it('keeps a corrupt or stale fault for the next call that returns a value, whatever comes first', async () => {
+    emulator.putSecret('s', 'one');
+    const corrupt = emulator.fail('corrupt');
+    const stale = emulator.fail('stale');
+    const described = await send(emulator, 'DescribeSecret', { SecretId: 's' });
+    expect(described.status).toBe(200);
+    expect(described.json.Name).toBe('s');
+    expect([corrupt.remaining, stale.remaining]).toEqual([1, 1]);
+
+    const damaged = await send(emulator, 'GetSecretValue', { SecretId: 's' });
+    expect(damaged.json.SecretString).toBe(corruptValue('one'));
+    // Only one version: nothing to lag behind, so the stale fault is still waiting.
+    expect((await send(emulator, 'GetSecretValue', { SecretId: 's' })).json.SecretString).toBe('one');
+    expect(stale.remaining).toBe(1);
+    const v2 = emulator.putSecret('s', 'two');
+    expect((await send(emulator, 'GetSecretValue', { SecretId: 's' })).json.SecretString).toBe('one');
+    expect((await send(emulator, 'GetSecretValue', { SecretId: 's' })).json.VersionId).toBe(v2.id);
+    expect(emulator.log.calls().map((c) => [c.operation, c.fault])).toEqual([
+      ['DescribeSecret', undefined],
+      ['GetSecretValue', 'corrupt'],
+      ['GetSecretValue', undefined],
+      ['GetSecretValue', 'stale'],
+      ['GetSecretValue', undefined],
+    ]);
+    // Faults every call can show still apply to the first matching call.
+    emulator.fail('throttled');
+    expect((await send(emulator, 'DescribeSecret', { SecretId: 's' })).type).toBe('ThrottlingException');
   });
 });

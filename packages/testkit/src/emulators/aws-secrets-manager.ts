@@ -251,6 +251,27 @@ export async function startAwsSecretsManagerEmulator(
       return { operation: operation || `${request.method} ${request.url.pathname}`, secret };
     },
 
+    // A damaged or lagging value needs a call that returns a value; the lagging one a read of
+    // AWSCURRENT (by id or another label, a replica serves what was asked) on a secret with a version
+    // before it. Other calls let such a fault wait for one that can show it.
+    accepts(kind, call) {
+      if (kind !== 'corrupt' && kind !== 'stale') return true;
+      if (call.operation !== 'GetSecretValue') return false;
+      if (kind === 'corrupt') return true;
+      const body = (typeof call.body === 'object' && call.body !== null ? call.body : {}) as Record<
+        string,
+        unknown
+      >;
+      const label = body.VersionStage ?? AWSCURRENT;
+      return (
+        body.VersionId === undefined &&
+        label === AWSCURRENT &&
+        call.secret !== undefined &&
+        secrets.has(call.secret) &&
+        secrets.get(call.secret, { label: AWSPREVIOUS }) !== undefined
+      );
+    },
+
     handle(call: EmulatorCall) {
       try {
         const authorization = String(call.headers.authorization ?? '');

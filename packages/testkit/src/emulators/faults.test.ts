@@ -42,6 +42,20 @@ describe('FaultInjector', () => {
     expect(faults.take({ operation: 'Get' })).toBeUndefined();
   });
 
+  it('leaves a fault queued, unused and uncounted, for calls that cannot show its kind', () => {
+    const faults = new FaultInjector();
+    const fault = faults.inject({ kind: 'corrupt', after: 1 });
+    const returnsValue = (op: string) => (kind: string) => kind !== 'corrupt' || op === 'Get';
+    expect(faults.take({ operation: 'Describe' }, returnsValue('Describe'))).toBeUndefined();
+    expect(faults.take({ operation: 'Describe' }, returnsValue('Describe'))).toBeUndefined();
+    expect(fault.remaining).toBe(1);
+    expect(faults.take({ operation: 'Get' }, returnsValue('Get'))).toBeUndefined(); // the one `after` lets through
+    expect(faults.take({ operation: 'Describe' }, returnsValue('Describe'))).toBeUndefined();
+    expect(faults.take({ operation: 'Get' }, returnsValue('Get'))?.kind).toBe('corrupt');
+    expect(fault.hits).toBe(1);
+    expect(faults.pending()).toEqual([]);
+  });
+
   it('refuses a fault that could never apply', () => {
     expect(() => new FaultInjector().inject({ kind: 'reset', times: 0 })).toThrow(RangeError);
   });

@@ -119,10 +119,12 @@ export class FaultInjector {
 
   /**
    * The fault for this call, if one matches, counted as used. Emulators call this once per call;
-   * tests rarely need it.
+   * tests rarely need it. `applies` says which kinds this call can show (default: all): a fault it
+   * cannot show (a `corrupt` value on a call that returns no value) is not taken, and neither counts
+   * towards `after` nor is used up — it waits for the next call that can show it.
    */
-  take(call: CallIdentity): FaultSpec | undefined {
-    const fault = this.#queue.find((f) => f.matches(call));
+  take(call: CallIdentity, applies?: (kind: FaultKind) => boolean): FaultSpec | undefined {
+    const fault = this.#queue.find((f) => f.matches(call) && (applies?.(f.spec.kind) ?? true));
     if (!fault) return undefined;
     if (fault.passed < (fault.spec.after ?? 0)) {
       fault.passed += 1;

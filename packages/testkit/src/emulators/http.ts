@@ -1,7 +1,7 @@
 // The HTTP(S) half of the emulator framework: a loopback server on 127.0.0.1, port 0, that reads each
 // request, names the call, logs it, applies any queued fault, and otherwise lets the vendor protocol
 // answer. Faults that live below the protocol (reset, slow, malformed) are handled here once; the
-// protocol only says how its own errors and values look. AWS speaks plain HTTP JSON through it,
+// protocol only says how its own errors and values look, and which faults a call can show. AWS speaks plain HTTP JSON through it,
 // Azure HTTPS (give `tls`), Vault plain HTTP.
 
 import {
@@ -57,6 +57,14 @@ export interface HttpProtocol {
   readonly contentType: string;
   /** Names the call (operation and secret) so faults can match it and the log can show it. */
   identify(request: EmulatorRequest): CallIdentity;
+  /**
+   * Whether this call can show a fault of this kind; default: every kind, every call. A fault the
+   * call cannot show stays queued for the next matching call that can, so `fail('corrupt')` damages
+   * the next call that returns a value, whatever calls come first. Decline what `handle` would ignore
+   * (`corrupt` and `stale` on calls that return no secret value); the framework's own kinds (`reset`,
+   * `slow`, `malformed`) and the error kinds can be shown by any call.
+   */
+  accepts?(kind: FaultKind, call: EmulatorRequest & CallIdentity): boolean;
   /** Answers a call that no error fault applies to. */
   handle(call: EmulatorCall): EmulatorResponse | Promise<EmulatorResponse>;
   /**
@@ -181,7 +189,10 @@ export async function startHttpEmulator(
     };
     const identity = protocol.identify(request);
     const intercepted = protocol.intercept?.(request);
-    const fault = intercepted ? undefined : faults.take(identity);
+    const accepts = protocol.accepts?.bind(protocol);
+    const fault = intercepted
+      ? undefined
+      : faults.take(identity, accepts && ((kind) => accepts(kind, { ...request, ...identity })));
     const entry: LoggedCall = log.record({
       operation: identity.operation,
       secret: identity.secret,
