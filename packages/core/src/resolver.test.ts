@@ -541,6 +541,37 @@ describe('createTlsResolver: scheduling', () => {
     expect(clock.pendingTimers()).toBe(0);
   });
 
+  it('on-access mode: the uses that find the credential expired wait for the refresh that starts (a function thawed after its renewal)', async () => {
+    const clock = new ManualClock();
+    const short = await ca.issueClient({ notAfter: new Date(clock.now() + 3_600_000) });
+    const source = new MemorySource().serve(pair(short, ca.rootPem));
+    const r = resolver({ source, clock, mode: 'on-access', jitter: 0, refreshIntervalMs: 86_400_000 });
+    expect((await r.credentials()).fingerprint256).toBe(short.fingerprint256);
+    // Frozen past notAfter; meanwhile the certificate was renewed in the vault.
+    source.serve(pair(c, ca.rootPem));
+    source.delayMs = 50;
+    await clock.advance(2 * 3_600_000);
+    const [first, second] = await Promise.all([r.credentials(), r.credentials()]);
+    expect(first.fingerprint256).toBe(c.fingerprint256);
+    expect(second).toBe(first);
+    expect(source.loads).toBe(2);
+
+    // A refresh that fails leaves nothing valid: EXPIRED, and fast while the resolver backs off.
+    const shortAgain = await ca.issueClient({ notAfter: new Date(clock.now() + 3_600_000) });
+    source.delayMs = 0;
+    source.serve(pair(shortAgain, ca.rootPem));
+    await r.refresh();
+    source.failure = new Error('connect ECONNREFUSED 10.0.0.1:443');
+    await clock.advance(2 * 3_600_000);
+    await expect(r.credentials()).rejects.toMatchObject({
+      code: 'EXPIRED',
+      cause: { code: 'SOURCE_UNAVAILABLE' },
+    });
+    const loads = source.loads;
+    await expect(r.credentials()).rejects.toMatchObject({ code: 'EXPIRED' });
+    expect(source.loads).toBe(loads);
+  });
+
   it('re-reads a watch() source as soon as it reports a change (once more if it changes during a load), and close() stops watching', async () => {
     const source = new WatchedSource().serve(pair(a, ca.rootPem));
     const r = resolver({ source, clock: new ManualClock(), refreshIntervalMs: 3_600_000 });

@@ -446,7 +446,16 @@ class Resolver extends EventEmitter implements TlsResolver {
     // A credential was loaded and is past notAfter: fail fast. Refreshes go on in the background on
     // their schedule (one is due at expiry); waiting for one here would hold every request for as long
     // as a slow or hung source takes (up to loadTimeoutMs).
-    if (this.#current !== undefined) return Promise.reject(this.#unusableError());
+    // In on-access mode nothing refreshed while the process sat idle or frozen (a Lambda thawed after
+    // its certificate was renewed): the uses that discover the expiry wait for the load it started.
+    if (this.#current !== undefined) {
+      if (this.#mode === 'on-access' && this.#inflight && this.#lastError === undefined)
+        return this.#inflight.then(
+          () => this.#usableOrThrow(),
+          () => this.#usableOrThrow(),
+        );
+      return Promise.reject(this.#unusableError());
+    }
     // Nothing loaded yet: join the first load in flight, fail fast while backing off, or load now.
     if (this.#inflight)
       return this.#inflight.then(
