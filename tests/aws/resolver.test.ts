@@ -1,6 +1,8 @@
 // End to end: a resolver reading AWS Secrets Manager (the real SDK against the loopback emulator)
 // hands out an agent that makes real mTLS requests, follows a rotation done in the store, and with
 // DescribeSecret probes fetches the secret value only when its version changed.
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { awsSecretsManagerSource } from '@mtlskit/aws';
 import {
   createTlsResolver,
@@ -37,7 +39,7 @@ let resolver: TlsResolver | undefined;
 const bundle = (cert: IssuedCert) =>
   JSON.stringify({ cert: cert.certPem, key: cert.keyPem, ca: server.caPem });
 
-function source(extra: { onWarning?: (finding: Finding) => void } = {}) {
+function source(extra: { onWarning?: (finding: Finding) => void; endpoint?: string } = {}) {
   return awsSecretsManagerSource({
     secretId: 'prod/payments/mtls',
     endpoint: emulator.url,
@@ -54,6 +56,54 @@ async function presented(r: TlsResolver): Promise<string | undefined> {
   const response = await httpsRequest(`${server.url}/whoami`, { agent: r.agent() });
   expect(response.status).toBe(200);
   return server.requests.at(-1)?.peerFingerprint256;
+}
+
+/**
+ * A loopback HTTP proxy in front of the emulator that can hold back one answer: the request reaches
+ * the emulator and is answered there (the secret is read), and the answer waits until released.
+ */
+async function startHoldingProxy(target: string) {
+  let armed: { operation: string; reached: () => void; released: Promise<void> } | undefined;
+  const server = createServer((req, res) => {
+    const upstream = request(
+      `${target}${req.url ?? '/'}`,
+      { method: req.method, headers: req.headers },
+      (answer) => {
+        const chunks: Buffer[] = [];
+        answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+        answer.on('end', async () => {
+          const hold = armed;
+          if (hold !== undefined && req.headers['x-amz-target'] === `secretsmanager.${hold.operation}`) {
+            armed = undefined;
+            hold.reached();
+            await hold.released;
+          }
+          res.writeHead(answer.statusCode ?? 502, answer.headers).end(Buffer.concat(chunks));
+        });
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    /** Holds the answer of the next call of `operation`; `reached` resolves once it was answered upstream. */
+    holdNext(operation: string) {
+      let release = () => {};
+      let reached = () => {};
+      const wasReached = new Promise<void>((resolve) => {
+        reached = resolve;
+      });
+      armed = { operation, reached, released: new Promise<void>((resolve) => (release = resolve)) };
+      return { reached: wasReached, release };
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 async function until(predicate: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
@@ -177,6 +227,60 @@ describe('a resolver over AWS Secrets Manager', () => {
       expect.objectContaining({ VersionId: expect.anything() }),
     );
     expect(warnings.map((w) => w.code)).toEqual(['AWS_DESCRIBE_SECRET_DENIED']);
+  });
+
+  it('with DescribeSecret denied, refresh() called while a probe that read the old value is finishing returns the rotated credential', async () => {
+    emulator.fail({ kind: 'denied', operation: 'DescribeSecret', times: Number.POSITIVE_INFINITY });
+    const proxy = await startHoldingProxy(emulator.url);
+    try {
+      resolver = createTlsResolver({
+        source: source({ endpoint: proxy.url, onWarning: () => {} }),
+        refreshIntervalMs: 100,
+        jitter: 0,
+      });
+      expect(await presented(resolver)).toBe(alice.fingerprint256);
+
+      // The next GetSecretValue is a probe's (nothing changed, so nothing is loaded): it reads alice,
+      // and its answer is held while the operator rotates and asks for a refresh.
+      const held = proxy.holdNext('GetSecretValue');
+      await held.reached;
+      emulator.putSecret('prod/payments/mtls', bundle(bob));
+      const refreshed = resolver.refresh();
+      held.release();
+      expect((await refreshed).fingerprint256).toBe(bob.fingerprint256);
+      expect(await presented(resolver)).toBe(bob.fingerprint256);
+    } finally {
+      await resolver?.close();
+      resolver = undefined;
+      await proxy.close();
+    }
+  });
+
+  it('with DescribeSecret denied, does not switch back to the old certificate when one probe meets a lagging replica', async () => {
+    emulator.fail({ kind: 'denied', operation: 'DescribeSecret', times: Number.POSITIVE_INFINITY });
+    resolver = createTlsResolver({
+      source: source({ onWarning: () => {} }),
+      refreshIntervalMs: 40,
+      jitter: 0,
+    });
+    const rotated: string[] = [];
+    resolver.on('rotated', (e) => rotated.push(e.fingerprint256));
+    expect(await presented(resolver)).toBe(alice.fingerprint256);
+
+    emulator.putSecret('prod/payments/mtls', bundle(bob));
+    await until(() => rotated.length > 0, 'the rotation');
+    // One probe's read of AWSCURRENT is served alice's version by a replica behind the rotation.
+    emulator.fail({ kind: 'stale', operation: 'GetSecretValue' });
+    await until(() => emulator.log.calls().some((c) => c.fault === 'stale'), 'the lagging read');
+    const reads = emulator.log.count({ operation: 'GetSecretValue' });
+    await until(() => emulator.log.count({ operation: 'GetSecretValue' }) >= reads + 3, 'three more probes');
+
+    expect(rotated).toEqual([bob.fingerprint256]);
+    // Not announced, so not loaded either: every read since the start was a read of the stage.
+    expect(emulator.log.calls({ operation: 'GetSecretValue' }).map((c) => c.body)).not.toContainEqual(
+      expect.objectContaining({ VersionId: expect.anything() }),
+    );
+    expect(await presented(resolver)).toBe(bob.fingerprint256);
   });
 
   it('rotates even when the read after the probe is served by a replica that has not seen the rotation', async () => {

@@ -95,6 +95,49 @@ describe('toMtlsError', () => {
     expect(refused.message).not.toMatch(/deletion/);
   });
 
+  it('takes a secret as scheduled for deletion only from AWS’s phrase, not from a quoted name that contains "delete"', async () => {
+    const quoting =
+      'You can’t modify secret arn:aws:secretsmanager:eu-west-1:123456789012:secret:to-delete/mtls-AbCdEf because it’s managed by rds.';
+    aws.emulator.fail({ kind: 'error', code: 'InvalidRequestException', status: 400, message: quoting });
+    const refused = (await aws
+      .source({ secretId: 's' })
+      .load()
+      .catch((e: unknown) => e)) as MtlsError;
+    expect([refused.code, refused.retryable]).toEqual(['SOURCE_UNAVAILABLE', false]);
+    expect(refused.message).not.toMatch(/scheduled for deletion — restore it/);
+
+    // AWS's other wording (CreateSecret on a name whose secret awaits deletion) is recognised too.
+    const scheduled =
+      'You can’t create this secret because a secret with this name is already scheduled for deletion.';
+    aws.emulator.fail({ kind: 'error', code: 'InvalidRequestException', status: 400, message: scheduled });
+    const gone = (await aws
+      .source({ secretId: 's' })
+      .load()
+      .catch((e: unknown) => e)) as MtlsError;
+    expect(gone.code).toBe('SOURCE_NOT_FOUND');
+    expect(gone.message).toMatch(/scheduled for deletion — restore it/);
+  });
+
+  it('quotes at most the first 300 characters of AWS’s message', async () => {
+    const long = `Refused: ${'x'.repeat(1_000)}END`;
+    aws.emulator.fail({ kind: 'error', code: 'LimitExceededException', status: 400, message: long });
+    const refused = (await aws
+      .source({ secretId: 's' })
+      .load()
+      .catch((e: unknown) => e)) as MtlsError;
+    expect(refused.message).toContain(`(LimitExceededException: ${long.slice(0, 300)}…)`);
+    expect(refused.message).not.toContain('END');
+    expect(refused.message.length).toBeLessThan(700);
+
+    aws.emulator.fail({ kind: 'error', code: 'ServiceUnavailable', status: 503, message: long });
+    const unavailable = (await aws
+      .source({ secretId: 's' })
+      .load()
+      .catch((e: unknown) => e)) as MtlsError;
+    expect(unavailable.message).toContain(`: ${long.slice(0, 300)}…`);
+    expect(unavailable.message).not.toContain('END');
+  });
+
   it('keeps the name, status and message of the SDK error and drops its request, response and signature', async () => {
     aws.emulator.fail('denied');
     const err = (await aws

@@ -79,8 +79,13 @@ interface SdkErrorShape {
   $metadata?: { httpStatusCode?: unknown };
 }
 
+/** How much of AWS's message a mapped error quotes: its first line, cut to this many characters. */
+const MAX_QUOTED = 300;
+
 function firstLine(message: unknown): string {
-  return typeof message === 'string' ? (message.split('\n')[0] ?? '') : '';
+  if (typeof message !== 'string') return '';
+  const line = message.split('\n')[0] ?? '';
+  return line.length > MAX_QUOTED ? `${line.slice(0, MAX_QUOTED)}…` : line;
 }
 
 function describe(ctx: AwsCallContext): string {
@@ -95,8 +100,12 @@ function describe(ctx: AwsCallContext): string {
  */
 type Reason = 'refused' | 'deleted';
 
-/** AWS's wording for a secret scheduled for deletion ("…because it was marked for deletion."). */
-const DELETION = /\bdelet/i;
+/**
+ * AWS's wording for a secret scheduled for deletion: "You can't perform this operation on the secret
+ * because it was marked for deletion." (and "…is already scheduled for deletion." on CreateSecret).
+ * Only the phrase: the message may quote a secret name or ARN that contains "delete".
+ */
+const DELETION = /\b(?:marked|scheduled) for deletion\b/i;
 
 function classify(err: SdkErrorShape): { code: MtlsErrorCode; retryable?: boolean; reason?: Reason } {
   const name = typeof err.name === 'string' ? err.name : '';

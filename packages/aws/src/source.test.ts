@@ -221,15 +221,17 @@ describe('version() and rotation', () => {
     expect(aws.emulator.log.count()).toBe(1);
   });
 
-  it('probes by reading the value when DescribeSecret is denied, warns once, and the load after it reads nothing more', async () => {
+  it('probes by reading the value when DescribeSecret is denied, warns once, and still follows rotations', async () => {
     const v1 = aws.emulator.putSecret('s', bundleOf(alice));
     aws.emulator.fail({ kind: 'denied', operation: 'DescribeSecret', times: Number.POSITIVE_INFINITY });
     const warnings: Finding[] = [];
     const source = aws.source({ secretId: 's', onWarning: (f) => warnings.push(f) });
 
     expect(await source.version()).toBe(v1.id);
+    // The load reads the stage again rather than reuse the probe's read (see the next test), and
+    // gets the version announced: one read, no read by id.
     expect(await source.load()).toMatchObject({ version: v1.id, bundle: bundleOf(alice) });
-    expect(aws.emulator.log.operations()).toEqual(['DescribeSecret', 'GetSecretValue']);
+    expect(aws.emulator.log.operations()).toEqual(['DescribeSecret', 'GetSecretValue', 'GetSecretValue']);
 
     // Later probes go straight to GetSecretValue, and still see a rotation.
     expect(await source.version()).toBe(v1.id);
@@ -241,14 +243,143 @@ describe('version() and rotation', () => {
       'GetSecretValue',
       'GetSecretValue',
       'GetSecretValue',
+      'GetSecretValue',
+      'GetSecretValue',
     ]);
+    expect(aws.emulator.log.calls({ operation: 'GetSecretValue' }).map((c) => c.body)).not.toContainEqual(
+      expect.objectContaining({ VersionId: expect.anything() }),
+    );
 
     expect(warnings).toEqual([
       expect.objectContaining({ code: 'AWS_DESCRIBE_SECRET_DENIED', severity: 'warning' }),
     ]);
     expect(warnings[0]?.message).toMatch(/refused secretsmanager:DescribeSecret on secret "s"/);
-    expect(warnings[0]?.fix).toMatch(/Allow secretsmanager:DescribeSecret/);
+    expect(warnings[0]?.fix).toMatch(/Allow secretsmanager:DescribeSecret .*and restart the process/);
+    expect(warnings[0]?.field).toBeUndefined();
     leakCheck([alice.keyPem, bob.keyPem, TEST_CREDENTIALS.secretAccessKey]).check(warnings, 'the warning');
+  });
+
+  it('with DescribeSecret denied, a load started right after a probe reads again: a rotation since the probe is not missed', async () => {
+    const v1 = aws.emulator.putSecret('s', bundleOf(alice));
+    aws.emulator.fail({ kind: 'denied', operation: 'DescribeSecret', times: Number.POSITIVE_INFINITY });
+    const source = aws.source({ secretId: 's', onWarning: () => {} });
+    await source.load();
+
+    // The probe read alice; the operator rotates; a forced refresh loads in the same turn.
+    expect(await source.version()).toBe(v1.id);
+    const v2 = aws.emulator.putSecret('s', bundleOf(bob));
+    const material = await source.load();
+    expect(material).toMatchObject({ version: v2.id, bundle: bundleOf(bob) });
+    // By stage (bob), then the announced version by id: the creation dates show bob is newer.
+    expect(
+      aws.emulator.log
+        .calls({ operation: 'GetSecretValue' })
+        .map((c) => c.body)
+        .slice(-2),
+    ).toEqual([
+      { SecretId: 's', VersionStage: 'AWSCURRENT' },
+      { SecretId: 's', VersionId: v1.id },
+    ]);
+  });
+
+  it('with DescribeSecret denied, a probe served by a replica behind a rotation announces the newest version read; a rollback is announced when two probes in a row report it', async () => {
+    const v1 = aws.emulator.putSecret('s', bundleOf(alice));
+    aws.emulator.fail({ kind: 'denied', operation: 'DescribeSecret', times: Number.POSITIVE_INFINITY });
+    const source = aws.source({ secretId: 's', onWarning: () => {} });
+    await source.load();
+    const v2 = aws.emulator.putSecret('s', bundleOf(bob));
+    expect(await source.version()).toBe(v2.id);
+    expect((await source.load()).version).toBe(v2.id);
+
+    // One probe is served alice's version by a lagging replica: not announced.
+    aws.emulator.fail({ kind: 'stale', operation: 'GetSecretValue' });
+    expect(await source.version()).toBe(v2.id);
+    expect(aws.emulator.log.last()).toMatchObject({ operation: 'GetSecretValue', fault: 'stale' });
+    expect(await source.version()).toBe(v2.id);
+
+    // The operator moves AWSCURRENT back to alice: the first probe holds it back, the second announces it.
+    aws.emulator.secrets.moveLabel('s', 'AWSCURRENT', { to: v1.id });
+    expect(await source.version()).toBe(v2.id);
+    expect(await source.version()).toBe(v1.id);
+    expect(await source.load()).toMatchObject({ version: v1.id, bundle: bundleOf(alice) });
+    // From then on the rollback stands.
+    expect(await source.version()).toBe(v1.id);
+    expect(await source.version()).toBe(v1.id);
+  });
+
+  it('with DescribeSecret, a probe that reports an older version than one already read waits for a second probe too', async () => {
+    const v1 = aws.emulator.putSecret('s', bundleOf(alice));
+    const source = aws.source({ secretId: 's' });
+    await source.load();
+    const v2 = aws.emulator.putSecret('s', bundleOf(bob));
+    expect(await source.version()).toBe(v2.id);
+    expect((await source.load()).version).toBe(v2.id);
+
+    // A DescribeSecret answered by a replica behind the rotation (AWSCURRENT still on alice's version).
+    aws.emulator.secrets.moveLabel('s', 'AWSCURRENT', { to: v1.id });
+    expect(await source.version()).toBe(v2.id);
+    aws.emulator.secrets.moveLabel('s', 'AWSCURRENT', { to: v2.id });
+    expect(await source.version()).toBe(v2.id);
+
+    // A rollback: reported on two probes in a row, announced on the second.
+    aws.emulator.secrets.moveLabel('s', 'AWSCURRENT', { to: v1.id });
+    expect(await source.version()).toBe(v2.id);
+    expect(await source.version()).toBe(v1.id);
+    expect(await source.load()).toMatchObject({ version: v1.id, bundle: bundleOf(alice) });
+    // A version never read (its creation date unknown) is announced at once.
+    const v3 = aws.emulator.putSecret('s', bundleOf(bob));
+    expect(await source.version()).toBe(v3.id);
+  });
+
+  it('warns once per source: for one secret per field, and for concurrent probes', async () => {
+    aws.emulator.putSecret('mtls/cert', alice.certPem);
+    aws.emulator.putSecret('mtls/key', alice.keyPem);
+    aws.emulator.putSecret('s', bundleOf(alice));
+    aws.emulator.fail({ kind: 'denied', operation: 'DescribeSecret', times: Number.POSITIVE_INFINITY });
+
+    const perField: Finding[] = [];
+    const fields = aws.source({
+      secrets: { cert: 'mtls/cert', key: 'mtls/key' },
+      onWarning: (f) => perField.push(f),
+    });
+    await fields.version();
+    await fields.version();
+    expect(perField).toHaveLength(1);
+    expect(perField[0]?.message).toMatch(/DescribeSecret on secrets "mtls\/cert", "mtls\/key"/);
+
+    const concurrent: Finding[] = [];
+    const bundled = aws.source({ secretId: 's', onWarning: (f) => concurrent.push(f) });
+    await Promise.all([bundled.version(), bundled.version(), bundled.version()]);
+    expect(concurrent).toHaveLength(1);
+  });
+
+  it('does not warn of a fallback that fails: with GetSecretValue refused too, it fails ACCESS_DENIED and asks DescribeSecret again next time', async () => {
+    const v1 = aws.emulator.putSecret('s', bundleOf(alice));
+    const describe = aws.emulator.fail({
+      kind: 'denied',
+      operation: 'DescribeSecret',
+      times: Number.POSITIVE_INFINITY,
+    });
+    const read = aws.emulator.fail({
+      kind: 'denied',
+      operation: 'GetSecretValue',
+      times: Number.POSITIVE_INFINITY,
+    });
+    const warnings: Finding[] = [];
+    const source = aws.source({ secretId: 's', onWarning: (f) => warnings.push(f) });
+
+    const err = await source.version().catch((e: unknown) => e);
+    expect(MtlsError.is(err, 'ACCESS_DENIED')).toBe(true);
+    expect((err as MtlsError).message).toMatch(/secretsmanager:GetSecretValue/);
+    expect(warnings).toEqual([]);
+
+    // The operator allows both: DescribeSecret is asked again and the probe reads no value.
+    describe.clear();
+    read.clear();
+    aws.emulator.log.clear();
+    expect(await source.version()).toBe(v1.id);
+    expect(aws.emulator.log.operations()).toEqual(['DescribeSecret']);
+    expect(warnings).toEqual([]);
   });
 
   it('does not fall back when the credentials themselves are refused', async () => {

@@ -64,7 +64,8 @@ export interface AwsSecretsManagerSourceOptions {
   id?: string;
   /**
    * Where the source reports, once, that DescribeSecret is denied and it probes with GetSecretValue
-   * instead (code `AWS_DESCRIBE_SECRET_DENIED`). Default `process.emitWarning`.
+   * instead (code `AWS_DESCRIBE_SECRET_DENIED`; sent after the first such probe succeeded). Default
+   * `process.emitWarning`.
    */
   onWarning?: (finding: Finding) => void;
 }
@@ -91,12 +92,26 @@ interface ReadResult {
   createdAt: number;
 }
 
-/** What DescribeSecret announced for one secret: the version carrying the stage, and the other labelled ones. */
+/**
+ * What a probe announced for one secret: the version carrying the stage, and the other labelled ones
+ * (none known when DescribeSecret is denied and the probe read the stage instead).
+ */
 interface Probe {
   current: string;
   older: ReadonlySet<string>;
-  /** When DescribeSecret is denied and the probe read the value instead: what it read. */
-  read?: ReadResult;
+}
+
+/** How many versions of one secret the source remembers the creation date of. */
+const REMEMBERED_VERSIONS = 16;
+
+/** What the source has seen of one secret, to tell a lagging replica from a rotation. */
+interface History {
+  /** The version with the latest creation date read so far (AWS's CreatedDate). */
+  newest?: { versionId: string; createdAt: number };
+  /** Creation dates of the versions read, the last {@link REMEMBERED_VERSIONS} of them. */
+  createdAt: Map<string, number>;
+  /** An older version the last probe reported and the source did not announce: announced if the next probe reports it again. */
+  held?: string;
 }
 
 interface Target {
@@ -226,9 +241,11 @@ function bundleOf(material: CredentialMaterial, kept: readonly string[]): FieldV
  * eventually consistent: right after a rotation, a read may still be served an older version than
  * the one `version()` has just announced. A load that follows a probe never returns content older
  * than the announced VersionId (it reads that version by id instead), because the resolver files
- * what it loads under the probe's id. With one secret per field, the fields are read together and
- * checked to belong to each other; on a mismatch (a rotation caught halfway) they are read once more.
- * docs/adapters/aws.md explains why this never pairs fields of two versions.
+ * what it loads under the probe's id. A probe that reports a version older than one already read
+ * (a replica behind a rotation) announces the newer one instead, unless the next probe reports the
+ * older one again (an operator's rollback). With one secret per field, the fields are read together
+ * and checked to belong to each other; on a mismatch (a rotation caught halfway) they are read once
+ * more. docs/adapters/aws.md explains why this never pairs fields of two versions.
  */
 export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions): AwsSecretsManagerSource {
   // Options are checked before the id is written from them: a malformed one has no reference yet.
@@ -255,7 +272,8 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
   // What the last version() announced, per target, for the load that follows it at once (see
   // readTarget). Dropped when the event loop moves on: the resolver starts its load in the same turn
   // as its probe, and a load started later (a forced refresh) must not be steered by a probe that
-  // may be out of date by then.
+  // may be out of date by then. A forced refresh the resolver chains right after a probe does take it
+  // (same turn); readTarget only compares with it, and the creation dates favour a newer version.
   let announced: Map<Target['slot'], Probe> | undefined;
 
   async function call<T>(
@@ -296,49 +314,121 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
   });
 
   // Secrets whose DescribeSecret AWS refused (the IAM policy allows GetSecretValue only): probed by
-  // reading the value instead, for the life of the source, with one warning.
+  // reading the value instead, for the life of the source. Remembered once such a probe succeeded,
+  // and reported once per source (`warned`), after the version() call that succeeded that way.
   const describeDenied = new Set<Target['slot']>();
+  let warned = false;
   const onWarning =
     options.onWarning ??
     ((f: Finding) =>
       process.emitWarning(`${f.message} ${f.fix}`, { type: 'MtlskitWarning', code: `MTLSKIT_${f.code}` }));
 
-  function describeRefused(t: Target, err: unknown): boolean {
+  function isDescribeRefused(err: unknown): boolean {
     // Only the action being refused: bad or expired credentials would fail GetSecretValue as well.
-    if (!MtlsError.is(err, 'ACCESS_DENIED')) return false;
-    if ((err.cause as { name?: unknown } | undefined)?.name !== 'AccessDeniedException') return false;
-    describeDenied.add(t.slot);
+    return (
+      MtlsError.is(err, 'ACCESS_DENIED') &&
+      (err.cause as { name?: unknown } | undefined)?.name === 'AccessDeniedException'
+    );
+  }
+
+  function warnDescribeDenied(): void {
+    if (warned || describeDenied.size === 0) return;
+    warned = true;
+    const denied = targets.filter((t) => describeDenied.has(t.slot));
+    const names = denied.map((t) => `"${t.secretId}"`).join(', ');
+    const field = denied.length === 1 && denied[0]!.slot !== 'bundle' ? denied[0]!.slot : undefined;
     try {
       onWarning({
         code: 'AWS_DESCRIBE_SECRET_DENIED',
         severity: 'warning',
-        message: `AWS refused secretsmanager:DescribeSecret on secret "${t.secretId}", so ${id} now notices rotations by reading the secret value (GetSecretValue) on every refresh.`,
-        fix: 'Allow secretsmanager:DescribeSecret on the secret (the IAM policy in the @mtlskit/aws README): the probe then reads no secret value.',
-        ...(t.slot === 'bundle' ? {} : { field: t.slot }),
+        message: `AWS refused secretsmanager:DescribeSecret on ${denied.length === 1 ? 'secret' : 'secrets'} ${names}, so ${id} now notices rotations by reading the secret value (GetSecretValue) on every refresh.`,
+        fix: 'Allow secretsmanager:DescribeSecret on the secret (the IAM policy in the @mtlskit/aws README) and restart the process (the source does not ask again): the probe then reads no secret value, and costs no kms:Decrypt with a customer managed KMS key.',
+        ...(field === undefined ? {} : { field }),
       });
     } catch {
       // A throwing warning handler must not fail the probe.
     }
-    return true;
   }
 
-  /** The probe without DescribeSecret: reads the stage, and keeps what it read for the load that follows. */
+  // What each secret's reads returned, to recognise a probe served by a lagging replica.
+  const histories = new Map<Target['slot'], History>();
+  const historyOf = (t: Target): History => {
+    let h = histories.get(t.slot);
+    if (h === undefined) {
+      h = { createdAt: new Map() };
+      histories.set(t.slot, h);
+    }
+    return h;
+  };
+
+  function noteRead(t: Target, got: ReadResult): void {
+    if (!(got.createdAt > 0)) return; // no CreatedDate: nothing to compare with
+    const h = historyOf(t);
+    h.createdAt.delete(got.versionId);
+    h.createdAt.set(got.versionId, got.createdAt);
+    if (h.createdAt.size > REMEMBERED_VERSIONS) h.createdAt.delete(h.createdAt.keys().next().value!);
+    if (h.newest === undefined || got.createdAt > h.newest.createdAt) {
+      h.newest = { versionId: got.versionId, createdAt: got.createdAt };
+    }
+  }
+
+  /**
+   * The version to announce when a probe reports `reported`. A version created before one already
+   * read is what a replica behind a rotation serves (DescribeSecret's and GetSecretValue's alike), or
+   * an operator's rollback (the stage moved back). The newest version read is announced instead the
+   * first time; when the next probe reports the same older version again, it is announced.
+   */
+  function screen(t: Target, reported: string): string {
+    const h = historyOf(t);
+    const created = h.createdAt.get(reported);
+    const newest = h.newest;
+    if (
+      newest === undefined ||
+      created === undefined ||
+      reported === newest.versionId ||
+      created >= newest.createdAt
+    ) {
+      h.held = undefined;
+      return reported;
+    }
+    if (h.held === reported) {
+      // Reported twice in a row: the stage really is back on this version.
+      h.held = undefined;
+      h.newest = { versionId: reported, createdAt: created };
+      return reported;
+    }
+    h.held = reported;
+    return newest.versionId;
+  }
+
+  /** The probe without DescribeSecret: reads the stage and announces the version it got. */
   async function probeByReading(t: Target, signal: AbortSignal | undefined): Promise<Probe> {
     const got = await read(t, undefined, signal);
-    return { current: got.versionId, older: new Set(), read: got };
+    // What was read is not handed to a load: a load started after the probe (a forced refresh in the
+    // same turn) reads again, so a rotation done meanwhile is not missed.
+    return { current: got.versionId, older: new Set() };
   }
 
   async function probe(t: Target, signal: AbortSignal | undefined): Promise<Probe> {
     if (t.slot === 'bundle' && options.versionId !== undefined)
       return { current: options.versionId, older: new Set() };
+    const found = await probeUnscreened(t, signal);
+    return { ...found, current: screen(t, found.current) };
+  }
+
+  async function probeUnscreened(t: Target, signal: AbortSignal | undefined): Promise<Probe> {
     if (describeDenied.has(t.slot)) return probeByReading(t, signal);
     const ctx = context(t, 'DescribeSecret');
     let out: Awaited<ReturnType<typeof describeSecret>>;
     try {
       out = await describeSecret(t, ctx, signal);
     } catch (err) {
-      if (describeRefused(t, err)) return probeByReading(t, signal);
-      throw err;
+      if (!isDescribeRefused(err)) throw err;
+      // Remembered only once reading works: when GetSecretValue is refused as well, the policy is
+      // being fixed and the next probe asks DescribeSecret again.
+      const found = await probeByReading(t, signal);
+      describeDenied.add(t.slot);
+      return found;
     }
     const labelled = Object.entries(out.VersionIdsToStages ?? {});
     const current = labelled.find(([, stages]) => stages?.includes(stage))?.[0];
@@ -379,7 +469,9 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
         { sourceId: id, field: ctx.field },
       );
     }
-    return { value, versionId: out.VersionId, createdAt: out.CreatedDate?.getTime() ?? 0 };
+    const got = { value, versionId: out.VersionId, createdAt: out.CreatedDate?.getTime() ?? 0 };
+    noteRead(t, got);
+    return got;
   }
 
   function combine(parts: { t: Target; versionId: string }[]): string {
@@ -389,8 +481,6 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
 
   async function readTarget(t: Target, hint: Probe | undefined, signal: AbortSignal | undefined) {
     if (t.slot === 'bundle' && options.versionId !== undefined) return read(t, options.versionId, signal);
-    // A probe that had to read the value (DescribeSecret denied) already holds what it announced.
-    if (hint?.read !== undefined) return hint.read;
     // By stage first, not by id: one call in the usual case, and it works under IAM policies that
     // allow GetSecretValue only with a secretsmanager:VersionStage condition.
     const got = await read(t, undefined, signal);
@@ -460,6 +550,7 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
 
     async version(ctx: SourceContext = {}) {
       const parts = await Promise.all(targets.map(async (t) => ({ t, probe: await probe(t, ctx.signal) })));
+      warnDescribeDenied();
       const seen = new Map(parts.map((p) => [p.t.slot, p.probe]));
       announced = seen;
       setImmediate(() => {

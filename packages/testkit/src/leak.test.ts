@@ -230,18 +230,53 @@ describe('leakCheck', () => {
       await expect(run).rejects.toBeInstanceOf(AssertionError);
     });
 
-    it('gives up on a killed child whose grandchild holds its output open', async () => {
-      // The grandchild inherits stdout/stderr and lives 20 s (then exits on its own): after killing
-      // the child, runNode stops waiting for the pipes to close instead of waiting for the grandchild.
-      const script = [
+    /** A child script that starts a grandchild inheriting stdout/stderr, which prints its pid and lives 60 s. */
+    const withGrandchild = (then: string) =>
+      [
         'const { spawn } = require("node:child_process");',
-        'spawn(process.execPath, ["-e", "console.log(\'grandchild up\'); setTimeout(() => {}, 20_000)"], { stdio: "inherit" });',
-        'setInterval(() => {}, 60_000);',
+        'const grandchild = spawn(process.execPath, ["-e", "console.log(\'grandchild\', process.pid); process.send(\'up\'); setTimeout(() => {}, 60_000)"], { stdio: ["ignore", "inherit", "inherit", "ipc"] });',
+        `grandchild.on("message", () => { grandchild.disconnect(); grandchild.unref(); ${then} });`,
       ].join('\n');
+    /** Ends the grandchild a test left running, by the pid it printed. */
+    const killGrandchild = (stdout: string | undefined) => {
+      const pid = Number(/grandchild (\d+)/.exec(stdout ?? '')?.[1]);
+      if (!Number.isInteger(pid) || pid <= 0) return;
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    };
+
+    it('gives up on a killed child whose grandchild holds its output open', async () => {
+      // After killing the child, runNode stops waiting for the pipes to close instead of waiting for
+      // the grandchild.
       const started = performance.now();
-      const run = leaks.runNode(['-e', script], { timeoutMs: 4_000 });
-      await expect(run).rejects.toMatchObject({ timedOut: true, stdout: 'grandchild up\n' });
+      const run = leaks.runNode(['-e', withGrandchild('setInterval(() => {}, 60_000);')], {
+        timeoutMs: 4_000,
+      });
+      const err = await run.catch((e: unknown) => e);
+      killGrandchild((err as ChildTimeoutError).stdout);
+      expect(err).toBeInstanceOf(ChildTimeoutError);
+      expect(err).toMatchObject({ timedOut: true, stdout: expect.stringMatching(/^grandchild \d+\n$/) });
       expect(performance.now() - started).toBeLessThan(15_000);
+    });
+
+    it('resolves with the exit code of a child that exited while its grandchild holds its output open', async () => {
+      // Not a timeout: the child ended on its own; only its pipes live on in the grandchild.
+      const started = performance.now();
+      const run = leaks.runNode(['-e', withGrandchild('console.log("child done"); process.exitCode = 3;')], {
+        timeoutMs: 12_000,
+      });
+      const result = await run.catch((e: unknown) => e);
+      killGrandchild((result as { stdout?: string }).stdout);
+      expect(result).toEqual({
+        stdout: expect.stringMatching(/^grandchild \d+\nchild done\n$/),
+        stderr: '',
+        code: 3,
+      });
+      // About a second after the exit, well before the timeout.
+      expect(performance.now() - started).toBeLessThan(10_000);
     });
   });
 });

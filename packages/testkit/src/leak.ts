@@ -20,6 +20,8 @@ export interface LeakCheck {
    * returns them with the exit code (`null` when a signal ended it). Rejects with the AssertionError
    * of a leak, or — when the child has not exited after `timeoutMs` (default 30 s) — kills it and
    * rejects with a {@link ChildTimeoutError} carrying the output it had written (leak-checked first).
+   * A child that exited while a process it started still holds its stdout or stderr open resolves
+   * about a second after its exit, with the output written until then.
    */
   runNode(
     args: string[],
@@ -46,9 +48,9 @@ export class ChildTimeoutError extends Error {
   }
 }
 
-// After SIGKILL, how long to wait for the child's stdout/stderr to close: a grandchild that inherited
-// them can hold them open, and then they are closed from this side.
-const KILL_GRACE_MS = 1_000;
+// After the child exited (on its own or killed), how long to wait for its stdout/stderr to close: a
+// grandchild that inherited them can hold them open, and then they are closed from this side.
+const EXIT_GRACE_MS = 1_000;
 
 const MIN_SECRET_LENGTH = 6;
 const MIN_PEM_LINE = 24;
@@ -344,14 +346,24 @@ export function leakCheck(secrets: Array<string | Uint8Array>): LeakCheck {
         const timeoutMs = opts.timeoutMs ?? 30_000;
         let timedOut = false;
         let grace: NodeJS.Timeout | undefined;
+        // Once the child is gone, its output pipes get a moment to drain, then are closed from here.
+        const stopWaitingSoon = () => {
+          grace ??= setTimeout(() => {
+            child.stdout.destroy();
+            child.stderr.destroy();
+          }, EXIT_GRACE_MS);
+        };
         const timer = setTimeout(() => {
           timedOut = true;
           child.kill('SIGKILL');
-          grace = setTimeout(() => {
-            child.stdout.destroy();
-            child.stderr.destroy();
-          }, KILL_GRACE_MS);
+          // Also when no 'exit' follows (the kill failed): the pipes are not waited for forever.
+          stopWaitingSoon();
         }, timeoutMs);
+        child.on('exit', () => {
+          // The child ended before its timeout: what remains is only its pipes, held by a grandchild.
+          clearTimeout(timer);
+          stopWaitingSoon();
+        });
         child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
         child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
         child.stdin.on('error', () => {});

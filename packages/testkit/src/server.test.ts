@@ -184,6 +184,30 @@ describe('startMtlsServer options', () => {
     }
   });
 
+  it.each(['TLSv1.3', 'TLSv1.2'] as const)(
+    'records the chain on a resumed %s session too (the one seen on the full handshake)',
+    async (maxVersion) => {
+      const issuing = await ca.intermediate({ commonName: 'resumption issuing CA' });
+      const leaf = await issuing.issueClient({ commonName: 'resumed leaf' });
+      const server = await startMtlsServer({ clientCa: ca.rootPem, maxVersion });
+      const agent = new Agent({ keepAlive: false });
+      try {
+        await httpsRequest(server.url, { ...tlsOptions(server, leaf), agent });
+        await httpsRequest(server.url, { ...tlsOptions(server, leaf), agent });
+        const chain = [der(issuing.certPem), der(ca.rootPem)];
+        expect(
+          server.requests.map((r) => [r.tlsVersion, r.sessionReused, r.peerCertDer, r.peerChainDer]),
+        ).toEqual([
+          [maxVersion, false, leaf.certDer, chain],
+          [maxVersion, true, leaf.certDer, chain],
+        ]);
+      } finally {
+        agent.destroy();
+        await server.close();
+      }
+    },
+  );
+
   it('records an unverified client certificate instead of refusing it when rejectUnauthorized is false', async () => {
     const stranger = await (await TestCA.create()).issueClient({ commonName: 'stranger' });
     const server = await startMtlsServer({ clientCa: ca.rootPem, rejectUnauthorized: false });

@@ -20,7 +20,9 @@ export interface ObservedRequest {
   /**
    * The client certificate's issuers (DER), its issuer first, as Node links them on the server: the
    * intermediates the client sent, then the trusted CA that completes the chain when there is one.
-   * Empty when no certificate was sent.
+   * Empty when no certificate was sent. A resumed TLS session carries the client certificate but not
+   * its issuers, so for one the server repeats the chain it saw on the last full handshake with the
+   * same client certificate (empty if it saw none).
    */
   peerChainDer: Buffer[];
   /** Whether the client certificate verified against the server's client CA. */
@@ -107,8 +109,12 @@ interface Peer {
   chainDer: Buffer[];
 }
 
-/** The client certificate a TLS socket saw (getPeerCertificate() gives `{}` when there is none). */
-function peerOf(socket: TLSSocket): Peer {
+/**
+ * The client certificate a TLS socket saw (getPeerCertificate() gives `{}` when there is none). A
+ * resumed session restores only the certificate, not its issuers: those come from `chains`, the chain
+ * seen on the last full handshake with that certificate.
+ */
+function peerOf(socket: TLSSocket, chains: Map<string, Buffer[]>): Peer {
   const peer = socket.getPeerCertificate(true) as Partial<DetailedPeerCertificate> | undefined;
   if (!peer?.fingerprint256)
     return { fingerprint256: undefined, cn: undefined, der: undefined, chainDer: [] };
@@ -122,11 +128,13 @@ function peerOf(socket: TLSSocket): Peer {
     chainDer.push(Buffer.from(issuer.raw));
     issuer = issuer.issuerCertificate;
   }
+  if (!socket.isSessionReused()) chains.set(peer.fingerprint256, chainDer);
+  const chain = socket.isSessionReused() ? (chains.get(peer.fingerprint256) ?? chainDer) : chainDer;
   return {
     fingerprint256: peer.fingerprint256,
     cn: Array.isArray(cn) ? cn[0] : cn,
     der: peer.raw === undefined ? undefined : Buffer.from(peer.raw),
-    chainDer,
+    chainDer: chain.map((der) => Buffer.from(der)),
   };
 }
 
@@ -159,6 +167,8 @@ export async function startMtlsServer(opts: MtlsServerOptions): Promise<MtlsTest
   const connections: ObservedConnection[] = [];
   const tlsErrors: ObservedTlsError[] = [];
   const connectionOf = new WeakMap<TLSSocket, ObservedConnection>();
+  // The issuers seen on full handshakes, by client certificate fingerprint, for resumed sessions.
+  const chains = new Map<string, Buffer[]>();
   const sockets = new Set<Socket>();
   const handler = opts.handler ?? defaultHandler;
 
@@ -174,7 +184,7 @@ export async function startMtlsServer(opts: MtlsServerOptions): Promise<MtlsTest
     },
     (req, res) => {
       const socket = req.socket as TLSSocket;
-      const peer = peerOf(socket);
+      const peer = peerOf(socket, chains);
       const observed: ObservedRequest = {
         method: req.method ?? 'GET',
         path: req.url ?? '/',
@@ -200,7 +210,7 @@ export async function startMtlsServer(opts: MtlsServerOptions): Promise<MtlsTest
     socket.once('close', () => sockets.delete(socket));
   });
   https.on('secureConnection', (socket: TLSSocket) => {
-    const { fingerprint256 } = peerOf(socket);
+    const { fingerprint256 } = peerOf(socket, chains);
     const connection: ObservedConnection = {
       id: connections.length + 1,
       remotePort: socket.remotePort,
