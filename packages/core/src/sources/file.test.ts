@@ -1,6 +1,17 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { readdirSync, readlinkSync } from 'node:fs';
+import {
+  chmod,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rename,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,7 +22,14 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MtlsError } from '../errors.js';
 import { loadCredentials } from '../load.js';
 import type { CredentialMaterial, FieldValue, Finding } from '../types.js';
-import { fifoOpenBlocked, fifoUnsupported, makeFifo, releaseFifo, removeFifo } from './__tests__/fifo.js';
+import {
+  fifoOpenBlocked,
+  fifoOpensBlocked,
+  fifoUnsupported,
+  makeFifo,
+  releaseFifo,
+  removeFifo,
+} from './__tests__/fifo.js';
 import {
   actAsNobody,
   nobodyCannotRun,
@@ -19,6 +37,7 @@ import {
   runAsNobody,
   transpiledCore,
 } from './__tests__/node-child.js';
+import { until, watchedByThisProcess } from './__tests__/watching.js';
 import { envSource } from './env.js';
 import { fileSource } from './file.js';
 
@@ -78,29 +97,6 @@ async function kubernetesWrite(dir: string, files: Record<string, string>): Prom
 }
 
 const pair = (c: IssuedCert) => ({ 'tls.crt': c.fullChainPem, 'tls.key': c.keyPem, 'ca.crt': c.caPem });
-
-/**
- * Whether this process holds an inotify watch on `dir`: /proc/self/fdinfo lists every watch with
- * its inode. Undefined where there is no such file (not Linux).
- */
-function watchedByThisProcess(dir: string): boolean | undefined {
-  let fds: string[];
-  try {
-    fds = readdirSync('/proc/self/fdinfo');
-  } catch {
-    return undefined;
-  }
-  const ino = ` ino:${statSync(dir).ino.toString(16)} `;
-  return fds.some((fd) => {
-    try {
-      return readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8')
-        .split('\n')
-        .some((line) => line.startsWith('inotify ') && line.includes(ino));
-    } catch {
-      return false; // closed meanwhile
-    }
-  });
-}
 
 /** A watch() listener that loads on each call, as a resolver does; `nth(n)` resolves at the n-th load. */
 function loadingListener(source: { load(): Promise<CredentialMaterial> }) {
@@ -320,6 +316,53 @@ describe('fileSource', () => {
     }
   });
 
+  it('holds one threadpool thread for a hung path however many loads are aborted on it, through fileSource and MTLS_KEY_FILE', async (ctx) => {
+    const dir = await freshDir();
+    const cert = await put(join(dir, 'cert.pem'), one.fullChainPem);
+    const other = await put(join(dir, 'other.pem'), one.caPem);
+    const key = join(dir, 'key.fifo');
+    const why = makeFifo(key);
+    if (why) ctx.skip(why);
+    try {
+      // Ten loads time out on the FIFO: each open() left behind would hold one of libuv's 4 threads.
+      for (const source of [
+        fileSource({ cert, key }),
+        envSource({ env: { MTLS_CERT_FILE: cert, MTLS_KEY_FILE: key }, onWarning: () => {} }),
+      ]) {
+        for (let i = 0; i < 5; i++) {
+          const controller = new AbortController();
+          const pending = source.load({ signal: controller.signal }).then(
+            () => 'resolved',
+            (err: unknown) => err,
+          );
+          if (i === 0 && source.id.startsWith('file')) await fifoOpenBlocked();
+          else await sleep(50); // time for a second open() to start, were it to
+          controller.abort();
+          expect(await pending, `${source.id}, load ${i + 1}`).toBe(controller.signal.reason);
+        }
+      }
+      const blocked = fifoOpensBlocked();
+      if (blocked !== undefined) expect(blocked, 'threads blocked opening the FIFO').toBe(1);
+      // The rest of the process still has threads: reading another file completes at once.
+      const started = Date.now();
+      const read = await Promise.race([
+        readFile(other, 'utf8'),
+        sleep(2000).then(() => 'readFile of another file still pending after 2 s'),
+      ]);
+      expect(read).toBe(one.caPem);
+      expect(Date.now() - started).toBeLessThan(1000);
+    } finally {
+      // Lets every open() through with synchronous calls, which need no threadpool thread.
+      await releaseFifo(key);
+      await removeFifo(key);
+    }
+    // Unblocked, the path serves loads again.
+    await put(key, one.keyPem);
+    expect((await loadCredentials(await fileSource({ cert, key }).load())).fingerprint256).toBe(
+      one.fingerprint256,
+    );
+  });
+
   it('rejects an unreadable key file with ACCESS_DENIED, through fileSource and MTLS_KEY_FILE (as an unprivileged user when the tests run as root)', async (ctx) => {
     const dir = await freshDir();
     await chmod(root, 0o755); // mkdtemp makes it 0700: the key must be the only thing out of reach
@@ -422,6 +465,53 @@ describe('fileSource', () => {
   });
 });
 
+describe('actAsNobody (the test helper)', () => {
+  let skipped: string | undefined;
+  it('acts as nobody, and is left so by this test on purpose (as by a load that hung past its timeout)', (ctx) => {
+    const acting = actAsNobody();
+    if ('skip' in acting) {
+      skipped = acting.skip;
+      ctx.skip(acting.skip);
+      return;
+    }
+    expect(process.geteuid?.()).toBe(65534);
+    // No restore here: the test's end must undo it.
+  });
+
+  it('is undone once that test ended, so the rest of the file runs as root again', (ctx) => {
+    if (skipped !== undefined) ctx.skip(skipped);
+    expect(process.geteuid?.()).toBe(0);
+    expect(process.getegid?.()).toBe(0);
+  });
+});
+
+describe('fifoOpenBlocked (the test helper)', () => {
+  /** A fake /proc/self/task: one directory per thread, each with its wchan. */
+  async function tasks(wchans: string[]): Promise<string> {
+    const dir = await freshDir();
+    for (const [i, wchan] of wchans.entries()) {
+      await mkdir(join(dir, `${100 + i}`));
+      await writeFile(join(dir, `${100 + i}`, 'wchan'), wchan);
+    }
+    return dir;
+  }
+
+  it('counts the threads blocked opening a FIFO where wait channels show', async () => {
+    const dir = await tasks(['0', 'do_epoll_wait', 'wait_for_partner', 'futex_do_wait', 'wait_for_partner']);
+    expect(fifoOpensBlocked(dir)).toBe(2);
+    await fifoOpenBlocked(1000, dir); // resolves: one is blocked
+  });
+
+  it('falls back to a short wait, not a failure, where every wchan reads 0 (restricted kernels, gVisor)', async () => {
+    const dir = await tasks(['0', '0', '0']);
+    expect(fifoOpensBlocked(dir)).toBeUndefined();
+    const started = Date.now();
+    await fifoOpenBlocked(1000, dir);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(fifoOpensBlocked(join(dir, 'no-such-dir'))).toBeUndefined();
+  });
+});
+
 describe('fileSource watch()', () => {
   it('picks up a Kubernetes ..data swap exactly once, and the pair then loaded matches', async () => {
     const dir = await freshDir();
@@ -505,7 +595,7 @@ describe('fileSource watch()', () => {
     let calls = 0;
     const stop = source.watch(() => calls++);
     source.watch(() => calls++);
-    expect(watchedByThisProcess(dir), 'watched while watch() is on').toBe(true);
+    await until(() => watchedByThisProcess(dir) === true, 'watched while watch() is on');
     stop();
     stop(); // idempotent
     expect(watchedByThisProcess(dir), 'still watched for the second watch()').toBe(true);
@@ -519,33 +609,105 @@ describe('fileSource watch()', () => {
   it('keeps watching a directory that is removed and created again (rm -rf, then a new pair)', async () => {
     const dir = join(await freshDir(), 'certs');
     await mkdir(dir);
-    const cert = await put(join(dir, 'cert.pem'), one.fullChainPem);
-    const key = await put(join(dir, 'key.pem'), one.keyPem);
+    // Explicit paths: their directory is what is watched. Each pair is written as one generation
+    // (the atomic writer), so no read can pair one pair's certificate with the other's key.
+    await kubernetesWrite(dir, pair(one));
+    const cert = join(dir, 'tls.crt');
+    const key = join(dir, 'tls.key');
     // Polling every 5 s (the default) is only a backstop: the parent is watched while `certs` is gone.
     const source = fileSource({ cert, key, debounceMs: 50 });
     await source.load();
     const listener = loadingListener(source);
     const stop = source.watch(() => listener.onChange());
     try {
+      await until(() => watchedByThisProcess(dir) !== false, 'the directory is watched');
       await rm(dir, { recursive: true });
       await sleep(300); // the folder stays away a while, as in a redeploy
       await mkdir(dir);
-      await put(cert, two.fullChainPem);
-      await put(key, two.keyPem);
+      await kubernetesWrite(dir, pair(two));
       await listener.nth(1, 3000);
       await sleep(400); // several debounce periods: a second notification would have come by now
       expect(listener.loaded).toHaveLength(1);
       expect(await pairOf(listener.loaded[0]!)).toBe(two.fingerprint256);
 
       // The new folder is watched: a later rewrite is reported too.
-      await put(join(dir, 'key.tmp'), one.keyPem);
-      await put(join(dir, 'cert.tmp'), one.fullChainPem);
-      await rename(join(dir, 'key.tmp'), key);
-      await rename(join(dir, 'cert.tmp'), cert);
+      await kubernetesWrite(dir, pair(one));
       await listener.nth(2, 3000);
       expect(await pairOf(listener.loaded[1]!)).toBe(one.fingerprint256);
     } finally {
       stop();
+    }
+  });
+
+  it('reads nothing on events in the parent while the watched directory is missing, and reads once it is back', async () => {
+    const parent = await freshDir();
+    const dir = join(parent, 'certs');
+    await mkdir(dir);
+    await kubernetesWrite(dir, pair(one));
+    // Polling every 30 ms: a poll while the directory is missing must not read either.
+    const source = fileSource({
+      cert: join(dir, 'tls.crt'),
+      key: join(dir, 'tls.key'),
+      debounceMs: 20,
+      pollIntervalMs: 30,
+    });
+    await source.load();
+    const listener = loadingListener(source);
+    const stop = source.watch(() => listener.onChange());
+    // check() calls source.version(): count the reads watch() makes.
+    const reads = vi.spyOn(source, 'version');
+    try {
+      await until(() => watchedByThisProcess(dir) !== false, 'the directory is watched');
+      await rm(dir, { recursive: true });
+      await until(() => watchedByThisProcess(parent) !== false, 'the parent is watched meanwhile');
+      await sleep(200); // the reads of the removal itself are done
+      reads.mockClear();
+      // A busy parent (think /tmp or /etc): files come and go beside the missing directory.
+      for (let i = 0; i < 20; i++) {
+        await put(join(parent, `noise-${i}.txt`), `${i}`);
+        await sleep(10);
+      }
+      await sleep(300); // many debounce and polling periods
+      expect(reads, 'reads while the directory is missing').not.toHaveBeenCalled();
+
+      await mkdir(dir);
+      await kubernetesWrite(dir, pair(two));
+      await listener.nth(1, 3000);
+      expect(await pairOf(listener.loaded[0]!)).toBe(two.fingerprint256);
+      expect(reads).toHaveBeenCalled();
+    } finally {
+      stop();
+      reads.mockRestore();
+    }
+  });
+
+  it('watches a bundle path that did not exist yet as a file once it appears: replacements reported, no polling', async () => {
+    const parent = await freshDir();
+    const bundle = join(parent, 'client.pem');
+    const source = fileSource({ path: bundle, debounceMs: 20, pollIntervalMs: 30 });
+    const listener = loadingListener(source);
+    const stop = source.watch(() => listener.onChange());
+    const reads = vi.spyOn(source, 'version');
+    try {
+      await until(() => watchedByThisProcess(parent) !== false, 'the parent is watched');
+      await put(bundle, `${one.keyPem}${one.fullChainPem}`);
+      await listener.nth(1, 3000);
+      expect((await loadCredentials(listener.loaded[0]!)).fingerprint256).toBe(one.fingerprint256);
+
+      // A file, so its directory is watched: no polling (every 30 ms), hence no read, while nothing happens.
+      await sleep(200);
+      reads.mockClear();
+      await sleep(300);
+      expect(reads, 'reads while nothing changes').not.toHaveBeenCalled();
+
+      // Replaced by a rename, as a deploy tool does: reported.
+      await put(join(parent, 'client.pem.tmp'), `${two.keyPem}${two.fullChainPem}`);
+      await rename(join(parent, 'client.pem.tmp'), bundle);
+      await listener.nth(2, 3000);
+      expect((await loadCredentials(listener.loaded[1]!)).fingerprint256).toBe(two.fingerprint256);
+    } finally {
+      stop();
+      reads.mockRestore();
     }
   });
 

@@ -6,7 +6,7 @@
 // Files are always read as one generation: each path is resolved through its symlinks, read, and
 // resolved again; if any resolution moved meanwhile (a `..data` swap), the whole set is read again.
 // So a certificate of one generation is never paired with the key of another.
-import { type FSWatcher, watch as fsWatch, type Stats, statSync } from 'node:fs';
+import { type FSWatcher, watch as fsWatch, type Stats } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { MtlsError } from '../errors.js';
@@ -14,12 +14,12 @@ import { formatReference } from '../reference.js';
 import type { CredentialMaterial, CredentialSource, FieldValue, Finding, SourceContext } from '../types.js';
 import type { WarningSource } from './env.js';
 import {
-  abortable,
   brokenConfiguration,
   describeSource,
   fileError,
   isNotFound,
   materialDigest,
+  onePerPath,
   permissionFinding,
   readStoredFile,
   throwIfAborted,
@@ -49,8 +49,9 @@ export interface FileSourceOptions {
    */
   debounceMs?: number;
   /**
-   * `watch()`: polling period where `fs.watch` fails, and while a watched directory is missing
-   * (its parent is watched meanwhile; polling is the backstop). Default 5 s.
+   * `watch()`: polling period where `fs.watch` fails (the files are read at each poll), and while
+   * a watched directory is missing (it is looked for at each poll, as a backstop: its parent is
+   * watched meanwhile). Default 5 s.
    */
   pollIntervalMs?: number;
 }
@@ -82,7 +83,7 @@ const MAX_DEBOUNCE_PERIODS = 10;
 
 async function exists(path: string, sourceId: string, signal: AbortSignal | undefined): Promise<boolean> {
   try {
-    await abortable(stat(path), signal);
+    await onePerPath(path, signal, () => stat(path));
     return true;
   } catch (err) {
     if (signal?.aborted) throw signal.reason;
@@ -138,7 +139,7 @@ export function fileSource(pathOrOptions: string | FileSourceOptions): FileCrede
     const path = options.path;
     let isDir: boolean;
     try {
-      isDir = (await abortable(stat(path), signal)).isDirectory();
+      isDir = (await onePerPath(path, signal, () => stat(path))).isDirectory();
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
       throw fileError(err, path, id);
@@ -194,7 +195,7 @@ export function fileSource(pathOrOptions: string | FileSourceOptions): FileCrede
       const resolve = async () => {
         const resolved = await Promise.all(
           files.map((f) =>
-            abortable(realpath(f.path), signal).catch((err) =>
+            onePerPath(f.path, signal, () => realpath(f.path)).catch((err) =>
               signal?.aborted ? undefined : fileError(err, f.path, id, f.field),
             ),
           ),
@@ -247,28 +248,10 @@ export function fileSource(pathOrOptions: string | FileSourceOptions): FileCrede
     }
   }
 
-  /** The directories whose events may mean the credential changed. */
-  function watchedDirectories(): string[] {
-    const dirs: string[] = [];
-    if (options.path !== undefined) {
-      let isFile = false;
-      try {
-        isFile = !statSync(options.path).isDirectory();
-      } catch {
-        // Not there yet: watched as a directory, which watch() waits for (a file appearing
-        // instead is seen from its parent, which is what is watched while waiting).
-      }
-      dirs.push(isFile ? dirname(options.path) : options.path);
-    }
-    for (const f of ['cert', 'key', 'ca', 'pfx', 'passphrase'] as const) {
-      const p = options[f];
-      if (p !== undefined) dirs.push(dirname(p));
-    }
-    return [...new Set(dirs)];
-  }
-
   function watch(onChange: () => void): () => void {
     let stopped = false;
+    // Aborted by stop(): a look at the filesystem still pending then settles.
+    const halt = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     let firstEventAt: number | undefined;
     let poller: NodeJS.Timeout | undefined;
@@ -294,7 +277,6 @@ export function fileSource(pathOrOptions: string | FileSourceOptions): FileCrede
       timer = undefined;
       firstEventAt = undefined;
       if (stopped) return;
-      for (const t of targets) verify(t);
       if (running) {
         again = true;
         return;
@@ -319,29 +301,56 @@ export function fileSource(pathOrOptions: string | FileSourceOptions): FileCrede
 
     // Each directory is watched itself while it exists. An inotify watch follows the inode, not
     // the name: once the directory is removed or replaced (rm -rf and mkdir, a rename over it), its
-    // watch hears nothing more. So each event (and each check) looks whether the name still leads
-    // to the watched directory; if not, the watch is dropped and the directory watched anew, or,
-    // while it is missing, its nearest existing ancestor is watched (and polled, as a backstop)
-    // until it is back.
+    // watch hears nothing more. So each event of a watch looks (asynchronously: a hung mount must
+    // not freeze the event loop) whether the name still leads to the watched directory; if not,
+    // the directory at the name is watched anew, or, while it is missing, its nearest existing
+    // ancestor is watched (and polled, as a backstop) until it is back. Only a directory watched
+    // anew, never an event of the ancestor, leads to a read.
     interface Target {
-      dir: string;
+      /** A directory; or, for the `path` option, a directory or a file (a bundle). */
+      path: string;
+      /** `path` may be a file, whose directory is then the one watched. */
+      mayBeFile: boolean;
+      /** The directory watched now: `path`, or its directory when `path` is a file. */
+      dir?: string;
       watcher?: FSWatcher;
       dev?: number;
       ino?: number;
-      /** While `dir` is missing: the ancestor watched instead. */
+      /** While `path` is missing: the ancestor watched instead. */
       waiting?: FSWatcher;
       waitingOn?: string;
       /** fs.watch failed on `dir` although it exists: polled only. */
       unwatchable?: boolean;
+      /** A look at the filesystem is under way; `lookAgain` once it is done; `forced`: watch anew even if unchanged. */
+      looking?: boolean;
+      lookAgain?: boolean;
+      forced?: boolean;
     }
-    const targets: Target[] = watchedDirectories().map((dir) => ({ dir }));
+    const targets: Target[] = [];
+    if (options.path !== undefined) targets.push({ path: options.path, mayBeFile: true });
+    const dirs = new Set<string>();
+    for (const f of ['cert', 'key', 'ca', 'pfx', 'passphrase'] as const) {
+      const p = options[f];
+      if (p !== undefined) dirs.add(dirname(p));
+    }
+    for (const dir of dirs) targets.push({ path: dir, mayBeFile: false });
 
-    const statDir = (path: string): Stats | undefined => {
-      try {
-        const st = statSync(path);
-        return st.isDirectory() ? st : undefined;
-      } catch {
-        return undefined;
+    /** The stats of `path`, or undefined when it cannot be seen (missing, or watching stopped). */
+    const statOf = (path: string): Promise<Stats | undefined> =>
+      onePerPath(path, halt.signal, () => stat(path)).catch(() => undefined);
+    /** The directory to watch for `t`, or undefined while there is none. */
+    const directoryFor = async (t: Target): Promise<{ dir: string; stats: Stats } | undefined> => {
+      const st = await statOf(t.path);
+      if (st?.isDirectory()) return { dir: t.path, stats: st };
+      if (st === undefined || !t.mayBeFile) return undefined;
+      const dir = dirname(t.path);
+      const parent = await statOf(dir);
+      return parent?.isDirectory() ? { dir, stats: parent } : undefined;
+    };
+    const nearestAncestor = async (path: string): Promise<string | undefined> => {
+      for (let p = dirname(path); ; p = dirname(p)) {
+        if ((await statOf(p))?.isDirectory()) return p;
+        if (stopped || dirname(p) === p) return undefined;
       }
     };
     const release = (t: Target): void => {
@@ -350,56 +359,51 @@ export function fileSource(pathOrOptions: string | FileSourceOptions): FileCrede
       t.watcher = undefined;
       t.waiting = undefined;
       t.waitingOn = undefined;
-    };
-    const nearestAncestor = (dir: string): string | undefined => {
-      for (let p = dirname(dir); ; p = dirname(p)) {
-        if (statDir(p)) return p;
-        if (dirname(p) === p) return undefined;
-      }
-    };
-    const arm = (t: Target): void => {
-      if (stopped) return;
-      release(t);
       t.unwatchable = false;
-      const st = statDir(t.dir);
-      if (st) {
-        try {
-          const w = fsWatch(t.dir, { persistent: false }, (event, name) => {
-            // The directory itself removed or moved away (Node names it by its own base name):
-            // re-watch whatever is at the path now, even a new directory that reuses the inode number.
-            if (event === 'rename' && name === basename(t.dir)) arm(t);
-            else verify(t);
-            schedule();
-          });
-          w.on('error', () => {
-            if (t.watcher !== w) return;
-            release(t);
-            wait(t);
-            schedule();
-          });
-          t.watcher = w;
-          t.dev = st.dev;
-          t.ino = st.ino;
-          return;
-        } catch {
-          // fs.watch cannot watch it (no inotify left, a filesystem without events): poll.
-          t.unwatchable = true;
-          poll();
-          return;
-        }
-      }
-      wait(t);
     };
-    const wait = (t: Target): void => {
+    const watchDirectory = (t: Target, dir: string, stats: Stats): void => {
+      release(t);
+      t.dir = dir;
+      try {
+        const w = fsWatch(dir, { persistent: false }, (event, name) => {
+          if (t.watcher !== w) return;
+          // The directory itself removed or moved away (Node names it by its own base name):
+          // watch whatever is at the name now, even a new directory that reuses the inode number.
+          if (event === 'rename' && name === basename(dir)) {
+            refresh(t, true);
+            return;
+          }
+          refresh(t);
+          schedule();
+        });
+        w.on('error', () => {
+          if (t.watcher !== w) return;
+          release(t);
+          poll();
+        });
+        t.watcher = w;
+        t.dev = stats.dev;
+        t.ino = stats.ino;
+      } catch {
+        // fs.watch cannot watch it (no inotify left, a filesystem without events): poll.
+        t.unwatchable = true;
+        poll();
+        return;
+      }
+      // Watched anew: what changed before the watch began is read now. And the directory may have
+      // been replaced between the look and the watch: look again.
+      schedule();
+      t.lookAgain = true;
+    };
+    const waitFor = (t: Target, ancestor: string | undefined): void => {
+      release(t);
+      t.dir = undefined;
       poll();
-      const ancestor = nearestAncestor(t.dir);
       if (ancestor === undefined) return;
       try {
         const w = fsWatch(ancestor, { persistent: false }, () => {
-          if (t.waiting !== w) return;
-          // The directory is back, or a nearer ancestor now exists: watch that instead.
-          if (statDir(t.dir) || nearestAncestor(t.dir) !== ancestor) arm(t);
-          schedule();
+          // Something changed in the ancestor: perhaps the directory is back, or a nearer ancestor exists.
+          if (t.waiting === w) refresh(t);
         });
         w.on('error', () => {
           if (t.waiting !== w) return;
@@ -412,39 +416,65 @@ export function fileSource(pathOrOptions: string | FileSourceOptions): FileCrede
       } catch {
         return; // polling alone
       }
-      // It may have appeared between the look above and the watch.
-      if (statDir(t.dir) || nearestAncestor(t.dir) !== ancestor) arm(t);
+      // It may have appeared between the look and the watch.
+      t.lookAgain = true;
     };
-    /** Re-watches `t` when its name no longer leads to the watched directory (or it came back). */
-    const verify = (t: Target): void => {
+    /** Looks where `t` is now and watches that, unless it is what is watched already. */
+    const reconcile = async (t: Target): Promise<void> => {
+      const forced = t.forced === true;
+      t.forced = false;
+      const found = await directoryFor(t);
+      const ancestor = found === undefined ? await nearestAncestor(t.path) : undefined;
       if (stopped) return;
-      if (t.watcher) {
-        const st = statDir(t.dir);
-        if (st && st.ino === t.ino && st.dev === t.dev) return;
-        arm(t);
-        schedule();
-      } else if (t.unwatchable || statDir(t.dir) || nearestAncestor(t.dir) !== t.waitingOn) {
-        arm(t);
-        if (t.watcher) schedule();
+      if (found !== undefined) {
+        const same =
+          t.watcher && found.dir === t.dir && found.stats.dev === t.dev && found.stats.ino === t.ino;
+        if (same && !forced) return;
+        // (An unwatchable directory is tried again here at each poll; the poll reads it.)
+        watchDirectory(t, found.dir, found.stats);
+        return;
       }
+      if (t.waiting && ancestor === t.waitingOn) return;
+      waitFor(t, ancestor);
+    };
+    /** Runs {@link reconcile} for `t`, one at a time: a call meanwhile makes it run once more after. */
+    const refresh = (t: Target, force = false): void => {
+      if (stopped) return;
+      if (force) t.forced = true;
+      if (t.looking) {
+        t.lookAgain = true;
+        return;
+      }
+      t.looking = true;
+      t.lookAgain = false;
+      void reconcile(t)
+        .catch(() => {})
+        .finally(() => {
+          t.looking = false;
+          if (t.lookAgain) refresh(t);
+        });
     };
     const poll = (): void => {
       if (poller || stopped) return;
       poller = setInterval(() => {
-        run();
         // Every directory watched again: events suffice.
-        if (poller && targets.every((t) => t.watcher)) {
+        if (targets.every((t) => t.watcher)) {
           clearInterval(poller);
           poller = undefined;
+          return;
         }
+        for (const t of targets) if (!t.watcher) refresh(t);
+        // Where fs.watch cannot watch, reading is the only way to see a change.
+        if (targets.some((t) => t.unwatchable)) run();
       }, pollIntervalMs);
       poller.unref();
     };
-    for (const t of targets) arm(t);
+    for (const t of targets) refresh(t);
 
     const stop = (): void => {
       if (stopped) return;
       stopped = true;
+      halt.abort();
       if (timer) clearTimeout(timer);
       if (poller) clearInterval(poller);
       for (const t of targets) release(t);

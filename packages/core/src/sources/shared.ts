@@ -157,6 +157,46 @@ export function abortable<T>(
   });
 }
 
+// The filesystem call pending on each path: at most one at a time (see onePerPath).
+const pendingCalls = new Map<string, Promise<void>>();
+
+/**
+ * Starts the filesystem call `start` on `path` once no other call on that path is pending, and
+ * races it against `signal` (see {@link abortable}). A call blocked on a FIFO or a hung network
+ * mount holds one of libuv's threadpool threads (4 unless `UV_THREADPOOL_SIZE` says otherwise,
+ * shared with every file read, DNS lookup and async crypto call of the process) until the kernel
+ * lets it go, abort or not. So a later attempt on that path waits for the pending call, abortably,
+ * instead of taking another thread: a hung path holds one thread however many loads time out on it.
+ */
+export async function onePerPath<T>(
+  path: string,
+  signal: AbortSignal | undefined,
+  start: () => Promise<T>,
+  late?: (value: T) => void,
+): Promise<T> {
+  for (let busy = pendingCalls.get(path); busy !== undefined; busy = pendingCalls.get(path)) {
+    await abortable(busy, signal);
+  }
+  throwIfAborted(signal);
+  let op: Promise<T>;
+  try {
+    op = start();
+  } catch (err) {
+    op = Promise.reject(err);
+  }
+  const settled = op.then(
+    () => {},
+    () => {},
+  );
+  pendingCalls.set(path, settled);
+  // Registered before anyone awaits `settled`: the path is free by the time a waiter wakes.
+  const free = (): void => {
+    if (pendingCalls.get(path) === settled) pendingCalls.delete(path);
+  };
+  op.then(free, free);
+  return abortable(op, signal, late);
+}
+
 type Handle = Awaited<ReturnType<typeof open>>;
 
 /** Closes a handle that opened after its read was abandoned. */
@@ -167,7 +207,8 @@ function closeLate(handle: Handle): void {
 /**
  * Reads one stored credential file as it is. `label` is what the user wrote (`MTLS_KEY_FILE (/run/key.pem)`),
  * `path` what is opened (it may be the resolved target of a symlink). Every filesystem call is
- * raced against `signal`: an abort rejects at once even while `open()` blocks (a FIFO, a hung mount).
+ * raced against `signal`: an abort rejects at once even while `open()` blocks (a FIFO, a hung mount),
+ * and goes through {@link onePerPath}, so an abandoned call is not repeated while it still blocks.
  */
 export async function readStoredFile(
   path: string,
@@ -179,14 +220,17 @@ export async function readStoredFile(
   throwIfAborted(signal);
   let handle: Handle | undefined;
   try {
-    handle = await abortable(open(path, 'r'), signal, closeLate);
-    const stats = await abortable(handle.stat(), signal);
+    const opened = await onePerPath(path, signal, () => open(path, 'r'), closeLate);
+    handle = opened;
+    const stats = await onePerPath(path, signal, () => opened.stat());
     if (stats.isDirectory()) throw isDirectoryError(label, sourceId, field);
     const chunks: Buffer[] = [];
     let total = 0;
     for (;;) {
       throwIfAborted(signal);
-      const { bytesRead, buffer } = await abortable(handle.read({ buffer: Buffer.alloc(64 * 1024) }), signal);
+      const { bytesRead, buffer } = await onePerPath(path, signal, () =>
+        opened.read({ buffer: Buffer.alloc(64 * 1024) }),
+      );
       if (bytesRead === 0) break;
       total += bytesRead;
       if (total > MAX_FILE_BYTES) {

@@ -66,27 +66,47 @@ export function fifoUnsupported(dir: string): string | undefined {
 }
 
 /**
- * Resolves once a thread of this process is blocked opening a FIFO (Linux shows it as
- * `wait_for_partner` in /proc/self/task/TID/wchan). Where that cannot be seen, waits 200 ms instead.
+ * How many threads of this process are blocked opening a FIFO (Linux shows them as
+ * `wait_for_partner` in /proc/self/task/TID/wchan), or undefined where that cannot be seen: no
+ * /proc, or a kernel that shows no wait channels (every wchan reads `0`: restricted kernels, gVisor).
+ * `tasksDir` is where the threads are listed (for the helper's own test).
  */
-export async function fifoOpenBlocked(timeoutMs = 5000): Promise<void> {
+export function fifoOpensBlocked(tasksDir = '/proc/self/task'): number | undefined {
+  let tasks: string[];
+  try {
+    tasks = readdirSync(tasksDir);
+  } catch {
+    return undefined;
+  }
+  let blocked = 0;
+  let visible = false;
+  for (const tid of tasks) {
+    let wchan: string;
+    try {
+      wchan = readFileSync(`${tasksDir}/${tid}/wchan`, 'utf8').trim();
+    } catch {
+      continue; // the thread ended meanwhile, or wchan is hidden
+    }
+    // A thread that is running shows 0; an idle one (the event loop, the threadpool) a name.
+    if (wchan !== '' && wchan !== '0') visible = true;
+    if (wchan.includes('wait_for_partner')) blocked++;
+  }
+  return visible ? blocked : undefined;
+}
+
+/**
+ * Resolves once a thread of this process is blocked opening a FIFO (see {@link fifoOpensBlocked}).
+ * Where that cannot be seen, waits 200 ms instead.
+ */
+export async function fifoOpenBlocked(timeoutMs = 5000, tasksDir?: string): Promise<void> {
   const started = Date.now();
   for (;;) {
-    let tasks: string[];
-    try {
-      tasks = readdirSync('/proc/self/task');
-    } catch {
+    const blocked = fifoOpensBlocked(tasksDir);
+    if (blocked === undefined) {
       await sleep(200);
       return;
     }
-    const waiting = tasks.some((tid) => {
-      try {
-        return readFileSync(`/proc/self/task/${tid}/wchan`, 'utf8').includes('wait_for_partner');
-      } catch {
-        return false;
-      }
-    });
-    if (waiting) return;
+    if (blocked > 0) return;
     if (Date.now() - started > timeoutMs)
       throw new Error(`no open() blocked on a FIFO within ${timeoutMs} ms`);
     await sleep(10);

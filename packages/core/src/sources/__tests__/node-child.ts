@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
+import { onTestFinished } from 'vitest';
 
 const src = dirname(dirname(dirname(fileURLToPath(import.meta.url)))); // packages/core/src
 let compiled: Promise<string> | undefined;
@@ -109,8 +110,10 @@ export function nobodyCannotRun(mustRead: string): string | undefined {
 /**
  * Root reads any file whatever its mode, so a test of "unreadable" proves nothing as root. This
  * makes the whole process act as `nobody` (its effective user and group ids; the real ids stay
- * root, so it can switch back) until the returned function is called. Returns a reason instead
- * where that is not possible (not root, Windows, a worker thread).
+ * root, so it can switch back) until the returned function is called, or the current test ends,
+ * whichever comes first: a load that hangs past the test's timeout must not leave the rest of the
+ * file running as nobody. Returns a reason instead where that is not possible (not root, Windows,
+ * a worker thread).
  */
 export function actAsNobody(): (() => void) | { skip: string } {
   const { seteuid, setegid } = process;
@@ -128,10 +131,18 @@ export function actAsNobody(): (() => void) | { skip: string } {
     return { skip: `cannot act as nobody: ${(err as Error).message}` };
   }
   let restored = false;
-  return () => {
+  const restore = (): void => {
     if (restored) return;
     restored = true;
     seteuid(0);
     setegid(0);
   };
+  try {
+    // Runs when the test ends, even when it timed out while its own finally never ran.
+    onTestFinished(restore);
+  } catch (err) {
+    restore(); // not inside a test: nothing would ever restore
+    throw err;
+  }
+  return restore;
 }
