@@ -533,6 +533,17 @@ describe('decodeMaterial (synchronous)', () => {
     expect(decoded.key.asymmetricKeyType).toBe('ec');
   });
 
+  test("opens a key encrypted under '' with a passphrase file holding only a newline", () => {
+    // The file gives "\n": tried as given, then without the newline, which is ''.
+    const f = fixtures.get('ec-p256')!;
+    for (const key of [f.leaf.encryptedPkcs8Pem(''), f.leaf.encryptedTraditionalPem('')]) {
+      for (const passphrase of ['\n', '\r\n', Buffer.from('\n')]) {
+        const decoded = decodeMaterial({ cert: f.leaf.certPem, key, passphrase });
+        expect(decoded.key.export({ type: 'pkcs8', format: 'pem' })).toBe(f.leaf.keyPem);
+      }
+    }
+  });
+
   test('separate fields take precedence over the same field inside a bundle', async () => {
     const f = fixtures.get('ec-p256')!;
     const other = fixtures.get('ed25519')!;

@@ -276,8 +276,7 @@ function decodeDer(bytes: Buffer, where: Where, run: Run, viaBase64: boolean): I
 }
 
 /** How to make the Base64 of a file with tools every system has. */
-const ENCODE_FILE =
-  '`base64 -w0 FILE` on Linux, `base64 -i FILE` on macOS, or `mtlskit encode FILE` with @mtlskit/cli';
+const ENCODE_FILE = '`base64 -w0 FILE` on Linux, `base64 -i FILE` on macOS';
 
 function fixFor(where: Where): string {
   switch (where.field) {

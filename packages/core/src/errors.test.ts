@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
-import { leakCheck } from '@mtlskit/testkit';
+import { leakCheck, TestCA } from '@mtlskit/testkit';
 import axios, { type AxiosError } from 'axios';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES, MtlsError } from './errors.js';
@@ -211,6 +211,40 @@ describe('redacted cause', () => {
     expect(redactCause(`token=${VAULT_TOKEN}`)).toBe('token=[redacted]');
     const inner = new MtlsError('CLOSED', 'closed');
     expect(redactCause(inner)).toBe(inner);
+  });
+});
+
+describe('the source id', () => {
+  it('is redacted as the message is, ordinary ids staying as they are', async () => {
+    const { keyPem } = await (await TestCA.create()).issueClient({ keyType: 'rsa2048' });
+    const lines = keyPem.split('\n').filter((l) => l.length === 64);
+    for (const line of lines) {
+      const err = new MtlsError('INVALID_REFERENCE', 'Invalid reference.', { sourceId: `env:?cert=${line}` });
+      leakCheck([line]).check(err, 'an error whose source id holds a line of a key');
+      expect(err.sourceId).toBe('env:?cert=[redacted]');
+      expect(inspect(err)).toContain('(source env:?cert=[redacted])');
+    }
+    const token = 'hvs.CAESIJ3kq9Zf2sP0aQ1lW7mN8xYzAbCdEfGh';
+    expect(new MtlsError('ACCESS_DENIED', 'x', { sourceId: `vault://kv/mtls?token=${token}` }).sourceId).toBe(
+      'vault://kv/mtls?token=[redacted]',
+    );
+    for (const id of [
+      'aws-sm://prod/mtls?region=eu-west-1',
+      'file:/etc/tls',
+      'env:?prefix=X_',
+      'env:MTLS_BUNDLE',
+      `aws-sm://arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/mtls-AbCdEf`,
+      'gcp-sm://projects/my-project-123/secrets/mtls-client-cert/versions/3',
+      'vault://secret/data/Teams/Payments/EU-West-1/Prod/Client-Certificates/V3',
+      'azure-kv://myvault/mtls/0123456789abcdef0123456789abcdef',
+      'file:?cert=/var/run/secrets/kubernetes.io/Prod2/MangopayClientCertificate2026.pem&key=/k.pem',
+      'vault-pki://pki_int/sign/ClientRole2026?common_name=x.sandbox.mangopay.com',
+    ]) {
+      const err = new MtlsError('SOURCE_NOT_FOUND', 'x', { sourceId: id });
+      expect(err.sourceId).toBe(id);
+      expect(err.toJSON().sourceId).toBe(id);
+    }
+    expect(new MtlsError('CLOSED', 'x').sourceId).toBeUndefined();
   });
 });
 

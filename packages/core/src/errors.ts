@@ -69,7 +69,9 @@ export class MtlsError extends Error {
     this.name = 'MtlsError';
     this.code = code;
     this.retryable = options.retryable ?? ERROR_CODES[code].retryable;
-    this.sourceId = options.sourceId;
+    // Redacted like the message: an id is often built from what the user wrote (a reference), and it is
+    // shown on its own by inspect and JSON.
+    this.sourceId = typeof options.sourceId === 'string' ? redactText(options.sourceId) : options.sourceId;
     this.field = options.field;
   }
 

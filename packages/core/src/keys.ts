@@ -60,7 +60,8 @@ function decrypt(item: KeyItem, password: string, opts: PbeOptions): KeyObject {
 /**
  * Opens `item`, trying each passphrase candidate in turn for an encrypted key. A passphrase given
  * for an unencrypted key is ignored. An empty passphrase counts as none: it is tried (a key can be
- * encrypted under ''), but when it fails the key "needs a passphrase" rather than a "wrong" one.
+ * encrypted under ''), after the non-empty candidates (a passphrase of just "\n" gives '' and "\n"),
+ * but when only it was given and it fails the key "needs a passphrase" rather than a "wrong" one.
  * Throws KeyError, or LegacyCiphersNeeded.
  */
 export function openKey(item: KeyItem, passphrases: readonly string[], opts: PbeOptions): KeyObject {
@@ -73,22 +74,20 @@ export function openKey(item: KeyItem, passphrases: readonly string[], opts: Pbe
     }
   }
   const given = passphrases.filter((p) => p !== '');
-  if (given.length === 0) {
-    const key = passphrases.length > 0 ? tryPassword(item, '', opts) : undefined;
-    if (key !== undefined) return key;
-    throw passphrases.length > 0
-      ? new KeyError('empty-passphrase', 'it is encrypted and the passphrase given is empty')
-      : new KeyError('needs-passphrase', 'it is encrypted and no passphrase was given');
-  }
-  for (const password of given) {
+  const tried = passphrases.includes('') ? [...given, ''] : given;
+  for (const password of tried) {
     const key = tryPassword(item, password, opts);
     if (key !== undefined) return key;
   }
-  throw new KeyError('bad-decrypt', 'the passphrase does not decrypt it');
+  if (given.length > 0) throw new KeyError('bad-decrypt', 'the passphrase does not decrypt it');
+  throw passphrases.length > 0
+    ? new KeyError('empty-passphrase', 'it is encrypted and the passphrase given is empty')
+    : new KeyError('needs-passphrase', 'it is encrypted and no passphrase was given');
 }
 
 /** The key opened with `password`, or undefined when it is not the right one. Throws KeyError otherwise. */
 function tryPassword(item: KeyItem, password: string, opts: PbeOptions): KeyObject | undefined {
+  const mark = opts.budget.mark();
   try {
     return decrypt(item, password, opts);
   } catch (err) {
@@ -99,6 +98,7 @@ function tryPassword(item: KeyItem, password: string, opts: PbeOptions): KeyObje
     if (err instanceof Asn1Error) throw new KeyError('malformed', err.message);
     // Bad padding, or a plaintext that is not a key: this passphrase is not the one.
     if (!(err instanceof PbeError || isOpenSslError(err))) throw err;
+    opts.budget.wasted(mark);
     return undefined;
   }
 }

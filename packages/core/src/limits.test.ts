@@ -2,11 +2,12 @@
 // or the structures hostile input would use — each ending in its specific MtlsError, quickly. And
 // the limits that bound work rather than size: the key-derivation budget (PKCS#12 iterations, scrypt),
 // private keys per field, and certificates to order into a chain.
-import { X509Certificate } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { hasOpenssl, type IssuedCert, TestCA } from '@mtlskit/testkit';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { sameNameChain, scryptEncryptedPem } from './__tests__/crafted.js';
-import { der, NULL, OCTETS, OID, SEQ } from './__tests__/der.js';
+import { der, INT, NULL, OCTETS, OID, SEQ } from './__tests__/der.js';
+import { parseOne } from './asn1.js';
 import { decodeMaterial } from './decode.js';
 import { MtlsError } from './errors.js';
 import { LIMITS } from './limits.js';
@@ -133,47 +134,99 @@ describe('private keys per field', () => {
 });
 
 describe('key-derivation budget', () => {
+  /** The whole budget spent on a loaded two-core machine (~1.5–3 s of derivations on an idle one). */
+  const BUDGET_MS = 15_000;
+
   test('scrypt work counts: keys that each pass the scrypt limit cannot add up to a hang', async () => {
-    // Three keys of another certificate at N·r·p = 2^20 each: two are tried (~1.2 s), the third would
-    // pass the budget. Synchronous decodeMaterial, so no derivation is cached.
+    // Four keys of another certificate at N·r·p = 2^20 each, opened with the right passphrase: three
+    // are tried (~1.8 s), the fourth would pass the budget. Synchronous decodeMaterial, so no
+    // derivation is cached.
+    expect(3 * LIMITS.maxScryptCost).toBeLessThanOrEqual(LIMITS.maxTotalIterations);
+    expect(4 * LIMITS.maxScryptCost).toBeGreaterThan(LIMITS.maxTotalIterations);
     const { err, ms } = await timed(() =>
-      decodeMaterial({ cert: leaf.certPem, key: otherScrypt.repeat(3), passphrase: PASSPHRASE }),
+      decodeMaterial({ cert: leaf.certPem, key: otherScrypt.repeat(4), passphrase: PASSPHRASE }),
     );
     expect({ code: err.code, field: err.field }).toEqual({ code: 'DECODE_FAILED', field: 'key' });
     expect(err.message).toMatch(
-      /private key in `key` was refused: its key derivations add up to more than 3,000,000 iterations' worth of work/,
+      /private key in `key` was refused: its key derivations add up to more than 4,000,000 iterations' worth of work/,
     );
-    expect(ms).toBeLessThan(8_000);
+    expect(ms).toBeLessThan(BUDGET_MS);
+  });
+
+  test('a PKCS#12 whose MAC derivation alone is over the budget is refused before any work', async () => {
+    // A genuine file with its MAC replaced by PBMAC1 (RFC 9579) over PBKDF2-HMAC-SHA384 with a 64-byte
+    // key: 1,000,000 iterations (the per-derivation limit), two output blocks of 3 units each.
+    const [version, authSafe] = parseOne(await leaf.pkcs12(PASSPHRASE)).children;
+    const kdf = SEQ(
+      OID('1.2.840.113549.1.5.12'),
+      SEQ(OCTETS(randomBytes(16)), INT(LIMITS.maxIterations), INT(64), SEQ(OID('1.2.840.113549.2.10'), NULL)),
+    );
+    const pbmac1 = SEQ(OID('1.2.840.113549.1.5.14'), SEQ(kdf, SEQ(OID('1.2.840.113549.2.9'), NULL)));
+    const macData = SEQ(SEQ(pbmac1, OCTETS(randomBytes(32))), OCTETS(Buffer.from('NOT USED')), INT(1));
+    const pfx = SEQ(version!.encoded, authSafe!.encoded, macData);
+    const { err, ms } = await refused({ pfx, passphrase: PASSPHRASE });
+    expect({ code: err.code, field: err.field }).toEqual({ code: 'DECODE_FAILED', field: 'pfx' });
+    expect(err.message).toMatch(/add up to more than 4,000,000 iterations' worth of work.*-iter 2048/s);
+    expect(ms).toBeLessThan(FAST_MS);
   });
 
   test.skipIf(!OPENSSL)(
-    'a real PKCS#12 whose SHA-512 MAC alone is over the budget is refused before any work',
+    'a real PKCS#12 whose SHA-512 MAC takes the whole budget stops before the next derivation',
     async () => {
-      // `-iter` sets both counts, `-noiter` then puts the encryption back to 1: a 1,000,000-iteration
-      // SHA-512 MAC (4 units an iteration), within the per-derivation limit and not the total.
+      // A 1,000,000-iteration SHA-512 MAC is 4 units an iteration: all of the budget. The certificates'
+      // PBKDF2 (another 1,000,000) is refused before it runs.
       const pfx = await leaf.pkcs12(PASSPHRASE, {
         algorithm: 'openssl',
-        opensslArgs: ['-iter', '1000000', '-noiter', '-macalg', 'sha512'],
+        opensslArgs: ['-iter', '1000000', '-macalg', 'sha512'],
       });
       const { err, ms } = await refused({ pfx, passphrase: PASSPHRASE });
       expect({ code: err.code, field: err.field }).toEqual({ code: 'DECODE_FAILED', field: 'pfx' });
-      expect(err.message).toMatch(/add up to more than 3,000,000 iterations' worth of work.*-iter 2048/s);
-      expect(ms).toBeLessThan(FAST_MS);
+      expect(err.message).toMatch(/add up to more than 4,000,000 iterations' worth of work.*-iter 2048/s);
+      expect(ms).toBeLessThan(BUDGET_MS);
     },
     60_000,
   );
 
   test.skipIf(!OPENSSL)(
-    'a real PKCS#12 with 1,000,000 iterations everywhere stops once the budget is spent',
+    'a real OpenSSL 3 PKCS#12 with 1,000,000 iterations everywhere loads: the budget covers it',
     async () => {
-      // OpenSSL 3 defaults otherwise: a SHA-256 MAC (2 units an iteration) and PBKDF2-SHA256 for the
-      // certificates and the key. The MAC and the certificates use up the budget; the key is refused.
+      // A SHA-256 MAC (2 units an iteration) and PBKDF2-SHA256 for the certificates and the key: each
+      // derivation at the per-derivation limit, 4,000,000 units in all.
       const pfx = await leaf.pkcs12(PASSPHRASE, { algorithm: 'openssl', opensslArgs: ['-iter', '1000000'] });
-      const { err, ms } = await refused({ pfx, passphrase: PASSPHRASE });
+      const creds = await loadCredentials({ pfx, passphrase: PASSPHRASE });
+      expect(creds.fingerprint256).toBe(leaf.fingerprint256);
+    },
+    60_000,
+  );
+
+  test.skipIf(!OPENSSL)(
+    'a PKCS#12 exported without a password opens although a passphrase is given, at 600,000 iterations',
+    async () => {
+      // The passphrase (read from a file: with and without its newline) is tried first: two MAC
+      // checks of 1,200,000 units that fail. They count against the bound with candidates, not against
+      // what opening the file with '' needs (2,400,000).
+      const pfx = await leaf.pkcs12('', { algorithm: 'openssl', opensslArgs: ['-iter', '600000'] });
+      const creds = await loadCredentials({ pfx, passphrase: 'given anyway\n' });
+      expect(creds.fingerprint256).toBe(leaf.fingerprint256);
+    },
+    60_000,
+  );
+
+  test.skipIf(!OPENSSL)(
+    'the passphrase candidates that fail are bounded too',
+    async () => {
+      // At 1,000,000 iterations the same file needs two failed MAC checks (4,000,000 units) and then
+      // 4,000,000 to open: past the 6,000,000 of all candidates together, it stops there.
+      const pfx = await leaf.pkcs12('', { algorithm: 'openssl', opensslArgs: ['-iter', '1000000'] });
+      const { err, ms } = await refused({ pfx, passphrase: 'given anyway\n' });
       expect({ code: err.code, field: err.field }).toEqual({ code: 'DECODE_FAILED', field: 'pfx' });
-      expect(err.message).toMatch(/add up to more than 3,000,000 iterations' worth of work/);
-      // ~1.3 s of derivations on an idle machine; the bound leaves room for a loaded one.
-      expect(ms).toBeLessThan(8_000);
+      expect(err.message).toMatch(
+        /with those of the passphrase candidates that did not open it, add up to more than 6,000,000 iterations' worth of work/,
+      );
+      expect(ms).toBeLessThan(BUDGET_MS);
+      // With a passphrase given once, not twice, the file opens: 2,000,000 + 4,000,000.
+      const creds = await loadCredentials({ pfx, passphrase: 'given anyway' });
+      expect(creds.fingerprint256).toBe(leaf.fingerprint256);
     },
     60_000,
   );

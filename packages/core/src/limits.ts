@@ -30,11 +30,20 @@ export const LIMITS = Object.freeze({
   /** Highest iteration count of one key derivation (PKCS#12 MAC, PKCS#12 PBE, PBKDF2, PBKDF1). */
   maxIterations: 1_000_000,
   /**
-   * Highest work summed over every key derivation of one credential (all its fields, every
-   * passphrase tried), in units of one SHA-1 iteration of the PKCS#12 KDF (~0.6 µs): slower digests
-   * count several units per iteration, scrypt one per N·r·p. About 1.8 s of CPU at most.
+   * Highest work of the key derivations that open one credential (all its fields, with the
+   * passphrase that opens them), in units of one SHA-1 iteration of the PKCS#12 KDF (~0.5 µs): slower
+   * digests count several units per iteration, scrypt one per N·r·p. An OpenSSL 3 PKCS#12 export at
+   * the per-derivation limit (a SHA-256 MAC and two PBKDF2-SHA-256 derivations of 1,000,000) needs
+   * all of it.
    */
-  maxTotalIterations: 3_000_000,
+  maxTotalIterations: 4_000_000,
+  /**
+   * Highest work for one credential counting also the derivations of passphrase candidates that did
+   * not open it (a passphrase and its form without a trailing newline; `''` and no password for a
+   * PKCS#12): a passphrase given for a PKCS#12 exported without one costs a MAC check first. The
+   * worst a credential can cost: 2–4.5 s of CPU (README, "Limits").
+   */
+  maxTotalIterationsWithCandidates: 6_000_000,
   /** Most safe bags in one PKCS#12 file. */
   maxSafeBags: 256,
   /**

@@ -27,23 +27,36 @@ export class PbeError extends Error {
  * is one SHA-1 iteration of the PKCS#12 KDF (the slowest per unit: ~0.6 µs); a PBKDF2-SHA-256 round
  * or an scrypt N·r·p step costs about as much, slower digests several units.
  *
+ * Two bounds: `total` for the work that opens the credential, and `overall` for all work, counting
+ * the derivations of passphrase candidates that turned out wrong (see {@link wasted}). A passphrase
+ * given for a PKCS#12 exported without one is tried first, so its MAC check must not eat into what
+ * opening the file with `''` needs.
+ *
  * With a `memo`, derived keys are kept by their inputs: a decode run again on the same input (after
  * loading the legacy ciphers) reuses them instead of spending the work twice. The charge is the same.
  */
 export class IterationBudget {
-  #left: number;
+  /** Units charged to opening the credential. */
+  #kept = 0;
+  /** Units charged in all, wrong candidates included. */
+  #spent = 0;
   readonly #total: number;
+  readonly #overall: number;
   readonly #memo: Map<string, Buffer> | undefined;
 
-  constructor(total: number = LIMITS.maxTotalIterations, memo?: Map<string, Buffer>) {
-    this.#left = total;
+  constructor(
+    total: number = LIMITS.maxTotalIterations,
+    memo?: Map<string, Buffer>,
+    overall: number = Math.max(total, LIMITS.maxTotalIterationsWithCandidates),
+  ) {
     this.#total = total;
+    this.#overall = overall;
     this.#memo = memo;
   }
 
-  /** Units still available. */
+  /** Units still available to open the credential. */
   get remaining(): number {
-    return this.#left;
+    return Math.min(this.#total - this.#kept, this.#overall - this.#spent);
   }
 
   /**
@@ -64,13 +77,33 @@ export class IterationBudget {
 
   /** Charges `work` units, or throws a `limit` PbeError (before the work) when they are not left. */
   charge(work: number): void {
-    this.#left -= work;
-    if (this.#left < 0) {
+    this.#kept += work;
+    this.#spent += work;
+    if (this.#kept > this.#total) {
       throw new PbeError(
         'limit',
         `its key derivations add up to more than ${this.#total.toLocaleString('en')} iterations' worth of work, mtlskit's limit for one credential`,
       );
     }
+    if (this.#spent > this.#overall) {
+      throw new PbeError(
+        'limit',
+        `its key derivations, with those of the passphrase candidates that did not open it, add up to more than ${this.#overall.toLocaleString('en')} iterations' worth of work, mtlskit's limit for one credential`,
+      );
+    }
+  }
+
+  /** A mark to pass to {@link wasted}: where the work of opening the credential stands. */
+  mark(): number {
+    return this.#kept;
+  }
+
+  /**
+   * The work charged since `mark` went to a passphrase candidate that proved wrong: it leaves the
+   * `total` of opening the credential and stays counted in the `overall` one.
+   */
+  wasted(mark: number): void {
+    if (mark <= this.#kept) this.#kept = mark;
   }
 
   /** `derive()`, or its result from an earlier run with the same inputs (see the class comment). */

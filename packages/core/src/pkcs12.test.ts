@@ -282,6 +282,34 @@ describe('iteration budget', () => {
     expect(spend).toThrow(/add up to more than/);
   });
 
+  test('the work of a passphrase candidate that proved wrong leaves the total, not the overall bound', () => {
+    const budget = new IterationBudget();
+    const wrongMac = () => {
+      // A wrong candidate's MAC check: a SHA-256 PKCS#12 KDF of 1,000,000 iterations.
+      const mark = budget.mark();
+      budget.spend(LIMITS.maxIterations, 'the PKCS#12 key derivation', 2 * LIMITS.maxIterations);
+      budget.wasted(mark);
+    };
+    wrongMac();
+    // Opening the file with the right candidate may still spend the whole total...
+    expect(budget.remaining).toBe(LIMITS.maxTotalIterations);
+    wrongMac();
+    // ...as long as everything together stays within the overall bound.
+    expect(budget.remaining).toBe(LIMITS.maxTotalIterationsWithCandidates - 4 * LIMITS.maxIterations);
+    budget.spend(LIMITS.maxIterations, 'PBKDF2');
+    budget.spend(LIMITS.maxIterations, 'PBKDF2');
+    expect(budget.remaining).toBe(0);
+    expect(() => budget.spend(1, 'PBKDF2')).toThrow(
+      /with those of the passphrase candidates that did not open it, add up to more than 6,000,000/,
+    );
+    // Without wrong candidates, the total is what stops the work.
+    const plain = new IterationBudget();
+    for (let i = 0; i < LIMITS.maxTotalIterations / LIMITS.maxIterations; i++) {
+      plain.spend(LIMITS.maxIterations, 'PBKDF2');
+    }
+    expect(() => plain.spend(1, 'PBKDF2')).toThrow(/derivations add up to more than 4,000,000/);
+  });
+
   test('charges the real work: every output block, and the slower digests several times', () => {
     const spent = (derive: (budget: IterationBudget) => void) => {
       const budget = new IterationBudget();

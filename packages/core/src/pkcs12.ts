@@ -233,6 +233,7 @@ export function readPkcs12(
 
   if (macData !== undefined) {
     for (const [i, password] of passwords.entries()) {
+      const mark = opts.budget.mark();
       let ok: boolean;
       try {
         ok = macMatches(macData, authSafe, password, opts.budget);
@@ -245,12 +246,16 @@ export function readPkcs12(
         const out = readSafes(authSafe, password, tracked, true);
         return { ...out, legacy };
       }
+      // A wrong candidate's MAC check counts only against the overall bound, not against what
+      // opening the file with the right one needs.
+      opts.budget.wasted(mark);
     }
     throw new PbeError('bad-decrypt', 'MAC verification failed');
   }
 
   // No MAC (`-nomac`): the first password whose decryption yields well-formed safes wins.
   for (const password of passwords) {
+    const mark = opts.budget.mark();
     try {
       const out = readSafes(authSafe, password, tracked, false);
       return { ...out, legacy };
@@ -258,6 +263,7 @@ export function readPkcs12(
       // A wrong password decrypts to garbage: bad padding, or bytes that are not ASN.1.
       const garbage = err instanceof Asn1Error || (err instanceof PbeError && err.reason === 'bad-decrypt');
       if (!garbage) throw err;
+      opts.budget.wasted(mark);
     }
   }
   throw new PbeError('bad-decrypt', 'no password opened the PKCS#12 file');

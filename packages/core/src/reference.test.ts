@@ -515,6 +515,8 @@ describe('parseReference', () => {
       `env:?key=${b64}`, // where a variable name belongs
       `env:?key=${encodeURIComponent(keyPem)}`, // percent-encoded PEM where a name belongs
       `vault-pki://pki/sign/client?ttl=${b64}`, // a value the message quotes
+      `env:?key=${Buffer.from(keyPem).toString('hex')}`, // its hex
+      JSON.stringify({ key: keyPem }), // JSON escapes its line breaks: "\n"
     ]) {
       const err = (() => {
         try {
@@ -535,6 +537,105 @@ describe('parseReference', () => {
     // Names and paths are not mistaken for credentials.
     const path = `vault://secret/Team-A/Service2/Production-Client/mtls-2026?kv=3`;
     expect(() => parseReference(path)).toThrow(`\n  ${path}\n`);
+  });
+
+  /** The error parseReference throws for `text`. */
+  function refused(text: string): MtlsError {
+    try {
+      parseReference(text);
+    } catch (e) {
+      expect(e, text.slice(0, 40)).toBeInstanceOf(MtlsError);
+      return e as MtlsError;
+    }
+    throw new Error(`parsed: ${text.slice(0, 40)}…`);
+  }
+
+  it('never shows a passphrase beside a credential pasted where a reference belongs', async () => {
+    const client = await (await TestCA.create()).issueClient({ commonName: 'pasted bundle' });
+    const secret = 'hunter2-Correct-Horse';
+    const pfx = await client.pkcs12(secret);
+    const pfxB64 = pfx.toString('base64');
+    const { keyPem, certPem } = client;
+    const short = 'hunter2';
+    const check = leakCheck([secret, short, pfx, keyPem]);
+    for (const text of [
+      // Sorted keys (jq -S, Terraform's jsonencode) put the passphrase right before the pfx.
+      JSON.stringify({ password: short, pfx: pfxB64 }),
+      JSON.stringify({ password: secret, pfx: pfxB64 }),
+      JSON.stringify({ cert: certPem, key: keyPem, passphrase: secret }, null, 2),
+      JSON.stringify({ key_password: secret, private_key: keyPem }),
+      `{'Pfx-Password': '${secret}', 'p12': '${pfxB64}'}`,
+      `passphrase: ${secret}\npfx: ${pfxB64}`,
+      `env:?pfx_password=${secret}&pfx=${pfxB64}`,
+    ]) {
+      const what = `the error for ${text.slice(0, 14)}…`;
+      const err = refused(text);
+      check.check(err, what);
+      expect(err.message, what).toMatch(/looks like a credential itself/);
+      // The echo starts at the hidden part: nothing before it is shown.
+      const echo = err.message.split('\n')[1] ?? '';
+      expect(echo, what).toMatch(/^ {2}…?\*/);
+      expect(err.sourceId, what).toBe(echo.slice(2));
+    }
+    // A passphrase under any of its names is hidden in an ordinary error too, a reference is not.
+    for (const name of ['password', 'key_password', 'pfx_password', 'Passphrase']) {
+      const err = refused(`aws-sm://prod/mtls?${name}=${secret}`);
+      expect(err.message).toMatch(new RegExp(`\\?${name}=(\\*{${secret.length}}|\\[redacted\\])\\n`));
+      check.check(err, `the error for ${name}=`);
+    }
+    expect(refused('aws-sm://prod/mtls?pfx_password=env:PASS').message).toContain('pfx_password=env:PASS\n');
+  });
+
+  it('hides each line of a PEM body written where a reference belongs, whatever its slashes or length', async () => {
+    const ca = await TestCA.create();
+    // Lines of real keys and certificates with three or more "/" (about 8% of 64-character lines),
+    // which a rule of "few slashes" lets through.
+    const slashy: string[] = [];
+    const bodies: string[] = [];
+    for (let i = 0; i < 12 && slashy.length < 4; i++) {
+      const issued = await ca.issueClient({ keyType: 'rsa2048' });
+      for (const pem of [issued.keyPem, issued.certPem]) {
+        const lines = pem.split('\n').filter((l) => l !== '' && !l.startsWith('-----'));
+        bodies.push(lines.join('\n'));
+        slashy.push(...lines.filter((l) => l.length === 64 && l.split('/').length > 3));
+      }
+    }
+    expect(slashy.length, 'real lines with 3 or more "/"').toBeGreaterThan(0);
+    for (const line of slashy) {
+      for (const text of [`env:?cert=${line}`, `file:?ca=${line}`, line]) {
+        const err = refused(text);
+        leakCheck([line]).check(err, `the error for a line with ${line.split('/').length - 1} slashes`);
+      }
+    }
+    // A whole body without its BEGIN/END lines, raw or JSON-escaped: its short last line too.
+    for (const body of bodies.slice(0, 4)) {
+      const last = body.slice(body.lastIndexOf('\n') + 1);
+      for (const text of [body, `env:?key=${body}`, JSON.stringify({ key: body })]) {
+        const err = refused(text);
+        leakCheck([body, last]).check(err, `the error for a pasted body (last line ${last.length} chars)`);
+        expect(err.message).toMatch(/looks like a credential itself/);
+      }
+    }
+  });
+
+  it('keeps names, paths and ARNs readable in the echo and the sourceId', () => {
+    for (const text of [
+      `aws-sm://${ARN}?bogus=1`,
+      'aws-sm://prod/payments/MangopayClientCert2026?bogus=1',
+      'gcp-sm://projects/my-project-123/secrets/mtls/versions/3?bogus=1',
+      'vault://kv/Kubernetes/Clusters/EuWest1Prod/Payments/MtlsClient2?kv=3',
+      'vault://secret/data/Teams/Payments/EU-West-1/Prod/Client-Certs/V3?kv=3',
+      'file:/var/run/secrets/kubernetes.io/serviceaccount/Prod2/tls?bogus=1',
+      'azure-kv://myvault/ClientCert-2026-Q3-v2-Production?bogus=1',
+    ]) {
+      const err = refused(text);
+      const shown = (err.message.split('\n')[1] ?? '').slice(2);
+      // The whole text, or the 80 characters of it around the wrong part.
+      expect(text).toContain(shown.replace(/^…/, ''));
+      expect(shown.replace(/^…/, '').length).toBe(Math.min(text.length, 80));
+      expect(err.message).not.toMatch(/looks like a credential|redacted|\*/);
+      expect(err.sourceId).toBe(shown);
+    }
   });
 
   it('echoes 80 characters of a long reference, around the wrong part, the caret still on it', () => {

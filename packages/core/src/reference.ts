@@ -4,6 +4,8 @@
 // INVALID_REFERENCE before any adapter package is loaded. Adapters (see registry.ts) may register
 // further schemes and extra options; their option tables are read from the shared store below.
 import { MtlsError } from './errors.js';
+import { FIELD_ALIASES, normaliseFieldName } from './policy.js';
+import { looksLikeBase64 } from './redact.js';
 
 /** How an option's value is checked. `reference` values are themselves references (`env:VAR`). */
 export type SchemeOptionType = 'string' | 'integer' | 'boolean' | 'url' | 'enum' | 'reference';
@@ -394,39 +396,98 @@ function maskLiteralPassphrases(text: string): string {
   return `${text.slice(0, q + 1)}${masked.join('&')}`;
 }
 
+/**
+ * A key that names a passphrase (`password=`, `"passphrase":`, `pfx_password: `…) and its value:
+ * double-quoted, single-quoted, or up to a delimiter. Every FIELD_ALIASES.passphrase name contains
+ * `passphrase` or `password`; any key that does is treated alike.
+ */
+const KEYED_PASSPHRASE =
+  /(?<![A-Za-z0-9_.-])(["']?)([A-Za-z0-9_.-]*pass[-_.]?(?:phrase|word))\1(\s*[:=]\s*)(?:"((?:[^"\\]|\\.)*)"?|'([^']*)'?|([^\s&,;}\]"']*))/gi;
+const PASSPHRASE_NAMES = new Set(FIELD_ALIASES.passphrase.map(normaliseFieldName));
+
+/**
+ * The text with the value of every key that names a passphrase (a FIELD_ALIASES.passphrase name, as a
+ * JSON or YAML key or as `name=value`) replaced by `*`s of the same length. A JSON bundle pasted where
+ * a reference belongs often holds one, and sorted keys put `passphrase` or `password` right before
+ * `pfx`. An unquoted value that is itself a reference (`password=env:PASS`) stays readable.
+ */
+function maskKeyedPassphrases(text: string): string {
+  return text.replace(
+    KEYED_PASSPHRASE,
+    (m, quote: string, name: string, sep: string, dq?: string, sq?: string, bare?: string) => {
+      const norm = normaliseFieldName(name);
+      if (!PASSPHRASE_NAMES.has(norm) && !/pass(?:phrase|word)$/.test(norm)) return m;
+      const head = `${quote}${name}${quote}${sep}`;
+      const stars = (v: string) => '*'.repeat(v.length);
+      if (dq !== undefined) return `${head}"${stars(dq)}${m.slice(head.length + 1 + dq.length)}`;
+      if (sq !== undefined) return `${head}'${stars(sq)}${m.slice(head.length + 1 + sq.length)}`;
+      const value = bare ?? '';
+      let decoded = value;
+      try {
+        decoded = percentDecode(value, 0);
+      } catch {}
+      if (looksLikeReference(decoded)) return `${head}${maskKeyedPassphrases(value)}`;
+      return `${head}${stars(value)}`;
+    },
+  );
+}
+
 /** How much of a reference an error shows: a window of this many characters around the wrong part. */
 const MAX_ECHO = 80;
 /** A PEM block, complete or cut off (raw, percent-encoded or with its line breaks). */
 const PEM_TEXT = /-----BEGIN[\s\S]*?(?:-----END[^-]{0,64}-----|$)/g;
-/** A run of Base64 (or Base64url, or percent-encoded Base64) long enough to be a key or a certificate. */
-const BLOB_RUN = /[A-Za-z0-9+/_%-]{48,}={0,2}/g;
+/** A run of Base64 (or Base64url, or percent-encoded Base64) long enough to be a key or a certificate line. */
+const BLOB_RUN = /[A-Za-z0-9+/_%-]{24,}={0,2}/g;
+/**
+ * The lines that continue something already hidden: after a line break (raw, or a `\n` escape as
+ * JSON writes it), runs of the Base64 alphabet, however short (the last line of a PEM body is).
+ */
+const NEXT_LINES = /(?<=\*)(?:(?:\r\n|\r|\n|\\r\\n|\\n|\\r)+[A-Za-z0-9+/_%-]+={0,2})+/g;
+const LINE_BREAKS = /(?:\r\n|\r|\n|\\r\\n|\\n|\\r)+/g;
 
-/** True for a run shaped like Base64 rather than like a name or a path (mixed case and digits, few `/`). */
+/** Base64-shaped (see looksLikeBase64), or 48 hex digits or more: no name or path looks like that. */
 function looksLikeBlob(run: string): boolean {
-  const slashes = run.split('/').length - 1;
-  return /[A-Z]/.test(run) && /[a-z]/.test(run) && /[0-9]/.test(run) && slashes <= run.length / 24;
+  return (
+    looksLikeBase64(run) ||
+    (run.length >= 48 && /^[0-9a-f]+$/i.test(run) && /\d/.test(run) && /[a-f]/i.test(run))
+  );
 }
 
 /**
- * `text` with PEM blocks and Base64-shaped blobs replaced by `*`s of the same length (so offsets
- * still line up): a credential pasted where a reference belongs must not be echoed back. `hidden`
- * is where the first one was and how many characters were hidden in all; `pem` whether one was PEM.
+ * `text` with PEM blocks and Base64-shaped blobs (and the lines that continue them) replaced by `*`s
+ * of the same length (so offsets still line up): a credential pasted where a reference belongs must
+ * not be echoed back. `first` is where the first one was; `hidden` how many characters were hidden
+ * in PEM and in runs of 48 or more (a shorter run alone does not make a text look like a credential);
+ * `pem` whether one was PEM.
  */
 function maskCredentials(text: string): { masked: string; hidden: number; first: number; pem: boolean } {
   let hidden = 0;
   let first = -1;
   let pem = false;
-  const star = (m: string, at: number): string => {
-    hidden += m.length;
+  const star = (m: string, at: number, counts: boolean): string => {
+    if (counts) hidden += m.length;
     if (first < 0 || at < first) first = at;
     return '*'.repeat(m.length);
   };
-  const masked = text
+  let masked = text
     .replace(PEM_TEXT, (m, at: number) => {
       pem = true;
-      return star(m, at);
+      return star(m, at, true);
     })
-    .replace(BLOB_RUN, (m, at: number) => (looksLikeBlob(m) ? star(m, at) : m));
+    .replace(BLOB_RUN, (m, at: number) => (looksLikeBlob(m) ? star(m, at, m.length >= 48) : m));
+  if (first >= 0) {
+    // One pass: each match runs over every line that follows, the breaks between them kept.
+    masked = masked.replace(NEXT_LINES, (lines: string, at: number) => {
+      let out = '';
+      let end = 0;
+      for (const br of lines.matchAll(LINE_BREAKS)) {
+        if (br.index > end) out += star(lines.slice(end, br.index), at + end, hidden > 0);
+        out += br[0];
+        end = br.index + br[0].length;
+      }
+      return out + star(lines.slice(end), at + end, hidden > 0);
+    });
+  }
   return { masked, hidden, first, pem };
 }
 
@@ -454,7 +515,7 @@ export function isCredentialLikeReference(err: unknown): boolean {
 
 function toError(text: string, problem: ReferenceProblem): MtlsError {
   let p = problem;
-  const { masked, hidden, first, pem } = maskCredentials(maskLiteralPassphrases(text));
+  const { masked, hidden, first, pem } = maskCredentials(maskKeyedPassphrases(maskLiteralPassphrases(text)));
   const credentialLike = hidden > 0 && (pem || hidden * 2 >= text.length);
   if (credentialLike) {
     p = new ReferenceProblem(
@@ -469,7 +530,11 @@ function toError(text: string, problem: ReferenceProblem): MtlsError {
   // A window of the text around the wrong part, so a long value is not repeated whole.
   let from = 0;
   let to = masked.length;
-  if (masked.length > MAX_ECHO) {
+  if (credentialLike) {
+    // From the hidden part on: what comes before it may be more of the secret (a passphrase, a line).
+    from = start;
+    to = Math.min(masked.length, from + MAX_ECHO);
+  } else if (masked.length > MAX_ECHO) {
     from = Math.max(0, Math.min(start - 16, masked.length - MAX_ECHO));
     to = from + MAX_ECHO;
   }

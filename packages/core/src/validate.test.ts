@@ -262,7 +262,7 @@ describe('messages name the field a value came from', () => {
     const notAfter = Date.parse(mangopay.x509.validTo);
     const [soon] = findings(mangopay, { now: () => notAfter - 5 * DAY });
     expect(soon?.fix).toBe(
-      'Renew it with your provider (or with `mtlskit renew` from @mtlskit/cli) and store the new certificate and key before then.',
+      'Renew it with your provider (a new key and CSR, then the issued certificate) and store the new certificate and key before then.',
     );
     const err = (await loadCredentials({ cert: 'not a certificate!', key: mangopay.keyPem }).catch(
       (e: unknown) => e,

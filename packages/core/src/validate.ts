@@ -20,7 +20,7 @@ interface Origin {
 }
 
 const RENEW =
-  'Renew it with your provider (or with `mtlskit renew` from @mtlskit/cli) and store the new certificate and key';
+  'Renew it with your provider (a new key and CSR, then the issued certificate) and store the new certificate and key';
 const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 const EKU_NAMES: Record<string, string> = {
   '1.3.6.1.5.5.7.3.1': 'serverAuth',
