@@ -34,7 +34,8 @@ afterAll(async () => {
 describe('stale on error, end to end', () => {
   it('after each bad update, agent() and fetch() keep presenting the old certificate on the same connection, refreshFailed carries the coded error, and the fixed source rotates', async () => {
     const source = new MemorySource().serve(good, server.caPem);
-    const r = createTlsResolver({ source, mode: 'on-access' });
+    // A long backoff: a slow iteration on a loaded machine must not let a request start a retry.
+    const r = createTlsResolver({ source, mode: 'on-access', backoff: { initialMs: 60_000 } });
     open.push(r);
     const failures: RefreshFailedEvent[] = [];
     const rotations: RotatedEvent[] = [];

@@ -247,11 +247,13 @@ describe('createTlsResolver: loading', () => {
     source.delayMs = 100;
     // A refresh is running and has read `a` (a timer, a watch() report, another caller)...
     const running = r.refresh();
+    await vi.waitFor(() => expect(source.loads).toBe(2));
     // ...when the operator writes `b` and asks for it, twice: both calls share one new read.
     source.serve(pair(b, ca.rootPem));
     const forced = await Promise.all([r.refresh(), r.refresh()]);
     expect(forced.map((x) => x.fingerprint256)).toEqual([b.fingerprint256, b.fingerprint256]);
-    await running;
+    // The running load read `a` before the write; joining it would have returned `a`.
+    expect((await running).fingerprint256).toBe(a.fingerprint256);
     expect(source.loads).toBe(3);
     expect((await r.credentials()).fingerprint256).toBe(b.fingerprint256);
   });
@@ -556,6 +558,18 @@ describe('createTlsResolver: scheduling', () => {
     expect(second).toBe(first);
     expect(source.loads).toBe(2);
 
+    // The same when the last refresh before the freeze had failed (a passing outage).
+    const beforeOutage = await ca.issueClient({ notAfter: new Date(clock.now() + 3_600_000) });
+    source.delayMs = 0;
+    source.serve(pair(beforeOutage, ca.rootPem));
+    await r.refresh();
+    source.failure = new Error('connect ECONNREFUSED 10.0.0.1:443');
+    await expect(r.refresh()).rejects.toMatchObject({ code: 'SOURCE_UNAVAILABLE' });
+    source.failure = undefined;
+    source.serve(pair(c, ca.rootPem));
+    await clock.advance(2 * 3_600_000);
+    expect((await r.credentials()).fingerprint256).toBe(c.fingerprint256);
+
     // A refresh that fails leaves nothing valid: EXPIRED, and fast while the resolver backs off.
     const shortAgain = await ca.issueClient({ notAfter: new Date(clock.now() + 3_600_000) });
     source.delayMs = 0;
@@ -683,6 +697,45 @@ describe('createTlsResolver: outputs, options and lifecycle', () => {
         message: expect.stringMatching(/pass a callback/),
       }),
     );
+  });
+
+  it('close() releases callers waiting on a load at once, even when the source ignores its signal', async () => {
+    const source = new MemorySource().serve(pair(a, ca.rootPem));
+    source.delayMs = 3_000; // does not look at ctx.signal
+    const r = resolver({ source, mode: 'on-access' });
+    const waiting = [r.credentials(), r.refresh()].map((p) =>
+      p.then(
+        () => 'resolved',
+        (err: unknown) => (err as MtlsError).code,
+      ),
+    );
+    await vi.waitFor(() => expect(source.loads).toBe(1));
+    const started = performance.now();
+    await r.close();
+    expect(await Promise.all(waiting)).toEqual(['CLOSED', 'CLOSED']);
+    expect(performance.now() - started).toBeLessThan(1_500);
+  });
+
+  it('refuses a load whose certificate is at its notAfter instant: nothing installed, no rotation', async () => {
+    const clock = new ManualClock();
+    const source = new MemorySource().serve(pair(a, ca.rootPem));
+    const r = resolver({ source, clock, mode: 'on-access' });
+    await r.credentials();
+    const rotations: RotatedEvent[] = [];
+    r.on('rotated', (e) => rotations.push(e));
+    // Validation accepts a certificate up to its notAfter second; the resolver would stop serving it
+    // at that very instant.
+    const ending = await ca.issueClient({
+      notAfter: new Date(Math.floor((clock.now() + 60_000) / 1000) * 1000),
+    });
+    await clock.advance(ending.notAfter.getTime() - clock.now());
+    source.serve(pair(ending, ca.rootPem));
+    await expect(r.refresh()).rejects.toMatchObject({
+      code: 'EXPIRED',
+      message: expect.stringContaining(ending.fingerprint256),
+    });
+    expect(rotations).toEqual([]);
+    expect((await r.credentials()).fingerprint256).toBe(a.fingerprint256);
   });
 
   it('close() is idempotent, stops its timers, and makes every later call reject with CLOSED', async () => {

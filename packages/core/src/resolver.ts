@@ -449,7 +449,7 @@ class Resolver extends EventEmitter implements TlsResolver {
     // In on-access mode nothing refreshed while the process sat idle or frozen (a Lambda thawed after
     // its certificate was renewed): the uses that discover the expiry wait for the load it started.
     if (this.#current !== undefined) {
-      if (this.#mode === 'on-access' && this.#inflight && this.#lastError === undefined)
+      if (this.#mode === 'on-access' && this.#inflight)
         return this.#inflight.then(
           () => this.#usableOrThrow(),
           () => this.#usableOrThrow(),
@@ -758,8 +758,17 @@ class Resolver extends EventEmitter implements TlsResolver {
   // honours its signal. Measured in real time, whatever clock drives the schedule.
   async #withTimeout<T>(run: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const attempt = new AbortController();
-    const onClose = () => attempt.abort(this.#abort.signal.reason);
-    this.#abort.signal.addEventListener('abort', onClose, { once: true });
+    // close() releases everyone waiting on this load at once, even if the source ignores its signal.
+    let onClose = () => {};
+    const closed = new Promise<never>((_, reject) => {
+      onClose = () => {
+        attempt.abort(this.#abort.signal.reason);
+        reject(this.#abort.signal.reason);
+      };
+    });
+    closed.catch(() => {});
+    if (this.#abort.signal.aborted) onClose();
+    else this.#abort.signal.addEventListener('abort', onClose, { once: true });
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -776,7 +785,7 @@ class Resolver extends EventEmitter implements TlsResolver {
       timer.unref();
     });
     try {
-      return await Promise.race([run(attempt.signal), timedOut]);
+      return await Promise.race([run(attempt.signal), timedOut, closed]);
     } finally {
       clearTimeout(timer);
       this.#abort.signal.removeEventListener('abort', onClose);

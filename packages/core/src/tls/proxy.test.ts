@@ -53,6 +53,25 @@ describe('resolveProxy', () => {
       expect(String((error as Error).message)).not.toContain('pw-123456');
     }
   });
+
+  it('refuses proxy credentials that are not valid percent-encoding up front, without echoing them', () => {
+    for (const url of ['http://user:pa%zz-771@proxy.internal:3128', 'http://us%er:x@proxy.internal:3128']) {
+      let error: unknown;
+      try {
+        resolveProxy({ url });
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toBeInstanceOf(MtlsError);
+      expect(error).toMatchObject({ code: 'INVALID_REFERENCE', field: 'proxy' });
+      expect((error as Error).message).toMatch(/percent-encoding/);
+      expect((error as Error).message).not.toMatch(/pa%zz|771|us%er/);
+    }
+    // Encoded reserved characters are decoded into the header, which never appears in the display.
+    const settings = resolveProxy({ url: 'http://svc%40corp:p%25ss%3Aword@proxy.internal:3128' });
+    expect(settings?.authorization).toBe(`Basic ${Buffer.from('svc@corp:p%ss:word').toString('base64')}`);
+    expect(settings?.display).toBe('http://proxy.internal:3128');
+  });
 });
 
 describe('usesProxy (NO_PROXY matching)', () => {
@@ -101,6 +120,9 @@ describe('proxy.ca', () => {
       'garbage',
       [],
       ['-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----'],
+      // Truncated: no END line, so no complete block.
+      ca.rootPem.slice(0, 60),
+      [ca.rootPem, ca.rootPem.slice(0, 60)],
     ]) {
       expect(() => resolveProxy({ url: 'https://egress.corp:8443', ca: bad as string })).toThrow(
         expect.objectContaining({

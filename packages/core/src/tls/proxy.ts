@@ -26,6 +26,8 @@ export interface ProxySettings {
   readonly noProxy: readonly NoProxyRule[];
   /** PEM CA(s) that verify an https:// proxy, replacing Node's roots for that connection. */
   readonly ca?: string | string[];
+  /** The `Proxy-Authorization` header value when the URL carries user:password@ (a secret: never log it). */
+  readonly authorization?: string;
 }
 
 const TUNNEL_TIMEOUT_MS = 30_000;
@@ -85,25 +87,31 @@ export function resolveProxy(option: ProxyOption | undefined): ProxySettings | u
   const port = url.port || (url.protocol === 'https:' ? '443' : '80');
   const ca = explicit.ca;
   if (ca !== undefined) checkProxyCa(ca);
+  const authorization = proxyAuthorization(
+    url,
+    explicit.url === undefined ? 'HTTPS_PROXY' : 'options.proxy.url',
+  );
   return {
     url,
     display: `${url.protocol}//${url.hostname.includes(':') && !url.hostname.startsWith('[') ? `[${url.hostname}]` : url.hostname}:${port}`,
     noProxy: parseNoProxy(explicit.noProxy ?? env('NO_PROXY') ?? ''),
     ...(ca === undefined ? {} : { ca }),
+    ...(authorization === undefined ? {} : { authorization }),
   };
 }
 
 // A garbage `ca` is accepted by OpenSSL and only shows up as a failed handshake: parse it up front.
 function checkProxyCa(ca: string | string[]): void {
   const list = Array.isArray(ca) ? ca : [ca];
-  const pems = list.flatMap((entry) =>
+  const blocksOf = (entry: unknown) =>
     typeof entry === 'string'
       ? (entry.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [])
-      : [],
-  );
+      : [];
+  const pems = list.flatMap(blocksOf);
+  // Every entry must hold at least one complete block, and every block must parse.
   const valid =
     list.length > 0 &&
-    list.every((entry) => typeof entry === 'string' && entry.includes('-----BEGIN CERTIFICATE-----')) &&
+    list.every((entry) => blocksOf(entry).length > 0) &&
     pems.every((pem) => {
       try {
         new X509Certificate(pem);
@@ -176,10 +184,22 @@ function refusalHint(status: number): string {
   return 'check that the proxy allows CONNECT to this host and port';
 }
 
-function proxyAuthorization(url: URL): string | undefined {
+// Decoded once, up front: a stray `%` in the password is a configuration error, not a failed request.
+function proxyAuthorization(url: URL, where: string): string | undefined {
   if (url.username === '' && url.password === '') return undefined;
-  const user = decodeURIComponent(url.username);
-  const pass = decodeURIComponent(url.password);
+  let user: string;
+  let pass: string;
+  try {
+    user = decodeURIComponent(url.username);
+    pass = decodeURIComponent(url.password);
+  } catch {
+    throw new MtlsError(
+      'INVALID_REFERENCE',
+      `the user:password@ part of ${where} is not valid percent-encoding: encode reserved characters ` +
+        '(% as %25, @ as %40, : as %3A) with encodeURIComponent',
+      { field: 'proxy' },
+    );
+  }
   return `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
 }
 
@@ -275,7 +295,7 @@ export function openTunnel(
     socket.on('close', onClose);
     socket.on('timeout', onTimeout);
     socket.setTimeout(timeoutMs);
-    const auth = proxyAuthorization(url);
+    const auth = settings.authorization;
     socket.write(
       `CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n${auth === undefined ? '' : `Proxy-Authorization: ${auth}\r\n`}\r\n`,
     );
