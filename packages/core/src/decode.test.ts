@@ -13,6 +13,7 @@ import {
   type TestKeyType,
 } from '@mtlskit/testkit';
 import { beforeAll, describe, expect, test } from 'vitest';
+import { traditionalEncryptedPem } from './__tests__/crafted.js';
 import { decodeMaterial } from './decode.js';
 import { loadCredentials } from './load.js';
 import type { ValidationPolicy } from './policy.js';
@@ -536,7 +537,7 @@ describe('decodeMaterial (synchronous)', () => {
   test("opens a key encrypted under '' with a passphrase file holding only a newline", () => {
     // The file gives "\n": tried as given, then without the newline, which is ''.
     const f = fixtures.get('ec-p256')!;
-    for (const key of [f.leaf.encryptedPkcs8Pem(''), f.leaf.encryptedTraditionalPem('')]) {
+    for (const key of [f.leaf.encryptedPkcs8Pem(''), traditionalEncryptedPem(f.leaf.privateKey, '')]) {
       for (const passphrase of ['\n', '\r\n', Buffer.from('\n')]) {
         const decoded = decodeMaterial({ cert: f.leaf.certPem, key, passphrase });
         expect(decoded.key.export({ type: 'pkcs8', format: 'pem' })).toBe(f.leaf.keyPem);

@@ -1,8 +1,10 @@
 // Test helper: genuine credentials of shapes no library writes on demand, built with node:crypto —
-// an scrypt-encrypted PKCS#8 key (Node cannot export one) and a chain of certificates that all share
+// an scrypt-encrypted PKCS#8 key (Node cannot export one), a traditional encrypted key under an
+// empty passphrase (Node 24 refuses to export one), and a chain of certificates that all share
 // one name and carry no key identifiers (so only a signature check tells issuers apart).
 import {
   createCipheriv,
+  createHash,
   generateKeyPairSync,
   type KeyObject,
   randomBytes,
@@ -93,4 +95,29 @@ export function sameNameChain(length: number, cn = 'A'): SameNameChain {
     reversedPem: certs.map((c) => pem('CERTIFICATE', c)).join(''),
     keyPem: keys[length - 1]!.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
   };
+}
+
+/**
+ * A traditional `Proc-Type: 4,ENCRYPTED` PEM (AES-256-CBC, OpenSSL's EVP_BytesToKey with MD5), written
+ * by hand: Node 24's OpenSSL refuses to export one under an empty passphrase, which tests need.
+ */
+export function traditionalEncryptedPem(key: KeyObject, passphrase: string): string {
+  const ec = key.asymmetricKeyType === 'ec';
+  const der = key.export({ type: ec ? 'sec1' : 'pkcs1', format: 'der' });
+  const iv = randomBytes(16);
+  let material = Buffer.alloc(0);
+  let block = Buffer.alloc(0);
+  while (material.length < 32) {
+    block = createHash('md5')
+      .update(Buffer.concat([block, Buffer.from(passphrase), iv.subarray(0, 8)]))
+      .digest();
+    material = Buffer.concat([material, block]);
+  }
+  const cipher = createCipheriv('aes-256-cbc', material.subarray(0, 32), iv);
+  const body = Buffer.concat([cipher.update(der), cipher.final()]).toString('base64');
+  const label = ec ? 'EC PRIVATE KEY' : 'RSA PRIVATE KEY';
+  return (
+    `-----BEGIN ${label}-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,${iv.toString('hex').toUpperCase()}\n\n` +
+    `${body.match(/.{1,64}/g)?.join('\n')}\n-----END ${label}-----\n`
+  );
 }
