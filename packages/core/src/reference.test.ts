@@ -586,6 +586,75 @@ describe('parseReference', () => {
     expect(refused('aws-sm://prod/mtls?pfx_password=env:PASS').message).toContain('pfx_password=env:PASS\n');
   });
 
+  it('hides the whole of a passphrase under any key name, whatever it holds', () => {
+    // Spaces, commas, semicolons, braces and brackets: where an unquoted value used to be cut short.
+    const plain = 'lantern meadow,orchid;quartz}velvet]zephyr';
+    const quoted = `almond's "walnut", hazelnut; {pistachio}`;
+    // The passphrase whole and each word of it: a value cut at a space or a comma shows the rest.
+    const pieces = (s: string) => [s, ...s.split(/[\s,;{}\]"']+/).filter((w) => w.length >= 6)];
+    const cases: Array<[string, string]> = [
+      [`file:/x?key_password=${plain}&bogus=1`, plain],
+      [`file:/x?Passphrase=${plain}&bogus=1`, plain],
+      [`aws-sm://prod/mtls?pfx_password=${plain}`, plain],
+      [`passphrase=${plain}\npfx=/run/a.p12`, plain], // an env file
+      [`passphrase: ${plain}`, plain], // YAML: to the end of the line
+      [`"key_passphrase": ${plain}\nkey: /k.pem`, plain], // YAML, the key quoted
+      [`cert: /a.pem\r\nkey_password: ${plain}\r\nkey: /k.pem`, plain],
+      [`passphrase: '${quoted.replace(/'/g, "''")}'\nkey: /k.pem`, quoted], // YAML single quotes
+      [`passphrase: ${JSON.stringify(quoted)}\nkey: /k.pem`, quoted], // YAML double quotes
+      [JSON.stringify({ cert: '/a.pem', passphrase: quoted, key: '/k.pem' }), quoted],
+      [JSON.stringify({ cert: '/a.pem', key_password: quoted }, null, 2), quoted],
+      // JSON written inside a JSON string (a bundle in a JSON-encoded environment).
+      [JSON.stringify(JSON.stringify({ cert: '/a.pem', passphrase: quoted, key: '/k.pem' })), quoted],
+      [`{'cert': '/a.pem', 'Pfx-Password': '${quoted.replace(/'/g, "\\'")}'}`, quoted], // Python's repr
+      ['{"passphrase": 20261128, "cert": "/a.pem"}', '20261128'],
+      ['{"passphrase": 20261128 31415926, "cert": "/a.pem"}', '20261128 31415926'],
+    ];
+    for (const [text, passphrase] of cases) {
+      const what = `the error for ${JSON.stringify(text.slice(0, 32))}`;
+      const err = refused(text);
+      leakCheck(pieces(passphrase)).check(err, what);
+      expect(err.message, what).toMatch(/\*{8}|\[redacted\]/);
+    }
+    // Star for character: the caret still points at the wrong option, after the value.
+    const err = refused(`file:/x?key_password=${plain}&bogus=1`);
+    expect(err.message).toContain(`\n  file:/x?key_password=${'*'.repeat(plain.length)}&bogus=1\n`);
+    // A reference under such a key stays readable, and a literal nested in it does not.
+    expect(refused('file:/x?key_password=env:KEY_PASS&bogus=1').message).toContain(
+      '\n  file:/x?key_password=env:KEY_PASS&bogus=1\n',
+    );
+    const nested = refused(`file:/x?key_password=env:P?pfx_password=${plain}&bogus=1`);
+    leakCheck(pieces(plain)).check(nested, 'the error for a literal inside a reference');
+  });
+
+  it('masks in linear time and throws an MtlsError, whatever the text', () => {
+    // Deterministic bytes whose Base64 looks random: a pasted key line, then many line breaks.
+    const blob = Buffer.from(Array.from({ length: 48 }, (_, i) => (i * 151 + 7) & 255)).toString('base64');
+    for (const breaks of ['\r\n', '\\r\\n', '\n\r', '\r\\r\\n\n']) {
+      const what = `a blob and 1,000 × ${JSON.stringify(breaks)}`;
+      const started = performance.now();
+      const err = refused(`${blob}${breaks.repeat(1000)}!`);
+      expect(performance.now() - started, what).toBeLessThan(1000);
+      leakCheck([blob]).check(err, what);
+    }
+    // A ttl= of 10,000 digits is refused as fast.
+    const started = performance.now();
+    expect(() => parseReference(`vault-pki://pki/sign/client?ttl=${'1'.repeat(10_000)}x`)).toThrow(
+      /ttl=1+x is not a Vault duration/,
+    );
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(() => parseReference('vault-pki://pki/sign/client?ttl=1h30m')).not.toThrow();
+    // Passphrase references nested 20,000 deep: masked without recursion (no stack overflow).
+    for (const text of [
+      `file:/x?password=${'env:password='.repeat(20_000)}`,
+      `aws-sm://prod?passphrase=${'env:P?passphrase='.repeat(20_000)}`,
+    ]) {
+      const begun = performance.now();
+      expect(refused(text).code).toBe('INVALID_REFERENCE');
+      expect(performance.now() - begun).toBeLessThan(1000);
+    }
+  });
+
   it('hides each line of a PEM body written where a reference belongs, whatever its slashes or length', async () => {
     const ca = await TestCA.create();
     // Lines of real keys and certificates with three or more "/" (about 8% of 64-character lines),

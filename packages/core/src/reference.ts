@@ -373,37 +373,107 @@ function printable(text: string): string {
 }
 
 /**
+ * Whether an option value is a reference (`env:PASS`, `env%3APASS`): its scheme is read from its
+ * first characters, percent-decoded, so a value nested many times is not decoded whole at each level.
+ */
+function isReferenceValue(value: string): boolean {
+  const head = value.slice(0, 256);
+  let decoded = head;
+  try {
+    decoded = percentDecode(head, 0);
+  } catch {}
+  return looksLikeReference(decoded);
+}
+
+/**
  * The text with the value of every `passphrase=` that is not a reference replaced by `*`s of the
  * same length (so the caret still lines up): written where a name or a reference belongs, it may
- * be the passphrase itself, and an error must not repeat it.
+ * be the passphrase itself, and an error must not repeat it. A value that is a reference is searched
+ * the same way (`passphrase=env:P?passphrase=...`), in a loop rather than by recursion: nesting has
+ * no limit here, the text is not valid yet.
  */
 function maskLiteralPassphrases(text: string): string {
   const q = text.indexOf('?');
   if (q < 0) return text;
-  const masked = text
+  const maskSegment = (seg: string): string => {
+    let kept = '';
+    let rest = seg;
+    while (rest.startsWith('passphrase=')) {
+      const value = rest.slice('passphrase='.length);
+      if (!isReferenceValue(value)) return `${kept}passphrase=${'*'.repeat(value.length)}`;
+      const inner = value.indexOf('?');
+      if (inner < 0) break;
+      kept += `passphrase=${value.slice(0, inner + 1)}`;
+      rest = value.slice(inner + 1);
+    }
+    return kept + rest;
+  };
+  return `${text.slice(0, q + 1)}${text
     .slice(q + 1)
     .split('&')
-    .map((seg) => {
-      if (!seg.startsWith('passphrase=')) return seg;
-      const value = seg.slice('passphrase='.length);
-      let decoded = value;
-      try {
-        decoded = percentDecode(value, 0);
-      } catch {}
-      if (looksLikeReference(decoded)) return `passphrase=${maskLiteralPassphrases(value)}`;
-      return `passphrase=${'*'.repeat(value.length)}`;
-    });
-  return `${text.slice(0, q + 1)}${masked.join('&')}`;
+    .map(maskSegment)
+    .join('&')}`;
 }
 
 /**
- * A key that names a passphrase (`password=`, `"passphrase":`, `pfx_password: `…) and its value:
- * double-quoted, single-quoted, or up to a delimiter. Every FIELD_ALIASES.passphrase name contains
- * `passphrase` or `password`; any key that does is treated alike.
+ * A key that names a passphrase (`password=`, `"passphrase":`, `pfx_password: `, `\"passphrase\":` in
+ * JSON written inside a JSON string…) and the separator after it; maskKeyedPassphrases finds where
+ * its value ends. Every FIELD_ALIASES.passphrase name contains `passphrase` or `password`; any key
+ * that does is treated alike.
  */
-const KEYED_PASSPHRASE =
-  /(?<![A-Za-z0-9_.-])(["']?)([A-Za-z0-9_.-]*pass[-_.]?(?:phrase|word))\1(\s*[:=]\s*)(?:"((?:[^"\\]|\\.)*)"?|'([^']*)'?|([^\s&,;}\]"']*))/gi;
+const PASSPHRASE_KEY =
+  /(?<![A-Za-z0-9_.-])(\\?["']|)([A-Za-z0-9_.-]*pass[-_.]?(?:phrase|word))\1(\s*[:=]\s*)/gi;
 const PASSPHRASE_NAMES = new Set(FIELD_ALIASES.passphrase.map(normaliseFieldName));
+/** A JSON number, true, false or null, ending where a JSON value ends (`,`, `}`, `]` or the text's end). */
+const JSON_LITERAL = /(?:-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)(?=\s*(?:[,}\]]|$))/y;
+
+/**
+ * Where the value that starts at `from` lies (its quotes left out). A quoted value runs to its
+ * closing quote (`\"` and `''` escapes kept inside; JSON written inside a JSON string is quoted with
+ * `\"`); an unquoted one after `=` to the next `&` or line break, after a `:` to the end of the line,
+ * unless the key is quoted and the value a whole JSON number (or true, false, null) that a `,`, `}`
+ * or `]` ends. A passphrase may hold spaces, commas, semicolons and braces: only these ends are
+ * trusted.
+ */
+function passphraseValueEnd(
+  text: string,
+  from: number,
+  quotedKey: boolean,
+  sep: string,
+): { start: number; end: number } {
+  const n = text.length;
+  const c = text[from];
+  if (c === '\\' && text[from + 1] === '"') {
+    // JSON inside a JSON string: `\"` ends it, `\\` is an escaped backslash that escapes what follows.
+    let i = from + 2;
+    while (i < n) {
+      if (text[i] !== '\\') i++;
+      else if (text[i + 1] === '"') break;
+      else if (text[i + 1] === '\\') i += text[i + 2] === '\\' ? 4 : 3;
+      else i += 2;
+    }
+    return { start: from + 2, end: Math.min(i, n) };
+  }
+  if (c === '"' || c === "'") {
+    let i = from + 1;
+    while (i < n && text[i] !== c) i += text[i] === '\\' ? 2 : 1;
+    // YAML writes a single quote inside single quotes as ''.
+    while (c === "'" && text[i + 1] === "'") {
+      i += 2;
+      while (i < n && text[i] !== c) i += text[i] === '\\' ? 2 : 1;
+    }
+    return { start: from + 1, end: Math.min(i, n) };
+  }
+  if (quotedKey && !sep.includes('=')) {
+    JSON_LITERAL.lastIndex = from;
+    const literal = JSON_LITERAL.exec(text);
+    if (literal !== null) return { start: from, end: from + literal[0].length };
+  }
+  const stop = sep.includes('=') ? /[&\r\n]/g : /[\r\n]/g;
+  stop.lastIndex = from;
+  const end = stop.exec(text)?.index ?? n;
+  return { start: from, end };
+}
 
 /**
  * The text with the value of every key that names a passphrase (a FIELD_ALIASES.passphrase name, as a
@@ -412,24 +482,25 @@ const PASSPHRASE_NAMES = new Set(FIELD_ALIASES.passphrase.map(normaliseFieldName
  * `pfx`. An unquoted value that is itself a reference (`password=env:PASS`) stays readable.
  */
 function maskKeyedPassphrases(text: string): string {
-  return text.replace(
-    KEYED_PASSPHRASE,
-    (m, quote: string, name: string, sep: string, dq?: string, sq?: string, bare?: string) => {
-      const norm = normaliseFieldName(name);
-      if (!PASSPHRASE_NAMES.has(norm) && !/pass(?:phrase|word)$/.test(norm)) return m;
-      const head = `${quote}${name}${quote}${sep}`;
-      const stars = (v: string) => '*'.repeat(v.length);
-      if (dq !== undefined) return `${head}"${stars(dq)}${m.slice(head.length + 1 + dq.length)}`;
-      if (sq !== undefined) return `${head}'${stars(sq)}${m.slice(head.length + 1 + sq.length)}`;
-      const value = bare ?? '';
-      let decoded = value;
-      try {
-        decoded = percentDecode(value, 0);
-      } catch {}
-      if (looksLikeReference(decoded)) return `${head}${maskKeyedPassphrases(value)}`;
-      return `${head}${stars(value)}`;
-    },
-  );
+  const key = new RegExp(PASSPHRASE_KEY.source, PASSPHRASE_KEY.flags);
+  let out = '';
+  let done = 0;
+  for (let m = key.exec(text); m !== null; m = key.exec(text)) {
+    const [head, quote = '', name = '', sep = ''] = m;
+    const norm = normaliseFieldName(name);
+    if (!PASSPHRASE_NAMES.has(norm) && !/pass(?:phrase|word)$/.test(norm)) continue;
+    const at = m.index + head.length;
+    const opens = text[at] === '\\' ? text.slice(at, at + 2) : text[at];
+    // A reference stays readable (no scheme ends where an unquoted value may), and the keys inside
+    // it are masked as the scan goes on from where it starts.
+    if (opens !== '"' && opens !== "'" && opens !== '\\"' && isReferenceValue(text.slice(at, at + 256)))
+      continue;
+    const { start, end } = passphraseValueEnd(text, at, quote !== '', sep);
+    out += `${text.slice(done, start)}${'*'.repeat(end - start)}`;
+    done = end;
+    key.lastIndex = Math.max(end, key.lastIndex);
+  }
+  return out + text.slice(done);
 }
 
 /** How much of a reference an error shows: a window of this many characters around the wrong part. */
@@ -442,8 +513,9 @@ const BLOB_RUN = /[A-Za-z0-9+/_%-]{24,}={0,2}/g;
  * The lines that continue something already hidden: after a line break (raw, or a `\n` escape as
  * JSON writes it), runs of the Base64 alphabet, however short (the last line of a PEM body is).
  */
-const NEXT_LINES = /(?<=\*)(?:(?:\r\n|\r|\n|\\r\\n|\\n|\\r)+[A-Za-z0-9+/_%-]+={0,2})+/g;
-const LINE_BREAKS = /(?:\r\n|\r|\n|\\r\\n|\\n|\\r)+/g;
+const NEXT_LINES = /(?<=\*)(?:(?:\r\n|\r(?!\n)|\n|\\r\\n|\\r(?!\\n)|\\n)+[A-Za-z0-9+/_%-]+={0,2})+/g;
+/** One or more line breaks, each matched one way only (a CRLF is never also a CR then an LF). */
+const LINE_BREAKS = /(?:\r\n|\r(?!\n)|\n|\\r\\n|\\r(?!\\n)|\\n)+/g;
 
 /** Base64-shaped (see looksLikeBase64), or 48 hex digits or more: no name or path looks like that. */
 function looksLikeBlob(run: string): boolean {
@@ -515,7 +587,10 @@ export function isCredentialLikeReference(err: unknown): boolean {
 
 function toError(text: string, problem: ReferenceProblem): MtlsError {
   let p = problem;
-  const { masked, hidden, first, pem } = maskCredentials(maskKeyedPassphrases(maskLiteralPassphrases(text)));
+  // Credentials first, so a value run on over one (`password=x BLOB` on one line) still counts as one.
+  const credentials = maskCredentials(text);
+  const { hidden, first, pem } = credentials;
+  const masked = maskKeyedPassphrases(maskLiteralPassphrases(credentials.masked));
   const credentialLike = hidden > 0 && (pem || hidden * 2 >= text.length);
   if (credentialLike) {
     p = new ReferenceProblem(
@@ -1012,7 +1087,11 @@ const PKI_PARAMS = [
   'not_after',
   'exclude_cn_from_sans',
 ];
-const VAULT_DURATION = /^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h|d)?)+$/;
+/**
+ * A Vault duration: numbers each with a unit, the last one's optional (seconds): `72h`, `1h30m`,
+ * `3600`, `1.5h`. Written so each text matches one way only (no backtracking over long digit runs).
+ */
+const VAULT_DURATION = /^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h|d))*\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h|d)?$/;
 
 function buildVaultPki(c: Cursor): VaultPkiTarget {
   const form = 'vault-pki://MOUNT/sign/ROLE or vault-pki://MOUNT/issue/ROLE';
