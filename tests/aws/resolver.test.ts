@@ -300,6 +300,69 @@ describe('a resolver over AWS Secrets Manager', () => {
     expect(await presented(resolver)).toBe(bob.fingerprint256);
   });
 
+  it('rolls back exactly once to a version the process never read, and stays there', async () => {
+    const name = 'prod/payments/mtls';
+    const v1 = emulator.secrets.get(name, { label: 'AWSCURRENT' });
+    emulator.putSecret(name, bundle(bob));
+    // The process starts while bob's version is current: alice's is never read.
+    resolver = createTlsResolver({ source: source(), refreshIntervalMs: 40, jitter: 0 });
+    const rotated: string[] = [];
+    resolver.on('rotated', (e) => rotated.push(e.fingerprint256));
+    expect(await presented(resolver)).toBe(bob.fingerprint256);
+
+    // The operator moves AWSCURRENT back (update-secret-version-stage).
+    emulator.secrets.moveLabel(name, 'AWSCURRENT', { to: v1?.id });
+    await until(() => rotated.length > 0, 'the rollback');
+    const since = emulator.log.count({ operation: 'DescribeSecret' });
+    await until(() => emulator.log.count({ operation: 'DescribeSecret' }) >= since + 5, 'five more probes');
+    expect(rotated).toEqual([alice.fingerprint256]);
+    expect(await presented(resolver)).toBe(alice.fingerprint256);
+  });
+
+  it('after a rollback, does not alternate while every read of AWSCURRENT meets a replica still on the replaced version', async () => {
+    const name = 'prod/payments/mtls';
+    const v1 = emulator.secrets.get(name, { label: 'AWSCURRENT' });
+    emulator.putSecret(name, bundle(bob));
+    resolver = createTlsResolver({ source: source(), refreshIntervalMs: 40, jitter: 0 });
+    const rotated: string[] = [];
+    resolver.on('rotated', (e) => rotated.push(e.fingerprint256));
+    expect(await presented(resolver)).toBe(bob.fingerprint256);
+
+    emulator.secrets.moveLabel(name, 'AWSCURRENT', { to: v1?.id });
+    emulator.fail({ kind: 'stale', operation: 'GetSecretValue', times: Number.POSITIVE_INFINITY });
+    await until(() => rotated.length > 0, 'the rollback');
+    const since = emulator.log.count({ operation: 'DescribeSecret' });
+    await until(() => emulator.log.count({ operation: 'DescribeSecret' }) >= since + 5, 'five more probes');
+    expect(rotated).toEqual([alice.fingerprint256]);
+    expect(emulator.log.calls().some((c) => c.fault === 'stale')).toBe(true);
+    expect(await presented(resolver)).toBe(alice.fingerprint256);
+  });
+
+  it('with DescribeSecret denied, after a rollback a probe that meets a replica still on the replaced version does not switch back', async () => {
+    const name = 'prod/payments/mtls';
+    const v1 = emulator.secrets.get(name, { label: 'AWSCURRENT' });
+    emulator.putSecret(name, bundle(bob));
+    emulator.fail({ kind: 'denied', operation: 'DescribeSecret', times: Number.POSITIVE_INFINITY });
+    resolver = createTlsResolver({
+      source: source({ onWarning: () => {} }),
+      refreshIntervalMs: 40,
+      jitter: 0,
+    });
+    const rotated: string[] = [];
+    resolver.on('rotated', (e) => rotated.push(e.fingerprint256));
+    expect(await presented(resolver)).toBe(bob.fingerprint256);
+
+    emulator.secrets.moveLabel(name, 'AWSCURRENT', { to: v1?.id });
+    await until(() => rotated.length > 0, 'the rollback');
+    // One probe's read of AWSCURRENT is served bob's version, newer by date, by a lagging replica.
+    emulator.fail({ kind: 'stale', operation: 'GetSecretValue' });
+    await until(() => emulator.log.calls().some((c) => c.fault === 'stale'), 'the lagging read');
+    const reads = emulator.log.count({ operation: 'GetSecretValue' });
+    await until(() => emulator.log.count({ operation: 'GetSecretValue' }) >= reads + 3, 'three more probes');
+    expect(rotated).toEqual([alice.fingerprint256]);
+    expect(await presented(resolver)).toBe(alice.fingerprint256);
+  });
+
   it('keeps serving the last good credential while Secrets Manager throttles, then recovers', async () => {
     resolver = createTlsResolver({ source: source(), backoff: { initialMs: 20, maxMs: 50 } });
     expect(await presented(resolver)).toBe(alice.fingerprint256);

@@ -282,7 +282,7 @@ describe('version() and rotation', () => {
     ]);
   });
 
-  it('with DescribeSecret denied, a probe served by a replica behind a rotation announces the newest version read; a rollback is announced when two probes in a row report it', async () => {
+  it('with DescribeSecret denied, a probe served by a replica behind a rotation announces the version it stands by; a rollback is announced when two probes in a row report it', async () => {
     const v1 = aws.emulator.putSecret('s', bundleOf(alice));
     aws.emulator.fail({ kind: 'denied', operation: 'DescribeSecret', times: Number.POSITIVE_INFINITY });
     const source = aws.source({ secretId: 's', onWarning: () => {} });
@@ -329,6 +329,116 @@ describe('version() and rotation', () => {
     // A version never read (its creation date unknown) is announced at once.
     const v3 = aws.emulator.putSecret('s', bundleOf(bob));
     expect(await source.version()).toBe(v3.id);
+  });
+
+  it('announces a rollback to a version it never read on the first probe, and stays on it', async () => {
+    const v1 = aws.emulator.putSecret('s', bundleOf(alice));
+    const v2 = aws.emulator.putSecret('s', bundleOf(bob));
+    // The process starts while bob's version is current: alice's version is never read.
+    const source = aws.source({ secretId: 's' });
+    expect((await source.load()).version).toBe(v2.id);
+
+    // The operator moves AWSCURRENT back to alice's version (update-secret-version-stage).
+    aws.emulator.secrets.moveLabel('s', 'AWSCURRENT', { to: v1.id });
+    expect(await source.version()).toBe(v1.id);
+    expect(await source.load()).toMatchObject({ version: v1.id, bundle: bundleOf(alice) });
+    // Its creation date is now known and older than bob's: the rollback still stands.
+    for (let i = 0; i < 3; i++) expect(await source.version()).toBe(v1.id);
+  });
+
+  it('announces at once a promoted version created before the current one (an old AWSPENDING, clock skew), and stays on it', async () => {
+    aws.emulator.putSecret('s', bundleOf(alice));
+    const pending = aws.emulator.putSecret('s', bundleOf(bob), { stages: [AWSPENDING] });
+    const v3 = aws.emulator.putSecret('s', bundleOf(alice));
+    const source = aws.source({ secretId: 's' });
+    expect((await source.load()).version).toBe(v3.id);
+
+    aws.emulator.secrets.moveLabel('s', 'AWSCURRENT', { to: pending.id });
+    expect(await source.version()).toBe(pending.id);
+    expect(await source.load()).toMatchObject({ version: pending.id, bundle: bundleOf(bob) });
+    for (let i = 0; i < 3; i++) expect(await source.version()).toBe(pending.id);
+  });
+
+  it('after a rollback, loads whose reads of the stage are all served the replaced version never take the source back', async () => {
+    const v1 = aws.emulator.putSecret('s', bundleOf(alice));
+    const v2 = aws.emulator.putSecret('s', bundleOf(bob));
+    const source = aws.source({ secretId: 's' });
+    expect((await source.load()).version).toBe(v2.id);
+    aws.emulator.secrets.moveLabel('s', 'AWSCURRENT', { to: v1.id });
+    // Every read of AWSCURRENT from now on meets a replica that still has it on bob's version.
+    aws.emulator.fail({ kind: 'stale', operation: 'GetSecretValue', times: Number.POSITIVE_INFINITY });
+
+    // What a resolver does each tick when the probe differs from what it holds: probe, then load.
+    for (let i = 0; i < 4; i++) {
+      expect(await source.version()).toBe(v1.id);
+      expect(await source.load()).toMatchObject({ version: v1.id, bundle: bundleOf(alice) });
+    }
+    expect(
+      aws.emulator.log.calls({ operation: 'GetSecretValue' }).filter((c) => c.fault === 'stale'),
+    ).toHaveLength(4);
+  });
+
+  it('stands by the version a load returned instead of the announced one: a first probe that lagged does not cost a switch', async () => {
+    const v1 = aws.emulator.putSecret('s', bundleOf(alice));
+    const v2 = aws.emulator.putSecret('s', bundleOf(bob));
+    const source = aws.source({ secretId: 's' });
+    expect((await source.load()).version).toBe(v2.id);
+
+    // The first probe meets a replica one rotation behind: AWSCURRENT on alice's version, which this
+    // process never read, and bob's not listed at all.
+    aws.emulator.secrets.moveLabel('s', 'AWSCURRENT', { to: v1.id });
+    aws.emulator.secrets.moveLabel('s', 'AWSPREVIOUS', { from: v2.id });
+    expect(await source.version()).toBe(v1.id);
+    // The replica catches up before the load: bob's version is newer by date, so it is loaded …
+    aws.emulator.secrets.moveLabel('s', 'AWSCURRENT', { to: v2.id });
+    expect((await source.load()).version).toBe(v2.id);
+    // … and the next probes announce it, as what the resolver holds: no load, no switch.
+    for (let i = 0; i < 3; i++) expect(await source.version()).toBe(v2.id);
+  });
+
+  it('counts overlapping probes as one: a step back that both report is still held until the next probe', async () => {
+    const v1 = aws.emulator.putSecret('s', bundleOf(alice));
+    const source = aws.source({ secretId: 's' });
+    await source.load();
+    const v2 = aws.emulator.putSecret('s', bundleOf(bob));
+    expect(await source.version()).toBe(v2.id);
+    expect((await source.load()).version).toBe(v2.id);
+
+    // Two probes in flight at once (two resolvers sharing the source) meet the same lagging replica.
+    aws.emulator.secrets.moveLabel('s', 'AWSCURRENT', { to: v1.id });
+    expect(await Promise.all([source.version(), source.version()])).toEqual([v2.id, v2.id]);
+    // The probe after them is the second observation: a rollback.
+    expect(await source.version()).toBe(v1.id);
+  });
+
+  it('with DescribeSecret denied, after a rollback a probe served the replaced version does not go back', async () => {
+    const v1 = aws.emulator.putSecret('s', bundleOf(alice));
+    const v2 = aws.emulator.putSecret('s', bundleOf(bob));
+    aws.emulator.fail({ kind: 'denied', operation: 'DescribeSecret', times: Number.POSITIVE_INFINITY });
+    const source = aws.source({ secretId: 's', onWarning: () => {} });
+    expect((await source.load()).version).toBe(v2.id);
+
+    // A rollback to a version never read is announced at once, though the probe itself read its date.
+    aws.emulator.secrets.moveLabel('s', 'AWSCURRENT', { to: v1.id });
+    expect(await source.version()).toBe(v1.id);
+    expect(await source.load()).toMatchObject({ version: v1.id, bundle: bundleOf(alice) });
+
+    // Lagging probes, one at a time between good ones: the rollback stands.
+    for (let i = 0; i < 3; i++) {
+      aws.emulator.fail({ kind: 'stale', operation: 'GetSecretValue' });
+      expect(await source.version()).toBe(v1.id);
+      expect(aws.emulator.log.last()).toMatchObject({ operation: 'GetSecretValue', fault: 'stale' });
+      expect(await source.version()).toBe(v1.id);
+    }
+
+    // A replica lagging on two probes in a row is taken for the operator going forward again (the
+    // documented limit): one switch back, and the current version returns on the next two probes.
+    aws.emulator.fail({ kind: 'stale', operation: 'GetSecretValue', times: 2 });
+    expect(await source.version()).toBe(v1.id);
+    expect(await source.version()).toBe(v2.id);
+    expect(await source.version()).toBe(v2.id);
+    expect(await source.version()).toBe(v1.id);
+    expect(await source.version()).toBe(v1.id);
   });
 
   it('warns once per source: for one secret per field, and for concurrent probes', async () => {

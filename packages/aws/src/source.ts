@@ -90,6 +90,8 @@ interface ReadResult {
   value: FieldValue;
   versionId: string;
   createdAt: number;
+  /** Whether the source knew this version before this read (had read it, or stood by it). */
+  seenBefore: boolean;
 }
 
 /**
@@ -99,19 +101,41 @@ interface ReadResult {
 interface Probe {
   current: string;
   older: ReadonlySet<string>;
+  /** The probe read `current` and the source had not seen it before: its creation date says nothing yet. */
+  firstSeen?: boolean;
 }
 
-/** How many versions of one secret the source remembers the creation date of. */
+/** How many versions of one secret the source remembers (creation dates, versions replaced). */
 const REMEMBERED_VERSIONS = 16;
 
-/** What the source has seen of one secret, to tell a lagging replica from a rotation. */
+/** What the source has seen of one secret, to tell a lagging replica from a rotation or a rollback. */
 interface History {
-  /** The version with the latest creation date read so far (AWS's CreatedDate). */
-  newest?: { versionId: string; createdAt: number };
-  /** Creation dates of the versions read, the last {@link REMEMBERED_VERSIONS} of them. */
+  /**
+   * The version the source stands by: the last one a probe announced and accepted (or a load returned
+   * instead of the announced one), or, before any probe, the one the first load got. Probes are
+   * compared with it; reads as such never move it.
+   */
+  baseline?: string;
+  /** Versions that were the baseline and were replaced since: reporting one again goes back. */
+  replaced: Set<string>;
+  /** Creation dates (AWS's CreatedDate) of the versions read, the last {@link REMEMBERED_VERSIONS} of them. */
   createdAt: Map<string, number>;
-  /** An older version the last probe reported and the source did not announce: announced if the next probe reports it again. */
-  held?: string;
+  /**
+   * A version the last probe reported and the source held back (it announced the baseline): accepted
+   * if the next probe reports it again. `after`: the probes screened once it was held; a probe started
+   * before then overlapped the one that held it and does not count as the next.
+   */
+  held?: { versionId: string; after: number };
+  /** How many probes of this secret have been screened. */
+  probes: number;
+}
+
+/** Drops the oldest entries of `entries` beyond {@link REMEMBERED_VERSIONS}. */
+function trimOldest(entries: Set<string> | Map<string, unknown>): void {
+  for (const key of entries.keys()) {
+    if (entries.size <= REMEMBERED_VERSIONS) return;
+    entries.delete(key);
+  }
 }
 
 interface Target {
@@ -241,11 +265,14 @@ function bundleOf(material: CredentialMaterial, kept: readonly string[]): FieldV
  * eventually consistent: right after a rotation, a read may still be served an older version than
  * the one `version()` has just announced. A load that follows a probe never returns content older
  * than the announced VersionId (it reads that version by id instead), because the resolver files
- * what it loads under the probe's id. A probe that reports a version older than one already read
- * (a replica behind a rotation) announces the newer one instead, unless the next probe reports the
- * older one again (an operator's rollback). With one secret per field, the fields are read together
- * and checked to belong to each other; on a mismatch (a rotation caught halfway) they are read once
- * more. docs/adapters/aws.md explains why this never pairs fields of two versions.
+ * what it loads under the probe's id. A probe that reports a step back from the version the source
+ * stands by (one created before it, or one it already replaced: a replica behind a rotation)
+ * announces the version it stands by instead, unless the next probe reports the same step back again
+ * (an operator's rollback, then accepted). Any other version is announced at once, whatever its
+ * creation date (a rollback to a version never read, a promoted AWSPENDING). With one secret per
+ * field, the fields are read together and checked to belong to each other; on a mismatch (a
+ * rotation caught halfway) they are read once more. docs/adapters/aws.md explains why this never
+ * pairs fields of two versions.
  */
 export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions): AwsSecretsManagerSource {
   // Options are checked before the id is written from them: a malformed one has no reference yet.
@@ -350,55 +377,86 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
     }
   }
 
-  // What each secret's reads returned, to recognise a probe served by a lagging replica.
+  // What each secret's probes announced and reads returned, to recognise a lagging replica.
   const histories = new Map<Target['slot'], History>();
   const historyOf = (t: Target): History => {
     let h = histories.get(t.slot);
     if (h === undefined) {
-      h = { createdAt: new Map() };
+      h = { replaced: new Set(), createdAt: new Map(), probes: 0 };
       histories.set(t.slot, h);
     }
     return h;
   };
 
-  function noteRead(t: Target, got: ReadResult): void {
+  const knows = (h: History, versionId: string): boolean =>
+    h.createdAt.has(versionId) || h.baseline === versionId || h.replaced.has(versionId);
+
+  /** Records a version's creation date. Only that: a read never moves the baseline. */
+  function noteRead(t: Target, got: { versionId: string; createdAt: number }): void {
     if (!(got.createdAt > 0)) return; // no CreatedDate: nothing to compare with
     const h = historyOf(t);
     h.createdAt.delete(got.versionId);
     h.createdAt.set(got.versionId, got.createdAt);
-    if (h.createdAt.size > REMEMBERED_VERSIONS) h.createdAt.delete(h.createdAt.keys().next().value!);
-    if (h.newest === undefined || got.createdAt > h.newest.createdAt) {
-      h.newest = { versionId: got.versionId, createdAt: got.createdAt };
+    trimOldest(h.createdAt);
+  }
+
+  function accept(h: History, versionId: string): void {
+    h.held = undefined;
+    if (h.baseline === versionId) return;
+    if (h.baseline !== undefined) {
+      h.replaced.delete(h.baseline);
+      h.replaced.add(h.baseline);
+      trimOldest(h.replaced);
+    }
+    h.replaced.delete(versionId);
+    h.baseline = versionId;
+  }
+
+  /** Before any probe, the versions the first load returned are the ones the source stands by. */
+  function settleBaselines(parts: readonly { t: Target; versionId: string }[]): void {
+    for (const { t, versionId } of parts) {
+      const h = historyOf(t);
+      if (h.baseline === undefined) h.baseline = versionId;
     }
   }
 
   /**
-   * The version to announce when a probe reports `reported`. A version created before one already
-   * read is what a replica behind a rotation serves (DescribeSecret's and GetSecretValue's alike), or
-   * an operator's rollback (the stage moved back). The newest version read is announced instead the
-   * first time; when the next probe reports the same older version again, it is announced.
+   * The version to announce for what a probe `found`, the probe having started after `startedAfter`
+   * screened ones. A step back from the baseline — a version created before it, or one it replaced —
+   * is what a replica behind a rotation serves (DescribeSecret's and GetSecretValue's alike), or an
+   * operator's rollback (the stage moved back). The baseline is announced instead the first time;
+   * when the next probe reports the same version again, it is accepted. Any other version (newer, or
+   * never read so its date is unknown) is accepted at once.
    */
-  function screen(t: Target, reported: string): string {
+  function screen(t: Target, found: Probe, startedAfter: number): string {
+    const reported = found.current;
     const h = historyOf(t);
-    const created = h.createdAt.get(reported);
-    const newest = h.newest;
-    if (
-      newest === undefined ||
-      created === undefined ||
-      reported === newest.versionId ||
-      created >= newest.createdAt
-    ) {
-      h.held = undefined;
+    h.probes += 1;
+    const baseline = h.baseline;
+    if (baseline === undefined || reported === baseline) {
+      accept(h, reported);
       return reported;
     }
-    if (h.held === reported) {
-      // Reported twice in a row: the stage really is back on this version.
-      h.held = undefined;
-      h.newest = { versionId: reported, createdAt: created };
+    // A date learnt by this very probe (DescribeSecret denied) is that of a version never seen.
+    const created = found.firstSeen ? undefined : h.createdAt.get(reported);
+    const baselineCreated = h.createdAt.get(baseline);
+    const back =
+      h.replaced.has(reported) ||
+      (created !== undefined && baselineCreated !== undefined && created < baselineCreated);
+    if (!back) {
+      accept(h, reported);
       return reported;
     }
-    h.held = reported;
-    return newest.versionId;
+    if (h.held?.versionId === reported) {
+      // Reported by the probe after the one that held it: the stage really is back on this version.
+      if (startedAfter >= h.held.after) {
+        accept(h, reported);
+        return reported;
+      }
+      return baseline; // a probe that overlapped the one that held it: the same observation
+    }
+    h.held = { versionId: reported, after: h.probes };
+    return baseline;
   }
 
   /** The probe without DescribeSecret: reads the stage and announces the version it got. */
@@ -406,14 +464,15 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
     const got = await read(t, undefined, signal);
     // What was read is not handed to a load: a load started after the probe (a forced refresh in the
     // same turn) reads again, so a rotation done meanwhile is not missed.
-    return { current: got.versionId, older: new Set() };
+    return { current: got.versionId, older: new Set(), firstSeen: !got.seenBefore };
   }
 
   async function probe(t: Target, signal: AbortSignal | undefined): Promise<Probe> {
     if (t.slot === 'bundle' && options.versionId !== undefined)
       return { current: options.versionId, older: new Set() };
+    const startedAfter = historyOf(t).probes;
     const found = await probeUnscreened(t, signal);
-    return { ...found, current: screen(t, found.current) };
+    return { ...found, current: screen(t, found, startedAfter) };
   }
 
   async function probeUnscreened(t: Target, signal: AbortSignal | undefined): Promise<Probe> {
@@ -469,7 +528,8 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
         { sourceId: id, field: ctx.field },
       );
     }
-    const got = { value, versionId: out.VersionId, createdAt: out.CreatedDate?.getTime() ?? 0 };
+    const seenBefore = knows(historyOf(t), out.VersionId);
+    const got = { value, versionId: out.VersionId, createdAt: out.CreatedDate?.getTime() ?? 0, seenBefore };
     noteRead(t, got);
     return got;
   }
@@ -487,7 +547,8 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
     if (hint === undefined || got.versionId === hint.current) return got;
     // Another version than the probe announced. One the probe listed is older: a replica behind the
     // rotation. One it did not list is either deprecated (older still) or written since the probe;
-    // the creation dates, both AWS's, tell which.
+    // the creation dates, both AWS's, tell which. What the load returns instead of the announced
+    // version is what the resolver files: the source stands by it from now on.
     let pinned: ReadResult;
     try {
       pinned = await read(t, hint.current, signal);
@@ -499,20 +560,21 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
         { sourceId: id, field: t.slot === 'bundle' ? undefined : t.slot, cause: err },
       );
     }
-    const writtenSince = !hint.older.has(got.versionId) && got.createdAt > pinned.createdAt;
-    return writtenSince ? got : pinned;
+    if (hint.older.has(got.versionId) || !(got.createdAt > pinned.createdAt)) return pinned;
+    accept(historyOf(t), got.versionId);
+    return got;
   }
 
   async function readAll(
     hints: Map<Target['slot'], Probe> | undefined,
     signal: AbortSignal | undefined,
-  ): Promise<CredentialMaterial> {
+  ): Promise<{ material: CredentialMaterial; parts: { t: Target; versionId: string }[] }> {
     const results = await Promise.all(
       targets.map(async (t) => ({ t, ...(await readTarget(t, hints?.get(t.slot), signal)) })),
     );
     const material: CredentialMaterial = { version: combine(results), fetchedAt: new Date() };
     for (const r of results) material[r.t.slot] = r.value;
-    return material;
+    return { material, parts: results };
   }
 
   // What a rotation caught halfway can break: only what lives in two different secrets. The key and
@@ -562,12 +624,12 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
     async load(ctx: SourceContext = {}) {
       const hints = announced;
       announced = undefined;
-      let material = await readAll(hints, ctx.signal);
+      let read = await readAll(hints, ctx.signal);
       // The second read goes by stage: the announced versions may themselves be a rotation caught
       // halfway (new certificate, old key), and reading them again would fail the same way.
-      if (pairingProblem(material)) {
-        material = await readAll(undefined, ctx.signal);
-        const mismatch = pairingProblem(material);
+      if (pairingProblem(read.material)) {
+        read = await readAll(undefined, ctx.signal);
+        const mismatch = pairingProblem(read.material);
         if (mismatch) {
           const fix =
             mismatch.code === 'WRONG_PASSPHRASE'
@@ -580,7 +642,8 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
           );
         }
       }
-      return material;
+      settleBaselines(read.parts);
+      return read.material;
     },
 
     async store(material: CredentialMaterial, storeOptions: StoreOptions = {}) {

@@ -1,4 +1,7 @@
 import { AssertionError } from 'node:assert';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type IssuedCert, TestCA } from './ca.js';
@@ -277,6 +280,73 @@ describe('leakCheck', () => {
       });
       // About a second after the exit, well before the timeout.
       expect(performance.now() - started).toBeLessThan(10_000);
+    });
+
+    it('keeps the output a grandchild wrote after the exit, even when this process was too busy to read it in time', async () => {
+      // The child exits at once; its grandchild, holding stdout, writes a line only when told to,
+      // then exits. This process is told the child exited, then blocks its event loop past the
+      // grace period while the line sits unread in the pipe.
+      const dir = mkdtempSync(join(tmpdir(), 'mtlskit-leak-'));
+      const file = (name: string) => join(dir, name).replaceAll('\\', '/');
+      try {
+        const grandchild = [
+          'const fs = require("node:fs");',
+          'setTimeout(() => process.exit(1), 30_000); // never outlives a failed test for long',
+          `const poll = setInterval(() => { if (!fs.existsSync(${JSON.stringify(file('go'))})) return;`,
+          '  clearInterval(poll);',
+          `  process.stdout.write("late output\\n", () => fs.writeFileSync(${JSON.stringify(file('written'))}, ""));`,
+          '}, 10);',
+        ].join('\n');
+        const child = [
+          'const { spawn } = require("node:child_process");',
+          `spawn(process.execPath, ["-e", ${JSON.stringify(grandchild)}], { stdio: ["ignore", "inherit", "inherit"] }).unref();`,
+          `require("node:fs").writeFileSync(${JSON.stringify(file('pid'))}, String(process.pid));`,
+        ].join('\n');
+        const run = leaks.runNode(['-e', child], { timeoutMs: 20_000 });
+
+        // Reaped (kill(pid, 0) fails) only once this process handled the child's exit.
+        const reaped = () => {
+          const pid = existsSync(file('pid')) ? Number(readFileSync(file('pid'), 'utf8')) : 0;
+          if (!(Number.isInteger(pid) && pid > 0)) return false;
+          try {
+            process.kill(pid, 0);
+            return false;
+          } catch {
+            return true;
+          }
+        };
+        const started = performance.now();
+        while (!reaped()) {
+          if (performance.now() - started > 15_000) throw new Error('the child never exited');
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        const exitSeen = performance.now();
+        writeFileSync(file('go'), '');
+        // The blocked loop: until the line is in the pipe and the grace period (1 s) is long over.
+        // Blocked in the check phase (setImmediate), so the next turn runs expired timers before it
+        // reads the pipes — the order in which a late line was lost.
+        const block = () => {
+          const pause = new Int32Array(new SharedArrayBuffer(4));
+          while (!existsSync(file('written')) || performance.now() - exitSeen < 2_000) {
+            if (performance.now() - exitSeen > 15_000) throw new Error('the grandchild never wrote its line');
+            Atomics.wait(pause, 0, 0, 10);
+          }
+        };
+        await new Promise<void>((resolve, reject) =>
+          setImmediate(() => {
+            try {
+              block();
+              resolve();
+            } catch (error) {
+              reject(error);
+            }
+          }),
+        );
+
+        expect(await run).toEqual({ stdout: 'late output\n', stderr: '', code: 0 });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   });
 });

@@ -21,7 +21,8 @@ export interface LeakCheck {
    * of a leak, or — when the child has not exited after `timeoutMs` (default 30 s) — kills it and
    * rejects with a {@link ChildTimeoutError} carrying the output it had written (leak-checked first).
    * A child that exited while a process it started still holds its stdout or stderr open resolves
-   * about a second after its exit, with the output written until then.
+   * once no output came for about a second since its exit (at the latest `timeoutMs` after the start),
+   * with the output written until then.
    */
   runNode(
     args: string[],
@@ -48,8 +49,8 @@ export class ChildTimeoutError extends Error {
   }
 }
 
-// After the child exited (on its own or killed), how long to wait for its stdout/stderr to close: a
-// grandchild that inherited them can hold them open, and then they are closed from this side.
+// After the child exited (on its own or killed), how long its stdout/stderr may stay quiet before
+// they are closed from this side: a grandchild that inherited them can hold them open.
 const EXIT_GRACE_MS = 1_000;
 
 const MIN_SECRET_LENGTH = 6;
@@ -345,36 +346,63 @@ export function leakCheck(secrets: Array<string | Uint8Array>): LeakCheck {
         const err: Buffer[] = [];
         const timeoutMs = opts.timeoutMs ?? 30_000;
         let timedOut = false;
+        let exited = false;
+        let draining = false;
         let grace: NodeJS.Timeout | undefined;
-        // Once the child is gone, its output pipes get a moment to drain, then are closed from here.
-        const stopWaitingSoon = () => {
-          grace ??= setTimeout(() => {
-            child.stdout.destroy();
-            child.stderr.destroy();
+        let closing: NodeJS.Immediate | undefined;
+        const closePipes = () => {
+          child.stdout.destroy();
+          child.stderr.destroy();
+        };
+        // Once the child is gone, its output pipes are closed from here after a grace period without
+        // output. Each chunk restarts the period. When it ends, the pipes are closed on the next
+        // turn, not at once: a loop blocked past the deadline has not read what is already in them
+        // yet, and the I/O phase before that turn reads it (restarting the period).
+        const armGrace = () => {
+          clearTimeout(grace);
+          if (closing !== undefined) clearImmediate(closing);
+          closing = undefined;
+          grace = setTimeout(() => {
+            closing = setImmediate(closePipes);
           }, EXIT_GRACE_MS);
         };
+        const stopWaitingSoon = () => {
+          if (draining) return;
+          draining = true;
+          armGrace();
+        };
         const timer = setTimeout(() => {
+          // After the child's own exit, the deadline still bounds a grandchild that keeps writing.
+          if (exited) return closePipes();
           timedOut = true;
           child.kill('SIGKILL');
           // Also when no 'exit' follows (the kill failed): the pipes are not waited for forever.
           stopWaitingSoon();
         }, timeoutMs);
         child.on('exit', () => {
-          // The child ended before its timeout: what remains is only its pipes, held by a grandchild.
-          clearTimeout(timer);
+          // What remains is only the child's pipes, held by a grandchild.
+          exited = true;
           stopWaitingSoon();
         });
-        child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-        child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+        const collect = (into: Buffer[]) => (chunk: Buffer) => {
+          into.push(chunk);
+          // After a timeout the period is not restarted: a grandchild that keeps writing is not waited for.
+          if (draining && !timedOut) armGrace();
+        };
+        child.stdout.on('data', collect(out));
+        child.stderr.on('data', collect(err));
         child.stdin.on('error', () => {});
-        child.on('error', (error) => {
+        const settle = () => {
           clearTimeout(timer);
           clearTimeout(grace);
+          if (closing !== undefined) clearImmediate(closing);
+        };
+        child.on('error', (error) => {
+          settle();
           reject(error);
         });
         child.on('close', (code) => {
-          clearTimeout(timer);
-          clearTimeout(grace);
+          settle();
           const stdout = Buffer.concat(out).toString('utf8');
           const stderr = Buffer.concat(err).toString('utf8');
           try {
