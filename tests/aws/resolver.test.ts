@@ -363,6 +363,33 @@ describe('a resolver over AWS Secrets Manager', () => {
     expect(await presented(resolver)).toBe(alice.fingerprint256);
   });
 
+  it('with DescribeSecret denied, a rotation picked up by refresh() is not undone by a replica still on the old version', async () => {
+    const name = 'prod/payments/mtls';
+    emulator.fail({ kind: 'denied', operation: 'DescribeSecret', times: Number.POSITIVE_INFINITY });
+    resolver = createTlsResolver({
+      source: source({ onWarning: () => {} }),
+      refreshIntervalMs: 40,
+      jitter: 0,
+    });
+    const rotated: string[] = [];
+    resolver.on('rotated', (e) => rotated.push(e.fingerprint256));
+    expect(await presented(resolver)).toBe(alice.fingerprint256);
+
+    // The operator writes bob and asks for him at once: no probe steers that load.
+    emulator.putSecret(name, bundle(bob));
+    expect((await resolver.refresh()).fingerprint256).toBe(bob.fingerprint256);
+    // The next probe's read and the load it starts both meet a replica still on alice's version.
+    emulator.fail({ kind: 'stale', operation: 'GetSecretValue', times: 2 });
+    await until(
+      () => emulator.log.calls().filter((c) => c.fault === 'stale').length === 2,
+      'the two lagging reads',
+    );
+    const reads = emulator.log.count({ operation: 'GetSecretValue' });
+    await until(() => emulator.log.count({ operation: 'GetSecretValue' }) >= reads + 3, 'three more probes');
+    expect(rotated).toEqual([bob.fingerprint256]);
+    expect(await presented(resolver)).toBe(bob.fingerprint256);
+  });
+
   it('keeps serving the last good credential while Secrets Manager throttles, then recovers', async () => {
     resolver = createTlsResolver({ source: source(), backoff: { initialMs: 20, maxMs: 50 } });
     expect(await presented(resolver)).toBe(alice.fingerprint256);

@@ -412,12 +412,27 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
     h.baseline = versionId;
   }
 
-  /** Before any probe, the versions the first load returned are the ones the source stands by. */
+  /**
+   * What a load returned is what the resolver now holds, so the source stands by it: the first load's
+   * versions, and a newer version any load returned (a `refresh()` after a rotation, with no probe to
+   * steer it). A step back a load happened to read (a lagging replica) never moves the baseline.
+   */
   function settleBaselines(parts: readonly { t: Target; versionId: string }[]): void {
     for (const { t, versionId } of parts) {
       const h = historyOf(t);
       if (h.baseline === undefined) h.baseline = versionId;
+      else if (versionId !== h.baseline && !stepsBack(h, versionId, h.createdAt.get(versionId)))
+        accept(h, versionId);
     }
+  }
+
+  /** A version created before the baseline, or one that was the baseline and was replaced. */
+  function stepsBack(h: History, versionId: string, created: number | undefined): boolean {
+    const baselineCreated = h.baseline === undefined ? undefined : h.createdAt.get(h.baseline);
+    return (
+      h.replaced.has(versionId) ||
+      (created !== undefined && baselineCreated !== undefined && created < baselineCreated)
+    );
   }
 
   /**
@@ -439,11 +454,7 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
     }
     // A date learnt by this very probe (DescribeSecret denied) is that of a version never seen.
     const created = found.firstSeen ? undefined : h.createdAt.get(reported);
-    const baselineCreated = h.createdAt.get(baseline);
-    const back =
-      h.replaced.has(reported) ||
-      (created !== undefined && baselineCreated !== undefined && created < baselineCreated);
-    if (!back) {
+    if (!stepsBack(h, reported, created)) {
       accept(h, reported);
       return reported;
     }
