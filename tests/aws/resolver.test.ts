@@ -390,6 +390,37 @@ describe('a resolver over AWS Secrets Manager', () => {
     expect(await presented(resolver)).toBe(bob.fingerprint256);
   });
 
+  it.each([
+    ['read before', true],
+    ['never read', false],
+  ])(
+    'a rollback (to a version %s) picked up by refresh() stays: the next probes confirm it without switching back',
+    async (_, readBefore) => {
+      const name = 'prod/payments/mtls';
+      const v1 = emulator.secrets.get(name, { label: 'AWSCURRENT' });
+      if (!readBefore) emulator.putSecret(name, bundle(bob));
+      resolver = createTlsResolver({ source: source(), refreshIntervalMs: 40, jitter: 0 });
+      const rotated: string[] = [];
+      resolver.on('rotated', (e) => rotated.push(e.fingerprint256));
+      if (readBefore) {
+        expect(await presented(resolver)).toBe(alice.fingerprint256);
+        emulator.putSecret(name, bundle(bob));
+        expect((await resolver.refresh()).fingerprint256).toBe(bob.fingerprint256);
+      } else {
+        expect(await presented(resolver)).toBe(bob.fingerprint256);
+      }
+
+      emulator.secrets.moveLabel(name, 'AWSCURRENT', { to: v1?.id });
+      expect((await resolver.refresh()).fingerprint256).toBe(alice.fingerprint256);
+      const since = emulator.log.count({ operation: 'DescribeSecret' });
+      await until(() => emulator.log.count({ operation: 'DescribeSecret' }) >= since + 4, 'four more probes');
+      expect(rotated).toEqual(
+        readBefore ? [bob.fingerprint256, alice.fingerprint256] : [alice.fingerprint256],
+      );
+      expect(await presented(resolver)).toBe(alice.fingerprint256);
+    },
+  );
+
   it('keeps serving the last good credential while Secrets Manager throttles, then recovers', async () => {
     resolver = createTlsResolver({ source: source(), backoff: { initialMs: 20, maxMs: 50 } });
     expect(await presented(resolver)).toBe(alice.fingerprint256);

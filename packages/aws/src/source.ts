@@ -413,16 +413,28 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
   }
 
   /**
-   * What a load returned is what the resolver now holds, so the source stands by it: the first load's
-   * versions, and a newer version any load returned (a `refresh()` after a rotation, with no probe to
-   * steer it). A step back a load happened to read (a lagging replica) never moves the baseline.
+   * What a load returned is what the resolver now holds. The source stands by the first load's
+   * versions, and by a version a load returned that is newer than the baseline by both creation dates
+   * (a `refresh()` after a rotation, with no probe to steer it). A step back a load returned — an
+   * operator's rollback picked up by `refresh()`, or a lagging replica — counts as a first
+   * observation: the next probe that reports it again accepts it, one that reports the baseline
+   * brings the baseline back. Anything else waits for the next probe to decide.
    */
   function settleBaselines(parts: readonly { t: Target; versionId: string }[]): void {
     for (const { t, versionId } of parts) {
       const h = historyOf(t);
-      if (h.baseline === undefined) h.baseline = versionId;
-      else if (versionId !== h.baseline && !stepsBack(h, versionId, h.createdAt.get(versionId)))
+      if (h.baseline === undefined) {
+        h.baseline = versionId;
+        continue;
+      }
+      if (versionId === h.baseline) continue;
+      const created = h.createdAt.get(versionId);
+      const baselineCreated = h.createdAt.get(h.baseline);
+      if (stepsBack(h, versionId, created)) {
+        if (h.held?.versionId !== versionId) h.held = { versionId, after: h.probes };
+      } else if (created !== undefined && baselineCreated !== undefined && created > baselineCreated) {
         accept(h, versionId);
+      }
     }
   }
 
