@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -215,6 +216,20 @@ describe('redacted cause', () => {
 });
 
 describe('the source id', () => {
+  it('hides Base64 lines that lack a digit or carry many slashes, as 1 PEM line in 50,000 does', () => {
+    // Deterministic random bytes (SHA-256 in counter mode): the same 2,000 lines on every run.
+    let counter = 0;
+    const next = () => createHash('sha256').update(`redact-${counter++}`).digest().readUInt32BE(0);
+    const letters = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+    const base64 = `${letters}0123456789+/`;
+    for (let i = 0; i < 2_000; i++) {
+      const alphabet = i % 2 === 0 ? `${letters}+/` : base64;
+      let line = Array.from({ length: 64 }, () => alphabet[next() % alphabet.length]).join('');
+      if (i % 2 === 1) line = line.replace(/^(.{9}).(.{9}).(.{9}).(.{9}).(.{9})./, '$1/$2/$3/$4/$5/');
+      expect(redactText(`env:?cert=${line}`)).toBe('env:?cert=[redacted]');
+    }
+  });
+
   it('is redacted as the message is, ordinary ids staying as they are', async () => {
     const { keyPem } = await (await TestCA.create()).issueClient({ keyType: 'rsa2048' });
     const lines = keyPem.split('\n').filter((l) => l.length === 64);
