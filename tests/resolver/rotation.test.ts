@@ -253,13 +253,22 @@ describe('rotation', () => {
     expect(newConnections.length).toBeGreaterThanOrEqual(2);
     expect(newConnections.some((c) => c.sessionReused)).toBe(false);
     // The control: sessions are cached and resumed within one identity, so the check above can fail.
-    for (const list of Object.values(agent.freeSockets)) for (const socket of list ?? []) socket.destroy();
-    await Promise.all([getWithAgent(`${server.url}/resumed`, agent), fetchJson('/resumed')]);
-    const resumed = server.requests.filter((q) => q.path === '/resumed');
-    expect(resumed.map((q) => [q.peerFingerprint256, q.sessionReused])).toEqual([
-      [b?.fingerprint256, true],
-      [b?.fingerprint256, true],
-    ]);
+    // Each attempt opens new connections (free sockets destroyed, `connection: close`); a TLS 1.3
+    // ticket can arrive after a short-lived connection is gone, so a few attempts are allowed, and
+    // each client must resume at least once, always as the new identity.
+    const resumedBy = { agent: false, fetch: false };
+    for (let attempt = 1; attempt <= 4 && !(resumedBy.agent && resumedBy.fetch); attempt++) {
+      for (const list of Object.values(agent.freeSockets)) for (const socket of list ?? []) socket.destroy();
+      await Promise.all([
+        getWithAgent(`${server.url}/resumed-agent-${attempt}`, agent),
+        fetchJson(`/resumed-fetch-${attempt}`, { headers: { connection: 'close' } }),
+      ]);
+      for (const q of server.requests.filter((x) => x.path.endsWith(`-${attempt}`))) {
+        expect(q.peerFingerprint256).toBe(b?.fingerprint256);
+        if (q.sessionReused) resumedBy[q.path.startsWith('/resumed-agent') ? 'agent' : 'fetch'] = true;
+      }
+    }
+    expect(resumedBy).toEqual({ agent: true, fetch: true });
   });
 
   it('with maxSockets: 1, a rotation does not make later requests wait for the old connection: maxSockets counts per identity, so a request made after the rotation goes out at once on a new connection with the new identity', async () => {
