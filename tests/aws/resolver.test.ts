@@ -27,6 +27,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 
 const CREDENTIALS = { accessKeyId: 'AKIDE2ETEST', secretAccessKey: 'e2e-secret-access-key' };
 const NINETY_DAYS = 90 * 24 * 3600;
+const SECRET = 'prod/payments/mtls';
 
 let ca: TestCA;
 let alice: IssuedCert;
@@ -41,7 +42,7 @@ const bundle = (cert: IssuedCert) =>
 
 function source(extra: { onWarning?: (finding: Finding) => void; endpoint?: string } = {}) {
   return awsSecretsManagerSource({
-    secretId: 'prod/payments/mtls',
+    secretId: SECRET,
     endpoint: emulator.url,
     region: 'eu-west-1',
     credentials: CREDENTIALS,
@@ -114,6 +115,28 @@ async function until(predicate: () => boolean, what: string, timeoutMs = 5_000):
   }
 }
 
+/** Waits for `n` more calls of `operation` than the emulator has logged so far. */
+async function moreCalls(operation: string, n: number, what: string): Promise<void> {
+  const since = emulator.log.count({ operation });
+  await until(() => emulator.log.count({ operation }) >= since + n, what);
+}
+
+/** A resolver over `src` probing every 40 ms, and the fingerprints its `rotated` events report. */
+function pollingResolver(src = source()): { r: TlsResolver; rotated: string[] } {
+  const r = createTlsResolver({ source: src, refreshIntervalMs: 40, jitter: 0 });
+  resolver = r;
+  const rotated: string[] = [];
+  r.on('rotated', (e) => rotated.push(e.fingerprint256));
+  return { r, rotated };
+}
+
+/** Makes bob's version current over alice's; returns alice's version id, to roll back to. */
+function rotateToBob(): string | undefined {
+  const v1 = emulator.secrets.get(SECRET, { label: 'AWSCURRENT' });
+  emulator.putSecret(SECRET, bundle(bob));
+  return v1?.id;
+}
+
 beforeAll(async () => {
   net = trackConnections();
   ca = await TestCA.create({ commonName: 'e2e client CA' });
@@ -128,7 +151,7 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   emulator = await startAwsSecretsManagerEmulator({ region: 'eu-west-1' });
-  emulator.putSecret('prod/payments/mtls', bundle(alice));
+  emulator.putSecret(SECRET, bundle(alice));
 });
 afterEach(async () => {
   vi.unstubAllEnvs();
@@ -166,7 +189,7 @@ describe('a resolver over AWS Secrets Manager', () => {
     resolver.on('rotated', (e) => rotated.push(e));
     expect(await presented(resolver)).toBe(alice.fingerprint256);
 
-    emulator.putSecret('prod/payments/mtls', bundle(bob));
+    emulator.putSecret(SECRET, bundle(bob));
     await resolver.refresh();
 
     expect(rotated).toEqual([
@@ -190,17 +213,13 @@ describe('a resolver over AWS Secrets Manager', () => {
 
     const rotated = new Promise<RotatedEvent>((resolve) => resolver?.once('rotated', resolve));
     const probesBefore = emulator.log.count({ operation: 'DescribeSecret' });
-    emulator.putSecret('prod/payments/mtls', bundle(bob));
+    emulator.putSecret(SECRET, bundle(bob));
     expect((await rotated).fingerprint256).toBe(bob.fingerprint256);
     expect(emulator.log.count({ operation: 'GetSecretValue' })).toBe(2);
     expect(emulator.log.count({ operation: 'DescribeSecret' })).toBeGreaterThan(probesBefore);
     expect(await presented(resolver)).toBe(bob.fingerprint256);
 
-    const probesAfter = emulator.log.count({ operation: 'DescribeSecret' });
-    await until(
-      () => emulator.log.count({ operation: 'DescribeSecret' }) >= probesAfter + 3,
-      'three more probes',
-    );
+    await moreCalls('DescribeSecret', 3, 'three more probes');
     expect(emulator.log.count({ operation: 'GetSecretValue' })).toBe(2);
   });
 
@@ -217,7 +236,7 @@ describe('a resolver over AWS Secrets Manager', () => {
     expect(await presented(resolver)).toBe(alice.fingerprint256);
 
     const rotated = new Promise<RotatedEvent>((resolve) => resolver?.once('rotated', resolve));
-    emulator.putSecret('prod/payments/mtls', bundle(bob));
+    emulator.putSecret(SECRET, bundle(bob));
     expect((await rotated).fingerprint256).toBe(bob.fingerprint256);
     expect(await presented(resolver)).toBe(bob.fingerprint256);
     expect(failures).toEqual([]);
@@ -244,7 +263,7 @@ describe('a resolver over AWS Secrets Manager', () => {
       // and its answer is held while the operator rotates and asks for a refresh.
       const held = proxy.holdNext('GetSecretValue');
       await held.reached;
-      emulator.putSecret('prod/payments/mtls', bundle(bob));
+      emulator.putSecret(SECRET, bundle(bob));
       const refreshed = resolver.refresh();
       held.release();
       expect((await refreshed).fingerprint256).toBe(bob.fingerprint256);
@@ -258,29 +277,22 @@ describe('a resolver over AWS Secrets Manager', () => {
 
   it('with DescribeSecret denied, does not switch back to the old certificate when one probe meets a lagging replica', async () => {
     emulator.fail({ kind: 'denied', operation: 'DescribeSecret', times: Number.POSITIVE_INFINITY });
-    resolver = createTlsResolver({
-      source: source({ onWarning: () => {} }),
-      refreshIntervalMs: 40,
-      jitter: 0,
-    });
-    const rotated: string[] = [];
-    resolver.on('rotated', (e) => rotated.push(e.fingerprint256));
-    expect(await presented(resolver)).toBe(alice.fingerprint256);
+    const { r, rotated } = pollingResolver(source({ onWarning: () => {} }));
+    expect(await presented(r)).toBe(alice.fingerprint256);
 
-    emulator.putSecret('prod/payments/mtls', bundle(bob));
+    emulator.putSecret(SECRET, bundle(bob));
     await until(() => rotated.length > 0, 'the rotation');
     // One probe's read of AWSCURRENT is served alice's version by a replica behind the rotation.
     emulator.fail({ kind: 'stale', operation: 'GetSecretValue' });
     await until(() => emulator.log.calls().some((c) => c.fault === 'stale'), 'the lagging read');
-    const reads = emulator.log.count({ operation: 'GetSecretValue' });
-    await until(() => emulator.log.count({ operation: 'GetSecretValue' }) >= reads + 3, 'three more probes');
+    await moreCalls('GetSecretValue', 3, 'three more probes');
 
     expect(rotated).toEqual([bob.fingerprint256]);
     // Not announced, so not loaded either: every read since the start was a read of the stage.
     expect(emulator.log.calls({ operation: 'GetSecretValue' }).map((c) => c.body)).not.toContainEqual(
       expect.objectContaining({ VersionId: expect.anything() }),
     );
-    expect(await presented(resolver)).toBe(bob.fingerprint256);
+    expect(await presented(r)).toBe(bob.fingerprint256);
   });
 
   it('rotates even when the read after the probe is served by a replica that has not seen the rotation', async () => {
@@ -290,104 +302,77 @@ describe('a resolver over AWS Secrets Manager', () => {
     // The resolver files what it loads under the version its probe announced: had it kept the old
     // value served here, no later probe would differ and it would stay on alice for good.
     emulator.fail({ kind: 'stale', operation: 'GetSecretValue' });
-    const v2 = emulator.putSecret('prod/payments/mtls', bundle(bob));
+    const v2 = emulator.putSecret(SECRET, bundle(bob));
     await until(() => resolver?.health().fingerprint256 === bob.fingerprint256, 'the rotation');
     expect(emulator.log.calls({ operation: 'GetSecretValue' }).map((c) => [c.fault, c.body])).toEqual([
-      [undefined, { SecretId: 'prod/payments/mtls', VersionStage: 'AWSCURRENT' }],
-      ['stale', { SecretId: 'prod/payments/mtls', VersionStage: 'AWSCURRENT' }],
-      [undefined, { SecretId: 'prod/payments/mtls', VersionId: v2.id }],
+      [undefined, { SecretId: SECRET, VersionStage: 'AWSCURRENT' }],
+      ['stale', { SecretId: SECRET, VersionStage: 'AWSCURRENT' }],
+      [undefined, { SecretId: SECRET, VersionId: v2.id }],
     ]);
     expect(await presented(resolver)).toBe(bob.fingerprint256);
   });
 
   it('rolls back exactly once to a version the process never read, and stays there', async () => {
-    const name = 'prod/payments/mtls';
-    const v1 = emulator.secrets.get(name, { label: 'AWSCURRENT' });
-    emulator.putSecret(name, bundle(bob));
+    const v1 = rotateToBob();
     // The process starts while bob's version is current: alice's is never read.
-    resolver = createTlsResolver({ source: source(), refreshIntervalMs: 40, jitter: 0 });
-    const rotated: string[] = [];
-    resolver.on('rotated', (e) => rotated.push(e.fingerprint256));
-    expect(await presented(resolver)).toBe(bob.fingerprint256);
+    const { r, rotated } = pollingResolver();
+    expect(await presented(r)).toBe(bob.fingerprint256);
 
     // The operator moves AWSCURRENT back (update-secret-version-stage).
-    emulator.secrets.moveLabel(name, 'AWSCURRENT', { to: v1?.id });
+    emulator.secrets.moveLabel(SECRET, 'AWSCURRENT', { to: v1 });
     await until(() => rotated.length > 0, 'the rollback');
-    const since = emulator.log.count({ operation: 'DescribeSecret' });
-    await until(() => emulator.log.count({ operation: 'DescribeSecret' }) >= since + 5, 'five more probes');
+    await moreCalls('DescribeSecret', 5, 'five more probes');
     expect(rotated).toEqual([alice.fingerprint256]);
-    expect(await presented(resolver)).toBe(alice.fingerprint256);
+    expect(await presented(r)).toBe(alice.fingerprint256);
   });
 
   it('after a rollback, does not alternate while every read of AWSCURRENT meets a replica still on the replaced version', async () => {
-    const name = 'prod/payments/mtls';
-    const v1 = emulator.secrets.get(name, { label: 'AWSCURRENT' });
-    emulator.putSecret(name, bundle(bob));
-    resolver = createTlsResolver({ source: source(), refreshIntervalMs: 40, jitter: 0 });
-    const rotated: string[] = [];
-    resolver.on('rotated', (e) => rotated.push(e.fingerprint256));
-    expect(await presented(resolver)).toBe(bob.fingerprint256);
+    const v1 = rotateToBob();
+    const { r, rotated } = pollingResolver();
+    expect(await presented(r)).toBe(bob.fingerprint256);
 
-    emulator.secrets.moveLabel(name, 'AWSCURRENT', { to: v1?.id });
+    emulator.secrets.moveLabel(SECRET, 'AWSCURRENT', { to: v1 });
     emulator.fail({ kind: 'stale', operation: 'GetSecretValue', times: Number.POSITIVE_INFINITY });
     await until(() => rotated.length > 0, 'the rollback');
-    const since = emulator.log.count({ operation: 'DescribeSecret' });
-    await until(() => emulator.log.count({ operation: 'DescribeSecret' }) >= since + 5, 'five more probes');
+    await moreCalls('DescribeSecret', 5, 'five more probes');
     expect(rotated).toEqual([alice.fingerprint256]);
     expect(emulator.log.calls().some((c) => c.fault === 'stale')).toBe(true);
-    expect(await presented(resolver)).toBe(alice.fingerprint256);
+    expect(await presented(r)).toBe(alice.fingerprint256);
   });
 
   it('with DescribeSecret denied, after a rollback a probe that meets a replica still on the replaced version does not switch back', async () => {
-    const name = 'prod/payments/mtls';
-    const v1 = emulator.secrets.get(name, { label: 'AWSCURRENT' });
-    emulator.putSecret(name, bundle(bob));
+    const v1 = rotateToBob();
     emulator.fail({ kind: 'denied', operation: 'DescribeSecret', times: Number.POSITIVE_INFINITY });
-    resolver = createTlsResolver({
-      source: source({ onWarning: () => {} }),
-      refreshIntervalMs: 40,
-      jitter: 0,
-    });
-    const rotated: string[] = [];
-    resolver.on('rotated', (e) => rotated.push(e.fingerprint256));
-    expect(await presented(resolver)).toBe(bob.fingerprint256);
+    const { r, rotated } = pollingResolver(source({ onWarning: () => {} }));
+    expect(await presented(r)).toBe(bob.fingerprint256);
 
-    emulator.secrets.moveLabel(name, 'AWSCURRENT', { to: v1?.id });
+    emulator.secrets.moveLabel(SECRET, 'AWSCURRENT', { to: v1 });
     await until(() => rotated.length > 0, 'the rollback');
     // One probe's read of AWSCURRENT is served bob's version, newer by date, by a lagging replica.
     emulator.fail({ kind: 'stale', operation: 'GetSecretValue' });
     await until(() => emulator.log.calls().some((c) => c.fault === 'stale'), 'the lagging read');
-    const reads = emulator.log.count({ operation: 'GetSecretValue' });
-    await until(() => emulator.log.count({ operation: 'GetSecretValue' }) >= reads + 3, 'three more probes');
+    await moreCalls('GetSecretValue', 3, 'three more probes');
     expect(rotated).toEqual([alice.fingerprint256]);
-    expect(await presented(resolver)).toBe(alice.fingerprint256);
+    expect(await presented(r)).toBe(alice.fingerprint256);
   });
 
   it('with DescribeSecret denied, a rotation picked up by refresh() is not undone by a replica still on the old version', async () => {
-    const name = 'prod/payments/mtls';
     emulator.fail({ kind: 'denied', operation: 'DescribeSecret', times: Number.POSITIVE_INFINITY });
-    resolver = createTlsResolver({
-      source: source({ onWarning: () => {} }),
-      refreshIntervalMs: 40,
-      jitter: 0,
-    });
-    const rotated: string[] = [];
-    resolver.on('rotated', (e) => rotated.push(e.fingerprint256));
-    expect(await presented(resolver)).toBe(alice.fingerprint256);
+    const { r, rotated } = pollingResolver(source({ onWarning: () => {} }));
+    expect(await presented(r)).toBe(alice.fingerprint256);
 
     // The operator writes bob and asks for him at once: no probe steers that load.
-    emulator.putSecret(name, bundle(bob));
-    expect((await resolver.refresh()).fingerprint256).toBe(bob.fingerprint256);
+    emulator.putSecret(SECRET, bundle(bob));
+    expect((await r.refresh()).fingerprint256).toBe(bob.fingerprint256);
     // The next probe's read and the load it starts both meet a replica still on alice's version.
     emulator.fail({ kind: 'stale', operation: 'GetSecretValue', times: 2 });
     await until(
       () => emulator.log.calls().filter((c) => c.fault === 'stale').length === 2,
       'the two lagging reads',
     );
-    const reads = emulator.log.count({ operation: 'GetSecretValue' });
-    await until(() => emulator.log.count({ operation: 'GetSecretValue' }) >= reads + 3, 'three more probes');
+    await moreCalls('GetSecretValue', 3, 'three more probes');
     expect(rotated).toEqual([bob.fingerprint256]);
-    expect(await presented(resolver)).toBe(bob.fingerprint256);
+    expect(await presented(r)).toBe(bob.fingerprint256);
   });
 
   it.each([
@@ -396,28 +381,24 @@ describe('a resolver over AWS Secrets Manager', () => {
   ])(
     'a rollback (to a version %s) picked up by refresh() stays: the next probes confirm it without switching back',
     async (_, readBefore) => {
-      const name = 'prod/payments/mtls';
-      const v1 = emulator.secrets.get(name, { label: 'AWSCURRENT' });
-      if (!readBefore) emulator.putSecret(name, bundle(bob));
-      resolver = createTlsResolver({ source: source(), refreshIntervalMs: 40, jitter: 0 });
-      const rotated: string[] = [];
-      resolver.on('rotated', (e) => rotated.push(e.fingerprint256));
+      const v1 = emulator.secrets.get(SECRET, { label: 'AWSCURRENT' });
+      if (!readBefore) emulator.putSecret(SECRET, bundle(bob));
+      const { r, rotated } = pollingResolver();
       if (readBefore) {
-        expect(await presented(resolver)).toBe(alice.fingerprint256);
-        emulator.putSecret(name, bundle(bob));
-        expect((await resolver.refresh()).fingerprint256).toBe(bob.fingerprint256);
+        expect(await presented(r)).toBe(alice.fingerprint256);
+        emulator.putSecret(SECRET, bundle(bob));
+        expect((await r.refresh()).fingerprint256).toBe(bob.fingerprint256);
       } else {
-        expect(await presented(resolver)).toBe(bob.fingerprint256);
+        expect(await presented(r)).toBe(bob.fingerprint256);
       }
 
-      emulator.secrets.moveLabel(name, 'AWSCURRENT', { to: v1?.id });
-      expect((await resolver.refresh()).fingerprint256).toBe(alice.fingerprint256);
-      const since = emulator.log.count({ operation: 'DescribeSecret' });
-      await until(() => emulator.log.count({ operation: 'DescribeSecret' }) >= since + 4, 'four more probes');
+      emulator.secrets.moveLabel(SECRET, 'AWSCURRENT', { to: v1?.id });
+      expect((await r.refresh()).fingerprint256).toBe(alice.fingerprint256);
+      await moreCalls('DescribeSecret', 4, 'four more probes');
       expect(rotated).toEqual(
         readBefore ? [bob.fingerprint256, alice.fingerprint256] : [alice.fingerprint256],
       );
-      expect(await presented(resolver)).toBe(alice.fingerprint256);
+      expect(await presented(r)).toBe(alice.fingerprint256);
     },
   );
 
@@ -432,7 +413,7 @@ describe('a resolver over AWS Secrets Manager', () => {
       operation: 'GetSecretValue',
       times: Number.POSITIVE_INFINITY,
     });
-    emulator.putSecret('prod/payments/mtls', bundle(bob));
+    emulator.putSecret(SECRET, bundle(bob));
     await resolver.refresh().catch(() => undefined);
 
     await until(() => failures.length > 0, 'a refreshFailed event');

@@ -153,6 +153,32 @@ describe('server verification', () => {
   });
 });
 
+describe('a client closing the dispatcher it was handed', () => {
+  it('close() and destroy() end its connections, and the next request opens a new one with the same certificate', async () => {
+    const r = resolver();
+    const dispatcher = r.dispatcher() as unknown as {
+      close(): Promise<void>;
+      destroy(callback: () => void): void;
+      liveAgents(): number;
+    };
+    const get = async (path: string) =>
+      (await (await r.fetch(`${server.url}${path}`)).json()) as {
+        fingerprint256: string;
+        connectionId: number;
+      };
+    const first = await get('/handed-close-1');
+    await dispatcher.close();
+    expect(dispatcher.liveAgents()).toBe(0);
+    const second = await get('/handed-close-2');
+    expect(second.connectionId).not.toBe(first.connectionId);
+    await new Promise<void>((resolve) => dispatcher.destroy(resolve));
+    expect(dispatcher.liveAgents()).toBe(0);
+    const third = await get('/handed-close-3');
+    expect(third.connectionId).not.toBe(second.connectionId);
+    expect([first, second, third].map((x) => x.fingerprint256)).toEqual(Array(3).fill(client.fingerprint256));
+  });
+});
+
 describe('after close()', () => {
   it('the agent and dispatcher handed out earlier fail new requests with CLOSED', async () => {
     const r = resolver();

@@ -5,7 +5,7 @@
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import type https from 'node:https';
 import tls from 'node:tls';
-import { createTlsResolver, type TlsResolver } from '@mtlskit/core';
+import { createTlsResolver, type TlsResolver, type TlsResolverOptions } from '@mtlskit/core';
 import {
   type IssuedCert,
   type MtlsTestServer,
@@ -104,6 +104,15 @@ function recordConnectionStarts(generation: () => number): {
       tls.connect = original;
     },
   };
+}
+
+/** Two identities, an on-access resolver serving the first (only refresh() rotates it), and its agent. */
+async function servingFirstOfTwo(options: Partial<TlsResolverOptions> = {}) {
+  const [a, b] = await Promise.all([ca.issueClient(), ca.issueClient()]);
+  const source = new MemorySource().serve(a, server.caPem);
+  const r = createTlsResolver({ source, mode: 'on-access', ...options });
+  open.push(r);
+  return { a, b, source, r, agent: r.agent() };
 }
 
 describe('rotation', () => {
@@ -207,11 +216,7 @@ describe('rotation', () => {
   });
 
   it('idle connections of the old identity close at once, in-flight requests finish on theirs, and no old TLS session is resumed', async () => {
-    const [a, b] = await Promise.all([ca.issueClient(), ca.issueClient()]);
-    const source = new MemorySource().serve(a as IssuedCert, server.caPem);
-    const r = createTlsResolver({ source, mode: 'on-access' });
-    open.push(r);
-    const agent = r.agent();
+    const { a, b, source, r, agent } = await servingFirstOfTwo();
     const fetchJson = (path: string, init?: { headers: Record<string, string> }) =>
       r
         .fetch(`${server.url}${path}`, init)
@@ -223,10 +228,10 @@ describe('rotation', () => {
     const slowAgent = getWithAgent(`${server.url}/slow-agent`, agent);
     const slowFetch = fetchJson('/slow-fetch');
     await vi.waitFor(() => expect(server.requests.filter((q) => q.path.startsWith('/slow'))).toHaveLength(2));
-    const oldConnections = server.connections.filter((c) => c.peerFingerprint256 === a?.fingerprint256);
+    const oldConnections = server.connections.filter((c) => c.peerFingerprint256 === a.fingerprint256);
     expect(oldConnections.length).toBe(4);
 
-    source.serve(b as IssuedCert, server.caPem);
+    source.serve(b, server.caPem);
     await r.refresh();
     const inFlight = new Set(
       server.requests.filter((q) => q.path.startsWith('/slow')).map((q) => q.connectionId),
@@ -244,12 +249,12 @@ describe('rotation', () => {
       getWithAgent(`${server.url}/after`, agent),
       fetchJson('/after', { headers: { connection: 'close' } }),
     ]);
-    expect(after.map((x) => x.fingerprint256)).toEqual([b?.fingerprint256, b?.fingerprint256]);
-    expect((await slowAgent).fingerprint256).toBe(a?.fingerprint256);
-    expect((await slowFetch).fingerprint256).toBe(a?.fingerprint256);
+    expect(after.map((x) => x.fingerprint256)).toEqual([b.fingerprint256, b.fingerprint256]);
+    expect((await slowAgent).fingerprint256).toBe(a.fingerprint256);
+    expect((await slowFetch).fingerprint256).toBe(a.fingerprint256);
     // Then the old connections that carried them close too, and only new-identity ones remain.
     await vi.waitFor(() => expect(oldConnections.every((c) => c.closedAt !== undefined)).toBe(true));
-    const newConnections = server.connections.filter((c) => c.peerFingerprint256 === b?.fingerprint256);
+    const newConnections = server.connections.filter((c) => c.peerFingerprint256 === b.fingerprint256);
     expect(newConnections.length).toBeGreaterThanOrEqual(2);
     expect(newConnections.some((c) => c.sessionReused)).toBe(false);
     // The control: sessions are cached and resumed within one identity, so the check above can fail.
@@ -264,7 +269,7 @@ describe('rotation', () => {
         fetchJson(`/resumed-fetch-${attempt}`, { headers: { connection: 'close' } }),
       ]);
       for (const q of server.requests.filter((x) => x.path.endsWith(`-${attempt}`))) {
-        expect(q.peerFingerprint256).toBe(b?.fingerprint256);
+        expect(q.peerFingerprint256).toBe(b.fingerprint256);
         if (q.sessionReused) resumedBy[q.path.startsWith('/resumed-agent') ? 'agent' : 'fetch'] = true;
       }
     }
@@ -272,42 +277,34 @@ describe('rotation', () => {
   });
 
   it('with maxSockets: 1, a rotation does not make later requests wait for the old connection: maxSockets counts per identity, so a request made after the rotation goes out at once on a new connection with the new identity', async () => {
-    const [a, b] = await Promise.all([ca.issueClient(), ca.issueClient()]);
-    const source = new MemorySource().serve(a as IssuedCert, server.caPem);
-    const r = createTlsResolver({ source, mode: 'on-access', agentOptions: { maxSockets: 1 } });
-    open.push(r);
-    const agent = r.agent();
+    const { a, b, source, r, agent } = await servingFirstOfTwo({ agentOptions: { maxSockets: 1 } });
     const warm = await getWithAgent(`${server.url}/queued-warm`, agent);
     // The only socket the old identity may have is busy for a second...
     const slow = getWithAgent(`${server.url}/slow-queued`, agent);
     await vi.waitFor(() => expect(server.requests.some((q) => q.path === '/slow-queued')).toBe(true));
     // ...and a request made before the rotation waits for it, as maxSockets: 1 says.
     const queuedBefore = getWithAgent(`${server.url}/queued-before`, agent);
-    source.serve(b as IssuedCert, server.caPem);
+    source.serve(b, server.caPem);
     await r.refresh();
     const after = getWithAgent(`${server.url}/queued-after`, agent);
     const first = await Promise.race([slow.then(() => 'slow'), after.then(() => 'after')]);
     expect(first).toBe('after');
     const [slowReply, afterReply, beforeReply] = await Promise.all([slow, after, queuedBefore]);
-    expect(slowReply).toMatchObject({ fingerprint256: a?.fingerprint256, connectionId: warm.connectionId });
-    expect(afterReply.fingerprint256).toBe(b?.fingerprint256);
+    expect(slowReply).toMatchObject({ fingerprint256: a.fingerprint256, connectionId: warm.connectionId });
+    expect(afterReply.fingerprint256).toBe(b.fingerprint256);
     expect(afterReply.connectionId).not.toBe(warm.connectionId);
     // The request queued before the rotation was started before it: it may take the old socket when
     // that frees; it must simply succeed.
     expect(beforeReply.status).toBe(200);
-    expect([a?.fingerprint256, b?.fingerprint256]).toContain(beforeReply.fingerprint256);
+    expect([a.fingerprint256, b.fingerprint256]).toContain(beforeReply.fingerprint256);
   });
 
   it('many rotations leave no sockets or undici Agents behind', async () => {
-    const [a, b] = await Promise.all([ca.issueClient(), ca.issueClient()]);
-    const source = new MemorySource().serve(a as IssuedCert, server.caPem);
-    const r = createTlsResolver({ source, mode: 'on-access' });
-    open.push(r);
-    const agent = r.agent();
+    const { a, b, source, r, agent } = await servingFirstOfTwo();
     const dispatcher = r.dispatcher() as unknown as { liveAgents(): number };
     const opened = server.connections.length;
     for (let i = 0; i < 60; i++) {
-      source.serve((i % 2 === 0 ? b : a) as IssuedCert, server.caPem);
+      source.serve(i % 2 === 0 ? b : a, server.caPem);
       await r.refresh();
       await getWithAgent(`${server.url}/churn`, agent);
       await (await r.fetch(`${server.url}/churn`)).text();

@@ -9,7 +9,7 @@ import { toMtlsError } from './errors.js';
 let aws: AwsHarness;
 beforeAll(async () => {
   aws = await startAwsHarness();
-  aws.emulator.putSecret('s', '{"cert":"c","key":"k"}');
+  aws.emulator.putSecret('s', BUNDLE);
 });
 afterAll(() => aws.close());
 
@@ -29,15 +29,26 @@ const table: Array<[name: string, status: number, code: string, retryable: boole
   ['LimitExceededException', 400, 'SOURCE_UNAVAILABLE', false],
 ];
 
+const BUNDLE = '{"cert":"c","key":"k"}';
+
+/** What one load (or store) of "s" by a new source fails with after the emulator was told to answer `code`. */
+async function refused(
+  code: string,
+  message: string,
+  { status = 400, call = 'load' }: { status?: number; call?: 'load' | 'store' } = {},
+): Promise<MtlsError> {
+  aws.emulator.fail({ kind: 'error', code, status, message });
+  const source = aws.source({ secretId: 's' });
+  const err = await (call === 'load' ? source.load() : source.store({ bundle: BUNDLE })).catch(
+    (e: unknown) => e,
+  );
+  expect(MtlsError.is(err)).toBe(true);
+  return err as MtlsError;
+}
+
 describe('toMtlsError', () => {
   it.each(table)('maps %s (HTTP %i) to %s, retryable %s', async (name, status, code, retryable) => {
-    aws.emulator.fail({ kind: 'error', code: name, status, message: `${name} from the emulator` });
-    const err = await aws
-      .source({ secretId: 's' })
-      .load()
-      .catch((e: unknown) => e);
-    expect(MtlsError.is(err)).toBe(true);
-    const e = err as MtlsError;
+    const e = await refused(name, `${name} from the emulator`, { status });
     expect([e.code, e.retryable]).toEqual([code, retryable]);
     expect(e.message).toContain(`${name} from the emulator`);
     expect(e.message).toContain('"s"');
@@ -45,11 +56,7 @@ describe('toMtlsError', () => {
 
   it('words a refused 4xx as a refusal, with AWS’s message and what to do, not as a network problem', async () => {
     const quota = 'You have exceeded the maximum number of versions for this secret.';
-    aws.emulator.fail({ kind: 'error', code: 'LimitExceededException', status: 400, message: quota });
-    const err = (await aws
-      .source({ secretId: 's' })
-      .store({ bundle: '{"cert":"c","key":"k"}' })
-      .catch((e: unknown) => e)) as MtlsError;
+    const err = await refused('LimitExceededException', quota, { call: 'store' });
     expect([err.code, err.retryable]).toEqual(['SOURCE_UNAVAILABLE', false]);
     expect(err.message).toContain(
       `AWS Secrets Manager refused PutSecretValue on secret "s" (LimitExceededException: ${quota})`,
@@ -57,11 +64,7 @@ describe('toMtlsError', () => {
     expect(err.message).toMatch(/quota was reached.*store less often.*not retried/);
     expect(err.message).not.toMatch(/network|retried when/);
 
-    aws.emulator.fail({ kind: 'error', code: 'ResourceExistsException', status: 400, message: 'exists' });
-    const exists = (await aws
-      .source({ secretId: 's' })
-      .store({ bundle: '{"cert":"c","key":"k"}' })
-      .catch((e: unknown) => e)) as MtlsError;
+    const exists = await refused('ResourceExistsException', 'exists', { call: 'store' });
     expect(exists.message).toMatch(
       /refused PutSecretValue .*\(ResourceExistsException: exists\) — .*store again/,
     );
@@ -69,11 +72,7 @@ describe('toMtlsError', () => {
 
   it('reads InvalidRequestException from AWS’s text: scheduled for deletion, or a state that forbids the call', async () => {
     const deleted = "You can't perform this operation on the secret because it was marked for deletion.";
-    aws.emulator.fail({ kind: 'error', code: 'InvalidRequestException', status: 400, message: deleted });
-    const gone = (await aws
-      .source({ secretId: 's' })
-      .load()
-      .catch((e: unknown) => e)) as MtlsError;
+    const gone = await refused('InvalidRequestException', deleted);
     expect([gone.code, gone.retryable]).toEqual(['SOURCE_NOT_FOUND', false]);
     expect(gone.message).toMatch(
       /refused GetSecretValue on secret "s", version AWSCURRENT, because the secret is scheduled for deletion — restore it/,
@@ -82,58 +81,38 @@ describe('toMtlsError', () => {
 
     const managed =
       'You can’t modify secret arn:aws:secretsmanager:eu-west-1:123456789012:secret:s because it’s managed by rds.';
-    aws.emulator.fail({ kind: 'error', code: 'InvalidRequestException', status: 400, message: managed });
-    const refused = (await aws
-      .source({ secretId: 's' })
-      .store({ bundle: '{"cert":"c","key":"k"}' })
-      .catch((e: unknown) => e)) as MtlsError;
-    expect([refused.code, refused.retryable]).toEqual(['SOURCE_UNAVAILABLE', false]);
-    expect(refused.message).toContain(
+    const managedErr = await refused('InvalidRequestException', managed, { call: 'store' });
+    expect([managedErr.code, managedErr.retryable]).toEqual(['SOURCE_UNAVAILABLE', false]);
+    expect(managedErr.message).toContain(
       `refused PutSecretValue on secret "s" (InvalidRequestException: ${managed})`,
     );
-    expect(refused.message).toMatch(/managed by another AWS service.*write to a secret of your own/);
-    expect(refused.message).not.toMatch(/deletion/);
+    expect(managedErr.message).toMatch(/managed by another AWS service.*write to a secret of your own/);
+    expect(managedErr.message).not.toMatch(/deletion/);
   });
 
   it('takes a secret as scheduled for deletion only from AWS’s phrase, not from a quoted name that contains "delete"', async () => {
     const quoting =
       'You can’t modify secret arn:aws:secretsmanager:eu-west-1:123456789012:secret:to-delete/mtls-AbCdEf because it’s managed by rds.';
-    aws.emulator.fail({ kind: 'error', code: 'InvalidRequestException', status: 400, message: quoting });
-    const refused = (await aws
-      .source({ secretId: 's' })
-      .load()
-      .catch((e: unknown) => e)) as MtlsError;
-    expect([refused.code, refused.retryable]).toEqual(['SOURCE_UNAVAILABLE', false]);
-    expect(refused.message).not.toMatch(/scheduled for deletion — restore it/);
+    const quoted = await refused('InvalidRequestException', quoting);
+    expect([quoted.code, quoted.retryable]).toEqual(['SOURCE_UNAVAILABLE', false]);
+    expect(quoted.message).not.toMatch(/scheduled for deletion — restore it/);
 
     // AWS's other wording (CreateSecret on a name whose secret awaits deletion) is recognised too.
     const scheduled =
       'You can’t create this secret because a secret with this name is already scheduled for deletion.';
-    aws.emulator.fail({ kind: 'error', code: 'InvalidRequestException', status: 400, message: scheduled });
-    const gone = (await aws
-      .source({ secretId: 's' })
-      .load()
-      .catch((e: unknown) => e)) as MtlsError;
+    const gone = await refused('InvalidRequestException', scheduled);
     expect(gone.code).toBe('SOURCE_NOT_FOUND');
     expect(gone.message).toMatch(/scheduled for deletion — restore it/);
   });
 
   it('quotes at most the first 300 characters of AWS’s message', async () => {
     const long = `Refused: ${'x'.repeat(1_000)}END`;
-    aws.emulator.fail({ kind: 'error', code: 'LimitExceededException', status: 400, message: long });
-    const refused = (await aws
-      .source({ secretId: 's' })
-      .load()
-      .catch((e: unknown) => e)) as MtlsError;
-    expect(refused.message).toContain(`(LimitExceededException: ${long.slice(0, 300)}…)`);
-    expect(refused.message).not.toContain('END');
-    expect(refused.message.length).toBeLessThan(700);
+    const limited = await refused('LimitExceededException', long);
+    expect(limited.message).toContain(`(LimitExceededException: ${long.slice(0, 300)}…)`);
+    expect(limited.message).not.toContain('END');
+    expect(limited.message.length).toBeLessThan(700);
 
-    aws.emulator.fail({ kind: 'error', code: 'ServiceUnavailable', status: 503, message: long });
-    const unavailable = (await aws
-      .source({ secretId: 's' })
-      .load()
-      .catch((e: unknown) => e)) as MtlsError;
+    const unavailable = await refused('ServiceUnavailable', long, { status: 503 });
     expect(unavailable.message).toContain(`: ${long.slice(0, 300)}…`);
     expect(unavailable.message).not.toContain('END');
   });

@@ -140,6 +140,37 @@ describe('loading a secret that holds the whole credential', () => {
   });
 });
 
+/** With DescribeSecret refused for good (`describeDenied`), the probes read the value instead. */
+interface GuardSetup {
+  describeDenied?: boolean;
+}
+
+function guardedSource({ describeDenied = false }: GuardSetup) {
+  if (!describeDenied) return aws.source({ secretId: 's' });
+  aws.emulator.fail({ kind: 'denied', operation: 'DescribeSecret', times: Number.POSITIVE_INFINITY });
+  return aws.source({ secretId: 's', onWarning: () => {} });
+}
+
+/** Alice's version, then bob's as AWSCURRENT, and a source whose first load got bob's: alice's is never read. */
+async function startedOnBob(setup: GuardSetup = {}) {
+  const v1 = aws.emulator.putSecret('s', bundleOf(alice));
+  const v2 = aws.emulator.putSecret('s', bundleOf(bob));
+  const source = guardedSource(setup);
+  expect((await source.load()).version).toBe(v2.id);
+  return { v1, v2, source };
+}
+
+/** A source that loaded alice's version, then announced and loaded bob's, written after it. */
+async function rotatedToBob(setup: GuardSetup = {}) {
+  const v1 = aws.emulator.putSecret('s', bundleOf(alice));
+  const source = guardedSource(setup);
+  await source.load();
+  const v2 = aws.emulator.putSecret('s', bundleOf(bob));
+  expect(await source.version()).toBe(v2.id);
+  expect((await source.load()).version).toBe(v2.id);
+  return { v1, v2, source };
+}
+
 describe('version() and rotation', () => {
   it('probes with DescribeSecret only, and changes exactly when a new version becomes current', async () => {
     const v1 = aws.emulator.putSecret('s', bundleOf(alice));
@@ -283,13 +314,7 @@ describe('version() and rotation', () => {
   });
 
   it('with DescribeSecret denied, a probe served by a replica behind a rotation announces the version it stands by; a rollback is announced when two probes in a row report it', async () => {
-    const v1 = aws.emulator.putSecret('s', bundleOf(alice));
-    aws.emulator.fail({ kind: 'denied', operation: 'DescribeSecret', times: Number.POSITIVE_INFINITY });
-    const source = aws.source({ secretId: 's', onWarning: () => {} });
-    await source.load();
-    const v2 = aws.emulator.putSecret('s', bundleOf(bob));
-    expect(await source.version()).toBe(v2.id);
-    expect((await source.load()).version).toBe(v2.id);
+    const { v1, v2, source } = await rotatedToBob({ describeDenied: true });
 
     // One probe is served alice's version by a lagging replica: not announced.
     aws.emulator.fail({ kind: 'stale', operation: 'GetSecretValue' });
@@ -308,12 +333,7 @@ describe('version() and rotation', () => {
   });
 
   it('with DescribeSecret, a probe that reports an older version than one already read waits for a second probe too', async () => {
-    const v1 = aws.emulator.putSecret('s', bundleOf(alice));
-    const source = aws.source({ secretId: 's' });
-    await source.load();
-    const v2 = aws.emulator.putSecret('s', bundleOf(bob));
-    expect(await source.version()).toBe(v2.id);
-    expect((await source.load()).version).toBe(v2.id);
+    const { v1, v2, source } = await rotatedToBob();
 
     // A DescribeSecret answered by a replica behind the rotation (AWSCURRENT still on alice's version).
     aws.emulator.secrets.moveLabel('s', 'AWSCURRENT', { to: v1.id });
@@ -332,11 +352,8 @@ describe('version() and rotation', () => {
   });
 
   it('announces a rollback to a version it never read on the first probe, and stays on it', async () => {
-    const v1 = aws.emulator.putSecret('s', bundleOf(alice));
-    const v2 = aws.emulator.putSecret('s', bundleOf(bob));
     // The process starts while bob's version is current: alice's version is never read.
-    const source = aws.source({ secretId: 's' });
-    expect((await source.load()).version).toBe(v2.id);
+    const { v1, source } = await startedOnBob();
 
     // The operator moves AWSCURRENT back to alice's version (update-secret-version-stage).
     aws.emulator.secrets.moveLabel('s', 'AWSCURRENT', { to: v1.id });
@@ -360,10 +377,7 @@ describe('version() and rotation', () => {
   });
 
   it('after a rollback, loads whose reads of the stage are all served the replaced version never take the source back', async () => {
-    const v1 = aws.emulator.putSecret('s', bundleOf(alice));
-    const v2 = aws.emulator.putSecret('s', bundleOf(bob));
-    const source = aws.source({ secretId: 's' });
-    expect((await source.load()).version).toBe(v2.id);
+    const { v1, source } = await startedOnBob();
     aws.emulator.secrets.moveLabel('s', 'AWSCURRENT', { to: v1.id });
     // Every read of AWSCURRENT from now on meets a replica that still has it on bob's version.
     aws.emulator.fail({ kind: 'stale', operation: 'GetSecretValue', times: Number.POSITIVE_INFINITY });
@@ -379,10 +393,7 @@ describe('version() and rotation', () => {
   });
 
   it('stands by the version a load returned instead of the announced one: a first probe that lagged does not cost a switch', async () => {
-    const v1 = aws.emulator.putSecret('s', bundleOf(alice));
-    const v2 = aws.emulator.putSecret('s', bundleOf(bob));
-    const source = aws.source({ secretId: 's' });
-    expect((await source.load()).version).toBe(v2.id);
+    const { v1, v2, source } = await startedOnBob();
 
     // The first probe meets a replica one rotation behind: AWSCURRENT on alice's version, which this
     // process never read, and bob's not listed at all.
@@ -397,12 +408,7 @@ describe('version() and rotation', () => {
   });
 
   it('counts overlapping probes as one: a step back that both report is still held until the next probe', async () => {
-    const v1 = aws.emulator.putSecret('s', bundleOf(alice));
-    const source = aws.source({ secretId: 's' });
-    await source.load();
-    const v2 = aws.emulator.putSecret('s', bundleOf(bob));
-    expect(await source.version()).toBe(v2.id);
-    expect((await source.load()).version).toBe(v2.id);
+    const { v1, v2, source } = await rotatedToBob();
 
     // Two probes in flight at once (two resolvers sharing the source) meet the same lagging replica.
     aws.emulator.secrets.moveLabel('s', 'AWSCURRENT', { to: v1.id });
@@ -412,11 +418,7 @@ describe('version() and rotation', () => {
   });
 
   it('with DescribeSecret denied, after a rollback a probe served the replaced version does not go back', async () => {
-    const v1 = aws.emulator.putSecret('s', bundleOf(alice));
-    const v2 = aws.emulator.putSecret('s', bundleOf(bob));
-    aws.emulator.fail({ kind: 'denied', operation: 'DescribeSecret', times: Number.POSITIVE_INFINITY });
-    const source = aws.source({ secretId: 's', onWarning: () => {} });
-    expect((await source.load()).version).toBe(v2.id);
+    const { v1, v2, source } = await startedOnBob({ describeDenied: true });
 
     // A rollback to a version never read is announced at once, though the probe itself read its date.
     aws.emulator.secrets.moveLabel('s', 'AWSCURRENT', { to: v1.id });
@@ -665,6 +667,23 @@ describe('store()', () => {
     expect(aws.emulator.log.count({ operation: 'PutSecretValue' })).toBe(0);
   });
 
+  it('refuses, writing nothing, to store into a fixed versionId or several CA certificates into one secret', async () => {
+    aws.emulator.putSecret('s', bundleOf(alice));
+    const fixed = aws.source({ secretId: 's', versionId: 'v1' });
+    const pinned = await fixed.store({ bundle: bundleOf(bob) }).catch((e: unknown) => e);
+    expect(MtlsError.is(pinned, 'INVALID_REFERENCE')).toBe(true);
+    expect((pinned as MtlsError).message).toMatch(/reads the fixed version v1: drop versionId/);
+
+    const withCa = aws.source({ secretId: 's', secrets: { ca: 'ca' } });
+    const several = await withCa
+      .store({ cert: bob.certPem, key: bob.keyPem, ca: [alice.caPem, bob.caPem] })
+      .catch((e: unknown) => e);
+    expect(MtlsError.is(several, 'INVALID_REFERENCE')).toBe(true);
+    expect(several).toMatchObject({ field: 'ca' });
+    expect((several as MtlsError).message).toMatch(/the ca secret "ca" holds one value: join the CA/);
+    expect(aws.emulator.log.count({ operation: 'PutSecretValue' })).toBe(0);
+  });
+
   it('maps a failed write like a failed read', async () => {
     const source = aws.source({ secretId: 'absent' });
     const err = await source.store({ cert: bob.certPem, key: bob.keyPem }).catch((e: unknown) => e);
@@ -747,6 +766,18 @@ describe('errors', () => {
       .catch((e: unknown) => e);
     expect(MtlsError.is(err, 'SOURCE_NOT_FOUND')).toBe(true);
     expect((err as MtlsError).message).toMatch(/no version labelled AWSPENDING/);
+  });
+
+  it('reports a version without SecretString or SecretBinary as MISSING_FIELD', async () => {
+    // The emulator refuses to store such a version; a client answering like AWS would for one does not.
+    const client = { send: async () => ({ VersionId: 'v1' }) } as unknown as SecretsManagerClient;
+    const err = await awsSecretsManagerSource({ secretId: 's', client })
+      .load()
+      .catch((e: unknown) => e);
+    expect(MtlsError.is(err, 'MISSING_FIELD')).toBe(true);
+    expect((err as MtlsError).message).toMatch(
+      /secret "s" has no SecretString or SecretBinary in version v1/,
+    );
   });
 
   it('passes a corrupt value through for core to reject with DECODE_FAILED', async () => {

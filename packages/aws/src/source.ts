@@ -111,9 +111,9 @@ const REMEMBERED_VERSIONS = 16;
 /** What the source has seen of one secret, to tell a lagging replica from a rotation or a rollback. */
 interface History {
   /**
-   * The version the source stands by: the last one a probe announced and accepted (or a load returned
-   * instead of the announced one), or, before any probe, the one the first load got. Probes are
-   * compared with it; reads as such never move it.
+   * The version the source stands by: the one the first load got, then the last one a probe accepted,
+   * or a load returned as newer by creation date (instead of the announced one, or with no probe
+   * before it: see settleBaselines). Probes are compared with it; a probe's own read never moves it.
    */
   baseline?: string;
   /** Versions that were the baseline and were replaced since: reporting one again goes back. */
@@ -121,9 +121,10 @@ interface History {
   /** Creation dates (AWS's CreatedDate) of the versions read, the last {@link REMEMBERED_VERSIONS} of them. */
   createdAt: Map<string, number>;
   /**
-   * A version the last probe reported and the source held back (it announced the baseline): accepted
-   * if the next probe reports it again. `after`: the probes screened once it was held; a probe started
-   * before then overlapped the one that held it and does not count as the next.
+   * A step back from the baseline seen once and held back — reported by the last probe (which
+   * announced the baseline instead) or returned by a load: accepted if the next probe reports it
+   * again. `after`: the probes screened once it was held; a probe started before then overlapped the
+   * observation that held it and does not count as the next.
    */
   held?: { versionId: string; after: number };
   /** How many probes of this secret have been screened. */

@@ -12,7 +12,7 @@ export function issuedBy(child: X509Certificate, parent: X509Certificate): boole
 }
 
 /** True for a self-issued certificate (a root, or a self-signed leaf). */
-export function isSelfIssued(cert: X509Certificate): boolean {
+function isSelfIssued(cert: X509Certificate): boolean {
   return issuedBy(cert, cert);
 }
 

@@ -849,7 +849,7 @@ export function decodeWith(
   const run: Run = {
     policy,
     opts,
-    budget: new IterationBudget(LIMITS.maxTotalIterations, opts.derivations),
+    budget: new IterationBudget(opts.derivations),
     findings: [],
   };
   if (typeof material !== 'object' || material === null) {

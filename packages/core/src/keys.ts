@@ -33,7 +33,7 @@ export class KeyError extends Error {
 const TLS_KEY_TYPES: readonly string[] = ['rsa', 'rsa-pss', 'ec', 'ed25519', 'ed448'];
 
 /** True when the key needs a passphrase to open. */
-export function isEncrypted(item: KeyItem): boolean {
+function isEncrypted(item: KeyItem): boolean {
   return item.kind === 'encrypted-pkcs8' || item.kind === 'traditional';
 }
 

@@ -52,5 +52,3 @@ export const LIMITS = Object.freeze({
    */
   maxScryptCost: 2 ** 20,
 });
-
-export type Limits = typeof LIMITS;

@@ -7,7 +7,7 @@ import { MtlsError } from './errors.js';
 import { LegacyCiphersNeeded, legacyCiphersIfLoaded, loadLegacyCiphers } from './legacy-ciphers.js';
 import { resolvePolicy, type ValidationPolicy } from './policy.js';
 import type { CredentialMaterial, CredentialSource, Finding, SourceContext } from './types.js';
-import { assertNoErrors, validateCredentials } from './validate.js';
+import { assertNoErrors, validateResolved } from './validate.js';
 
 function isSource(value: CredentialSource | CredentialMaterial): value is CredentialSource {
   return (
@@ -75,7 +75,7 @@ export async function loadCredentials(
     // Derived keys are secret: they do not outlive this call.
     opts.derivations?.clear();
   }
-  const warnings = assertNoErrors(validateCredentials(decoded, policy), sourceId);
+  const warnings = assertNoErrors(validateResolved(decoded, resolved), sourceId);
   // Sources may report warnings of their own (e.g. a group-readable key file): they ride along too.
   const sourceWarnings = (source as { warnings?: readonly Finding[] } | undefined)?.warnings ?? [];
   if (sourceWarnings.length > 0) warnings.push(...sourceWarnings);

@@ -40,17 +40,11 @@ export class IterationBudget {
   #kept = 0;
   /** Units charged in all, wrong candidates included. */
   #spent = 0;
-  readonly #total: number;
-  readonly #overall: number;
+  readonly #total = LIMITS.maxTotalIterations;
+  readonly #overall = LIMITS.maxTotalIterationsWithCandidates;
   readonly #memo: Map<string, Buffer> | undefined;
 
-  constructor(
-    total: number = LIMITS.maxTotalIterations,
-    memo?: Map<string, Buffer>,
-    overall: number = Math.max(total, LIMITS.maxTotalIterationsWithCandidates),
-  ) {
-    this.#total = total;
-    this.#overall = overall;
+  constructor(memo?: Map<string, Buffer>) {
     this.#memo = memo;
   }
 
@@ -164,7 +158,7 @@ export const HMAC_OIDS: Record<string, string> = {
   '1.2.840.113549.2.13': 'sha512-256',
 };
 
-export const OID_PBES2 = '1.2.840.113549.1.5.13';
+const OID_PBES2 = '1.2.840.113549.1.5.13';
 export const OID_PBKDF2 = '1.2.840.113549.1.5.12';
 export const OID_PBMAC1 = '1.2.840.113549.1.5.14';
 const OID_SCRYPT = '1.3.6.1.4.1.11591.4.11';

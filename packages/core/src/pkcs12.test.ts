@@ -12,7 +12,15 @@ import { MtlsError } from './errors.js';
 import { legacyCiphersIfLoaded } from './legacy-ciphers.js';
 import { LIMITS } from './limits.js';
 import { loadCredentials } from './load.js';
-import { bmpPassword, IterationBudget, PbeError, pbkdf2, pkcs12Kdf } from './pbe.js';
+import {
+  bmpPassword,
+  decryptPbe,
+  decryptTraditional,
+  IterationBudget,
+  PbeError,
+  pbkdf2,
+  pkcs12Kdf,
+} from './pbe.js';
 
 const PASSPHRASE = 'pkcs12 test password';
 const WRONG = 'not the pkcs12 password';
@@ -334,7 +342,7 @@ describe('iteration budget', () => {
     const runs: number[] = [];
     for (let i = 0; i < 2; i++) {
       // A new budget each time, as a decode run again after the legacy ciphers loaded.
-      const budget = new IterationBudget(LIMITS.maxTotalIterations, memo);
+      const budget = new IterationBudget(memo);
       let calls = 0;
       const derive = (salt: string) =>
         budget.derive(['pbkdf2', salt], () => {
@@ -353,6 +361,94 @@ describe('iteration budget', () => {
   test('refuses a zero iteration count as malformed', () => {
     expect(() => new IterationBudget().spend(0, 'MAC')).toThrow(
       expect.objectContaining({ reason: 'malformed' }),
+    );
+  });
+});
+
+describe('malformed or unsupported encryption parameters', () => {
+  const PBES2 = '1.2.840.113549.1.5.13';
+  const AES256 = '2.16.840.1.101.3.4.1.42';
+  const pbkdf2Of = (...rest: Buffer[]) =>
+    SEQ(OID('1.2.840.113549.1.5.12'), SEQ(OCTETS(Buffer.alloc(8)), INT(1), ...rest));
+  const pbes2 = (kdf: Buffer, cipher: Buffer) => {
+    const node = parseOne(SEQ(OID(PBES2), SEQ(kdf, cipher)));
+    return { oid: PBES2, params: node.children[1] };
+  };
+  const opts = () => ({
+    budget: new IterationBudget(),
+    legacy: () => {
+      throw new Error('no legacy cipher is needed to refuse these');
+    },
+  });
+  test.each([
+    {
+      name: 'an RC2 version that encodes no key size',
+      alg: () => pbes2(pbkdf2Of(), SEQ(OID('1.2.840.113549.3.2'), SEQ(INT(7), OCTETS(Buffer.alloc(8))))),
+      reason: 'malformed',
+      says: 'RC2 parameters with an unknown version',
+    },
+    {
+      name: 'a PBES2 cipher without an IV',
+      alg: () => pbes2(pbkdf2Of(), SEQ(OID(AES256), NULL)),
+      reason: 'malformed',
+      says: 'PBES2 cipher without an IV',
+    },
+    {
+      name: 'a PBKDF2 key length other than the cipher’s',
+      alg: () => pbes2(pbkdf2Of(INT(16)), SEQ(OID(AES256), OCTETS(Buffer.alloc(16)))),
+      reason: 'malformed',
+      says: 'PBKDF2 key length does not match the cipher',
+    },
+    {
+      name: 'a PBKDF2 key length out of range',
+      alg: () => pbes2(pbkdf2Of(INT(65)), SEQ(OID(AES256), OCTETS(Buffer.alloc(16)))),
+      reason: 'malformed',
+      says: 'PBKDF2 key length out of range',
+    },
+    {
+      name: 'a PBKDF2 salt from another source (not an OCTET STRING)',
+      alg: () =>
+        pbes2(
+          SEQ(OID('1.2.840.113549.1.5.12'), SEQ(SEQ(OID('1.2.3.4')), INT(1))),
+          SEQ(OID(AES256), OCTETS(Buffer.alloc(16))),
+        ),
+      reason: 'unsupported',
+      says: 'PBKDF2 with a salt from another source',
+    },
+    {
+      name: 'an IV of the wrong length',
+      alg: () => pbes2(pbkdf2Of(), SEQ(OID(AES256), OCTETS(Buffer.alloc(8)))),
+      reason: 'malformed',
+      says: 'AES-256-CBC IV has the wrong length',
+    },
+    {
+      name: 'a ciphertext that is not whole blocks',
+      alg: () => pbes2(pbkdf2Of(), SEQ(OID(AES256), OCTETS(Buffer.alloc(16)))),
+      data: Buffer.alloc(5),
+      reason: 'malformed',
+      says: 'AES-256-CBC ciphertext is not a whole number of blocks',
+    },
+    {
+      name: 'PKCS#12 PBE with RC4',
+      alg: () => ({
+        oid: '1.2.840.113549.1.12.1.1',
+        params: parseOne(SEQ(OCTETS(Buffer.alloc(8)), INT(1))),
+      }),
+      reason: 'unsupported',
+      says: 'PKCS#12 PBE with SHA-1 and RC4-128 (RC4 is not supported)',
+    },
+  ])('refuses $name', ({ alg, data = Buffer.alloc(16), reason, says }) => {
+    expect(() => decryptPbe(alg(), data, 'pw', opts())).toThrow(
+      expect.objectContaining({ name: 'PbeError', reason, message: says }),
+    );
+  });
+
+  test.each([
+    ['not hex', 'AES-256-CBC,not-hex-at-all!!!!!!!!!!!!!!!!!!!!!!!!'],
+    ['of the wrong length', `AES-256-CBC,${'00'.repeat(8)}`],
+  ])('refuses a DEK-Info IV %s', (_name, dekInfo) => {
+    expect(() => decryptTraditional(dekInfo, Buffer.alloc(16), 'pw', opts())).toThrow(
+      expect.objectContaining({ name: 'PbeError', reason: 'malformed', message: 'DEK-Info has no valid IV' }),
     );
   });
 });

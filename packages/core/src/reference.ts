@@ -718,7 +718,8 @@ class Cursor {
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const FIELDS: readonly ReferenceField[] = ['cert', 'key', 'passphrase', 'ca', 'pfx'];
+/** The per-field options of env: and file: (and of the sources behind them), in reference order. */
+export const REFERENCE_FIELDS: readonly ReferenceField[] = ['cert', 'key', 'passphrase', 'ca', 'pfx'];
 
 function pick(c: Cursor, names: readonly ReferenceField[]): Partial<Record<ReferenceField, string>> {
   const out: Partial<Record<ReferenceField, string>> = {};
@@ -778,7 +779,7 @@ function segments(c: Cursor, what: string): string[] {
 function buildEnv(c: Cursor): EnvTarget {
   refuseSlashes(c, 'env:[NAME][?options]');
   const prefix = c.options.prefix ?? 'MTLS_';
-  for (const name of ['prefix', ...FIELDS] as const) {
+  for (const name of ['prefix', ...REFERENCE_FIELDS] as const) {
     const v = c.plain(name);
     if (v !== undefined && !ENV_NAME.test(v)) {
       // A passphrase= that is no variable name may be the passphrase itself: not repeated.
@@ -791,7 +792,7 @@ function buildEnv(c: Cursor): EnvTarget {
     }
   }
   const names = Object.fromEntries(
-    FIELDS.map((f) => [f, c.plain(f) ?? `${prefix}${f.toUpperCase()}`]),
+    REFERENCE_FIELDS.map((f) => [f, c.plain(f) ?? `${prefix}${f.toUpperCase()}`]),
   ) as Record<ReferenceField, string>;
   if (c.path === '') return { prefix, names };
   if (!ENV_NAME.test(c.path)) {
@@ -824,7 +825,7 @@ function buildFile(c: Cursor): FileTarget {
     }
     if (/^\/[A-Za-z]:[\\/]/.test(path)) path = path.slice(1); // file:///C:/certs on Windows
   }
-  const files = pick(c, FIELDS);
+  const files = pick(c, REFERENCE_FIELDS);
   if (path !== '') {
     refuseBesidePath(
       c,
@@ -885,7 +886,7 @@ function checkAwsId(id: string, at: (problem: string, fix: string) => ReferenceP
 function buildAwsSm(c: Cursor): AwsSmTarget {
   const form = 'aws-sm://SECRET_ID or aws-sm://?cert=ID&key=ID';
   requireSlashes(c, form);
-  const fields = pick(c, FIELDS);
+  const fields = pick(c, REFERENCE_FIELDS);
   for (const [name, id] of Object.entries(fields)) checkAwsId(id, (p, f) => c.optionProblem(name, p, f));
   const secretId = c.path === '' ? undefined : c.path;
   if (secretId !== undefined) {

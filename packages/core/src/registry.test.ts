@@ -12,6 +12,7 @@ import {
   KNOWN_SCHEMES,
   listSchemes,
   registerScheme,
+  type SchemeAdapter,
   type SourceDeps,
   sourceFromReference,
 } from './registry.js';
@@ -98,6 +99,18 @@ function notInstalled(): AdapterImporter & { calls: string[] } {
       ),
       { code: 'ERR_MODULE_NOT_FOUND' },
     );
+  };
+  return Object.assign(importer, { calls });
+}
+
+/** An importer that registers `adapter` under the package name it is asked for, and records the names. */
+function registering<S extends string>(
+  adapter: Omit<SchemeAdapter<S>, 'packageName'>,
+): AdapterImporter & { calls: string[] } {
+  const calls: string[] = [];
+  const importer = async (name: string) => {
+    calls.push(name);
+    registerScheme({ ...adapter, packageName: name });
   };
   return Object.assign(importer, { calls });
 }
@@ -224,20 +237,15 @@ describe('sourceFromReference: adapter packages', () => {
   });
 
   it('imports once: a registered adapter is used directly afterwards', async () => {
-    const calls: string[] = [];
-    const importer: AdapterImporter = async (name) => {
-      calls.push(name);
-      registerScheme({
-        scheme: 'vault-pki',
-        packageName: name,
-        options: {},
-        create: (ref) => ({ id: `issued by ${ref.target.mount}`, kind: 'issuing', load: async () => ({}) }),
-      });
-    };
+    const importer = registering({
+      scheme: 'vault-pki',
+      options: {},
+      create: (ref) => ({ id: `issued by ${ref.target.mount}`, kind: 'issuing', load: async () => ({}) }),
+    });
     const first = await sourceFromReference('vault-pki://pki/sign/client', { importer });
     const second = await sourceFromReference('vault-pki://pki/sign/client', { importer });
     expect([first.id, second.id, first.kind]).toEqual(['issued by pki', 'issued by pki', 'issuing']);
-    expect(calls).toEqual(['@mtlskit/vault']);
+    expect(importer.calls).toEqual(['@mtlskit/vault']);
   });
 
   it('finds adapters with the default importer as Node resolves them, from an application directory', async () => {
@@ -267,25 +275,20 @@ describe('sourceFromReference: adapter packages', () => {
   });
 
   it('imports the adapter of a passphrase= reference before checking it, so its extra options are known', async () => {
-    const calls: string[] = [];
-    const importer: AdapterImporter = async (name) => {
-      calls.push(name);
-      registerScheme({
-        scheme: 'vault',
-        packageName: name,
-        options: { role: { type: 'string', description: 'An AppRole role to log in with.' } },
-        create: (ref) => ({
-          id: `vault://${ref.path}`,
-          load: async () => ({ bundle: `pass for ${ref.options.role}` }),
-        }),
-      });
-    };
+    const importer = registering({
+      scheme: 'vault',
+      options: { role: { type: 'string', description: 'An AppRole role to log in with.' } },
+      create: (ref) => ({
+        id: `vault://${ref.path}`,
+        load: async () => ({ bundle: `pass for ${ref.options.role}` }),
+      }),
+    });
     const source = await sourceFromReference('env:?passphrase=vault://secret/key-pass?role=mtls-reader', {
       importer,
       env: { MTLS_CERT: client.fullChainPem, MTLS_KEY: client.keyPem },
     });
     expect((await source.load()).passphrase).toBe('pass for mtls-reader');
-    expect(calls).toEqual(['@mtlskit/vault']);
+    expect(importer.calls).toEqual(['@mtlskit/vault']);
   });
 
   it('rejects what an adapter returns when it is not a source', async () => {

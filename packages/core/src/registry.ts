@@ -14,6 +14,7 @@ import {
   isSchemeName,
   type ParsedReference,
   parseReference,
+  REFERENCE_FIELDS,
   type ReferenceField,
   type RegisteredScheme,
   type SchemeOptions,
@@ -74,12 +75,9 @@ type StoredAdapter = RegisteredScheme & SchemeAdapter;
 
 const OPTION_TYPES = new Set(['string', 'integer', 'boolean', 'url', 'enum', 'reference']);
 
-function pickNames(
-  ref: ParsedReference,
-  fields: readonly ReferenceField[],
-): Partial<Record<ReferenceField, string>> {
+function pickNames(ref: ParsedReference): Partial<Record<ReferenceField, string>> {
   const out: Partial<Record<ReferenceField, string>> = {};
-  for (const f of fields) {
+  for (const f of REFERENCE_FIELDS) {
     const v = ref.options[f];
     // A passphrase given as a reference is handled by withPassphrase, not by the source.
     if (v !== undefined && !(f === 'passphrase' && ref.passphrase !== undefined)) out[f] = v;
@@ -94,7 +92,7 @@ const CORE_ADAPTERS: Record<string, (ref: ParsedReference, deps: SourceDeps) => 
     return envSource({
       ...(target.variable !== undefined && { variable: target.variable }),
       ...(ref.options.prefix !== undefined && { prefix: ref.options.prefix }),
-      names: pickNames(ref, ['cert', 'key', 'passphrase', 'ca', 'pfx']),
+      names: pickNames(ref),
       ...(deps.env !== undefined && { env: deps.env }),
       ...(deps.onWarning !== undefined && { onWarning: deps.onWarning }),
       id: formatReference(ref),

@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import type https from 'node:https';
 import type { SecureContext } from 'node:tls';
 import type * as Undici from 'undici';
+import type { ValidatedCredentials } from './credentials.js';
 import { MtlsError } from './errors.js';
 import { loadCredentials } from './load.js';
 import type { ValidationPolicy } from './policy.js';
@@ -161,7 +162,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const SYSTEM_CLOCK: ResolverClock = { now: () => Date.now() };
 
 interface Identity extends TlsIdentity {
-  readonly notBeforeMs: number;
+  readonly credentials: ValidatedCredentials;
   /** When `expiring` fires (static sources: warnDays before notAfter; issuing: when a renewal fails). */
   warnAt: number;
   /** Issuing sources: when to mint the next certificate. */
@@ -422,14 +423,14 @@ class Resolver extends EventEmitter implements TlsResolver {
   /** The hot path of every output: one clock read, and the identity when it is usable. */
   #fastPath(): Identity | undefined {
     if (this.#closed) return undefined;
-    const now = this.#clock.now();
-    if (now >= this.#deadline) this.#onDeadline(now);
-    return this.#usable(now);
+    return this.#usable(this.#touch());
   }
 
-  #touch(): void {
+  /** Acts on a deadline that has come (expiry, warning, due refresh); returns the time it read. */
+  #touch(): number {
     const now = this.#clock.now();
     if (now >= this.#deadline) this.#onDeadline(now);
+    return now;
   }
 
   #usable(now: number): Identity | undefined {
@@ -439,8 +440,7 @@ class Resolver extends EventEmitter implements TlsResolver {
 
   #acquire(): Promise<Identity> {
     if (this.#closed) return Promise.reject(this.#closedError());
-    const now = this.#clock.now();
-    if (now >= this.#deadline) this.#onDeadline(now);
+    const now = this.#touch();
     const usable = this.#usable(now);
     if (usable) return Promise.resolve(usable);
     // A credential was loaded and is past notAfter: fail fast. Refreshes go on in the background on
@@ -708,7 +708,7 @@ class Resolver extends EventEmitter implements TlsResolver {
       const identity =
         outcome.credentials === undefined && cur !== undefined
           ? cur
-          : this.#install(outcome.credentials as MtlsCredentials);
+          : this.#install(outcome.credentials as ValidatedCredentials);
       // Remember the version of what was actually loaded: a replica that lags its own version()
       // probe served older content, and the next probe must see the difference and load again.
       this.#lastProbe = outcome.credentials?.sourceVersion ?? outcome.version;
@@ -741,7 +741,7 @@ class Resolver extends EventEmitter implements TlsResolver {
   async #read(
     probe: boolean,
     signal: AbortSignal,
-  ): Promise<{ credentials?: MtlsCredentials; version?: string }> {
+  ): Promise<{ credentials?: ValidatedCredentials; version?: string }> {
     const source = await this.#resolveSource();
     this.#watch(source);
     const cur = this.#current;
@@ -792,7 +792,7 @@ class Resolver extends EventEmitter implements TlsResolver {
     }
   }
 
-  #install(credentials: MtlsCredentials): Identity {
+  #install(credentials: ValidatedCredentials): Identity {
     const cur = this.#current;
     if (cur !== undefined && !cur.expired && credentials.version === cur.credentials.version) return cur;
     const secureContext = buildSecureContext(credentials, this.#caMode);
@@ -804,7 +804,6 @@ class Resolver extends EventEmitter implements TlsResolver {
       credentials,
       secureContext,
       fingerprint256: credentials.fingerprint256,
-      notBeforeMs,
       notAfterMs,
       renewAt: notBeforeMs + (notAfterMs - notBeforeMs) * this.#renewFraction,
       warnAt: issuing ? Number.POSITIVE_INFINITY : notAfterMs - this.#warnMs,

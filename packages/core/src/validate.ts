@@ -33,7 +33,7 @@ const EKU_NAMES: Record<string, string> = {
 };
 
 /** Subject attributes in certificate order, as [NAME, value] (Node prints one per line). */
-export function subjectAttributes(subject: string): [string, string][] {
+function subjectAttributes(subject: string): [string, string][] {
   return subject
     .split('\n')
     .filter((line) => line.includes('='))
@@ -79,7 +79,7 @@ export function dnsNames(cert: X509Certificate): string[] {
 }
 
 /** A short name for a certificate in messages: its CN, else its whole subject on one line. */
-export function certName(cert: X509Certificate): string {
+function certName(cert: X509Certificate): string {
   const cn = commonName(cert);
   return cn !== undefined ? `"${cn}"` : `"${cert.subject.replace(/\n/g, ', ')}"`;
 }
@@ -301,12 +301,15 @@ function checkStrength(key: KeyObject, origin: Origin, out: Finding[]): void {
  * EXPIRING_SOON warning window), clientAuth EKU, expected identity, key strength. Returns every
  * finding, errors first; decoding's own warnings (e.g. LEGACY_PKCS12) are included.
  */
-export function validateCredentials(
-  decoded: Pick<DecodedMaterial, 'leaf' | 'chain' | 'key' | 'ca'> &
-    Partial<Pick<DecodedMaterial, 'findings' | 'origin'>>,
-  policy?: ValidationPolicy,
-): Finding[] {
-  const p = resolvePolicy(policy);
+export function validateCredentials(decoded: Validatable, policy?: ValidationPolicy): Finding[] {
+  return validateResolved(decoded, resolvePolicy(policy));
+}
+
+type Validatable = Pick<DecodedMaterial, 'leaf' | 'chain' | 'key' | 'ca'> &
+  Partial<Pick<DecodedMaterial, 'findings' | 'origin'>>;
+
+/** {@link validateCredentials} with the policy already resolved (loadCredentials resolves it once). */
+export function validateResolved(decoded: Validatable, p: ResolvedPolicy): Finding[] {
   const leaf = decoded.origin?.leaf ?? 'cert';
   const key = decoded.origin?.key ?? 'key';
   const origin: Origin = {

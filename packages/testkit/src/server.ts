@@ -3,9 +3,10 @@
 // failures), so tests assert on what the server observed rather than on what the client believes.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type RequestOptions, request, type Server } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import { type IssuedCert, TestCA } from './ca.js';
+import { listenOnLoopback } from './loopback.js';
 
 export interface ObservedRequest {
   method: string;
@@ -235,14 +236,7 @@ export async function startMtlsServer(opts: MtlsServerOptions): Promise<MtlsTest
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    https.once('error', reject);
-    https.listen(0, '127.0.0.1', () => {
-      https.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = https.address() as AddressInfo;
+  const port = await listenOnLoopback(https);
 
   let closing: Promise<void> | undefined;
   return {

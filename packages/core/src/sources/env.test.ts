@@ -9,13 +9,11 @@ import { MtlsError } from '../errors.js';
 import { loadCredentials } from '../load.js';
 import type { CredentialMaterial, FieldValue, Finding } from '../types.js';
 import { fifoUnsupported, makeFifo, removeFifo } from './__tests__/fifo.js';
+import { put, text } from './__tests__/material.js';
 import { actAsNobody } from './__tests__/node-child.js';
 import { envSource } from './env.js';
 
 type Env = Record<string, string | undefined>;
-
-const text = (v: FieldValue | undefined) =>
-  typeof v === 'string' ? v : Buffer.from(v ?? []).toString('utf8');
 
 let ca: TestCA;
 let one: IssuedCert;
@@ -33,12 +31,8 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function file(name: string, content: string | Uint8Array, mode = 0o600): Promise<string> {
-  const path = join(dir, name);
-  await writeFile(path, content, { mode });
-  await chmod(path, mode);
-  return path;
-}
+const file = (name: string, content: string | Uint8Array, mode?: number): Promise<string> =>
+  put(join(dir, name), content, mode);
 
 describe('envSource', () => {
   it('reads MTLS_CERT, MTLS_KEY, MTLS_PASSPHRASE and MTLS_CA exactly as stored, without decoding', async () => {

@@ -2,7 +2,7 @@
 // `MTLS_CERT_FILE`, `MTLS_KEY_FILE`, ... naming files. A `_FILE` variable wins over its inline
 // twin (as Mangopay's documentation specifies for file paths). Values are returned as stored.
 import { MtlsError } from '../errors.js';
-import { formatReference, type ReferenceField } from '../reference.js';
+import { REFERENCE_FIELDS as FIELDS, formatReference, type ReferenceField } from '../reference.js';
 import type { CredentialMaterial, CredentialSource, FieldValue, Finding, SourceContext } from '../types.js';
 import {
   brokenConfiguration,
@@ -37,8 +37,6 @@ export interface WarningSource {
 
 export type EnvCredentialSource = CredentialSource &
   WarningSource & { readonly kind: 'static'; version(ctx?: SourceContext): Promise<string> };
-
-const FIELDS: readonly ReferenceField[] = ['cert', 'key', 'passphrase', 'ca', 'pfx'];
 
 interface Read {
   value?: FieldValue;

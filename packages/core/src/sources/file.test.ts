@@ -30,6 +30,7 @@ import {
   releaseFifo,
   removeFifo,
 } from './__tests__/fifo.js';
+import { put, text } from './__tests__/material.js';
 import {
   actAsNobody,
   nobodyCannotRun,
@@ -41,8 +42,6 @@ import { until, watchedByThisProcess } from './__tests__/watching.js';
 import { envSource } from './env.js';
 import { fileSource } from './file.js';
 
-const text = (v: FieldValue | undefined) =>
-  typeof v === 'string' ? v : Buffer.from(v ?? []).toString('utf8');
 const isRoot = process.getuid?.() === 0;
 
 let ca: TestCA;
@@ -67,12 +66,6 @@ async function freshDir(): Promise<string> {
   const dir = join(root, `d${++counter}`);
   await mkdir(dir);
   return dir;
-}
-
-async function put(path: string, content: string | Uint8Array, mode = 0o600): Promise<string> {
-  await writeFile(path, content, { mode });
-  await chmod(path, mode);
-  return path;
 }
 
 /**

@@ -64,7 +64,10 @@ export type FileCredentialSource = CredentialSource &
     close(): Promise<void>;
   };
 
-type FileField = 'cert' | 'key' | 'ca' | 'pfx' | 'passphrase' | 'bundle';
+/** The options naming one file each, in the order they are planned (and shown in the id). */
+const EXPLICIT_FIELDS = ['cert', 'key', 'ca', 'pfx', 'passphrase'] as const;
+
+type FileField = (typeof EXPLICIT_FIELDS)[number] | 'bundle';
 
 interface PlannedFile {
   field: FileField;
@@ -112,7 +115,7 @@ export function fileSource(pathOrOptions: string | FileSourceOptions): FileCrede
   const options: FileSourceOptions =
     typeof pathOrOptions === 'string' ? { path: pathOrOptions } : pathOrOptions;
   const refOptions: Record<string, string> = {};
-  for (const f of ['cert', 'key', 'ca', 'pfx', 'passphrase'] as const) {
+  for (const f of EXPLICIT_FIELDS) {
     const v = options[f];
     if (v !== undefined) refOptions[f] = v;
   }
@@ -128,12 +131,12 @@ export function fileSource(pathOrOptions: string | FileSourceOptions): FileCrede
   /** Which files make up the credential right now. */
   async function plan(signal: AbortSignal | undefined): Promise<PlannedFile[]> {
     const files: PlannedFile[] = [];
-    const explicit = (f: 'cert' | 'key' | 'ca' | 'pfx' | 'passphrase') => {
+    const explicit = (f: (typeof EXPLICIT_FIELDS)[number]) => {
       const p = options[f];
       if (p !== undefined) files.push({ field: f, path: p });
     };
     if (options.path === undefined) {
-      for (const f of ['cert', 'key', 'ca', 'pfx', 'passphrase'] as const) explicit(f);
+      for (const f of EXPLICIT_FIELDS) explicit(f);
       return files;
     }
     const path = options.path;
@@ -329,7 +332,7 @@ export function fileSource(pathOrOptions: string | FileSourceOptions): FileCrede
     const targets: Target[] = [];
     if (options.path !== undefined) targets.push({ path: options.path, mayBeFile: true });
     const dirs = new Set<string>();
-    for (const f of ['cert', 'key', 'ca', 'pfx', 'passphrase'] as const) {
+    for (const f of EXPLICIT_FIELDS) {
       const p = options[f];
       if (p !== undefined) dirs.add(dirname(p));
     }

@@ -6,14 +6,12 @@ import { runSourceConformance } from '@mtlskit/testkit/conformance';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MtlsError } from '../errors.js';
 import { loadCredentials } from '../load.js';
-import type { CredentialMaterial, CredentialSource, FieldValue } from '../types.js';
+import type { CredentialMaterial, CredentialSource } from '../types.js';
+import { text } from './__tests__/material.js';
 import { envSource } from './env.js';
 import { fileSource } from './file.js';
 import { firstOf } from './first-of.js';
 import { inlineSource } from './inline.js';
-
-const text = (v: FieldValue | undefined) =>
-  typeof v === 'string' ? v : Buffer.from(v ?? []).toString('utf8');
 
 let one: IssuedCert;
 let two: IssuedCert;

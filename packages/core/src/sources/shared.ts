@@ -9,7 +9,7 @@ import { MtlsError } from '../errors.js';
 import type { CredentialMaterial, FieldValue, Finding } from '../types.js';
 
 /** Far above any real credential (a PKCS#12 with a long chain is a few KiB); stops a wrong path at /dev/zero. */
-export const MAX_FILE_BYTES = 16 * 1024 * 1024;
+const MAX_FILE_BYTES = 16 * 1024 * 1024;
 
 /** Fields whose file gives away the private key when others can read it. */
 const SECRET_FIELDS = new Set(['key', 'pfx', 'passphrase', 'bundle']);

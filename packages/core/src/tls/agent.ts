@@ -59,12 +59,14 @@ export function checkAgentOptions(options: https.AgentOptions | undefined): void
   }
 }
 
-/** A node:https Agent that rotates with its resolver. Create through `resolver.agent()`. */
+/**
+ * A node:https Agent that rotates with its resolver. Create through `resolver.agent()`: the resolver
+ * has checked `options` with checkAgentOptions when it was created.
+ */
 export class RotatingHttpsAgent extends AgentBase {
   readonly #provider: IdentityProvider;
 
   constructor(provider: IdentityProvider, options: https.AgentOptions = {}) {
-    checkAgentOptions(options);
     super({ keepAlive: true, ...options, rejectUnauthorized: provider.rejectUnauthorized });
     this.#provider = provider;
     provider.onEpoch(() => this.#retire());

@@ -3,8 +3,8 @@
 // `cert`/`key`/`ca` options for clients that take nothing else.
 import { readFileSync } from 'node:fs';
 import tls, { type SecureContext } from 'node:tls';
+import type { ValidatedCredentials } from '../credentials.js';
 import { MtlsError } from '../errors.js';
-import type { MtlsCredentials } from '../types.js';
 
 /** `replace`: the credential's CA is the only trust anchor (Node's default). `append`: it is added to the system roots. */
 export type CaMode = 'replace' | 'append';
@@ -20,34 +20,6 @@ export interface PlainTlsOptions {
   /** Server trust anchors; absent when the credential carries no CA (the system roots apply). */
   ca?: string | string[];
   minVersion: typeof MIN_TLS_VERSION;
-}
-
-// The PEM views teammates add to MtlsCredentials; the X509Certificate and KeyObject fields give the
-// same bytes when a credential object lacks them.
-type PemViews = { certPem?: string; caPem?: string; keyPem?: () => string };
-
-const withNewline = (pem: string): string => (pem.endsWith('\n') ? pem : `${pem}\n`);
-
-/** The leaf and its intermediates, PEM, in order. */
-export function certificateChainPem(credentials: MtlsCredentials): string {
-  const views = credentials as MtlsCredentials & PemViews;
-  if (typeof views.certPem === 'string' && views.certPem !== '') return views.certPem;
-  return [credentials.leaf, ...credentials.chain].map((c) => withNewline(c.toString())).join('');
-}
-
-/** The private key as unencrypted PKCS#8 PEM (for a SecureContext; never logged). */
-export function privateKeyPem(credentials: MtlsCredentials): string {
-  const views = credentials as MtlsCredentials & PemViews;
-  if (typeof views.keyPem === 'function') return views.keyPem();
-  return credentials.key.export({ type: 'pkcs8', format: 'pem' }) as string;
-}
-
-/** The credential's CA certificates, PEM, or undefined when it has none. */
-export function caPem(credentials: MtlsCredentials): string | undefined {
-  const views = credentials as MtlsCredentials & PemViews;
-  if (typeof views.caPem === 'string') return views.caPem === '' ? undefined : views.caPem;
-  if (credentials.ca.length === 0) return undefined;
-  return credentials.ca.map((c) => withNewline(c.toString())).join('');
 }
 
 let systemRoots: string[] | undefined;
@@ -76,8 +48,8 @@ function defaultRoots(): string[] {
 }
 
 /** The `ca` option for the credential under `caMode`, or undefined to keep Node's default roots. */
-export function trustAnchors(credentials: MtlsCredentials, caMode: CaMode): string | string[] | undefined {
-  const ca = caPem(credentials);
+function trustAnchors(credentials: ValidatedCredentials, caMode: CaMode): string | string[] | undefined {
+  const ca = credentials.caPem;
   if (ca === undefined) return undefined;
   return caMode === 'append' ? [...defaultRoots(), ca] : ca;
 }
@@ -86,15 +58,9 @@ export function trustAnchors(credentials: MtlsCredentials, caMode: CaMode): stri
  * Builds the SecureContext every connection of one identity uses. Prebuilt so that no client is ever
  * given the key as an option (NODE_DEBUG=https prints agent options, and pools are keyed by them).
  */
-export function buildSecureContext(credentials: MtlsCredentials, caMode: CaMode): SecureContext {
-  const ca = trustAnchors(credentials, caMode);
+export function buildSecureContext(credentials: ValidatedCredentials, caMode: CaMode): SecureContext {
   try {
-    return tls.createSecureContext({
-      cert: certificateChainPem(credentials),
-      key: privateKeyPem(credentials),
-      ...(ca === undefined ? {} : { ca }),
-      minVersion: MIN_TLS_VERSION,
-    });
+    return tls.createSecureContext(plainTlsOptions(credentials, caMode));
   } catch (err) {
     throw new MtlsError(
       'DECODE_FAILED',
@@ -106,11 +72,11 @@ export function buildSecureContext(credentials: MtlsCredentials, caMode: CaMode)
 }
 
 /** Plain TLS options for the credential (the key included, so never put them in an Agent's options). */
-export function plainTlsOptions(credentials: MtlsCredentials, caMode: CaMode): PlainTlsOptions {
+export function plainTlsOptions(credentials: ValidatedCredentials, caMode: CaMode): PlainTlsOptions {
   const ca = trustAnchors(credentials, caMode);
   return {
-    cert: certificateChainPem(credentials),
-    key: privateKeyPem(credentials),
+    cert: credentials.certPem,
+    key: credentials.keyPem(),
     ...(ca === undefined ? {} : { ca }),
     minVersion: MIN_TLS_VERSION,
   };

@@ -46,7 +46,8 @@ let RotatingDispatcherImpl: RotatingDispatcherClass | undefined;
 function defineClass(u: UndiciModule): RotatingDispatcherClass {
   class Impl extends u.Dispatcher {
     readonly #provider: IdentityProvider;
-    readonly #options: DispatcherOptions;
+    readonly #agentOptions: Omit<DispatcherOptions, 'connectTimeout'>;
+    readonly #connectTimeout: number | undefined;
     #agent: Undici.Agent | undefined;
     #epoch = -1;
     readonly #draining = new Set<Undici.Agent>();
@@ -56,7 +57,9 @@ function defineClass(u: UndiciModule): RotatingDispatcherClass {
     constructor(provider: IdentityProvider, options: DispatcherOptions) {
       super();
       this.#provider = provider;
-      this.#options = options;
+      const { connectTimeout, ...agentOptions } = options;
+      this.#agentOptions = agentOptions;
+      this.#connectTimeout = connectTimeout;
       provider.onEpoch(() => {
         if (this.#agent !== undefined) this.#rotate();
       });
@@ -102,9 +105,8 @@ function defineClass(u: UndiciModule): RotatingDispatcherClass {
 
     #rotate(): void {
       const old = this.#agent;
-      const { connectTimeout: _timeout, ...agentOptions } = this.#options;
       const agent = new u.Agent({
-        ...agentOptions,
+        ...this.#agentOptions,
         connect: (opts: ConnectOptions, cb: ConnectCallback) => this.#connect(opts, cb),
       });
       // Observers of the dispatcher (connection metrics, `drain` for back-pressure) see every Agent's events.
@@ -141,7 +143,7 @@ function defineClass(u: UndiciModule): RotatingDispatcherClass {
         this.#connector = u.buildConnector({
           secureContext: identity.secureContext,
           rejectUnauthorized: this.#provider.rejectUnauthorized,
-          ...(this.#options.connectTimeout === undefined ? {} : { timeout: this.#options.connectTimeout }),
+          ...(this.#connectTimeout === undefined ? {} : { timeout: this.#connectTimeout }),
         });
         this.#connectorSerial = identity.serial;
       }

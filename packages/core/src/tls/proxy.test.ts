@@ -136,26 +136,32 @@ describe('proxy.ca', () => {
 });
 
 describe('a failed CONNECT', () => {
-  /** A "proxy" that answers every CONNECT with `answer`, then closes. */
-  async function answering(answer: string): Promise<{ url: string; close(): Promise<void> }> {
+  /** A "proxy" that answers every CONNECT with `answer`, then closes; or, given `undefined`, never answers. */
+  async function answering(answer: string | undefined): Promise<{ url: string; close(): Promise<void> }> {
+    const held: net.Socket[] = [];
     const server = net.createServer((socket) => {
-      socket.once('data', () => socket.end(answer));
+      if (answer === undefined) held.push(socket);
+      else socket.once('data', () => socket.end(answer));
       socket.on('error', () => {});
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
     return {
       url: `http://proxy-user:proxy-pass-4411@127.0.0.1:${port}`,
-      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+      close: () =>
+        new Promise<void>((resolve) => {
+          for (const socket of held) socket.destroy();
+          server.close(() => resolve());
+        }),
     };
   }
 
-  async function refusal(answer: string): Promise<ProxyTunnelError> {
+  async function refusal(answer: string | undefined, timeoutMs?: number): Promise<ProxyTunnelError> {
     const proxy = await answering(answer);
     try {
       const settings = resolveProxy({ url: proxy.url, noProxy: '' });
       if (!settings) throw new Error('expected settings');
-      const err = await openTunnel(settings, 'api.example.com', 443).then(
+      const err = await openTunnel(settings, 'api.example.com', 443, timeoutMs).then(
         () => undefined,
         (e: unknown) => e,
       );
@@ -202,6 +208,31 @@ describe('a failed CONNECT', () => {
         expect(text).not.toContain('proxy-pass-4411');
         expect(text).not.toContain('proxy-user');
       }
+    }
+  });
+
+  it('a proxy that closes without answering, sends an oversized header, or never answers: PROXY_FAILED with no status, retryable', async () => {
+    const cases: Array<[string | undefined, RegExp]> = [
+      [
+        '',
+        /closed the connection before answering CONNECT api\.example\.com:443; the request can be retried/,
+      ],
+      [
+        `HTTP/1.1 200 OK\r\nX-Padding: ${'a'.repeat(20_000)}`,
+        /CONNECT api\.example\.com:443 answered with an oversized header/,
+      ],
+      [undefined, /no answer to CONNECT api\.example\.com:443 within 200 ms; check that the proxy is up/],
+    ];
+    for (const [answer, message] of cases) {
+      // A short timeout only where it is the point: elsewhere a busy machine must not turn it into the cause.
+      const err = await refusal(answer, answer === undefined ? 200 : undefined);
+      expect(err).toMatchObject({
+        code: 'PROXY_FAILED',
+        field: 'proxy',
+        statusCode: undefined,
+        retryable: true,
+      });
+      expect(err.message).toMatch(message);
     }
   });
 });
