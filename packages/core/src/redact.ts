@@ -9,6 +9,9 @@ const VAULT_TOKEN = /\bhv[sbr]\.[A-Za-z0-9_-]{16,}|\bs\.[A-Za-z0-9]{24}\b/g;
 const KEYED_SECRET =
   /\b(x-vault-token|token|client_token|secret_id|client_secret|password|secretaccesskey|sessiontoken|signature|jwt)(["']?\s*[:=]\s*["']?)(?!\[redacted)[^\s"',&}]+/gi;
 const LONG_RUN = /[A-Za-z0-9+/_-]{40,}={0,2}/g;
+/** The start of Base64 DER: a SEQUENCE (0x30) with a one- to three-byte length, in the standard alphabet. */
+const DER_START = /^MI[E-P][A-Za-z0-9+/]{37,}$/;
+const PEM_LINE = /^[A-Za-z0-9+/]{64}$/;
 
 /** 1 for an upper-case letter, 2 lower-case, 3 a digit, 0 anything else. */
 function charClass(code: number): number {
@@ -60,7 +63,8 @@ export function looksLikeBase64(run: string): boolean {
 }
 
 /**
- * Whether redactText hides a run of LONG_RUN: when looksLikeBase64 says so, or, under 48 characters
+ * Whether redactText hides a run of LONG_RUN: when looksLikeBase64 says so, when it opens like Base64
+ * DER (`MII…`) or is exactly a PEM line and mixes all three classes, or, under 48 characters
  * (an AWS secret access key is 40), when the rule before it does (upper and lower case and digits, at
  * most one `/` in 16) and its class changes are not those of a CamelCase name (rate 0.3 or more, as
  * for 48 or more). Each rule misses random runs the other catches (a few `/` raise looksLikeBase64's
@@ -70,6 +74,17 @@ export function looksLikeBase64(run: string): boolean {
 function looksSecret(run: string): boolean {
   if (looksLikeBase64(run)) return true;
   const body = run.replace(/={1,2}$/, '');
+  // A key's first PEM lines are mostly fixed structure (algorithm OIDs) whose class changes can look
+  // like a name's: a run that opens like Base64 DER (`MII…`), or is exactly a PEM line (64 characters
+  // of the standard alphabet), is hidden when it mixes upper and lower case and digits.
+  if (
+    (DER_START.test(body) || PEM_LINE.test(body)) &&
+    /[A-Z]/.test(body) &&
+    /[a-z]/.test(body) &&
+    /[0-9]/.test(body)
+  ) {
+    return true;
+  }
   if (body.length >= 48 || !/[A-Z]/.test(body) || !/[a-z]/.test(body) || !/[0-9]/.test(body)) return false;
   return body.split('/').length - 1 <= body.length / 16 && classChangeRate(body) >= 0.3;
 }
