@@ -27,6 +27,10 @@ export const ERROR_CODES = {
   NOT_YET_VALID: { retryable: false, summary: "before the certificate's notBefore" },
   NO_CLIENT_AUTH: { retryable: false, summary: "the certificate's extended key usage excludes clientAuth" },
   IDENTITY_MISMATCH: { retryable: false, summary: 'subject or SAN differ from the expected identity' },
+  WEAK_CREDENTIAL: {
+    retryable: false,
+    summary: "a key too small or a signature hash too weak for this Node's OpenSSL security level",
+  },
   CLOSED: { retryable: false, summary: 'the resolver was closed' },
   PROXY_FAILED: {
     retryable: true,

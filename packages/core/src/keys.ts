@@ -125,6 +125,11 @@ export function describeKey(key: KeyObject): {
     'P-384': 384,
     secp521r1: 521,
     'P-521': 521,
+    prime192v1: 192,
+    secp224r1: 224,
+    brainpoolP256r1: 256,
+    brainpoolP384r1: 384,
+    brainpoolP512r1: 512,
   };
   let keySize: number | undefined;
   if (keyType === 'rsa' || keyType === 'rsa-pss') keySize = details.modulusLength;

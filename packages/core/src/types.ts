@@ -82,7 +82,13 @@ export type FindingSeverity = 'error' | 'warning';
 /** One result of validation, in plain English. */
 export interface Finding {
   /** An MtlsError code for errors; a warning code such as `EXPIRING_SOON` for warnings. */
-  code: MtlsErrorCode | 'EXPIRING_SOON' | 'KEY_FILE_PERMISSIONS' | 'WEAK_KEY' | (string & {});
+  code:
+    | MtlsErrorCode
+    | 'EXPIRING_SOON'
+    | 'KEY_FILE_PERMISSIONS'
+    | 'WEAK_KEY'
+    | 'WEAK_SIGNATURE'
+    | (string & {});
   /** `error`: the credential cannot be used; `warning`: it can, but something needs attention. */
   severity: FindingSeverity;
   /** What is wrong. */

@@ -1,16 +1,17 @@
 // Validation as a user meets it: which findings a real certificate produces, with which severity,
 // against an injectable clock and the policy's expectations.
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hasOpenssl, type IssuedCert, runOpenssl, TestCA } from '@mtlskit/testkit';
-import { beforeAll, describe, expect, test } from 'vitest';
+import tls from 'node:tls';
+import { hasOpenssl, type IssuedCert, leakCheck, runOpenssl, TestCA } from '@mtlskit/testkit';
+import { beforeAll, describe, expect, test, vi } from 'vitest';
 import { decodeMaterial } from './decode.js';
 import { MtlsError } from './errors.js';
 import { loadCredentials } from './load.js';
 import type { ValidationPolicy } from './policy.js';
-import { validateCredentials } from './validate.js';
+import { tlsRefusal, validateCredentials } from './validate.js';
 
 const DAY = 86_400_000;
 let root: TestCA;
@@ -35,9 +36,14 @@ function findings(cert: IssuedCert, policy?: ValidationPolicy, certPem = cert.fu
 const codes = (list: { code: string; severity: string }[]) => list.map((f) => `${f.severity}:${f.code}`);
 
 /** Runs openssl commands in a fresh directory and returns the named files' contents. */
-async function withOpenssl(commands: string[][], files: string[]): Promise<Record<string, string>> {
+async function withOpenssl(
+  commands: string[][],
+  files: string[],
+  inputs: Record<string, string> = {},
+): Promise<Record<string, string>> {
   const dir = await mkdtemp(join(tmpdir(), 'mtlskit-validate-'));
   try {
+    for (const [name, text] of Object.entries(inputs)) await writeFile(join(dir, name), text);
     for (const args of commands) {
       const r = await runOpenssl(args, { cwd: dir });
       if (r.code !== 0) throw new Error(r.stderr);
@@ -208,17 +214,6 @@ describe('chain', () => {
 });
 
 describe('key', () => {
-  test.skipIf(!hasOpenssl())('an RSA key below 2048 bits is a WEAK_KEY warning', async () => {
-    const weak = ['-subj', '/CN=weak', '-days', '365', '-addext', 'extendedKeyUsage=clientAuth'];
-    const f = await withOpenssl(
-      [['req', '-x509', '-newkey', 'rsa:1024', '-nodes', '-keyout', 'k.pem', '-out', 'c.pem', ...weak]],
-      ['c.pem', 'k.pem'],
-    );
-    const list = validateCredentials(decodeMaterial({ cert: f['c.pem']!, key: f['k.pem']! }));
-    expect(codes(list)).toEqual(['warning:WEAK_KEY']);
-    expect(list[0]?.message).toContain('RSA 1024');
-  });
-
   test('findings list errors before warnings and carry a fix', async () => {
     const other = await intermediate.issueClient({ validForSeconds: 3 * 86_400 });
     const list = validateCredentials(decodeMaterial({ cert: other.certPem, key: mangopay.keyPem }));
@@ -346,5 +341,181 @@ describe('a policy of the wrong shape is INVALID_REFERENCE, never a TypeError or
 
   test('members left undefined take their defaults', () => {
     expect(findings(mangopay, { fields: { cert: undefined }, warnDays: undefined })).toEqual([]);
+  });
+});
+
+// OpenSSL builds differ: Node 24's refuses RSA 1024 (security level 2), Node 20's a SHA-1 signature.
+// The oracle is this process's own OpenSSL: each case expects what a connection here would meet.
+describe.skipIf(!hasOpenssl())('weak keys and signatures, judged by the OpenSSL that will use them', () => {
+  let weak: Record<string, string>;
+  beforeAll(async () => {
+    // Subjects without spaces: each command is one line split on spaces.
+    const commands = [
+      'req -x509 -newkey rsa:1024 -nodes -keyout k1024.pem -out c1024.pem -subj /CN=weak-1024 -days 365',
+      'req -x509 -newkey rsa:2048 -nodes -keyout root.key -out root.pem -subj /CN=weak-root -days 365 -extensions v3_ca',
+      'req -newkey rsa:2048 -nodes -keyout leaf.key -out leaf.csr -subj /CN=sha1-leaf',
+      'x509 -req -in leaf.csr -CA root.pem -CAkey root.key -sha1 -days 365 -out sha1.pem',
+      'req -newkey rsa:2048 -nodes -keyout inter.key -out inter.csr -subj /CN=sha1-intermediate',
+      'x509 -req -in inter.csr -CA root.pem -CAkey root.key -sha1 -days 365 -extfile ca.ext -out inter.pem',
+      'req -newkey rsa:2048 -nodes -keyout leaf2.key -out leaf2.csr -subj /CN=leaf-under-sha1',
+      'x509 -req -in leaf2.csr -CA inter.pem -CAkey inter.key -sha256 -days 365 -out leaf2.pem',
+    ];
+    weak = await withOpenssl(
+      commands.map((c) => c.split(' ')),
+      ['k1024.pem', 'c1024.pem', 'root.pem', 'leaf.key', 'sha1.pem', 'leaf2.key', 'leaf2.pem', 'inter.pem'],
+      { 'ca.ext': 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n' },
+    );
+  }, 60_000);
+
+  /** What this Node's OpenSSL says of a chain: undefined when it builds a context from it. */
+  function openssl(chainPem: string): string | undefined {
+    try {
+      tls.createSecureContext({ cert: chainPem });
+      return undefined;
+    } catch (err) {
+      return (err as { code: string }).code;
+    }
+  }
+
+  const cases = () => [
+    {
+      name: 'an RSA 1024 certificate',
+      cert: weak['c1024.pem']!,
+      key: weak['k1024.pem']!,
+      warning: 'WEAK_KEY',
+      says: /RSA 1024/,
+      refusal: 'ERR_SSL_EE_KEY_TOO_SMALL',
+    },
+    {
+      name: 'a certificate signed with SHA-1',
+      cert: weak['sha1.pem']!,
+      key: weak['leaf.key']!,
+      warning: 'WEAK_SIGNATURE',
+      says: /"sha1-leaf".*signed with SHA-1/,
+      refusal: 'ERR_SSL_CA_MD_TOO_WEAK',
+    },
+    {
+      name: 'a chain whose intermediate is signed with SHA-1',
+      cert: weak['leaf2.pem']! + weak['inter.pem']!,
+      key: weak['leaf2.key']!,
+      warning: 'WEAK_SIGNATURE',
+      says: /intermediate "sha1-intermediate".*signed with SHA-1/,
+      refusal: 'ERR_SSL_CA_MD_TOO_WEAK',
+    },
+  ];
+
+  test.each([0, 1, 2])(
+    'case %i: refused by this OpenSSL, WEAK_CREDENTIAL naming the certificate and the reason; accepted, a warning',
+    async (i) => {
+      const c = cases()[i]!;
+      const verdict = openssl(c.cert);
+      const list = validateCredentials(decodeMaterial({ cert: c.cert, key: c.key }));
+      if (verdict === undefined) {
+        expect(codes(list), c.name).toEqual([`warning:${c.warning}`]);
+        expect(list[0]!.message).toMatch(c.says);
+        await expect(loadCredentials({ cert: c.cert, key: c.key })).resolves.toMatchObject({
+          findings: [expect.objectContaining({ code: c.warning })],
+        });
+      } else {
+        expect(verdict, c.name).toBe(c.refusal);
+        expect(codes(list), c.name).toEqual(['error:WEAK_CREDENTIAL']);
+        const err = await loadCredentials({ cert: c.cert, key: c.key }).catch((e: unknown) => e);
+        expect(MtlsError.is(err, 'WEAK_CREDENTIAL')).toBe(true);
+        const message = (err as MtlsError).message;
+        expect(message).toMatch(c.says);
+        expect(message).toMatch(
+          new RegExp(
+            `In \`cert\`, .*this Node's OpenSSL ${process.versions.openssl.replace(/\./g, '\\.')} refuses it at its security level \\((ee key too small|ca md too weak)\\)`,
+          ),
+        );
+        expect(message).toMatch(
+          /Have the certificate reissued for a new RSA 2048 \(or EC P-256\) key, signed with SHA-256/,
+        );
+        expect((err as MtlsError).field).toBe('cert');
+        expect((err as MtlsError).retryable).toBe(false);
+      }
+    },
+  );
+
+  test('an OpenSSL security-level refusal maps to WEAK_CREDENTIAL; any other refusal to DECODE_FAILED', () => {
+    // A real refusal on every Node version: the security level raised to 2 for this one context.
+    let refused: unknown;
+    try {
+      tls.createSecureContext({ cert: weak['c1024.pem']!, ciphers: 'DEFAULT@SECLEVEL=2' });
+    } catch (err) {
+      refused = err;
+    }
+    expect(tlsRefusal(refused, 'The certificate X', 'cert')).toMatchObject({
+      code: 'WEAK_CREDENTIAL',
+      severity: 'error',
+      field: 'cert',
+      message: expect.stringMatching(
+        /^The certificate X: this Node's OpenSSL .* refuses it at its security level \(ee key too small\)/,
+      ),
+    });
+    let other: unknown;
+    try {
+      tls.createSecureContext({ cert: weak['root.pem']!, key: weak['leaf.key']! });
+    } catch (err) {
+      other = err;
+    }
+    expect(tlsRefusal(other, 'The certificate X', 'cert')).toMatchObject({
+      code: 'DECODE_FAILED',
+      message: expect.stringMatching(/refuses to build a TLS context from it \(key values mismatch\)/),
+    });
+  });
+
+  test('the resolver meets the verdict of the OpenSSL configuration it runs under', async () => {
+    // The same RSA 1024 credential in two child processes: security level 2 refuses it on every Node
+    // version (WEAK_CREDENTIAL before any connection), level 0 accepts it (a WEAK_KEY warning).
+    const core = new URL('../dist/index.js', import.meta.url).href;
+    const script = `
+      const { createTlsResolver, inlineSource } = await import(process.env.CORE_URL);
+      const resolver = createTlsResolver({ source: inlineSource({ cert: process.env.CERT, key: process.env.KEY }) });
+      const outcome = await resolver.credentials().then(
+        (c) => ({ findings: c.findings.map((f) => f.code) }),
+        (e) => ({ code: e.code, message: e.message }),
+      );
+      await resolver.close();
+      process.stdout.write(JSON.stringify(outcome));`;
+    const dir = await mkdtemp(join(tmpdir(), 'mtlskit-seclevel-'));
+    try {
+      const outcomes: Record<string, unknown>[] = [];
+      for (const level of [2, 0]) {
+        const config = join(dir, `level${level}.cnf`);
+        await writeFile(
+          config,
+          'nodejs_conf = init\n[init]\nssl_conf = ssl\n[ssl]\nsystem_default = tls\n' +
+            `[tls]\nCipherString = DEFAULT@SECLEVEL=${level}\n`,
+        );
+        const run = await leakCheck([weak['k1024.pem']!]).runNode(
+          [`--openssl-config=${config}`, '--input-type=module', '-e', script],
+          { env: { CORE_URL: core, CERT: weak['c1024.pem']!, KEY: weak['k1024.pem']! } },
+        );
+        expect(run.code, run.stderr).toBe(0);
+        outcomes.push(JSON.parse(run.stdout));
+      }
+      expect(outcomes[0]).toEqual({
+        code: 'WEAK_CREDENTIAL',
+        message: expect.stringMatching(
+          /"weak-1024" \(its key is RSA 1024\).*refuses it at its security level \(ee key too small\)/,
+        ),
+      });
+      expect(outcomes[1]).toEqual({ findings: ['WEAK_KEY'] });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('only a certificate that looks weak is tried on OpenSSL (a strong one costs nothing more)', () => {
+    const trials = vi.spyOn(tls, 'createSecureContext');
+    try {
+      expect(findings(mangopay)).toEqual([]);
+      expect(trials).not.toHaveBeenCalled();
+      validateCredentials(decodeMaterial({ cert: weak['c1024.pem']!, key: weak['k1024.pem']! }));
+      expect(trials).toHaveBeenCalledTimes(1);
+    } finally {
+      trials.mockRestore();
+    }
   });
 });

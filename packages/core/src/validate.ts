@@ -2,6 +2,8 @@
 // rather than by a server's alert afterwards. Each check yields findings with a code, a severity and a
 // plain-English fix; errors make loadCredentials throw, warnings ride on the credentials.
 import type { KeyObject, X509Certificate } from 'node:crypto';
+import tls from 'node:tls';
+import { algorithm, parseOne, sequence } from './asn1.js';
 import { issuedBy, keyMatches } from './chain.js';
 import type { DecodedMaterial } from './decode.js';
 import { MtlsError } from './errors.js';
@@ -283,16 +285,120 @@ function checkIdentity(leaf: X509Certificate, policy: ResolvedPolicy, origin: Or
   }
 }
 
-function checkStrength(key: KeyObject, origin: Origin, out: Finding[]): void {
-  const { keyType, keySize } = describeKey(key);
-  if ((keyType === 'rsa' || keyType === 'rsa-pss') && keySize !== undefined && keySize < 2048) {
-    out.push({
-      code: 'WEAK_KEY',
-      severity: 'warning',
-      field: origin.key,
-      message: `The private key in ${origin.labels.key} is RSA ${keySize}; many servers refuse RSA keys below 2048 bits.`,
-      fix: 'Generate a new RSA 2048 (or EC P-256) key and have the certificate reissued for it.',
+/** Signature algorithms over a hash that OpenSSL 3 refuses from security level 1 (MD5) or 2 (SHA-1). */
+const WEAK_SIGNATURE_HASHES: Record<string, string> = {
+  '1.2.840.113549.1.1.2': 'MD2',
+  '1.2.840.113549.1.1.3': 'MD4',
+  '1.2.840.113549.1.1.4': 'MD5',
+  '1.2.840.113549.1.1.5': 'SHA-1',
+  '1.3.14.3.2.29': 'SHA-1',
+  '1.2.840.10045.4.1': 'SHA-1',
+  '1.2.840.10040.4.3': 'SHA-1',
+};
+
+/** The weak hash a certificate is signed with (MD5, SHA-1...), or undefined. */
+function weakSignatureHash(cert: X509Certificate): string | undefined {
+  try {
+    const parts = sequence(parseOne(cert.raw), 'certificate', 3);
+    return WEAK_SIGNATURE_HASHES[algorithm(parts[1], 'signatureAlgorithm').oid];
+  } catch {
+    return undefined; // node:crypto parsed it; a shape this reader does not know is not a weak hash it knows
+  }
+}
+
+/** Why OpenSSL might refuse a certificate's own key: below 2048-bit RSA, a curve under 256 bits or unknown, DSA. */
+function smallKey(cert: X509Certificate): string | undefined {
+  const { keyType, keySize } = describeKey(cert.publicKey);
+  if (keyType === 'ed25519' || keyType === 'ed448') return undefined;
+  if ((keyType === 'rsa' || keyType === 'rsa-pss') && keySize !== undefined && keySize >= 2048)
+    return undefined;
+  if (keyType === 'ec' && keySize !== undefined && keySize >= 256) return undefined;
+  return `its key is ${keyDescription(cert.publicKey)}`;
+}
+
+/** The OpenSSL error codes of a security-level refusal: a key too small, a signature hash too weak. */
+const SECURITY_LEVEL_ERRORS = new Set([
+  'ERR_SSL_EE_KEY_TOO_SMALL',
+  'ERR_SSL_CA_KEY_TOO_SMALL',
+  'ERR_SSL_CA_MD_TOO_WEAK',
+]);
+
+/**
+ * Findings for an OpenSSL refusal of a certificate chain, e.g. from `tls.createSecureContext`:
+ * WEAK_CREDENTIAL for a security-level refusal, DECODE_FAILED for anything else.
+ */
+export function tlsRefusal(err: unknown, what: string, field: string): Finding {
+  const code = (err as { code?: unknown } | null)?.code;
+  const reason = String((err as Error | null)?.message ?? err).replace(/^error:[0-9A-F]+:[^:]*::/, '');
+  const openssl = `this Node's OpenSSL ${process.versions.openssl}`;
+  if (typeof code === 'string' && SECURITY_LEVEL_ERRORS.has(code)) {
+    return {
+      code: 'WEAK_CREDENTIAL',
+      severity: 'error',
+      field,
+      message: `${what}: ${openssl} refuses it at its security level (${reason}); every connection would fail.`,
+      fix: 'Have the certificate reissued for a new RSA 2048 (or EC P-256) key, signed with SHA-256 by a CA whose own key is as strong; store the new certificate and key together.',
+    };
+  }
+  return {
+    code: 'DECODE_FAILED',
+    severity: 'error',
+    field,
+    message: `${what}: ${openssl} refuses to build a TLS context from it (${reason}).`,
+    fix: 'Check that the certificate, its chain and the key are ones OpenSSL reads (openssl x509 -in cert.pem -noout -text shows what it sees).',
+  };
+}
+
+/**
+ * Key size and signature hash. A certificate of a weak key, or signed with MD5 or SHA-1, is tried on
+ * this Node's OpenSSL as a connection will use it (only then: it costs about a millisecond): refused,
+ * it is WEAK_CREDENTIAL, which otherwise would only show as an OpenSSL error on the first request;
+ * accepted, WEAK_KEY / WEAK_SIGNATURE warn that other OpenSSL builds (Node 24's, for RSA 1024;
+ * Node 20's, for SHA-1) refuse it.
+ */
+function checkStrength(
+  leaf: X509Certificate,
+  chain: readonly X509Certificate[],
+  origin: Origin,
+  out: Finding[],
+): void {
+  const certs = [leaf, ...chain];
+  const weak = certs
+    .map((cert) => ({ cert, small: smallKey(cert), hash: weakSignatureHash(cert) }))
+    .filter((w) => w.small !== undefined || w.hash !== undefined);
+  if (weak.length === 0) return;
+  const named = (w: (typeof weak)[number]) =>
+    `${w.cert === leaf ? 'certificate' : 'intermediate'} ${certName(w.cert)}`;
+  try {
+    tls.createSecureContext({ cert: certs.map((c) => c.toString()).join('\n') });
+  } catch (err) {
+    const what = weak.map((w) => {
+      const reasons = [w.small, w.hash && `it is signed with ${w.hash}`].filter(Boolean).join(', ');
+      return `the ${named(w)} (${reasons})`;
     });
+    out.push(tlsRefusal(err, `In ${origin.labels.leaf}, ${what.join('; ')}`, origin.leaf));
+    return;
+  }
+  for (const w of weak) {
+    const name = `The ${named(w)} in ${origin.labels.leaf}`;
+    if (w.small !== undefined) {
+      out.push({
+        code: 'WEAK_KEY',
+        severity: 'warning',
+        field: w.cert === leaf ? origin.key : origin.leaf,
+        message: `${name}: ${w.small}; many servers, and OpenSSL builds at security level 2 (Node 24's), refuse keys weaker than RSA 2048 or EC P-256.`,
+        fix: 'Generate a new RSA 2048 (or EC P-256) key and have the certificate reissued for it.',
+      });
+    }
+    if (w.hash !== undefined) {
+      out.push({
+        code: 'WEAK_SIGNATURE',
+        severity: 'warning',
+        field: origin.leaf,
+        message: `${name}: it is signed with ${w.hash}; some OpenSSL builds (Node 20's) refuse such certificates, and so do many servers.`,
+        fix: 'Have the certificate reissued, signed with SHA-256.',
+      });
+    }
   }
 }
 
@@ -323,7 +429,7 @@ export function validateResolved(decoded: Validatable, p: ResolvedPolicy): Findi
   checkDates(decoded.leaf, decoded.chain, decoded.ca, p, origin, out);
   checkUsage(decoded.leaf, p, origin, out);
   checkIdentity(decoded.leaf, p, origin, out);
-  checkStrength(decoded.key, origin, out);
+  checkStrength(decoded.leaf, decoded.chain, origin, out);
   out.push(...(decoded.findings ?? []));
   return [...out.filter((f) => f.severity === 'error'), ...out.filter((f) => f.severity !== 'error')];
 }

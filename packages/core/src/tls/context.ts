@@ -4,7 +4,8 @@
 import { readFileSync } from 'node:fs';
 import tls, { type SecureContext } from 'node:tls';
 import type { ValidatedCredentials } from '../credentials.js';
-import { MtlsError } from '../errors.js';
+import { MtlsError, type MtlsErrorCode } from '../errors.js';
+import { tlsRefusal } from '../validate.js';
 
 /** `replace`: the credential's CA is the only trust anchor (Node's default). `append`: it is added to the system roots. */
 export type CaMode = 'replace' | 'append';
@@ -62,12 +63,13 @@ export function buildSecureContext(credentials: ValidatedCredentials, caMode: Ca
   try {
     return tls.createSecureContext(plainTlsOptions(credentials, caMode));
   } catch (err) {
-    throw new MtlsError(
-      'DECODE_FAILED',
-      `OpenSSL refused to build a TLS context from the certificate (${credentials.fingerprint256}) and key ` +
-        `(${(err as Error).message}); check that the certificate, key and CA in the source are PEM or DER that OpenSSL reads`,
-      { sourceId: credentials.sourceId, field: 'cert', cause: err },
-    );
+    // Validation tried every certificate that looked weak on this OpenSSL; this is what is left.
+    const refusal = tlsRefusal(err, `The certificate ${credentials.fingerprint256}`, 'cert');
+    throw new MtlsError(refusal.code as MtlsErrorCode, `${refusal.message} ${refusal.fix}`, {
+      sourceId: credentials.sourceId,
+      field: refusal.field,
+      cause: err,
+    });
   }
 }
 
