@@ -25,7 +25,10 @@ export const ERROR_CODES = {
   },
   EXPIRED: { retryable: false, summary: "past the certificate's notAfter" },
   NOT_YET_VALID: { retryable: false, summary: "before the certificate's notBefore" },
-  NO_CLIENT_AUTH: { retryable: false, summary: "the certificate's extended key usage excludes clientAuth" },
+  NO_CLIENT_AUTH: {
+    retryable: false,
+    summary: "the certificate's extended key usage excludes clientAuth, or its key usage digitalSignature",
+  },
   IDENTITY_MISMATCH: { retryable: false, summary: 'subject or SAN differ from the expected identity' },
   WEAK_CREDENTIAL: {
     retryable: false,

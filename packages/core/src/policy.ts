@@ -13,8 +13,10 @@ export interface ValidationPolicy {
   /** Warn (`EXPIRING_SOON`) when the certificate expires within this many days. Default 30. */
   warnDays?: number;
   /**
-   * Require the clientAuth extended key usage. Only matters when the certificate has an EKU extension
-   * at all (without one, every usage is allowed). Default true.
+   * Require a certificate usable for TLS client authentication, by OpenSSL's rule: the clientAuth
+   * extended key usage when there is an EKU extension (without one, every usage is allowed), and
+   * digitalSignature or keyAgreement when there is a key usage extension. Default true; false only for
+   * a server known to accept such a certificate anyway.
    */
   requireClientAuth?: boolean;
   /**

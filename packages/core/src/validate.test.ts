@@ -2,11 +2,20 @@
 // against an injectable clock and the policy's expectations.
 import { X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import { hasOpenssl, type IssuedCert, leakCheck, runOpenssl, TestCA } from '@mtlskit/testkit';
-import { beforeAll, describe, expect, test, vi } from 'vitest';
+import {
+  hasOpenssl,
+  type IssuedCert,
+  leakCheck,
+  type MtlsTestServer,
+  runOpenssl,
+  startMtlsServer,
+  TestCA,
+} from '@mtlskit/testkit';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { decodeMaterial } from './decode.js';
 import { MtlsError } from './errors.js';
 import { loadCredentials } from './load.js';
@@ -517,5 +526,78 @@ describe.skipIf(!hasOpenssl())('weak keys and signatures, judged by the OpenSSL 
     } finally {
       trials.mockRestore();
     }
+  });
+});
+
+// OpenSSL's rule for a TLS client certificate, checked against a real handshake with a real server:
+// every certificate validation refuses is one the handshake fails with, and the reverse.
+describe.skipIf(!hasOpenssl())('key usage and Netscape type, against a real handshake', () => {
+  const USAGES: [name: string, key: 'rsa' | 'ec', extensions: string, accepted: boolean][] = [
+    ['keyEncipherment only', 'rsa', 'keyUsage=critical,keyEncipherment', false],
+    ['nonRepudiation only', 'rsa', 'keyUsage=nonRepudiation', false],
+    ['keyAgreement only (EC)', 'ec', 'keyUsage=critical,keyAgreement', true],
+    [
+      'digitalSignature and keyEncipherment',
+      'rsa',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      true,
+    ],
+    ['a Netscape type of server only', 'rsa', 'nsCertType=server', false],
+    ['a Netscape type of client and email', 'rsa', 'nsCertType=client,email', true],
+    ['no key usage at all', 'ec', 'subjectKeyIdentifier=hash', true],
+  ];
+  let made: Record<string, string>;
+  let server: MtlsTestServer;
+  beforeAll(async () => {
+    const inputs: Record<string, string> = {};
+    const commands = [
+      'req -x509 -newkey rsa:2048 -nodes -keyout root.key -out root.pem -subj /CN=usage-root -days 365 -extensions v3_ca',
+      'req -newkey rsa:2048 -nodes -keyout rsa.key -out rsa.csr -subj /CN=usage-rsa',
+      'req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ec.key -out ec.csr -subj /CN=usage-ec',
+    ];
+    USAGES.forEach(([, key, extensions], i) => {
+      inputs[`u${i}.ext`] = `${extensions}\nextendedKeyUsage=clientAuth\n`;
+      commands.push(
+        `x509 -req -in ${key}.csr -CA root.pem -CAkey root.key -days 365 -extfile u${i}.ext -out u${i}.pem`,
+      );
+    });
+    made = await withOpenssl(
+      commands.map((c) => c.split(' ')),
+      ['root.pem', 'rsa.key', 'ec.key', ...USAGES.map((_, i) => `u${i}.pem`)],
+      inputs,
+    );
+    server = await startMtlsServer({ clientCa: made['root.pem']! });
+  }, 60_000);
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  function handshake(cert: string, key: string): Promise<boolean> {
+    return new Promise((resolve) => {
+      const req = https.request(server.url, { cert, key, ca: server.caPem, agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode === 200));
+      });
+      req.on('error', () => resolve(false));
+      req.end();
+    });
+  }
+
+  test.each(USAGES.map((u, i) => [u[0], i] as const))('%s', async (_name, i) => {
+    const [, key, , accepted] = USAGES[i]!;
+    const material = { cert: made[`u${i}.pem`]!, key: made[`${key}.key`]! };
+    const list = validateCredentials(decodeMaterial(material));
+    expect(await handshake(material.cert, material.key), 'the real handshake').toBe(accepted);
+    if (accepted) {
+      expect(list).toEqual([]);
+      return;
+    }
+    expect(codes(list)).toEqual(['error:NO_CLIENT_AUTH']);
+    expect(list[0]!.message).toMatch(
+      /is not allowed for client authentication: (its key usage is (keyEncipherment|nonRepudiation), without digitalSignature|its Netscape certificate type excludes SSL client); TLS servers built on OpenSSL end the handshake\.$/,
+    );
+    expect(list[0]!.fix).toContain('keyUsage=critical,digitalSignature');
+    // requireClientAuth: false, for a server known to accept it anyway, lets it through.
+    expect(validateCredentials(decodeMaterial(material), { requireClientAuth: false })).toEqual([]);
   });
 });

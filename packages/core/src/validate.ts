@@ -3,7 +3,17 @@
 // plain-English fix; errors make loadCredentials throw, warnings ride on the credentials.
 import type { KeyObject, X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
-import { algorithm, parseOne, sequence } from './asn1.js';
+import {
+  Asn1Error,
+  algorithm,
+  isContext,
+  isUniversal,
+  octets,
+  oid,
+  parseOne,
+  sequence,
+  TAG,
+} from './asn1.js';
 import { issuedBy, keyMatches } from './chain.js';
 import type { DecodedMaterial } from './decode.js';
 import { MtlsError } from './errors.js';
@@ -216,16 +226,37 @@ function checkDates(
 }
 
 function checkUsage(leaf: X509Certificate, policy: ResolvedPolicy, origin: Origin, out: Finding[]): void {
+  if (!policy.requireClientAuth) return;
   // Node 20 lists the extended key usage OIDs in `keyUsage` (undefined when there is no EKU extension).
   const eku = leaf.keyUsage as string[] | undefined;
-  if (!policy.requireClientAuth || eku === undefined || eku.includes(EKU_CLIENT_AUTH)) return;
-  const names = eku.map((o) => EKU_NAMES[o] ?? o).join(', ') || 'none';
+  if (eku !== undefined && !eku.includes(EKU_CLIENT_AUTH)) {
+    const names = eku.map((o) => EKU_NAMES[o] ?? o).join(', ') || 'none';
+    out.push({
+      code: 'NO_CLIENT_AUTH',
+      severity: 'error',
+      field: origin.leaf,
+      message: `The certificate ${certName(leaf)} in ${origin.labels.leaf} is not allowed for client authentication: its extended key usage is ${names}.`,
+      fix: 'Request a certificate with extendedKeyUsage=clientAuth (in the CSR: `-addext extendedKeyUsage=clientAuth`); servers reject this one with alert 43.',
+    });
+    return;
+  }
+  // OpenSSL's rule for a TLS client certificate (X509_PURPOSE_SSL_CLIENT): a key usage extension must
+  // allow digitalSignature or keyAgreement, a Netscape certificate type must allow sslClient. Without
+  // them the handshake ends in a bare "socket hang up".
+  const { keyUsage, netscapeType } = readStructure(leaf);
+  const missing =
+    keyUsage !== undefined && (keyUsage & (KU_DIGITAL_SIGNATURE | KU_KEY_AGREEMENT)) === 0
+      ? `its key usage is ${keyUsageNames(keyUsage)}, without digitalSignature`
+      : netscapeType !== undefined && (netscapeType & NS_SSL_CLIENT) === 0
+        ? 'its Netscape certificate type excludes SSL client'
+        : undefined;
+  if (missing === undefined) return;
   out.push({
     code: 'NO_CLIENT_AUTH',
     severity: 'error',
     field: origin.leaf,
-    message: `The certificate ${certName(leaf)} in ${origin.labels.leaf} is not allowed for client authentication: its extended key usage is ${names}.`,
-    fix: 'Request a certificate with extendedKeyUsage=clientAuth (in the CSR: `-addext extendedKeyUsage=clientAuth`); servers reject this one with alert 43.',
+    message: `The certificate ${certName(leaf)} in ${origin.labels.leaf} is not allowed for client authentication: ${missing}; TLS servers built on OpenSSL end the handshake.`,
+    fix: 'Request a certificate whose key usage includes digitalSignature (in the CSR: `-addext keyUsage=critical,digitalSignature`), with extendedKeyUsage=clientAuth.',
   });
 }
 
@@ -296,14 +327,68 @@ const WEAK_SIGNATURE_HASHES: Record<string, string> = {
   '1.2.840.10040.4.3': 'SHA-1',
 };
 
+const KU_DIGITAL_SIGNATURE = 0x80;
+const KU_KEY_AGREEMENT = 0x08;
+const NS_SSL_CLIENT = 0x80;
+const KEY_USAGE_NAMES = [
+  'digitalSignature',
+  'nonRepudiation',
+  'keyEncipherment',
+  'dataEncipherment',
+  'keyAgreement',
+  'keyCertSign',
+  'cRLSign',
+  'encipherOnly',
+];
+
+function keyUsageNames(bits: number): string {
+  return KEY_USAGE_NAMES.filter((_, i) => (bits & (0x80 >> i)) !== 0).join(', ') || 'empty';
+}
+
+/** What node:crypto's X509Certificate does not expose: signature algorithm, key usage, Netscape type. */
+interface CertStructure {
+  signatureOid: string | undefined;
+  /** The first byte of the key usage bits (digitalSignature is 0x80), when the extension is present. */
+  keyUsage: number | undefined;
+  /** The first byte of the Netscape certificate type bits (sslClient is 0x80), when present. */
+  netscapeType: number | undefined;
+}
+
+const structures = new WeakMap<X509Certificate, CertStructure>();
+
+/** The first byte of a DER BIT STRING's bits (0 when it has none). */
+function firstBits(der: Buffer): number {
+  const bits = parseOne(der);
+  if (!isUniversal(bits, TAG.BIT_STRING) || bits.content.length === 0)
+    throw new Asn1Error('expected a BIT STRING');
+  return bits.content[1] ?? 0;
+}
+
+function readStructure(cert: X509Certificate): CertStructure {
+  const known = structures.get(cert);
+  if (known) return known;
+  const found: CertStructure = { signatureOid: undefined, keyUsage: undefined, netscapeType: undefined };
+  try {
+    const [tbs, signature] = sequence(parseOne(cert.raw), 'certificate', 3);
+    found.signatureOid = algorithm(signature, 'signatureAlgorithm').oid;
+    const extensions = sequence(tbs, 'tbsCertificate').find((n) => isContext(n, 3))?.children[0];
+    for (const ext of extensions === undefined ? [] : sequence(extensions, 'extensions')) {
+      const parts = sequence(ext, 'extension', 2);
+      const id = oid(parts[0], 'extnID');
+      if (id === '2.5.29.15') found.keyUsage = firstBits(octets(parts.at(-1), 'keyUsage'));
+      if (id === '2.16.840.1.113730.1.1') found.netscapeType = firstBits(octets(parts.at(-1), 'nsCertType'));
+    }
+  } catch {
+    // node:crypto parsed the certificate; a shape this reader does not know leaves the facts unknown.
+  }
+  structures.set(cert, found);
+  return found;
+}
+
 /** The weak hash a certificate is signed with (MD5, SHA-1...), or undefined. */
 function weakSignatureHash(cert: X509Certificate): string | undefined {
-  try {
-    const parts = sequence(parseOne(cert.raw), 'certificate', 3);
-    return WEAK_SIGNATURE_HASHES[algorithm(parts[1], 'signatureAlgorithm').oid];
-  } catch {
-    return undefined; // node:crypto parsed it; a shape this reader does not know is not a weak hash it knows
-  }
+  const { signatureOid } = readStructure(cert);
+  return signatureOid === undefined ? undefined : WEAK_SIGNATURE_HASHES[signatureOid];
 }
 
 /** Why OpenSSL might refuse a certificate's own key: below 2048-bit RSA, a curve under 256 bits or unknown, DSA. */
