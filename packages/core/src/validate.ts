@@ -316,7 +316,7 @@ function checkIdentity(leaf: X509Certificate, policy: ResolvedPolicy, origin: Or
   }
 }
 
-/** Signature algorithms over a hash that OpenSSL 3 refuses from security level 1 (MD5) or 2 (SHA-1). */
+/** Signatures over a hash that OpenSSL 3 builds refuse at their default security level (SHA-1: Node 20's). */
 const WEAK_SIGNATURE_HASHES: Record<string, string> = {
   '1.2.840.113549.1.1.2': 'MD2',
   '1.2.840.113549.1.1.3': 'MD4',
