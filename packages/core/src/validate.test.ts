@@ -531,8 +531,15 @@ describe.skipIf(!hasOpenssl())('weak keys and signatures, judged by the OpenSSL 
 
 // OpenSSL's rule for a TLS client certificate, checked against a real handshake with a real server:
 // every certificate validation refuses is one the handshake fails with, and the reverse.
-describe.skipIf(!hasOpenssl())('key usage and Netscape type, against a real handshake', () => {
-  const USAGES: [name: string, key: 'rsa' | 'ec', extensions: string, accepted: boolean][] = [
+describe.skipIf(!hasOpenssl())('key usage and chain purpose, against a real handshake', () => {
+  const CA = 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign';
+  const USAGES: [
+    name: string,
+    key: 'rsa' | 'ec',
+    extensions: string,
+    accepted: boolean,
+    intermediate?: string,
+  ][] = [
     ['keyEncipherment only', 'rsa', 'keyUsage=critical,keyEncipherment', false],
     ['nonRepudiation only', 'rsa', 'keyUsage=nonRepudiation', false],
     ['keyAgreement only (EC)', 'ec', 'keyUsage=critical,keyAgreement', true],
@@ -545,6 +552,27 @@ describe.skipIf(!hasOpenssl())('key usage and Netscape type, against a real hand
     ['a Netscape type of server only', 'rsa', 'nsCertType=server', false],
     ['a Netscape type of client and email', 'rsa', 'nsCertType=client,email', true],
     ['no key usage at all', 'ec', 'subjectKeyIdentifier=hash', true],
+    [
+      'under an intermediate for server certificates only',
+      'ec',
+      'keyUsage=critical,digitalSignature',
+      false,
+      `${CA}\nextendedKeyUsage=serverAuth`,
+    ],
+    [
+      'under an intermediate for servers and clients',
+      'ec',
+      'keyUsage=critical,digitalSignature',
+      true,
+      `${CA}\nextendedKeyUsage=serverAuth,clientAuth`,
+    ],
+    [
+      'under an intermediate without extended key usage',
+      'ec',
+      'keyUsage=critical,digitalSignature',
+      true,
+      CA,
+    ],
   ];
   let made: Record<string, string>;
   let server: MtlsTestServer;
@@ -554,16 +582,32 @@ describe.skipIf(!hasOpenssl())('key usage and Netscape type, against a real hand
       'req -x509 -newkey rsa:2048 -nodes -keyout root.key -out root.pem -subj /CN=usage-root -days 365 -extensions v3_ca',
       'req -newkey rsa:2048 -nodes -keyout rsa.key -out rsa.csr -subj /CN=usage-rsa',
       'req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ec.key -out ec.csr -subj /CN=usage-ec',
+      'req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout inter.key -out inter.csr -subj /CN=usage-intermediate',
     ];
-    USAGES.forEach(([, key, extensions], i) => {
+    USAGES.forEach(([, key, extensions, , intermediate], i) => {
       inputs[`u${i}.ext`] = `${extensions}\nextendedKeyUsage=clientAuth\n`;
+      let issuer = 'root';
+      if (intermediate !== undefined) {
+        inputs[`i${i}.ext`] = `${intermediate}\n`;
+        commands.push(
+          `x509 -req -in inter.csr -CA root.pem -CAkey root.key -days 365 -extfile i${i}.ext -out i${i}.pem`,
+        );
+        issuer = `i${i}`;
+      }
+      const signer = issuer === 'root' ? 'root.key' : 'inter.key';
       commands.push(
-        `x509 -req -in ${key}.csr -CA root.pem -CAkey root.key -days 365 -extfile u${i}.ext -out u${i}.pem`,
+        `x509 -req -in ${key}.csr -CA ${issuer}.pem -CAkey ${signer} -days 365 -extfile u${i}.ext -out u${i}.pem`,
       );
     });
     made = await withOpenssl(
       commands.map((c) => c.split(' ')),
-      ['root.pem', 'rsa.key', 'ec.key', ...USAGES.map((_, i) => `u${i}.pem`)],
+      [
+        'root.pem',
+        'rsa.key',
+        'ec.key',
+        ...USAGES.map((_, i) => `u${i}.pem`),
+        ...USAGES.flatMap((u, i) => (u[4] === undefined ? [] : [`i${i}.pem`])),
+      ],
       inputs,
     );
     server = await startMtlsServer({ clientCa: made['root.pem']! });
@@ -584,8 +628,9 @@ describe.skipIf(!hasOpenssl())('key usage and Netscape type, against a real hand
   }
 
   test.each(USAGES.map((u, i) => [u[0], i] as const))('%s', async (_name, i) => {
-    const [, key, , accepted] = USAGES[i]!;
-    const material = { cert: made[`u${i}.pem`]!, key: made[`${key}.key`]! };
+    const [, key, , accepted, intermediate] = USAGES[i]!;
+    const cert = made[`u${i}.pem`]! + (intermediate === undefined ? '' : made[`i${i}.pem`]!);
+    const material = { cert, key: made[`${key}.key`]! };
     const list = validateCredentials(decodeMaterial(material));
     expect(await handshake(material.cert, material.key), 'the real handshake').toBe(accepted);
     if (accepted) {
@@ -594,9 +639,11 @@ describe.skipIf(!hasOpenssl())('key usage and Netscape type, against a real hand
     }
     expect(codes(list)).toEqual(['error:NO_CLIENT_AUTH']);
     expect(list[0]!.message).toMatch(
-      /is not allowed for client authentication: (its key usage is (keyEncipherment|nonRepudiation), without digitalSignature|its Netscape certificate type excludes SSL client); TLS servers built on OpenSSL end the handshake\.$/,
+      /is not allowed for client authentication: (its key usage is (keyEncipherment|nonRepudiation), without digitalSignature|its Netscape certificate type excludes SSL client); TLS servers built on OpenSSL end the handshake\.$|^The intermediate "usage-intermediate" in `cert` limits every certificate under it to serverAuth: servers refuse a client certificate issued below it/,
     );
-    expect(list[0]!.fix).toContain('keyUsage=critical,digitalSignature');
+    expect(list[0]!.fix).toMatch(
+      /keyUsage=critical,digitalSignature|a CA hierarchy meant for client authentication/,
+    );
     // requireClientAuth: false, for a server known to accept it anyway, lets it through.
     expect(validateCredentials(decodeMaterial(material), { requireClientAuth: false })).toEqual([]);
   });

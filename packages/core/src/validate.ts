@@ -225,12 +225,33 @@ function checkDates(
   }
 }
 
+const ekuNames = (eku: readonly string[]) => eku.map((o) => EKU_NAMES[o] ?? o).join(', ') || 'none';
+
+/**
+ * OpenSSL verifies a client certificate's chain for the SSL client purpose: an intermediate whose
+ * extended key usage excludes clientAuth (a hierarchy meant for server certificates) fails the
+ * handshake for every certificate under it.
+ */
+function checkChainUsage(chain: readonly X509Certificate[], origin: Origin, out: Finding[]): void {
+  for (const ca of chain) {
+    const eku = ca.keyUsage as string[] | undefined;
+    if (eku === undefined || eku.includes(EKU_CLIENT_AUTH)) continue;
+    out.push({
+      code: 'NO_CLIENT_AUTH',
+      severity: 'error',
+      field: origin.leaf,
+      message: `The intermediate ${certName(ca)} in ${origin.labels.leaf} limits every certificate under it to ${ekuNames(eku)}: servers refuse a client certificate issued below it (unsupported certificate purpose).`,
+      fix: 'Get the client certificate from a CA hierarchy meant for client authentication (its intermediates either carry no extended key usage or include clientAuth); hierarchies for server certificates are not.',
+    });
+  }
+}
+
 function checkUsage(leaf: X509Certificate, policy: ResolvedPolicy, origin: Origin, out: Finding[]): void {
   if (!policy.requireClientAuth) return;
   // Node 20 lists the extended key usage OIDs in `keyUsage` (undefined when there is no EKU extension).
   const eku = leaf.keyUsage as string[] | undefined;
   if (eku !== undefined && !eku.includes(EKU_CLIENT_AUTH)) {
-    const names = eku.map((o) => EKU_NAMES[o] ?? o).join(', ') || 'none';
+    const names = ekuNames(eku);
     out.push({
       code: 'NO_CLIENT_AUTH',
       severity: 'error',
@@ -513,6 +534,7 @@ export function validateResolved(decoded: Validatable, p: ResolvedPolicy): Findi
   checkChain(decoded.leaf, decoded.chain, origin, out);
   checkDates(decoded.leaf, decoded.chain, decoded.ca, p, origin, out);
   checkUsage(decoded.leaf, p, origin, out);
+  if (p.requireClientAuth) checkChainUsage(decoded.chain, origin, out);
   checkIdentity(decoded.leaf, p, origin, out);
   checkStrength(decoded.leaf, decoded.chain, origin, out);
   out.push(...(decoded.findings ?? []));
