@@ -85,7 +85,10 @@ export interface Finding {
   code:
     | MtlsErrorCode
     | 'EXPIRING_SOON'
+    | 'CA_EXPIRED'
+    | 'CA_NOT_ROOT'
     | 'KEY_FILE_PERMISSIONS'
+    | 'LEGACY_PKCS12'
     | 'WEAK_KEY'
     | 'WEAK_SIGNATURE'
     | (string & {});

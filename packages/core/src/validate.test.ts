@@ -648,3 +648,56 @@ describe.skipIf(!hasOpenssl())('key usage and chain purpose, against a real hand
     expect(validateCredentials(decodeMaterial(material), { requireClientAuth: false })).toEqual([]);
   });
 });
+
+// Node trusts a server only up to a root in `ca`: an intermediate alone there fails every request.
+describe('trust anchors in ca, against a real request', () => {
+  let serverRoot: TestCA;
+  let serverIntermediate: TestCA;
+  let client: IssuedCert;
+  let server: MtlsTestServer;
+  beforeAll(async () => {
+    serverRoot = await TestCA.create({ commonName: 'anchor test root' });
+    serverIntermediate = await serverRoot.intermediate({ commonName: 'anchor test intermediate' });
+    client = await root.issueClient({ validForSeconds: 365 * 86_400 });
+    server = await startMtlsServer({ clientCa: root, serverCa: serverIntermediate });
+  }, 60_000);
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  function request(ca: string): Promise<string> {
+    return new Promise((resolve) => {
+      const req = https.request(
+        server.url,
+        { cert: client.certPem, key: client.keyPem, ca, agent: false },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(String(res.statusCode)));
+        },
+      );
+      req.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+      req.end();
+    });
+  }
+
+  test.each([
+    ['the intermediate alone', () => serverIntermediate.certPem, 'UNABLE_TO_GET_ISSUER_CERT'],
+    ['the root', () => serverRoot.rootPem, '200'],
+    ['the intermediate and the root', () => serverIntermediate.certPem + serverRoot.rootPem, '200'],
+  ])('ca holding %s', async (_name, ca, outcome) => {
+    expect(await request(ca()), 'the real request').toBe(outcome);
+    const list = validateCredentials(decodeMaterial({ cert: client.certPem, key: client.keyPem, ca: ca() }));
+    if (outcome === '200') {
+      expect(list).toEqual([]);
+      return;
+    }
+    expect(codes(list)).toEqual(['warning:CA_NOT_ROOT']);
+    expect(list[0]).toMatchObject({
+      field: 'ca',
+      message: expect.stringMatching(
+        /^`ca` holds no root \(self-signed\) certificate, only "anchor test intermediate": .*UNABLE_TO_GET_ISSUER_CERT/,
+      ),
+      fix: expect.stringContaining('Add the root CA certificate'),
+    });
+  });
+});

@@ -225,6 +225,21 @@ function checkDates(
   }
 }
 
+/**
+ * Node verifies a server only up to a self-signed certificate among its trust anchors (OpenSSL without
+ * X509_V_FLAG_PARTIAL_CHAIN): a `ca` of intermediates alone fails every request.
+ */
+function checkTrustAnchors(ca: readonly X509Certificate[], origin: Origin, out: Finding[]): void {
+  if (ca.length === 0 || ca.some((cert) => cert.checkIssued(cert))) return;
+  out.push({
+    code: 'CA_NOT_ROOT',
+    severity: 'warning',
+    field: 'ca',
+    message: `${origin.labels.ca} holds no root (self-signed) certificate, only ${ca.map(certName).join(', ')}: Node trusts a server only through a root in it, so every request fails with UNABLE_TO_GET_ISSUER_CERT (unless caMode 'append' adds a system root above it).`,
+    fix: 'Add the root CA certificate above these (the last certificate `openssl s_client -showcerts` prints for the server) to ca.',
+  });
+}
+
 const ekuNames = (eku: readonly string[]) => eku.map((o) => EKU_NAMES[o] ?? o).join(', ') || 'none';
 
 /**
@@ -533,6 +548,7 @@ export function validateResolved(decoded: Validatable, p: ResolvedPolicy): Findi
   checkKey(decoded.leaf, decoded.key, origin, out);
   checkChain(decoded.leaf, decoded.chain, origin, out);
   checkDates(decoded.leaf, decoded.chain, decoded.ca, p, origin, out);
+  checkTrustAnchors(decoded.ca, origin, out);
   checkUsage(decoded.leaf, p, origin, out);
   if (p.requireClientAuth) checkChainUsage(decoded.chain, origin, out);
   checkIdentity(decoded.leaf, p, origin, out);
