@@ -7,6 +7,7 @@ import { inspect } from 'node:util';
 import { leakCheck, TestCA } from '@mtlskit/testkit';
 import axios, { type AxiosError } from 'axios';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STRUCTURED_KEY_LINES } from './__tests__/crafted.js';
 import { ERROR_CODES, MtlsError } from './errors.js';
 import { RedactedError, redactCause, redactText } from './redact.js';
 
@@ -232,20 +233,19 @@ describe('the source id', () => {
 
   it('hides the first lines of a key, mostly fixed structure whose class changes look like a name', () => {
     // The opening of every PKCS#8 RSA 2048 key, and the second line of every AES-256 encrypted PKCS#8
-    // key, followed by tails of few class changes (1 key in 300 drew one and was shown, before).
-    const heads = [
-      'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQ',
-      'MAwGCCqGSIb3DQIJBQAwHQYJYIZIAWUDBAEqBBA',
-    ];
-    for (const head of heads) {
-      for (const tail of [
-        'DCQEIBDKZSOAUXYZABCDEFGHIJKLMNOP',
-        'CKTORKUKWRSIBRqwertyuiopasdfghj',
-        'Dqrstu/vwxyzab+cdefghijklmnop',
-      ]) {
-        const line = (head + tail).slice(0, 64);
-        expect(redactText(`env:?cert=${line}`)).toBe('env:?cert=[redacted]');
-      }
+    // key, with tails that bring the line's class-change rate to 0.25-0.3, under the 0.3 that random
+    // Base64 clears (1 generated key in 300 had such a line, and it was shown before).
+    for (const line of STRUCTURED_KEY_LINES) {
+      expect(redactText(`env:?cert=${line}`)).toBe('env:?cert=[redacted]');
+    }
+    // Paths and names that happen to be 64 characters, or to open with MIG, stay readable.
+    for (const name of [
+      'projects/123456789012/secrets/paymentsClientCert/versions/latest',
+      'secret/data/teams/payments/prod/clientCertificates/orderService1',
+      'MIGRATION/prod/paymentsService2024/clientCertificate',
+      'secret/data/Payments/ClientCertificateForOrderService2024ProdEU',
+    ]) {
+      expect(redactText(`not found: ${name}`)).toBe(`not found: ${name}`);
     }
   });
 

@@ -27,7 +27,8 @@ export const ERROR_CODES = {
   NOT_YET_VALID: { retryable: false, summary: "before the certificate's notBefore" },
   NO_CLIENT_AUTH: {
     retryable: false,
-    summary: "the certificate's extended key usage excludes clientAuth, or its key usage digitalSignature",
+    summary:
+      'the certificate (or an intermediate) is not allowed for TLS client authentication: extended key usage, key usage or Netscape type',
   },
   IDENTITY_MISMATCH: { retryable: false, summary: 'subject or SAN differ from the expected identity' },
   WEAK_CREDENTIAL: {

@@ -10,7 +10,7 @@ const KEYED_SECRET =
   /\b(x-vault-token|token|client_token|secret_id|client_secret|password|secretaccesskey|sessiontoken|signature|jwt)(["']?\s*[:=]\s*["']?)(?!\[redacted)[^\s"',&}]+/gi;
 const LONG_RUN = /[A-Za-z0-9+/_-]{40,}={0,2}/g;
 /** The start of Base64 DER: a SEQUENCE (0x30) with a one- to three-byte length, in the standard alphabet. */
-const DER_START = /^MI[E-P][A-Za-z0-9+/]{37,}$/;
+const DER_START = /^MI[G-L][A-Za-z0-9+/]{37,}$/;
 const PEM_LINE = /^[A-Za-z0-9+/]{64}$/;
 
 /** 1 for an upper-case letter, 2 lower-case, 3 a digit, 0 anything else. */
@@ -58,12 +58,14 @@ export function looksLikeBase64(run: string): boolean {
   // has no digit, and the class-change rate still tells it from a name.
   const classes = Number(/[A-Z]/.test(body)) + Number(/[a-z]/.test(body)) + Number(/[0-9]/.test(body));
   if (classes < (body.length >= 48 ? 2 : 3)) return false;
-  // A key's first PEM lines are mostly fixed structure (algorithm OIDs) whose class changes can look
-  // like a name's: a run that opens like Base64 DER (`MII…`, 40 characters or more), or is exactly a
-  // PEM line (64 characters of the standard alphabet), is Base64 when it mixes all three classes.
-  if (classes === 3 && (DER_START.test(body) || PEM_LINE.test(body))) return true;
+  // A key's first PEM lines are mostly fixed structure (algorithm OIDs) whose class changes (0.27 to
+  // 0.3 measured) can look like a name's: a run that opens like Base64 DER (`MII…`, 40 characters or
+  // more), or is exactly a PEM line (64 characters of the standard alphabet), is Base64 when it mixes
+  // all three classes, has few `/` and changes class at 0.25 or more (paths stay under 0.25).
   const slashes = body.split('/').length - 1;
   const rate = classChangeRate(body);
+  const structured = DER_START.test(body) || PEM_LINE.test(body);
+  if (structured && classes === 3 && slashes <= body.length / 16 && rate >= 0.25) return true;
   if (body.length >= 48) return rate >= 0.3;
   return rate >= (slashes <= 1 ? 0.45 : slashes <= body.length / 16 ? 0.5 : 0.6);
 }

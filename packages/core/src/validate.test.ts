@@ -3,6 +3,7 @@
 import { X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
@@ -368,10 +369,26 @@ describe.skipIf(!hasOpenssl())('weak keys and signatures, judged by the OpenSSL 
       'x509 -req -in inter.csr -CA root.pem -CAkey root.key -sha1 -days 365 -extfile ca.ext -out inter.pem',
       'req -newkey rsa:2048 -nodes -keyout leaf2.key -out leaf2.csr -subj /CN=leaf-under-sha1',
       'x509 -req -in leaf2.csr -CA inter.pem -CAkey inter.key -sha256 -days 365 -out leaf2.pem',
+      'req -x509 -newkey rsa:2048 -nodes -keyout ss1.key -out ss1.pem -subj /CN=self-signed-sha1 -days 365 -sha1',
+      'req -x509 -newkey rsa:2048 -nodes -keyout sroot.key -out sroot.pem -subj /CN=sha1-root -days 365 -sha1 -extensions v3_ca',
+      'x509 -req -in leaf.csr -CA sroot.pem -CAkey sroot.key -sha256 -days 365 -out under-sha1-root.pem',
     ];
     weak = await withOpenssl(
       commands.map((c) => c.split(' ')),
-      ['k1024.pem', 'c1024.pem', 'root.pem', 'leaf.key', 'sha1.pem', 'leaf2.key', 'leaf2.pem', 'inter.pem'],
+      [
+        'k1024.pem',
+        'c1024.pem',
+        'root.pem',
+        'leaf.key',
+        'sha1.pem',
+        'leaf2.key',
+        'leaf2.pem',
+        'inter.pem',
+        'ss1.pem',
+        'ss1.key',
+        'sroot.pem',
+        'under-sha1-root.pem',
+      ],
       { 'ca.ext': 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n' },
     );
   }, 60_000);
@@ -445,6 +462,18 @@ describe.skipIf(!hasOpenssl())('weak keys and signatures, judged by the OpenSSL 
       }
     },
   );
+
+  test('a self-signed certificate signed with SHA-1 is not judged on its signature, as OpenSSL does not', () => {
+    // A self-signed SHA-1 leaf, and a chain that carries its SHA-1 root: OpenSSL accepts both everywhere.
+    for (const cert of [weak['ss1.pem']!, weak['under-sha1-root.pem']! + weak['sroot.pem']!]) {
+      expect(openssl(cert)).toBeUndefined();
+    }
+    expect(validateCredentials(decodeMaterial({ cert: weak['ss1.pem']!, key: weak['ss1.key']! }))).toEqual(
+      [],
+    );
+    const chain = weak['under-sha1-root.pem']! + weak['sroot.pem']!;
+    expect(validateCredentials(decodeMaterial({ cert: chain, key: weak['leaf.key']! }))).toEqual([]);
+  });
 
   test('an OpenSSL security-level refusal maps to WEAK_CREDENTIAL; any other refusal to DECODE_FAILED', () => {
     // A real refusal on every Node version: the security level raised to 2 for this one context.
@@ -639,7 +668,7 @@ describe.skipIf(!hasOpenssl())('key usage and chain purpose, against a real hand
     }
     expect(codes(list)).toEqual(['error:NO_CLIENT_AUTH']);
     expect(list[0]!.message).toMatch(
-      /is not allowed for client authentication: (its key usage is (keyEncipherment|nonRepudiation), without digitalSignature|its Netscape certificate type excludes SSL client); TLS servers built on OpenSSL end the handshake\.$|^The intermediate "usage-intermediate" in `cert` limits every certificate under it to serverAuth: servers refuse a client certificate issued below it/,
+      /is not allowed for client authentication: (its key usage is (keyEncipherment|nonRepudiation), without digitalSignature|its Netscape certificate type excludes SSL client); TLS servers built on OpenSSL end the handshake\.$|^The intermediate "usage-intermediate" in `cert` limits every certificate under it to serverAuth: servers built on OpenSSL refuse a client certificate issued below it/,
     );
     expect(list[0]!.fix).toMatch(
       /keyUsage=critical,digitalSignature|a CA hierarchy meant for client authentication/,
@@ -700,4 +729,60 @@ describe('trust anchors in ca, against a real request', () => {
       fix: expect.stringContaining('Add the root CA certificate'),
     });
   });
+
+  test.skipIf(!hasOpenssl())(
+    'ca holding a pinned self-signed server certificate without keyCertSign',
+    async () => {
+      // cert-manager's selfSigned issuer writes such certificates: a trust anchor all the same.
+      const pinned = await withOpenssl(
+        [
+          [
+            'req',
+            '-x509',
+            ...P256,
+            '-keyout',
+            'pinned.key',
+            '-out',
+            'pinned.pem',
+            '-subj',
+            '/CN=pinned server',
+            '-days',
+            '365',
+            '-addext',
+            'subjectAltName=IP:127.0.0.1',
+            '-addext',
+            'keyUsage=critical,digitalSignature,keyEncipherment',
+            '-addext',
+            'basicConstraints=critical,CA:FALSE',
+          ],
+        ],
+        ['pinned.pem', 'pinned.key'],
+      );
+      const pinnedServer = https.createServer(
+        { cert: pinned['pinned.pem'], key: pinned['pinned.key'] },
+        (_req, res) => res.end('ok'),
+      );
+      await new Promise<void>((resolve) => pinnedServer.listen(0, '127.0.0.1', resolve));
+      try {
+        const { port } = pinnedServer.address() as AddressInfo;
+        const status = await new Promise<string>((resolve) => {
+          const req = https.request(
+            `https://127.0.0.1:${port}/`,
+            { ca: pinned['pinned.pem'], agent: false },
+            (res) => {
+              res.resume();
+              res.on('end', () => resolve(String(res.statusCode)));
+            },
+          );
+          req.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+          req.end();
+        });
+        expect(status, 'the real request').toBe('200');
+        const material = { cert: client.certPem, key: client.keyPem, ca: pinned['pinned.pem']! };
+        expect(validateCredentials(decodeMaterial(material))).toEqual([]);
+      } finally {
+        pinnedServer.close();
+      }
+    },
+  );
 });

@@ -100,7 +100,18 @@ function keyDescription(key: KeyObject): string {
   const { keyType, keySize, curve } = describeKey(key);
   if (keyType === 'ec') return `EC ${curve ?? ''}`.trim();
   if (keyType === 'rsa' || keyType === 'rsa-pss') return `${keyType.toUpperCase()} ${keySize ?? ''}`.trim();
-  return keyType === 'ed25519' ? 'Ed25519' : 'Ed448';
+  if (keyType === 'ed25519') return 'Ed25519';
+  if (keyType === 'ed448') return 'Ed448';
+  const bits = key.asymmetricKeyDetails?.modulusLength;
+  return `${String(key.asymmetricKeyType ?? 'unknown').toUpperCase()}${bits === undefined ? '' : ` ${bits}`}`;
+}
+
+/**
+ * Self-signed: its own issuer, by name and by signature (X509Certificate.checkIssued also wants
+ * keyCertSign, which a pinned self-signed server certificate often lacks).
+ */
+function isSelfSigned(cert: X509Certificate): boolean {
+  return cert.subject === cert.issuer && cert.verify(cert.publicKey);
 }
 
 function date(ms: number): string {
@@ -230,7 +241,7 @@ function checkDates(
  * X509_V_FLAG_PARTIAL_CHAIN): a `ca` of intermediates alone fails every request.
  */
 function checkTrustAnchors(ca: readonly X509Certificate[], origin: Origin, out: Finding[]): void {
-  if (ca.length === 0 || ca.some((cert) => cert.checkIssued(cert))) return;
+  if (ca.length === 0 || ca.some(isSelfSigned)) return;
   out.push({
     code: 'CA_NOT_ROOT',
     severity: 'warning',
@@ -255,7 +266,7 @@ function checkChainUsage(chain: readonly X509Certificate[], origin: Origin, out:
       code: 'NO_CLIENT_AUTH',
       severity: 'error',
       field: origin.leaf,
-      message: `The intermediate ${certName(ca)} in ${origin.labels.leaf} limits every certificate under it to ${ekuNames(eku)}: servers refuse a client certificate issued below it (unsupported certificate purpose).`,
+      message: `The intermediate ${certName(ca)} in ${origin.labels.leaf} limits every certificate under it to ${ekuNames(eku)}: servers built on OpenSSL refuse a client certificate issued below it (unsupported certificate purpose).`,
       fix: 'Get the client certificate from a CA hierarchy meant for client authentication (its intermediates either carry no extended key usage or include clientAuth); hierarchies for server certificates are not.',
     });
   }
@@ -424,7 +435,9 @@ function readStructure(cert: X509Certificate): CertStructure {
 /** The weak hash a certificate is signed with (MD5, SHA-1...), or undefined. */
 function weakSignatureHash(cert: X509Certificate): string | undefined {
   const { signatureOid } = readStructure(cert);
-  return signatureOid === undefined ? undefined : WEAK_SIGNATURE_HASHES[signatureOid];
+  const hash = signatureOid === undefined ? undefined : WEAK_SIGNATURE_HASHES[signatureOid];
+  // OpenSSL never judges the signature of a self-signed certificate (a SHA-1 root is common in chains).
+  return hash === undefined || isSelfSigned(cert) ? undefined : hash;
 }
 
 /** Why OpenSSL might refuse a certificate's own key: below 2048-bit RSA, a curve under 256 bits or unknown, DSA. */

@@ -121,3 +121,14 @@ export function traditionalEncryptedPem(key: KeyObject, passphrase: string): str
     `${body.match(/.{1,64}/g)?.join('\n')}\n-----END ${label}-----\n`
   );
 }
+
+/**
+ * Lines shaped like a key's first PEM lines: the opening of every PKCS#8 RSA 2048 key and the second
+ * line of every AES-256 encrypted PKCS#8 key (fixed structure), with made-up tails that bring the
+ * class-change rate to 0.25-0.3, under the 0.3 random Base64 clears. No key material.
+ */
+export const STRUCTURED_KEY_LINES = [
+  'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDCQEIBDKZSOAUX',
+  'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDqrstu/vwxyzab',
+  'MAwGCCqGSIb3DQIJBQAwHQYJYIZIAWUDBAEqBBAXwvkTRQdpMNLzehybaoGRBIIE',
+];
