@@ -108,6 +108,22 @@ function isOpenSslError(err: unknown): boolean {
   return typeof code === 'string' && code.startsWith('ERR_');
 }
 
+/** Sizes of the named curves mtlskit describes (an unknown curve has no size). */
+const CURVE_BITS: Record<string, number> = {
+  prime256v1: 256,
+  'P-256': 256,
+  secp256k1: 256,
+  secp384r1: 384,
+  'P-384': 384,
+  secp521r1: 521,
+  'P-521': 521,
+  prime192v1: 192,
+  secp224r1: 224,
+  brainpoolP256r1: 256,
+  brainpoolP384r1: 384,
+  brainpoolP512r1: 512,
+};
+
 /** Facts about a key for MtlsCredentials: type, size in bits, curve. */
 export function describeKey(key: KeyObject): {
   keyType: KeyType;
@@ -117,23 +133,9 @@ export function describeKey(key: KeyObject): {
   const keyType = (key.asymmetricKeyType ?? 'rsa') as KeyType;
   const details = key.asymmetricKeyDetails ?? {};
   const curve = details.namedCurve;
-  const curveBits: Record<string, number> = {
-    prime256v1: 256,
-    'P-256': 256,
-    secp256k1: 256,
-    secp384r1: 384,
-    'P-384': 384,
-    secp521r1: 521,
-    'P-521': 521,
-    prime192v1: 192,
-    secp224r1: 224,
-    brainpoolP256r1: 256,
-    brainpoolP384r1: 384,
-    brainpoolP512r1: 512,
-  };
   let keySize: number | undefined;
   if (keyType === 'rsa' || keyType === 'rsa-pss') keySize = details.modulusLength;
-  else if (keyType === 'ec') keySize = curve === undefined ? undefined : curveBits[curve];
+  else if (keyType === 'ec') keySize = curve === undefined ? undefined : CURVE_BITS[curve];
   else if (keyType === 'ed25519') keySize = 256;
   else if (keyType === 'ed448') keySize = 448;
   return { keyType, keySize, curve };

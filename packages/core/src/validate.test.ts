@@ -394,14 +394,15 @@ describe.skipIf(!hasOpenssl())('weak keys and signatures, judged by the OpenSSL 
   }, 60_000);
 
   /** What this Node's OpenSSL says of a chain: undefined when it builds a context from it. */
-  function openssl(chainPem: string): string | undefined {
+  function refusal(options: tls.SecureContextOptions): (Error & { code?: string }) | undefined {
     try {
-      tls.createSecureContext({ cert: chainPem });
+      tls.createSecureContext(options);
       return undefined;
     } catch (err) {
-      return (err as { code: string }).code;
+      return err as Error & { code?: string };
     }
   }
+  const openssl = (chainPem: string) => refusal({ cert: chainPem })?.code;
 
   const cases = () => [
     {
@@ -477,12 +478,8 @@ describe.skipIf(!hasOpenssl())('weak keys and signatures, judged by the OpenSSL 
 
   test('an OpenSSL security-level refusal maps to WEAK_CREDENTIAL; any other refusal to DECODE_FAILED', () => {
     // A real refusal on every Node version: the security level raised to 2 for this one context.
-    let refused: unknown;
-    try {
-      tls.createSecureContext({ cert: weak['c1024.pem']!, ciphers: 'DEFAULT@SECLEVEL=2' });
-    } catch (err) {
-      refused = err;
-    }
+    const refused = refusal({ cert: weak['c1024.pem']!, ciphers: 'DEFAULT@SECLEVEL=2' });
+    expect(refused).toBeDefined();
     expect(tlsRefusal(refused, 'The certificate X', 'cert')).toMatchObject({
       code: 'WEAK_CREDENTIAL',
       severity: 'error',
@@ -491,12 +488,8 @@ describe.skipIf(!hasOpenssl())('weak keys and signatures, judged by the OpenSSL 
         /^The certificate X: this Node's OpenSSL .* refuses it at its security level \(ee key too small\)/,
       ),
     });
-    let other: unknown;
-    try {
-      tls.createSecureContext({ cert: weak['root.pem']!, key: weak['leaf.key']! });
-    } catch (err) {
-      other = err;
-    }
+    const other = refusal({ cert: weak['root.pem']!, key: weak['leaf.key']! });
+    expect(other).toBeDefined();
     expect(tlsRefusal(other, 'The certificate X', 'cert')).toMatchObject({
       code: 'DECODE_FAILED',
       message: expect.stringMatching(/refuses to build a TLS context from it \(key values mismatch\)/),
@@ -505,7 +498,9 @@ describe.skipIf(!hasOpenssl())('weak keys and signatures, judged by the OpenSSL 
 
   test('the resolver meets the verdict of the OpenSSL configuration it runs under', async () => {
     // The same RSA 1024 credential in two child processes: security level 2 refuses it on every Node
-    // version (WEAK_CREDENTIAL before any connection), level 0 accepts it (a WEAK_KEY warning).
+    // version (WEAK_CREDENTIAL before any connection), level 0 accepts it (a WEAK_KEY warning). At level
+    // 3, an RSA 2048 certificate validation does not take for weak is refused where the resolver builds
+    // its TLS context, and that refusal is mapped the same way.
     const core = new URL('../dist/index.js', import.meta.url).href;
     const script = `
       const { createTlsResolver, inlineSource } = await import(process.env.CORE_URL);
@@ -519,16 +514,22 @@ describe.skipIf(!hasOpenssl())('weak keys and signatures, judged by the OpenSSL 
     const dir = await mkdtemp(join(tmpdir(), 'mtlskit-seclevel-'));
     try {
       const outcomes: Record<string, unknown>[] = [];
-      for (const level of [2, 0]) {
+      const weakPair = { cert: weak['c1024.pem']!, key: weak['k1024.pem']! };
+      const strongPair = { cert: mangopay.fullChainPem, key: mangopay.keyPem };
+      for (const [level, pair] of [
+        [2, weakPair],
+        [0, weakPair],
+        [3, strongPair],
+      ] as const) {
         const config = join(dir, `level${level}.cnf`);
         await writeFile(
           config,
           'nodejs_conf = init\n[init]\nssl_conf = ssl\n[ssl]\nsystem_default = tls\n' +
             `[tls]\nCipherString = DEFAULT@SECLEVEL=${level}\n`,
         );
-        const run = await leakCheck([weak['k1024.pem']!]).runNode(
+        const run = await leakCheck([pair.key]).runNode(
           [`--openssl-config=${config}`, '--input-type=module', '-e', script],
-          { env: { CORE_URL: core, CERT: weak['c1024.pem']!, KEY: weak['k1024.pem']! } },
+          { env: { CORE_URL: core, CERT: pair.cert, KEY: pair.key } },
         );
         expect(run.code, run.stderr).toBe(0);
         outcomes.push(JSON.parse(run.stdout));
@@ -540,6 +541,14 @@ describe.skipIf(!hasOpenssl())('weak keys and signatures, judged by the OpenSSL 
         ),
       });
       expect(outcomes[1]).toEqual({ findings: ['WEAK_KEY'] });
+      expect(outcomes[2]).toEqual({
+        code: 'WEAK_CREDENTIAL',
+        message: expect.stringMatching(
+          new RegExp(
+            `^The certificate ${mangopay.fingerprint256}: this Node's OpenSSL .* refuses it at its security level \\(ee key too small\\)`,
+          ),
+        ),
+      });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

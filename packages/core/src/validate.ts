@@ -461,7 +461,11 @@ const SECURITY_LEVEL_ERRORS = new Set([
  * Findings for an OpenSSL refusal of a certificate chain, e.g. from `tls.createSecureContext`:
  * WEAK_CREDENTIAL for a security-level refusal, DECODE_FAILED for anything else.
  */
-export function tlsRefusal(err: unknown, what: string, field: string): Finding {
+export function tlsRefusal(
+  err: unknown,
+  what: string,
+  field: string,
+): Finding & { code: 'WEAK_CREDENTIAL' | 'DECODE_FAILED'; field: string } {
   const code = (err as { code?: unknown } | null)?.code;
   const reason = String((err as Error | null)?.message ?? err).replace(/^error:[0-9A-F]+:[^:]*::/, '');
   const openssl = `this Node's OpenSSL ${process.versions.openssl}`;

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import tls, { type SecureContext } from 'node:tls';
 import type { ValidatedCredentials } from '../credentials.js';
-import { MtlsError, type MtlsErrorCode } from '../errors.js';
+import { MtlsError } from '../errors.js';
 import { tlsRefusal } from '../validate.js';
 
 /** `replace`: the credential's CA is the only trust anchor (Node's default). `append`: it is added to the system roots. */
@@ -65,7 +65,7 @@ export function buildSecureContext(credentials: ValidatedCredentials, caMode: Ca
   } catch (err) {
     // Validation tried every certificate that looked weak on this OpenSSL; this is what is left.
     const refusal = tlsRefusal(err, `The certificate ${credentials.fingerprint256}`, 'cert');
-    throw new MtlsError(refusal.code as MtlsErrorCode, `${refusal.message} ${refusal.fix}`, {
+    throw new MtlsError(refusal.code, `${refusal.message} ${refusal.fix}`, {
       sourceId: credentials.sourceId,
       field: refusal.field,
       cause: err,
