@@ -1,0 +1,2 @@
+// @mtlskit/azure: work in progress.
+export {};

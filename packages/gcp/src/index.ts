@@ -1,0 +1,2 @@
+// @mtlskit/gcp: work in progress.
+export {};

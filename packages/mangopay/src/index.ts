@@ -1,0 +1,2 @@
+// @mtlskit/mangopay: work in progress.
+export {};

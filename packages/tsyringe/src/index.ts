@@ -1,0 +1,2 @@
+// @mtlskit/tsyringe: work in progress.
+export {};

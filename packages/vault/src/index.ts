@@ -1,0 +1,2 @@
+// @mtlskit/vault: work in progress.
+export {};
