@@ -47,6 +47,13 @@ export {
   sourceFromReference,
 } from './references/registry.js';
 export type {
+  NamedTlsResolverConfig,
+  SharedResolverOptions,
+  TlsResolverSet,
+  TlsResolversConfig,
+} from './resolver/named.js';
+export { createTlsResolvers, tlsResolversFromEnv } from './resolver/named.js';
+export type {
   ExpiringEvent,
   RefreshFailedEvent,
   ResolverClock,
