@@ -3,7 +3,7 @@
 // fall back to the parent's for names they do not register, and dispose() closes a container's own
 // resolvers only. The server is the testkit's, which reports the client certificate it saw.
 import 'reflect-metadata';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -206,6 +206,13 @@ describe('child containers, one per tenant', () => {
 });
 
 describe('the README example', () => {
+  it('is this file, verbatim', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const example = readFileSync(new URL('./__tests__/example.ts', import.meta.url), 'utf8');
+    const block = /<!-- example: src\/__tests__\/example\.ts[^>]*-->\n```ts\n([\s\S]*?)```/.exec(readme);
+    expect(block?.[1]).toBe(example);
+  });
+
   it('runs: a PaymentsClient per tenant scope, each presenting its tenant’s certificate', async () => {
     const root = rootContainer.createChildContainer();
     const acme = tenantScope(root, { credential: fileRef('acme'), baseUrl: server.url });

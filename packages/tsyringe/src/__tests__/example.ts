@@ -30,7 +30,3 @@ export function tenantScope(
   scope.register(PAYMENTS_URL, { useValue: tenant.baseUrl });
   return scope;
 }
-
-// const acme = tenantScope(container, { credential: 'aws-sm://tenants/acme/mtls', baseUrl: 'https://api.example' });
-// await acme.resolve(PaymentsClient).payout('po_123');
-// await acme.dispose(); // closes acme's resolver, no one else's
