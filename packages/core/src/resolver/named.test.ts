@@ -101,6 +101,24 @@ describe('createTlsResolvers', () => {
     }
   });
 
+  it('a set of 10,000 references opens nothing and starts no timer', async () => {
+    // Timers, file reads and sockets this process has pending (vitest's own pipes aside).
+    const pending = () =>
+      process.getActiveResourcesInfo().filter((r) => /Timeout|FSReq|FileHandle|TCP|TLS/.test(r)).length;
+    const before = pending();
+    const set = createTlsResolvers(
+      Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`t${i}`, `file:${dir}/missing-${i}`])),
+    );
+    try {
+      expect(set.names).toHaveLength(10_000);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(pending()).toBeLessThanOrEqual(before);
+      expect(Object.values(set.health()).filter((h) => h.ready || h.lastError)).toEqual([]);
+    } finally {
+      await set.close();
+    }
+  });
+
   it('get() with no argument is the "default" credential', async () => {
     const set = createTlsResolvers({ default: new CountingSource('memory:d', materialOf(bob)) });
     try {
@@ -134,6 +152,13 @@ describe('createTlsResolvers', () => {
     );
     expect(mode.message).toMatch(/credential "eu": options\.mode must be 'background' or 'on-access'/);
     expect(thrown(() => createTlsResolvers({ '': 'env:' })).code).toBe(INVALID_OPTION);
+    expect(thrown(() => createTlsResolvers({ eu: ' ' })).message).toMatch(
+      /^credential "eu" is an empty reference/,
+    );
+    expect(thrown(() => createTlsResolvers({ eu: { source: '' } })).code).toBe(INVALID_OPTION);
+    expect(
+      thrown(() => createTlsResolvers({ eu: { source: 42 } as unknown as { source: string } })).message,
+    ).toMatch(/credential "eu" must be .*; got a source of type number$/);
     expect(thrown(() => createTlsResolvers(null as unknown as {})).code).toBe(INVALID_OPTION);
   });
 
@@ -156,14 +181,13 @@ describe('createTlsResolvers', () => {
 });
 
 describe('createTlsResolvers: shared options', () => {
-  it('a bad shared option is reported for the first name it applies to', () => {
-    const err = thrown(() =>
-      createTlsResolvers(
-        { a: new CountingSource('memory:a', materialOf(alice)), b: { source: 'env:' } },
-        { refreshIntervalMs: -1 },
-      ),
+  it('a bad shared option is reported once, as shared', () => {
+    const config = { a: new CountingSource('memory:a', materialOf(alice)), b: { source: 'env:' } };
+    const err = thrown(() => createTlsResolvers(config, { refreshIntervalMs: -1 }));
+    expect(err.message).toMatch(/^shared options: options\.refreshIntervalMs/);
+    expect(thrown(() => tlsResolversFromEnv({ MTLS_SOURCE: 'env:' }, { jitter: 2 })).message).toMatch(
+      /^shared options: options\.jitter/,
     );
-    expect(err.message).toMatch(/^credential "a": options\.refreshIntervalMs/);
   });
 
   it('a name’s own option overrides the shared one', async () => {

@@ -54,25 +54,48 @@ function isSource(value: object): value is CredentialSource {
   return typeof (value as { load?: unknown }).load === 'function';
 }
 
-/** A config entry as resolver options; throws naming the entry when it is none of the three forms. */
-function optionsOf(name: string, entry: NamedTlsResolverConfig, shared: SharedResolverOptions) {
-  if (typeof entry === 'string') return { ...shared, source: entry };
-  if (entry !== null && typeof entry === 'object') {
-    if (isSource(entry)) return { ...shared, source: entry };
-    if ('source' in entry) return { ...shared, ...entry };
+/**
+ * A config entry as resolver options, and whether it brings options of its own (beyond a source);
+ * throws naming the entry when it is none of the three forms.
+ */
+function optionsOf(
+  name: string,
+  entry: NamedTlsResolverConfig,
+  shared: SharedResolverOptions,
+): { options: TlsResolverOptions; own: boolean } {
+  const source = typeof entry === 'object' && entry !== null && !isSource(entry) ? entry.source : entry;
+  if (typeof source === 'string' && source.trim() === '') {
+    throw new MtlsError(
+      INVALID_OPTION,
+      `credential "${name}" is an empty reference: name where it lives ('env:', 'file:DIR', 'aws-sm://…')`,
+      {
+        field: name,
+      },
+    );
+  }
+  if (typeof source === 'string' || (typeof source === 'object' && source !== null && isSource(source))) {
+    const own = source !== entry;
+    return { options: own ? { ...shared, ...(entry as TlsResolverOptions) } : { ...shared, source }, own };
   }
   throw new MtlsError(
     INVALID_OPTION,
     `credential "${name}" must be a reference string ('aws-sm://…', 'file:DIR'), a CredentialSource, ` +
-      `or resolver options with a source ({ source: 'env:' }); got ${entry === null ? 'null' : typeof entry}`,
+      `or resolver options with a source ({ source: 'env:' }); got ${describeValue(entry)}`,
     { field: name },
   );
 }
 
-/** The same error with the credential's name in front, so a startup failure says which one. */
-function named(name: string, err: unknown): unknown {
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object' && 'source' in value)
+    return `a source of type ${describeValue(value.source)}`;
+  return typeof value;
+}
+
+/** The same error with `label` in front (`credential "eu"`), so a startup failure says which one. */
+function withPrefix(label: string, err: unknown): unknown {
   if (!MtlsError.is(err)) return err;
-  return new MtlsError(err.code, `credential "${name}": ${err.message}`, {
+  return new MtlsError(err.code, `${label}: ${err.message}`, {
     sourceId: err.sourceId,
     field: err.field,
     cause: err,
@@ -118,7 +141,7 @@ function createSet(entries: Map<string, Entry>, describe: (name: string) => stri
       try {
         entry.resolver = createTlsResolver(entry.options);
       } catch (err) {
-        throw named(name, err);
+        throw withPrefix(`credential "${name}"`, err);
       }
       return entry.resolver;
     },
@@ -140,17 +163,24 @@ function createSet(entries: Map<string, Entry>, describe: (name: string) => stri
   };
 }
 
+// Stands in for the source while options are checked: never loaded, never closed.
+const UNUSED_SOURCE: CredentialSource = {
+  id: 'options check',
+  load: () => Promise.reject(new Error('not loaded: options check only')),
+};
+
 /**
- * Checks a name's options as `createTlsResolver` would, without starting anything: an on-access
- * resolver over a reference or a source it does not own reads nothing until asked and holds no timer.
+ * Checks resolver options as `createTlsResolver` would, without starting anything: an on-access
+ * resolver over a source it does not own reads nothing and holds no timer. Options shared by many
+ * names are checked once, so a set of thousands of references is cheap to make.
  */
-function checkOptions(name: string, options: TlsResolverOptions): void {
+function checkOptions(options: SharedResolverOptions, label: string): void {
   // A background resolver starts loading once built; any other mode (an invalid one too) is checked as given.
   const mode = options.mode === undefined || options.mode === 'background' ? 'on-access' : options.mode;
   try {
-    void createTlsResolver({ ...options, mode }).close();
+    void createTlsResolver({ ...options, mode, source: UNUSED_SOURCE }).close();
   } catch (err) {
-    throw named(name, err);
+    throw withPrefix(label, err);
   }
 }
 
@@ -169,11 +199,12 @@ export function createTlsResolvers(
       "createTlsResolvers needs an object of name → credential, e.g. { eu: 'aws-sm://prod/mtls', test: 'file:/etc/mtls' }",
     );
   }
+  checkOptions(shared, 'shared options');
   const entries = new Map<string, Entry>();
   for (const [name, entry] of Object.entries(config)) {
     if (name === '') throw new MtlsError(INVALID_OPTION, 'a credential name must not be empty');
-    const options = optionsOf(name, entry, shared);
-    checkOptions(name, options);
+    const { options, own } = optionsOf(name, entry, shared);
+    if (own) checkOptions(options, `credential "${name}"`);
     entries.set(name, { options });
   }
   return createSet(entries, () => `add it to the object given to createTlsResolvers`);
@@ -333,14 +364,13 @@ export function tlsResolversFromEnv(
         '(e.g. MTLS_SOURCE_EU=aws-sm://prod/mtls?region=eu-west-1); MTLS_SOURCE=env: reads MTLS_CERT and MTLS_KEY',
     );
   }
+  checkOptions(shared, 'shared options');
   const entries = new Map<string, Entry>();
   // Names in the order of their variables (sorted above), `default` first when there is one.
   const ordered = [...variables].sort(([a], [b]) => Number(b === DEFAULT_NAME) - Number(a === DEFAULT_NAME));
   for (const [name, variable] of ordered) {
     const owned = new EnvReferenceSource(variable, env[variable]!.trim(), env);
-    const options = { ...shared, source: owned };
-    checkOptions(name, options);
-    entries.set(name, { options, owned });
+    entries.set(name, { options: { ...shared, source: owned }, owned });
   }
   return createSet(entries, (name) => `set ${ENV_PREFIX}${name.toUpperCase()} to add it`);
 }
