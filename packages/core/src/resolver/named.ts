@@ -68,9 +68,6 @@ function optionsOf(
     throw new MtlsError(
       INVALID_OPTION,
       `credential "${name}" is an empty reference: name where it lives ('env:', 'file:DIR', 'aws-sm://…')`,
-      {
-        field: name,
-      },
     );
   }
   if (typeof source === 'string' || (typeof source === 'object' && source !== null && isSource(source))) {
@@ -81,7 +78,6 @@ function optionsOf(
     INVALID_OPTION,
     `credential "${name}" must be a reference string ('aws-sm://…', 'file:DIR'), a CredentialSource, ` +
       `or resolver options with a source ({ source: 'env:' }); got ${describeValue(entry)}`,
-    { field: name },
   );
 }
 
@@ -125,7 +121,6 @@ function createSet(entries: Map<string, Entry>, describe: (name: string) => stri
     throw new MtlsError(
       INVALID_OPTION,
       `no credential named "${String(name)}" (known: ${known}); ${describe(String(name))}`,
-      { field: typeof name === 'string' ? name : undefined },
     );
   }
 
@@ -263,7 +258,13 @@ class EnvReferenceSource implements CredentialSource {
     let stopped = false;
     this.#source().then(
       (inner) => {
-        if (!stopped && typeof inner.watch === 'function') stop = inner.watch(onChange);
+        if (stopped || typeof inner.watch !== 'function') return;
+        try {
+          stop = inner.watch(onChange);
+        } catch {
+          // Too late for the resolver to hear of it: it keeps polling at its interval, as it does
+          // for a source whose watch() fails.
+        }
       },
       () => {
         // The load reports the failure.
@@ -294,14 +295,7 @@ class EnvReferenceSource implements CredentialSource {
       },
       (err: unknown) => {
         this.#pending = undefined;
-        throw MtlsError.is(err)
-          ? new MtlsError(err.code, `${this.#variable}: ${err.message}`, {
-              sourceId: err.sourceId ?? this.#variable,
-              field: err.field,
-              cause: err,
-              retryable: err.retryable,
-            })
-          : err;
+        throw withPrefix(this.#variable, err);
       },
     );
     return this.#pending;
@@ -335,16 +329,12 @@ export function tlsResolversFromEnv(
       throw new MtlsError(
         INVALID_OPTION,
         `${variable} names no credential: use MTLS_SOURCE_<NAME>, e.g. MTLS_SOURCE_EU`,
-        {
-          field: variable,
-        },
       );
     }
     if (value.trim() === '') {
       throw new MtlsError(
         INVALID_OPTION,
         `${variable} is set but empty: give it a reference (env:, file:DIR, aws-sm://SECRET_ID…) or unset it`,
-        { field: variable },
       );
     }
     const other = variables.get(name);
@@ -352,7 +342,6 @@ export function tlsResolversFromEnv(
       throw new MtlsError(
         INVALID_OPTION,
         `${other} and ${variable} both name the credential "${name}": keep one of them`,
-        { field: variable },
       );
     }
     variables.set(name, variable);
