@@ -355,9 +355,8 @@ export function tlsResolversFromEnv(
   }
   checkOptions(shared, 'shared options');
   const entries = new Map<string, Entry>();
-  // Names in the order of their variables (sorted above), `default` first when there is one.
-  const ordered = [...variables].sort(([a], [b]) => Number(b === DEFAULT_NAME) - Number(a === DEFAULT_NAME));
-  for (const [name, variable] of ordered) {
+  // Names in the order of their variables, sorted: MTLS_SOURCE (`default`) comes first.
+  for (const [name, variable] of variables) {
     const owned = new EnvReferenceSource(variable, env[variable]!.trim(), env);
     entries.set(name, { options: { ...shared, source: owned }, owned });
   }
