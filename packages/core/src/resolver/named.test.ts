@@ -309,6 +309,29 @@ describe('tlsResolversFromEnv', () => {
     }
   });
 
+  it('a credential pasted where a reference belongs is refused without being echoed', async () => {
+    const env = {
+      MTLS_SOURCE_EU: alice.keyPem,
+      MTLS_SOURCE_US: Buffer.from(alice.keyPem).toString('base64'),
+    };
+    const set = tlsResolversFromEnv(env);
+    const check = leakCheck([alice.keyPem]);
+    try {
+      for (const name of ['eu', 'us']) {
+        const err = await set
+          .get(name)
+          .credentials()
+          .catch((e: unknown) => e);
+        expect(MtlsError.is(err, 'INVALID_REFERENCE'), String(err)).toBe(true);
+        expect((err as MtlsError).message).toMatch(/^MTLS_SOURCE_(EU|US): /);
+        check.check(err, `the error of MTLS_SOURCE_${name.toUpperCase()}`);
+      }
+      check.check(set.health(), 'health()');
+    } finally {
+      await set.close();
+    }
+  });
+
   it('hands the source its environment, forwards its watch(), and closes what it made', async () => {
     const made: Array<{ deps: SourceDeps; closes: number; unwatched: number; notify?: () => void }> = [];
     const unregister = registerScheme({
