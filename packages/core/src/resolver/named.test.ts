@@ -238,13 +238,13 @@ describe('tlsResolversFromEnv', () => {
     for (const [name, value] of Object.entries({ ...envOf(bob), MTLS_SOURCE_STRAY: 'env:' })) {
       vi.stubEnv(name, value);
     }
-    const env = { MTLS_SOURCE_ONE: 'env:', ...envOf(alice) };
+    const env: Record<string, string> = { MTLS_SOURCE_ONE: 'env:', ...envOf(alice) };
     const set = tlsResolversFromEnv(env);
     try {
       expect(set.names).toEqual(['one']);
       expect((await set.get('one').credentials()).fingerprint256).toBe(alice.fingerprint256);
       // The set, its resolver and their health hold the environment but never show it.
-      const check = leakCheck([alice.keyPem, env.MTLS_KEY]);
+      const check = leakCheck([alice.keyPem, env.MTLS_KEY!]);
       check.check(set, 'the set');
       check.check(set.get('one'), 'the resolver');
       check.check(set.health(), 'health()');
