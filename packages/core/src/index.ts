@@ -9,6 +9,13 @@ export { formatReference, parseReference } from './references/reference.js';
 export type { SchemeInfo, SourceFromReferenceOptions } from './references/registry.js';
 export { listSchemes, parseReferenceAsync, sourceFromReference } from './references/registry.js';
 export type {
+  NamedTlsResolverConfig,
+  SharedResolverOptions,
+  TlsResolverSet,
+  TlsResolversConfig,
+} from './resolver/named.js';
+export { createTlsResolvers, tlsResolversFromEnv } from './resolver/named.js';
+export type {
   ExpiringEvent,
   RefreshFailedEvent,
   ResolverClock,
