@@ -1,0 +1,1 @@
+export async function writePkcs12(): Promise<void> {}
