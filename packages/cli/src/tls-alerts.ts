@@ -63,6 +63,21 @@ const ALERTS: Record<string, { alert: string; meaning: string }> = {
   },
 };
 
+/** OpenSSL's alert numbers, for errors that carry only the message ("SSL alert number 40", code EPROTO). */
+const ALERT_NUMBERS: Record<string, string> = {
+  '116': 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
+  '40': 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE',
+  '48': 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
+  '45': 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED',
+  '43': 'ERR_SSL_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE',
+  '42': 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE',
+  '44': 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED',
+  '46': 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN',
+  '49': 'ERR_SSL_TLSV1_ALERT_ACCESS_DENIED',
+  '51': 'ERR_SSL_TLSV1_ALERT_DECRYPT_ERROR',
+  '70': 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION',
+};
+
 /** Node's codes for a server certificate the client does not trust. */
 const SERVER_TRUST: Record<string, string> = {
   UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'its issuer is not among the trusted CAs',
@@ -80,7 +95,8 @@ const NETWORK = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 
 /** What a client-side error of an mTLS request means. `handshakeDone`: the client finished its side first. */
 export function diagnose(err: NodeJS.ErrnoException, handshakeDone: boolean): Diagnosis {
   const code = err.code ?? '';
-  const alert = ALERTS[code];
+  const number = /SSL alert number (\d+)/.exec(err.message ?? '')?.[1];
+  const alert = ALERTS[code] ?? (number === undefined ? undefined : ALERTS[ALERT_NUMBERS[number] ?? '']);
   if (alert) return { verdict: 'rejected', what: `the server sent TLS ${alert.alert}`, meaning: alert.meaning };
   const trust = SERVER_TRUST[code];
   if (trust) {
@@ -94,15 +110,13 @@ export function diagnose(err: NodeJS.ErrnoException, handshakeDone: boolean): Di
   if (NETWORK.has(code)) {
     return { verdict: 'unreachable', what: `the server could not be reached (${code})`, meaning: 'Check the URL, DNS, firewalls and proxies (HTTPS_PROXY is not used by check).' };
   }
-  if (code === 'ECONNRESET' || /socket hang up/.test(err.message)) {
-    return handshakeDone
-      ? {
-          verdict: 'rejected',
-          what: 'the server closed the connection right after the handshake, with no alert',
-          meaning:
-            "This is how many servers (Node's among them) refuse a client certificate they cannot verify: an unknown CA, a missing intermediate, or a certificate not meant for client authentication. Compare the certificate's issuer with the CA the server trusts.",
-        }
-      : { verdict: 'failed', what: 'the connection was reset during the handshake', meaning: 'A proxy or load balancer may be terminating TLS, or the server does not speak TLS on this port.' };
+  if (code === 'ECONNRESET' || /socket hang up|socket disconnected/.test(err.message)) {
+    return {
+      verdict: 'rejected',
+      what: `the server closed the connection ${handshakeDone ? 'right after' : 'during'} the handshake, with no alert`,
+      meaning:
+        "This is how many servers (Node's among them) refuse a client certificate they cannot verify: issued by a CA they do not trust (another CA, another environment), a missing intermediate, or a certificate not meant for client authentication. Compare the certificate's issuer with the CA the server trusts. (Less often: a proxy in the way, or a port that does not speak TLS.)",
+    };
   }
   return { verdict: 'failed', what: `the request failed (${code || err.name})`, meaning: err.message };
 }
