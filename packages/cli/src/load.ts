@@ -27,6 +27,8 @@ export interface LoadRequest {
   reference?: string;
   /** A file or directory path, or `-` for stdin; instead of a reference. */
   file?: string;
+  /** A certificate file and a key file; instead of a reference. */
+  pair?: { cert: string; key: string };
   /** Passphrase of an encrypted key or PKCS#12, when not in the material. */
   passphrase?: string;
   /** EXPIRING_SOON from this many days before notAfter. */
@@ -71,6 +73,10 @@ export async function sourceFor(req: LoadRequest, io: CliIo, warnings: Finding[]
     return { id: 'stdin', load: async () => ({ bundle: bytes }) };
   }
   if (req.file !== undefined) return fileSource({ path: pathFrom(io, req.file), id: req.file, onWarning });
+  if (req.pair !== undefined) {
+    const { cert, key } = req.pair;
+    return fileSource({ cert: pathFrom(io, cert), key: pathFrom(io, key), id: `${cert} + ${key}`, onWarning });
+  }
   return sourceFromReference(req.reference, { env: io.env, onWarning, importer: cliImporter });
 }
 
@@ -110,7 +116,10 @@ export async function loadForInspection(req: LoadRequest, io: CliIo): Promise<Lo
   const sourceWarnings: Finding[] = [];
   const source = await sourceFor(req, io, sourceWarnings);
   try {
-    io.progress(`reading the credential from ${source.id}`);
+    // Only vaults wait on the network; files and variables are read at once.
+    if (req.file === undefined && req.pair === undefined && !/^(env|file):/.test(source.id)) {
+      io.progress(`reading the credential from ${source.id}`);
+    }
     const material = await loadMaterial(source);
     const policy: ValidationPolicy = {
       warnDays: req.warnDays,

@@ -1,11 +1,11 @@
 // `mtlskit init`: seed steps 1–2 — a private key (mode 0600, never overwritten unless told) and the CSR
 // to hand to the CA. Mangopay naming by default; --subject/--san for any other CA.
-import { constants } from 'node:fs';
-import { chmod, mkdir, open, stat, unlink } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type CommandSpec, flag, list, type Parsed, secretFromEnv, str, UsageError } from '../args.js';
 import { createKeyAndCsr, KEY_TYPES, type KeyType, parseSan, parseSubject } from '../csr.js';
 import { EXIT } from '../exit.js';
+import { refuseOverwrite, writeNewFile } from '../files.js';
 import { table } from '../format.js';
 import { type CliIo, pathFrom } from '../io.js';
 import { CLIENT_ID, MANGOPAY_MTLS_BASE_URL, mangopayIdentity } from '../mangopay.js';
@@ -77,27 +77,6 @@ function requestOf(parsed: Parsed): { subject: [string, string][]; san: string[]
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Creates `path` exclusively with mode 0600 (so no other user can open it between create and chmod). */
-async function writeSecretFile(path: string, text: string, force: boolean): Promise<void> {
-  if (force) await unlink(path).catch(() => {});
-  const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-  try {
-    await handle.writeFile(text);
-  } finally {
-    await handle.close();
-  }
-  await chmod(path, 0o600); // a umask can only remove bits; this states the intent whatever it is
-}
-
 export async function run(parsed: Parsed, io: CliIo): Promise<number> {
   const request = requestOf(parsed);
   const keyType = keyTypeOf(parsed);
@@ -106,11 +85,7 @@ export async function run(parsed: Parsed, io: CliIo): Promise<number> {
   const keyPath = join(dir, KEY_FILE);
   const csrPath = join(dir, CSR_FILE);
   const force = flag(parsed, 'force');
-  if (!force && (await exists(keyPath))) {
-    throw new UsageError(
-      `${keyPath} already exists. It may be the key of a certificate in use: move it away, choose another --out, or pass --force to replace it.`,
-    );
-  }
+  await refuseOverwrite([keyPath], force, 'It may be the key of a certificate in use');
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const { privateKey, csrPem } = await createKeyAndCsr({ keyType, subject: request.subject, san: request.san });
   const keyPem = privateKey.export(
@@ -118,10 +93,8 @@ export async function run(parsed: Parsed, io: CliIo): Promise<number> {
       ? { type: 'pkcs8', format: 'pem' }
       : { type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase },
   ) as string;
-  await writeSecretFile(keyPath, keyPem, force);
-  const csrHandle = await open(csrPath, 'w', 0o644);
-  await csrHandle.writeFile(csrPem);
-  await csrHandle.close();
+  await writeNewFile(keyPath, keyPem, force);
+  await writeNewFile(csrPath, csrPem, true, 0o644);
 
   const subject = request.subject.map(([k, v]) => `${k}=${v}`).join(', ');
   const san = request.san.join(', ');
