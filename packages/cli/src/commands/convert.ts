@@ -11,7 +11,6 @@ import { refuseOverwrite, writeNewFile } from '../files.js';
 import { findingsText, oneLine, table } from '../format.js';
 import { type CliIo, pathFrom } from '../io.js';
 import { type LoadedCredential, type LoadRequest, loadForInspection } from '../load.js';
-import { writePkcs12 } from '../pkcs12.js';
 
 export const spec: CommandSpec = {
   name: 'convert',
@@ -102,6 +101,7 @@ export async function run(parsed: Parsed, io: CliIo): Promise<number> {
   const written: string[] = [];
   if (to === 'p12') {
     await refuseOverwrite([out], force);
+    const { writePkcs12 } = await import('../pkcs12.js');
     const bytes = await writePkcs12(loaded.leaf, loaded.chain, key, outPassphrase ?? '', {
       algorithm: flag(parsed, 'legacy') ? 'legacy' : 'aes256',
       ...(str(parsed, 'name') !== undefined && { friendlyName: str(parsed, 'name')! }),

@@ -3,7 +3,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type CommandSpec, flag, list, type Parsed, secretFromEnv, str, UsageError } from '../args.js';
-import { createKeyAndCsr, KEY_TYPES, type KeyType, parseSan, parseSubject } from '../csr.js';
+import { KEY_TYPES, type KeyType, parseSan, parseSubject } from '../names.js';
 import { EXIT } from '../exit.js';
 import { refuseOverwrite, writeNewFile } from '../files.js';
 import { table } from '../format.js';
@@ -87,6 +87,8 @@ export async function run(parsed: Parsed, io: CliIo): Promise<number> {
   const force = flag(parsed, 'force');
   await refuseOverwrite([keyPath], force, 'It may be the key of a certificate in use');
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  // The X.509 library loads only when a CSR is made: help and usage errors stay fast.
+  const { createKeyAndCsr } = await import('../csr.js');
   const { privateKey, csrPem } = await createKeyAndCsr({ keyType, subject: request.subject, san: request.san });
   const keyPem = privateKey.export(
     passphrase === undefined
