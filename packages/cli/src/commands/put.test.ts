@@ -67,7 +67,7 @@ describe('mtlskit put', () => {
   it('never prints the key', async () => {
     const leak = leakCheck([leaf.keyPem, leaf.keyDer]);
     // Secrets Manager writes versions of an existing secret only (PutSecretValue): absent, it is SOURCE_NOT_FOUND.
-    const absent = await cli(['put', ref('leak/mtls'), '--from', await withFiles({ 'both.pem': leaf.keyPem + leaf.certPem })], { env: AWS_ENV });
+    const absent = await cli(['put', ref('leak/mtls'), '--from', `${await withFiles({ 'both.pem': leaf.keyPem + leaf.certPem })}/both.pem`], { env: AWS_ENV });
     expect(absent.code).toBe(4);
     expect(absent.stderr).toMatch(/error SOURCE_NOT_FOUND: AWS Secrets Manager has no secret "leak\/mtls"/);
     leak.checkText(absent.stdout + absent.stderr, 'put output (absent secret)');
