@@ -52,7 +52,11 @@ export function parseCommand(spec: CommandSpec, argv: string[]): Parsed {
     help: { type: 'boolean', short: 'h' },
   };
   for (const [name, o] of Object.entries(spec.options)) {
-    options[name] = { type: o.type, ...(o.short && { short: o.short }), ...(o.multiple && { multiple: true }) };
+    options[name] = {
+      type: o.type,
+      ...(o.short && { short: o.short }),
+      ...(o.multiple && { multiple: true }),
+    };
   }
   let parsed: Parsed;
   try {
@@ -72,7 +76,12 @@ export function parseCommand(spec: CommandSpec, argv: string[]): Parsed {
 
 /** The `--help` text of a command. */
 export function helpText(spec: CommandSpec): string {
-  const lines = [spec.summary, '', 'Usage:', ...spec.usage.map((u) => `  mtlskit ${spec.name} ${u}`.trimEnd())];
+  const lines = [
+    spec.summary,
+    '',
+    'Usage:',
+    ...spec.usage.map((u) => `  mtlskit ${spec.name} ${u}`.trimEnd()),
+  ];
   for (const p of spec.details ?? []) lines.push('', ...wrap(p, 100));
   const rows = Object.entries({ ...spec.options, help: HELP_OPTION }).map(([name, o]) => [
     `${o.short ? `-${o.short}, ` : '    '}--${name}${o.value ? ` ${o.value}` : ''}`,
@@ -82,7 +91,10 @@ export function helpText(spec: CommandSpec): string {
   lines.push('', 'Options:');
   for (const [left, right] of rows) {
     const text = wrap(right!, 100 - width - 2);
-    lines.push(`  ${left!.padEnd(width)}${text[0] ?? ''}`, ...text.slice(1).map((t) => `  ${' '.repeat(width)}${t}`));
+    lines.push(
+      `  ${left!.padEnd(width)}${text[0] ?? ''}`,
+      ...text.slice(1).map((t) => `  ${' '.repeat(width)}${t}`),
+    );
   }
   if (spec.exitCodes) {
     lines.push('', 'Exit codes:', ...spec.exitCodes.map(([code, what]) => `  ${code}  ${what}`));

@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import * as x509 from '@peculiar/x509';
 
 export type { KeyType } from './names.js';
+
 import type { KeyType } from './names.js';
 
 export interface CsrRequest {
@@ -27,7 +28,11 @@ function subjectName(subject: [string, string][]): x509.Name {
   return new x509.Name(
     subject.map(([name, value]) => {
       const oid = ATTRIBUTE_OIDS[name.toUpperCase()] ?? name;
-      const typed = PRINTABLE.has(oid) ? { printableString: value } : IA5.has(oid) ? { ia5String: value } : { utf8String: value };
+      const typed = PRINTABLE.has(oid)
+        ? { printableString: value }
+        : IA5.has(oid)
+          ? { ia5String: value }
+          : { utf8String: value };
       return { [oid]: [typed] };
     }) as x509.JsonNameParams,
   );
@@ -59,13 +64,26 @@ export async function csrFor(
       : { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
   const subtle = webcrypto.subtle;
   const keys = {
-    privateKey: await subtle.importKey('pkcs8', privateKey.export({ type: 'pkcs8', format: 'der' }), algorithm, false, ['sign']),
-    publicKey: await subtle.importKey('spki', publicKey.export({ type: 'spki', format: 'der' }), algorithm, true, ['verify']),
+    privateKey: await subtle.importKey(
+      'pkcs8',
+      privateKey.export({ type: 'pkcs8', format: 'der' }),
+      algorithm,
+      false,
+      ['sign'],
+    ),
+    publicKey: await subtle.importKey(
+      'spki',
+      publicKey.export({ type: 'spki', format: 'der' }),
+      algorithm,
+      true,
+      ['verify'],
+    ),
   };
   const extensions: x509.Extension[] = [];
   const san = parseSan(req.san);
   if (san.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(san, false));
-  if (req.clientAuth !== false) extensions.push(new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth], false));
+  if (req.clientAuth !== false)
+    extensions.push(new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth], false));
   const csr = await x509.Pkcs10CertificateRequestGenerator.create(
     { name: subjectName(req.subject), keys, signingAlgorithm: algorithm, extensions },
     webcrypto as unknown as Parameters<typeof x509.Pkcs10CertificateRequestGenerator.create>[1],

@@ -75,7 +75,12 @@ export async function sourceFor(req: LoadRequest, io: CliIo, warnings: Finding[]
   if (req.file !== undefined) return fileSource({ path: pathFrom(io, req.file), id: req.file, onWarning });
   if (req.pair !== undefined) {
     const { cert, key } = req.pair;
-    return fileSource({ cert: pathFrom(io, cert), key: pathFrom(io, key), id: `${cert} + ${key}`, onWarning });
+    return fileSource({
+      cert: pathFrom(io, cert),
+      key: pathFrom(io, key),
+      id: `${cert} + ${key}`,
+      onWarning,
+    });
   }
   return sourceFromReference(req.reference, { env: io.env, onWarning, importer: cliImporter });
 }
@@ -136,7 +141,14 @@ export async function loadForInspection(req: LoadRequest, io: CliIo): Promise<Lo
       return { ...base, ...certificateOnly(found, policy) };
     }
     const findings = merge(validateCredentials(decoded, policy), sourceWarnings);
-    return { ...base, leaf: decoded.leaf, chain: [...decoded.chain], ca: [...decoded.ca], key: decoded.key, findings };
+    return {
+      ...base,
+      leaf: decoded.leaf,
+      chain: [...decoded.chain],
+      ca: [...decoded.ca],
+      key: decoded.key,
+      findings,
+    };
   } finally {
     await source.close?.();
   }

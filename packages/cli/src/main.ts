@@ -20,7 +20,9 @@ interface Command {
 const COMMANDS: Record<string, Command> = { init, inspect, check, encode, convert, put };
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
   return pkg.version;
 }
 
@@ -56,7 +58,11 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
   }
   const command = COMMANDS[name];
   if (command === undefined) {
-    printError(io, new UsageError(`Unknown command "${name}". Commands: ${Object.keys(COMMANDS).join(', ')}.`), undefined);
+    printError(
+      io,
+      new UsageError(`Unknown command "${name}". Commands: ${Object.keys(COMMANDS).join(', ')}.`),
+      undefined,
+    );
     return EXIT.USAGE;
   }
   const json = rest.includes('--json');
@@ -70,7 +76,8 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
   } catch (err) {
     const code = exitCodeOf(err);
     printError(io, err, name);
-    if (json) io.out(`${JSON.stringify({ status: 'error', exitCode: code, error: errorJson(err) }, null, 2)}\n`);
+    if (json)
+      io.out(`${JSON.stringify({ status: 'error', exitCode: code, error: errorJson(err) }, null, 2)}\n`);
     return code;
   }
 }

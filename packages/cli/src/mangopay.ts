@@ -46,7 +46,9 @@ export function mangopayIdentity(
  * What a URL is to Mangopay: not a Mangopay host, an `api-mtls` host, or a Mangopay API host without
  * `api-mtls` (where the client certificate is not asked for), with the URL to use instead.
  */
-export function mangopayHost(url: URL): { mangopay: false } | { mangopay: true; mtls: boolean; suggestion?: string } {
+export function mangopayHost(
+  url: URL,
+): { mangopay: false } | { mangopay: true; mtls: boolean; suggestion?: string } {
   const host = url.hostname.toLowerCase();
   if (host !== 'mangopay.com' && !host.endsWith('.mangopay.com')) return { mangopay: false };
   if (host.startsWith('api-mtls.')) return { mangopay: true, mtls: true };

@@ -39,9 +39,14 @@ export function parseSubject(text: string): [string, string][] {
     const at = part.indexOf('=');
     if (at <= 0) throw new SyntaxError(`"${part.trim()}" is not NAME=value`);
     const name = part.slice(0, at).trim().toUpperCase();
-    const value = part.slice(at + 1).trim().replace(/\\([,/])/g, '$1');
+    const value = part
+      .slice(at + 1)
+      .trim()
+      .replace(/\\([,/])/g, '$1');
     if (!(name in ATTRIBUTE_OIDS)) {
-      throw new SyntaxError(`unknown attribute ${part.slice(0, at).trim()} (known: ${Object.keys(ATTRIBUTE_OIDS).join(', ')})`);
+      throw new SyntaxError(
+        `unknown attribute ${part.slice(0, at).trim()} (known: ${Object.keys(ATTRIBUTE_OIDS).join(', ')})`,
+      );
     }
     if (value === '') throw new SyntaxError(`${name} is empty`);
     if (ATTRIBUTE_OIDS[name] === '2.5.4.6' && !/^[A-Za-z]{2}$/.test(value)) {
@@ -70,7 +75,9 @@ function generalName(entry: string): JsonGeneralName {
     default:
       if (isIP(entry) !== 0) return { type: 'ip', value: entry };
       if (!/^(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/.test(entry)) {
-        throw new SyntaxError(`"${entry}" is not a DNS name (write DNS:, IP:, email: or URI: before other kinds)`);
+        throw new SyntaxError(
+          `"${entry}" is not a DNS name (write DNS:, IP:, email: or URI: before other kinds)`,
+        );
       }
       return { type: 'dns', value: entry };
   }
@@ -78,6 +85,9 @@ function generalName(entry: string): JsonGeneralName {
 
 /** The SAN entries, checked (throws SyntaxError naming the bad one). */
 export function parseSan(entries: string[]): JsonGeneralName[] {
-  return entries.flatMap((e) => e.split(',')).map((e) => e.trim()).filter(Boolean).map(generalName);
+  return entries
+    .flatMap((e) => e.split(','))
+    .map((e) => e.trim())
+    .filter(Boolean)
+    .map(generalName);
 }
-

@@ -4,7 +4,14 @@
 // and an HMAC-SHA1 MAC, for readers that know nothing newer (Java 8 before 8u301, Windows Server
 // 2016 and older). WebCrypto has no 3DES, so that cipher and its PKCS#12 key derivation are
 // node:crypto here; pkijs builds the structures and the MAC in both cases.
-import { createCipheriv, createHash, type KeyObject, randomBytes, webcrypto, type X509Certificate } from 'node:crypto';
+import {
+  createCipheriv,
+  createHash,
+  type KeyObject,
+  randomBytes,
+  webcrypto,
+  type X509Certificate,
+} from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 
@@ -29,7 +36,10 @@ const OID_ENCRYPTED_DATA = '1.2.840.113549.1.7.6';
 let engine: pkijs.CryptoEngine | undefined;
 // A private engine rather than pkijs.setEngine: a library must not change global state.
 function cryptoEngine(): pkijs.CryptoEngine {
-  engine ??= new pkijs.CryptoEngine({ name: 'mtlskit-cli', crypto: webcrypto as unknown as ConstructorParameters<typeof pkijs.CryptoEngine>[0]['crypto'] });
+  engine ??= new pkijs.CryptoEngine({
+    name: 'mtlskit-cli',
+    crypto: webcrypto as unknown as ConstructorParameters<typeof pkijs.CryptoEngine>[0]['crypto'],
+  });
   return engine;
 }
 
@@ -41,21 +51,38 @@ function attributes(friendlyName: string | undefined, localKeyId: Buffer): pkijs
   return [
     ...(friendlyName === undefined
       ? []
-      : [new pkijs.Attribute({ type: OID_FRIENDLY_NAME, values: [new asn1js.BmpString({ value: friendlyName })] })]),
-    new pkijs.Attribute({ type: OID_LOCAL_KEY_ID, values: [new asn1js.OctetString({ valueHex: ab(localKeyId) })] }),
+      : [
+          new pkijs.Attribute({
+            type: OID_FRIENDLY_NAME,
+            values: [new asn1js.BmpString({ value: friendlyName })],
+          }),
+        ]),
+    new pkijs.Attribute({
+      type: OID_LOCAL_KEY_ID,
+      values: [new asn1js.OctetString({ valueHex: ab(localKeyId) })],
+    }),
   ];
 }
 
 function certBag(der: Buffer, attrs: pkijs.Attribute[]): pkijs.SafeBag {
   return new pkijs.SafeBag({
     bagId: OID_CERT_BAG,
-    bagValue: new pkijs.CertBag({ certId: OID_X509_CERTIFICATE, certValue: new asn1js.OctetString({ valueHex: ab(der) }) }),
+    bagValue: new pkijs.CertBag({
+      certId: OID_X509_CERTIFICATE,
+      certValue: new asn1js.OctetString({ valueHex: ab(der) }),
+    }),
     ...(attrs.length > 0 && { bagAttributes: attrs }),
   });
 }
 
 /** The PKCS#12 key derivation (RFC 7292 appendix B.2) over SHA-1, as the legacy PBE schemes use it. */
-export function pkcs12Kdf(password: string, salt: Buffer, id: 1 | 2 | 3, iterations: number, length: number): Buffer {
+export function pkcs12Kdf(
+  password: string,
+  salt: Buffer,
+  id: 1 | 2 | 3,
+  iterations: number,
+  length: number,
+): Buffer {
   const u = 20;
   const v = 64;
   const bmp = Buffer.alloc(password.length * 2 + 2);
@@ -88,7 +115,11 @@ export function pkcs12Kdf(password: string, salt: Buffer, id: 1 | 2 | 3, iterati
 }
 
 /** pbeWithSHAAnd3-KeyTripleDES-CBC: the AlgorithmIdentifier and the ciphertext. */
-function encrypt3des(data: Uint8Array, password: string, iterations: number): { algorithm: pkijs.AlgorithmIdentifier; ciphertext: Buffer } {
+function encrypt3des(
+  data: Uint8Array,
+  password: string,
+  iterations: number,
+): { algorithm: pkijs.AlgorithmIdentifier; ciphertext: Buffer } {
   const salt = randomBytes(8);
   const key = pkcs12Kdf(password, salt, 1, iterations, 24);
   const iv = pkcs12Kdf(password, salt, 2, iterations, 8);
@@ -118,7 +149,10 @@ export async function writePkcs12(
   const localKeyId = createHash('sha1').update(leaf.raw).digest();
   const keyDer = key.export({ type: 'pkcs8', format: 'der' });
   const certs = new pkijs.SafeContents({
-    safeBags: [certBag(leaf.raw, attributes(friendlyName, localKeyId)), ...chain.map((c) => certBag(c.raw, []))],
+    safeBags: [
+      certBag(leaf.raw, attributes(friendlyName, localKeyId)),
+      ...chain.map((c) => certBag(c.raw, [])),
+    ],
   });
   const password = ab(Buffer.from(passphrase, 'utf8'));
 
@@ -146,26 +180,53 @@ export async function writePkcs12(
     authenticatedSafe = new pkijs.AuthenticatedSafe({
       safeContents: [
         new pkijs.ContentInfo({ contentType: OID_ENCRYPTED_DATA, content: encryptedCerts.toSchema() }),
-        new pkijs.ContentInfo({ contentType: OID_DATA, content: new asn1js.OctetString({ valueHex: keys.toSchema().toBER(false) }) }),
+        new pkijs.ContentInfo({
+          contentType: OID_DATA,
+          content: new asn1js.OctetString({ valueHex: keys.toSchema().toBER(false) }),
+        }),
       ],
     });
     // The parsed form pkijs' PFX expects beside the schema.
-    authenticatedSafe.parsedValue = { safeContents: [{ privacyMode: 1, value: certs }, { privacyMode: 0, value: keys }] };
+    authenticatedSafe.parsedValue = {
+      safeContents: [
+        { privacyMode: 1, value: certs },
+        { privacyMode: 0, value: keys },
+      ],
+    };
   } else {
-    const pbes2 = { password, contentEncryptionAlgorithm: { name: 'AES-CBC', length: 256 }, hmacHashAlgorithm: 'SHA-256', iterationCount: iterations };
+    const pbes2 = {
+      password,
+      contentEncryptionAlgorithm: { name: 'AES-CBC', length: 256 },
+      hmacHashAlgorithm: 'SHA-256',
+      iterationCount: iterations,
+    };
     const shrouded = new pkijs.PKCS8ShroudedKeyBag({ parsedValue: pkijs.PrivateKeyInfo.fromBER(keyDer) });
     await shrouded.makeInternalValues(pbes2, crypto);
     const keys = new pkijs.SafeContents({
-      safeBags: [new pkijs.SafeBag({ bagId: OID_PKCS8_SHROUDED_KEY_BAG, bagValue: shrouded, bagAttributes: attributes(friendlyName, localKeyId) })],
+      safeBags: [
+        new pkijs.SafeBag({
+          bagId: OID_PKCS8_SHROUDED_KEY_BAG,
+          bagValue: shrouded,
+          bagAttributes: attributes(friendlyName, localKeyId),
+        }),
+      ],
     });
     // OpenSSL's layout: certificates in an encrypted safe, the (already shrouded) key in a plain one.
     authenticatedSafe = new pkijs.AuthenticatedSafe({
-      parsedValue: { safeContents: [{ privacyMode: 1, value: certs }, { privacyMode: 0, value: keys }] },
+      parsedValue: {
+        safeContents: [
+          { privacyMode: 1, value: certs },
+          { privacyMode: 0, value: keys },
+        ],
+      },
     });
     await authenticatedSafe.makeInternalValues({ safeContents: [pbes2, {}] }, crypto);
   }
   const sha = opts.algorithm === 'legacy' ? 'SHA-1' : 'SHA-256';
   const pfx = new pkijs.PFX({ parsedValue: { integrityMode: 0, authenticatedSafe } });
-  await pfx.makeInternalValues({ password, iterations, pbkdf2HashAlgorithm: { name: sha }, hmacHashAlgorithm: sha }, crypto);
+  await pfx.makeInternalValues(
+    { password, iterations, pbkdf2HashAlgorithm: { name: sha }, hmacHashAlgorithm: sha },
+    crypto,
+  );
   return Buffer.from(pfx.toSchema().toBER(false));
 }

@@ -30,7 +30,8 @@ const ALERTS: Record<string, { alert: string; meaning: string }> = {
   },
   ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED: {
     alert: 'alert 45 certificate_expired',
-    meaning: 'The server says the client certificate (or an intermediate) has expired. Renew it and store the new certificate and key.',
+    meaning:
+      'The server says the client certificate (or an intermediate) has expired. Renew it and store the new certificate and key.',
   },
   ERR_SSL_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE: {
     alert: 'alert 43 unsupported_certificate',
@@ -39,7 +40,8 @@ const ALERTS: Record<string, { alert: string; meaning: string }> = {
   },
   ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE: {
     alert: 'alert 42 bad_certificate',
-    meaning: 'The server could not verify the client certificate (corrupt, a bad signature, or a chain it cannot build).',
+    meaning:
+      'The server could not verify the client certificate (corrupt, a bad signature, or a chain it cannot build).',
   },
   ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED: {
     alert: 'alert 44 certificate_revoked',
@@ -47,15 +49,18 @@ const ALERTS: Record<string, { alert: string; meaning: string }> = {
   },
   ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN: {
     alert: 'alert 46 certificate_unknown',
-    meaning: 'The server refused the client certificate for a reason it does not name (often a name or policy check).',
+    meaning:
+      'The server refused the client certificate for a reason it does not name (often a name or policy check).',
   },
   ERR_SSL_TLSV1_ALERT_ACCESS_DENIED: {
     alert: 'alert 49 access_denied',
-    meaning: 'The certificate is valid but this client is not allowed here (an allow-list of subjects, or of IP addresses).',
+    meaning:
+      'The certificate is valid but this client is not allowed here (an allow-list of subjects, or of IP addresses).',
   },
   ERR_SSL_TLSV1_ALERT_DECRYPT_ERROR: {
     alert: 'alert 51 decrypt_error',
-    meaning: 'The server could not verify the handshake signature made with the private key: key and certificate may not belong together.',
+    meaning:
+      'The server could not verify the handshake signature made with the private key: key and certificate may not belong together.',
   },
   ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION: {
     alert: 'alert 70 protocol_version',
@@ -90,14 +95,23 @@ const SERVER_TRUST: Record<string, string> = {
   ERR_TLS_CERT_ALTNAME_INVALID: 'it is not issued for this host name',
 };
 
-const NETWORK = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEOUT']);
+const NETWORK = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ETIMEOUT',
+]);
 
 /** What a client-side error of an mTLS request means. `handshakeDone`: the client finished its side first. */
 export function diagnose(err: NodeJS.ErrnoException, handshakeDone: boolean): Diagnosis {
   const code = err.code ?? '';
   const number = /SSL alert number (\d+)/.exec(err.message ?? '')?.[1];
   const alert = ALERTS[code] ?? (number === undefined ? undefined : ALERTS[ALERT_NUMBERS[number] ?? '']);
-  if (alert) return { verdict: 'rejected', what: `the server sent TLS ${alert.alert}`, meaning: alert.meaning };
+  if (alert)
+    return { verdict: 'rejected', what: `the server sent TLS ${alert.alert}`, meaning: alert.meaning };
   const trust = SERVER_TRUST[code];
   if (trust) {
     return {
@@ -108,7 +122,11 @@ export function diagnose(err: NodeJS.ErrnoException, handshakeDone: boolean): Di
     };
   }
   if (NETWORK.has(code)) {
-    return { verdict: 'unreachable', what: `the server could not be reached (${code})`, meaning: 'Check the URL, DNS, firewalls and proxies (HTTPS_PROXY is not used by check).' };
+    return {
+      verdict: 'unreachable',
+      what: `the server could not be reached (${code})`,
+      meaning: 'Check the URL, DNS, firewalls and proxies (HTTPS_PROXY is not used by check).',
+    };
   }
   if (code === 'ECONNRESET' || /socket hang up|socket disconnected/.test(err.message)) {
     return {

@@ -73,7 +73,9 @@ let built = false;
 export function buildBinary(): string {
   if (built) return binPath;
   const tsc = createRequire(join(packageDir, 'package.json')).resolve('typescript/bin/tsc');
-  const r = spawnSync(process.execPath, [tsc, '-p', join(packageDir, 'tsconfig.build.json')], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [tsc, '-p', join(packageDir, 'tsconfig.build.json')], {
+    encoding: 'utf8',
+  });
   if (r.status !== 0) throw new Error(`building the CLI failed: ${r.stdout}${r.stderr}`);
   built = true;
   return binPath;

@@ -1,11 +1,12 @@
 // `mtlskit check --url URL`: one real mTLS request with the credential a reference names, and a plain
 // account of what happened: TLS version, cipher, the server's certificate, and whether the server
 // accepted the client certificate — or which alert it sent and what that means.
+
+import { readFile } from 'node:fs/promises';
 import { type RequestOptions, request } from 'node:https';
 import { isIP } from 'node:net';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import tls from 'node:tls';
-import { readFile } from 'node:fs/promises';
 import { createTlsResolver, redactText } from '@mtlskit/core';
 import { type CommandSpec, flag, integer, type Parsed, secretFromEnv, str, UsageError } from '../args.js';
 import { EXIT } from '../exit.js';
@@ -24,10 +25,27 @@ export const spec: CommandSpec = {
   ],
   options: {
     url: { type: 'string', value: 'URL', description: 'An https:// URL of the API.' },
-    source: { type: 'string', value: 'REF', description: 'Where the credential is (default $MTLS_SOURCE, else env:).' },
-    ca: { type: 'string', value: 'FILE', description: "PEM of the CA(s) to trust for the server, instead of the credential's ca (or the system roots)." },
-    'passphrase-env': { type: 'string', value: 'VAR', description: 'Environment variable holding the passphrase of an encrypted key or PKCS#12.' },
-    timeout: { type: 'string', value: 'MS', description: 'Give up after this many milliseconds (default 15000).' },
+    source: {
+      type: 'string',
+      value: 'REF',
+      description: 'Where the credential is (default $MTLS_SOURCE, else env:).',
+    },
+    ca: {
+      type: 'string',
+      value: 'FILE',
+      description:
+        "PEM of the CA(s) to trust for the server, instead of the credential's ca (or the system roots).",
+    },
+    'passphrase-env': {
+      type: 'string',
+      value: 'VAR',
+      description: 'Environment variable holding the passphrase of an encrypted key or PKCS#12.',
+    },
+    timeout: {
+      type: 'string',
+      value: 'MS',
+      description: 'Give up after this many milliseconds (default 15000).',
+    },
     json: { type: 'boolean', description: 'Print one JSON object instead of text.' },
   },
   positionals: [0, 0],
@@ -153,13 +171,17 @@ export async function run(parsed: Parsed, io: CliIo): Promise<number> {
   } catch {
     throw new UsageError(`--url "${urlText}" is not a URL.`);
   }
-  if (url.protocol !== 'https:') throw new UsageError(`--url must be https:// (mTLS runs over TLS), not ${url.protocol}.`);
+  if (url.protocol !== 'https:')
+    throw new UsageError(`--url must be https:// (mTLS runs over TLS), not ${url.protocol}.`);
   const timeoutMs = integer(parsed, 'timeout', 15_000, 1, 600_000);
   const passphrase = secretFromEnv(parsed, 'passphrase-env', io.env);
   const caFile = str(parsed, 'ca');
-  const ca = caFile === undefined ? undefined : await readFile(pathFrom(io, caFile), 'utf8').catch((err: NodeJS.ErrnoException) => {
-    throw new UsageError(`--ca ${caFile} cannot be read (${err.code ?? 'error'}).`);
-  });
+  const ca =
+    caFile === undefined
+      ? undefined
+      : await readFile(pathFrom(io, caFile), 'utf8').catch((err: NodeJS.ErrnoException) => {
+          throw new UsageError(`--ca ${caFile} cannot be read (${err.code ?? 'error'}).`);
+        });
 
   const warnings: string[] = [];
   const mp = mangopayHost(url);
@@ -170,14 +192,23 @@ export async function run(parsed: Parsed, io: CliIo): Promise<number> {
   }
   const reference = str(parsed, 'source');
   const loaded = await loadForInspection(
-    { ...(reference !== undefined && { reference }), ...(passphrase !== undefined && { passphrase }), warnDays: 30 },
+    {
+      ...(reference !== undefined && { reference }),
+      ...(passphrase !== undefined && { passphrase }),
+      warnDays: 30,
+    },
     io,
   );
   const leaf = loaded.leaf;
   const base: Omit<CheckReport, 'status' | 'exitCode'> = {
     url: url.href,
     source: loaded.sourceId,
-    clientCertificate: { subject: oneLine(leaf.subject), issuer: oneLine(leaf.issuer), notAfter: isoDate(new Date(leaf.validTo)), fingerprint256: leaf.fingerprint256 },
+    clientCertificate: {
+      subject: oneLine(leaf.subject),
+      issuer: oneLine(leaf.issuer),
+      notAfter: isoDate(new Date(leaf.validTo)),
+      fingerprint256: leaf.fingerprint256,
+    },
     warnings,
     findings: loaded.findings.map(({ code, severity, message, fix }) => ({ code, severity, message, fix })),
   };
@@ -186,21 +217,46 @@ export async function run(parsed: Parsed, io: CliIo): Promise<number> {
     result = { ...base, status: 'invalid-credential', exitCode: EXIT.INVALID };
   } else {
     // The same TLS options the application gets from a resolver; --ca replaces the server trust only.
-    const resolver = createTlsResolver({ source: { id: loaded.sourceId, load: async () => loaded.material }, policy: loaded.policy, mode: 'on-access' });
+    const resolver = createTlsResolver({
+      source: { id: loaded.sourceId, load: async () => loaded.material },
+      policy: loaded.policy,
+      mode: 'on-access',
+    });
     let context: tls.SecureContext;
     try {
       const options = await resolver.tlsOptions();
-      context = tls.createSecureContext({ cert: options.cert, key: options.key, minVersion: options.minVersion, ...((ca ?? options.ca) !== undefined && { ca: ca ?? options.ca }) });
+      context = tls.createSecureContext({
+        cert: options.cert,
+        key: options.key,
+        minVersion: options.minVersion,
+        ...((ca ?? options.ca) !== undefined && { ca: ca ?? options.ca }),
+      });
     } finally {
       await resolver.close();
     }
     io.progress(`connecting to ${url.host}`);
     const outcome = await attempt(url, context, timeoutMs);
-    const tlsInfo = outcome.handshakeDone ? { version: outcome.version, cipher: outcome.cipher, ...(outcome.peer && { serverCertificate: outcome.peer }), serverTrusted: true } : undefined;
+    const tlsInfo = outcome.handshakeDone
+      ? {
+          version: outcome.version,
+          cipher: outcome.cipher,
+          ...(outcome.peer && { serverCertificate: outcome.peer }),
+          serverTrusted: true,
+        }
+      : undefined;
     if (!outcome.error && outcome.status !== undefined) {
-      result = { ...base, status: 'accepted', exitCode: EXIT.OK, ...(tlsInfo && { tls: tlsInfo }), httpStatus: outcome.status };
+      result = {
+        ...base,
+        status: 'accepted',
+        exitCode: EXIT.OK,
+        ...(tlsInfo && { tls: tlsInfo }),
+        httpStatus: outcome.status,
+      };
     } else {
-      const diagnosis = diagnose(outcome.error ?? Object.assign(new Error('no response'), { code: 'ECONNRESET' }), outcome.handshakeDone);
+      const diagnosis = diagnose(
+        outcome.error ?? Object.assign(new Error('no response'), { code: 'ECONNRESET' }),
+        outcome.handshakeDone,
+      );
       diagnosis.meaning = redactText(diagnosis.meaning);
       let info = tlsInfo;
       if (diagnosis.verdict === 'untrusted-server') {
@@ -233,10 +289,23 @@ function human(r: CheckReport): string {
   const server = r.tls?.serverCertificate;
   const rows: [string, string | undefined][] = [
     ['URL', r.url],
-    ['Credential', `${r.clientCertificate.subject} (from ${r.source}, until ${r.clientCertificate.notAfter})`],
+    [
+      'Credential',
+      `${r.clientCertificate.subject} (from ${r.source}, until ${r.clientCertificate.notAfter})`,
+    ],
     ['TLS', r.tls?.version ? `${r.tls.version}, ${r.tls.cipher}` : undefined],
-    ['Server cert', server ? `${server.subject}\nissued by ${server.issuer}\n${server.subjectAltName ?? 'no SAN'}, until ${server.notAfter}${r.tls?.serverTrusted === false ? '\n(NOT trusted)' : ''}` : undefined],
-    ['HTTP', r.httpStatus === undefined ? undefined : `${r.httpStatus}${r.httpStatus === 401 || r.httpStatus === 403 ? ' (an application-level refusal: TLS accepted the certificate)' : ''}`],
+    [
+      'Server cert',
+      server
+        ? `${server.subject}\nissued by ${server.issuer}\n${server.subjectAltName ?? 'no SAN'}, until ${server.notAfter}${r.tls?.serverTrusted === false ? '\n(NOT trusted)' : ''}`
+        : undefined,
+    ],
+    [
+      'HTTP',
+      r.httpStatus === undefined
+        ? undefined
+        : `${r.httpStatus}${r.httpStatus === 401 || r.httpStatus === 403 ? ' (an application-level refusal: TLS accepted the certificate)' : ''}`,
+    ],
     ['What', r.alert?.what],
     ['Meaning', r.alert?.meaning],
   ];

@@ -27,16 +27,40 @@ export const spec: CommandSpec = {
   ],
   options: {
     to: { type: 'string', value: 'p12|pem', description: 'Output format.' },
-    cert: { type: 'string', value: 'FILE', description: 'Certificate PEM (leaf, optionally followed by intermediates); with --key.' },
-    key: { type: 'string', value: 'FILE', description: 'Private key PEM (PKCS#1, SEC1 or PKCS#8, encrypted or not); with --cert.' },
+    cert: {
+      type: 'string',
+      value: 'FILE',
+      description: 'Certificate PEM (leaf, optionally followed by intermediates); with --key.',
+    },
+    key: {
+      type: 'string',
+      value: 'FILE',
+      description: 'Private key PEM (PKCS#1, SEC1 or PKCS#8, encrypted or not); with --cert.',
+    },
     chain: { type: 'string', value: 'FILE', description: 'Intermediates PEM, when they are not in --cert.' },
-    source: { type: 'string', value: 'REF', description: 'Read the credential from a reference instead of files.' },
-    'passphrase-env': { type: 'string', value: 'VAR', description: 'Environment variable with the passphrase of the input.' },
+    source: {
+      type: 'string',
+      value: 'REF',
+      description: 'Read the credential from a reference instead of files.',
+    },
+    'passphrase-env': {
+      type: 'string',
+      value: 'VAR',
+      description: 'Environment variable with the passphrase of the input.',
+    },
     out: { type: 'string', value: 'PATH', description: 'Output file (p12) or directory (pem).' },
-    'out-passphrase-env': { type: 'string', value: 'VAR', description: 'Environment variable with the password for the output.' },
+    'out-passphrase-env': {
+      type: 'string',
+      value: 'VAR',
+      description: 'Environment variable with the password for the output.',
+    },
     insecure: { type: 'boolean', description: 'Allow a PKCS#12 with an empty password.' },
     legacy: { type: 'boolean', description: 'PKCS#12 with 3DES and a SHA-1 MAC, for old Java/.NET.' },
-    name: { type: 'string', value: 'ALIAS', description: "friendlyName of the entry (keytool's alias); default: the certificate's CN." },
+    name: {
+      type: 'string',
+      value: 'ALIAS',
+      description: "friendlyName of the entry (keytool's alias); default: the certificate's CN.",
+    },
     force: { type: 'boolean', description: 'Replace existing output files.' },
     json: { type: 'boolean', description: 'Print the result as JSON.' },
   },
@@ -49,15 +73,24 @@ export const spec: CommandSpec = {
 };
 
 /** Errors that do not stop a conversion: an expired certificate can still be converted (and renewed). */
-const CONVERTIBLE = new Set(['EXPIRED', 'NOT_YET_VALID', 'NO_CLIENT_AUTH', 'IDENTITY_MISMATCH', 'WEAK_CREDENTIAL']);
+const CONVERTIBLE = new Set([
+  'EXPIRED',
+  'NOT_YET_VALID',
+  'NO_CLIENT_AUTH',
+  'IDENTITY_MISMATCH',
+  'WEAK_CREDENTIAL',
+]);
 
 function inputOf(parsed: Parsed): Omit<LoadRequest, 'warnDays' | 'passphrase'> {
   const cert = str(parsed, 'cert');
   const key = str(parsed, 'key');
   const file = parsed.positionals[0];
   const source = str(parsed, 'source');
-  const given = [cert !== undefined || key !== undefined, file !== undefined, source !== undefined].filter(Boolean).length;
-  if (given !== 1) throw new UsageError('Give the input once: --cert FILE --key FILE, or one FILE, or --source REF.');
+  const given = [cert !== undefined || key !== undefined, file !== undefined, source !== undefined].filter(
+    Boolean,
+  ).length;
+  if (given !== 1)
+    throw new UsageError('Give the input once: --cert FILE --key FILE, or one FILE, or --source REF.');
   if (cert !== undefined || key !== undefined) {
     if (cert === undefined || key === undefined) throw new UsageError('--cert and --key go together.');
     return { pair: { cert, key } };
@@ -69,18 +102,27 @@ export async function run(parsed: Parsed, io: CliIo): Promise<number> {
   const to = str(parsed, 'to');
   if (to !== 'p12' && to !== 'pem') throw new UsageError('--to must be p12 or pem.');
   const outArg = str(parsed, 'out');
-  if (outArg === undefined) throw new UsageError(`--out is required (${to === 'p12' ? 'the .p12 file to write' : 'the directory to write'}).`);
+  if (outArg === undefined)
+    throw new UsageError(
+      `--out is required (${to === 'p12' ? 'the .p12 file to write' : 'the directory to write'}).`,
+    );
   const input = inputOf(parsed);
   const passphrase = secretFromEnv(parsed, 'passphrase-env', io.env);
   const outPassphrase = secretFromEnv(parsed, 'out-passphrase-env', io.env);
   if (to === 'p12' && outPassphrase === undefined && !flag(parsed, 'insecure')) {
-    throw new UsageError('A PKCS#12 needs a password: give --out-passphrase-env VAR (or --insecure for an empty one).');
+    throw new UsageError(
+      'A PKCS#12 needs a password: give --out-passphrase-env VAR (or --insecure for an empty one).',
+    );
   }
-  if (to === 'pem' && (flag(parsed, 'legacy') || flag(parsed, 'insecure'))) throw new UsageError('--legacy and --insecure go with --to p12.');
+  if (to === 'pem' && (flag(parsed, 'legacy') || flag(parsed, 'insecure')))
+    throw new UsageError('--legacy and --insecure go with --to p12.');
   const force = flag(parsed, 'force');
   const out = pathFrom(io, outArg);
 
-  const loaded = await loadForInspection({ ...input, ...(passphrase !== undefined && { passphrase }), warnDays: 0 }, io);
+  const loaded = await loadForInspection(
+    { ...input, ...(passphrase !== undefined && { passphrase }), warnDays: 0 },
+    io,
+  );
   const chainFile = str(parsed, 'chain');
   if (chainFile !== undefined) {
     const extra = await loadForInspection({ file: chainFile, warnDays: 0 }, io).catch(() => {
@@ -90,12 +132,19 @@ export async function run(parsed: Parsed, io: CliIo): Promise<number> {
   }
   const key = loaded.key;
   if (key === undefined) {
-    throw new MtlsError('MISSING_FIELD', `${loaded.sourceId} holds certificates but no private key: a conversion needs both. Give the key with --key FILE.`, { field: 'key' });
+    throw new MtlsError(
+      'MISSING_FIELD',
+      `${loaded.sourceId} holds certificates but no private key: a conversion needs both. Give the key with --key FILE.`,
+      { field: 'key' },
+    );
   }
   const blocking = loaded.findings.filter((f) => f.severity === 'error' && !CONVERTIBLE.has(f.code));
   if (blocking.length > 0) {
     io.err(`${findingsText(blocking)}\n`);
-    throw new MtlsError(blocking[0]!.code as 'KEY_MISMATCH', `The input cannot be converted: ${blocking[0]!.message} ${blocking[0]!.fix}`);
+    throw new MtlsError(
+      blocking[0]!.code as 'KEY_MISMATCH',
+      `The input cannot be converted: ${blocking[0]!.message} ${blocking[0]!.fix}`,
+    );
   }
 
   const written: string[] = [];
@@ -108,7 +157,10 @@ export async function run(parsed: Parsed, io: CliIo): Promise<number> {
     });
     // Read back before reporting success: what we wrote must be what we read.
     const back = decodeMaterial({ pfx: bytes, passphrase: outPassphrase ?? '' });
-    if (back.leaf.fingerprint256 !== loaded.leaf.fingerprint256 || back.chain.length !== loaded.chain.length) {
+    if (
+      back.leaf.fingerprint256 !== loaded.leaf.fingerprint256 ||
+      back.chain.length !== loaded.chain.length
+    ) {
       throw new Error('the PKCS#12 written does not read back as the input (please report this)');
     }
     await writeNewFile(out, bytes, force);
@@ -127,15 +179,25 @@ export async function run(parsed: Parsed, io: CliIo): Promise<number> {
         ? { type: 'pkcs8', format: 'pem' }
         : { type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: outPassphrase },
     ) as string;
-    const back = decodeMaterial({ cert: certPem, key: keyPem, ...(outPassphrase !== undefined && { passphrase: outPassphrase }) });
-    if (back.leaf.fingerprint256 !== loaded.leaf.fingerprint256) throw new Error('the PEM written does not read back as the input (please report this)');
+    const back = decodeMaterial({
+      cert: certPem,
+      key: keyPem,
+      ...(outPassphrase !== undefined && { passphrase: outPassphrase }),
+    });
+    if (back.leaf.fingerprint256 !== loaded.leaf.fingerprint256)
+      throw new Error('the PEM written does not read back as the input (please report this)');
     await mkdir(out, { recursive: true, mode: 0o700 });
     await writeNewFile(files.cert, certPem, force, 0o644);
     await writeNewFile(files.key, keyPem, force);
-    if (loaded.ca.length > 0) await writeNewFile(files.ca, loaded.ca.map((c) => c.toString()).join(''), force, 0o644);
+    if (loaded.ca.length > 0)
+      await writeNewFile(files.ca, loaded.ca.map((c) => c.toString()).join(''), force, 0o644);
     written.push(...targets);
   }
-  io.out(flag(parsed, 'json') ? `${JSON.stringify(summary(loaded, to, written, flag(parsed, 'legacy')), null, 2)}\n` : human(loaded, to, written, flag(parsed, 'legacy')));
+  io.out(
+    flag(parsed, 'json')
+      ? `${JSON.stringify(summary(loaded, to, written, flag(parsed, 'legacy')), null, 2)}\n`
+      : human(loaded, to, written, flag(parsed, 'legacy')),
+  );
   return EXIT.OK;
 }
 
@@ -143,7 +205,11 @@ function summary(c: LoadedCredential, to: string, written: string[], legacy: boo
   return {
     to,
     written,
-    ...(to === 'p12' && { encryption: legacy ? 'PBE-SHA1-3DES, HMAC-SHA1 MAC' : 'PBES2 AES-256-CBC PBKDF2-HMAC-SHA256, HMAC-SHA256 MAC' }),
+    ...(to === 'p12' && {
+      encryption: legacy
+        ? 'PBE-SHA1-3DES, HMAC-SHA1 MAC'
+        : 'PBES2 AES-256-CBC PBKDF2-HMAC-SHA256, HMAC-SHA256 MAC',
+    }),
     subject: oneLine(c.leaf.subject),
     fingerprint256: c.leaf.fingerprint256,
     chain: c.chain.length,

@@ -14,7 +14,10 @@ export const spec: CommandSpec = {
     'The output has no line breaks and ends with one newline. Decoders (mtlskit, Mangopay SDKs, base64 -d) read it back byte for byte. The output of a private key is a secret: send it straight to where it is stored.',
   ],
   options: {
-    'pem-only': { type: 'boolean', description: 'Refuse input that is not PEM text (catches a DER or PKCS#12 given by mistake).' },
+    'pem-only': {
+      type: 'boolean',
+      description: 'Refuse input that is not PEM text (catches a DER or PKCS#12 given by mistake).',
+    },
   },
   positionals: [1, 1],
   examples: [
@@ -37,7 +40,9 @@ export async function run(parsed: Parsed, io: CliIo): Promise<number> {
   }
   if (bytes.length === 0) throw new UsageError(`${file === '-' ? 'stdin' : file} is empty.`);
   if (flag(parsed, 'pem-only') && !bytes.toString('latin1').includes('-----BEGIN ')) {
-    throw new UsageError(`${file} is not PEM text (no -----BEGIN line); drop --pem-only to encode binary files.`);
+    throw new UsageError(
+      `${file} is not PEM text (no -----BEGIN line); drop --pem-only to encode binary files.`,
+    );
   }
   io.out(`${bytes.toString('base64')}\n`);
   return EXIT.OK;

@@ -2,8 +2,8 @@ import 'reflect-metadata';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Pkcs10CertificateRequest } from '@peculiar/x509';
 import { hasOpenssl, leakCheck, runOpenssl, TestCA } from '@mtlskit/testkit';
+import { Pkcs10CertificateRequest } from '@peculiar/x509';
 import { describe, expect, it } from 'vitest';
 import { cli, tempDir } from '../__tests__/harness.js';
 
@@ -14,7 +14,8 @@ function requestInfo(der: Buffer): Buffer {
   // SEQUENCE { info SEQUENCE, ... }: skip the outer header, then take the first element whole.
   const outerLen = der[1]! & 0x80 ? 2 + (der[1]! & 0x7f) : 2;
   const inner = der.subarray(outerLen);
-  const len = inner[1]! & 0x80 ? inner.subarray(2, 2 + (inner[1]! & 0x7f)).reduce((a, b) => a * 256 + b, 0) : inner[1]!;
+  const len =
+    inner[1]! & 0x80 ? inner.subarray(2, 2 + (inner[1]! & 0x7f)).reduce((a, b) => a * 256 + b, 0) : inner[1]!;
   const head = inner[1]! & 0x80 ? 2 + (inner[1]! & 0x7f) : 2;
   return inner.subarray(0, head + len);
 }
@@ -37,18 +38,32 @@ describe('mtlskit init', () => {
     expect(key.asymmetricKeyDetails?.modulusLength).toBe(2048);
 
     if (!hasOpenssl()) return;
-    const text = await runOpenssl(['req', '-in', 'certificate.csr', '-noout', '-text', '-verify'], { cwd: dir });
+    const text = await runOpenssl(['req', '-in', 'certificate.csr', '-noout', '-text', '-verify'], {
+      cwd: dir,
+    });
     expect(text.stderr + text.stdout).toMatch(/verify OK/);
     expect(text.stdout).toMatch(/Subject: CN = myplatform\.sandbox\.mangopay\.com, O = Mangopay, C = LU/);
-    expect(text.stdout).toMatch(/X509v3 Subject Alternative Name: \n\s+DNS:myplatform\.sandbox\.mangopay\.com/);
+    expect(text.stdout).toMatch(
+      /X509v3 Subject Alternative Name: \n\s+DNS:myplatform\.sandbox\.mangopay\.com/,
+    );
     expect(text.stdout).toMatch(/X509v3 Extended Key Usage: \n\s+TLS Web Client Authentication/);
     expect(text.stdout).toMatch(/Signature Algorithm: sha256WithRSAEncryption/);
     const ossl = await runOpenssl(
       [
-        'req', '-new', '-key', 'private.key', '-outform', 'DER', '-out', 'openssl.der',
-        '-subj', '/CN=myplatform.sandbox.mangopay.com/O=Mangopay/C=LU',
-        '-addext', 'subjectAltName=DNS:myplatform.sandbox.mangopay.com',
-        '-addext', 'extendedKeyUsage=clientAuth',
+        'req',
+        '-new',
+        '-key',
+        'private.key',
+        '-outform',
+        'DER',
+        '-out',
+        'openssl.der',
+        '-subj',
+        '/CN=myplatform.sandbox.mangopay.com/O=Mangopay/C=LU',
+        '-addext',
+        'subjectAltName=DNS:myplatform.sandbox.mangopay.com',
+        '-addext',
+        'extendedKeyUsage=clientAuth',
       ],
       { cwd: dir, env: { OPENSSL_CONF: '/dev/null' } },
     );
@@ -59,13 +74,41 @@ describe('mtlskit init', () => {
 
   it('uses the production name with --production, and EC P-256 with the same encoding as openssl', async () => {
     const dir = await tempDir();
-    const r = await cli(['init', '--client-id', 'acme', '--production', '--key-type', 'ec-p256', '--out', dir, '--json']);
+    const r = await cli([
+      'init',
+      '--client-id',
+      'acme',
+      '--production',
+      '--key-type',
+      'ec-p256',
+      '--out',
+      dir,
+      '--json',
+    ]);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ subject: 'CN=acme.prod.mangopay.com, O=Mangopay, C=LU', keyType: 'ec-p256', encrypted: false });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      subject: 'CN=acme.prod.mangopay.com, O=Mangopay, C=LU',
+      keyType: 'ec-p256',
+      encrypted: false,
+    });
     if (!hasOpenssl()) return;
     const ossl = await runOpenssl(
-      ['req', '-new', '-key', 'private.key', '-outform', 'DER', '-out', 'openssl.der', '-subj', '/CN=acme.prod.mangopay.com/O=Mangopay/C=LU',
-        '-addext', 'subjectAltName=DNS:acme.prod.mangopay.com', '-addext', 'extendedKeyUsage=clientAuth'],
+      [
+        'req',
+        '-new',
+        '-key',
+        'private.key',
+        '-outform',
+        'DER',
+        '-out',
+        'openssl.der',
+        '-subj',
+        '/CN=acme.prod.mangopay.com/O=Mangopay/C=LU',
+        '-addext',
+        'subjectAltName=DNS:acme.prod.mangopay.com',
+        '-addext',
+        'extendedKeyUsage=clientAuth',
+      ],
       { cwd: dir, env: { OPENSSL_CONF: '/dev/null' } },
     );
     expect(ossl.code, ossl.stderr).toBe(0);
@@ -90,15 +133,21 @@ describe('mtlskit init', () => {
   it('encrypts the key with --passphrase-env, and the whole flow works: CA signs the CSR, inspect and core load it', async () => {
     const dir = await tempDir();
     const passphrase = 'init-key-passphrase-9';
-    const r = await cli(['init', '--client-id', 'flow', '--out', dir, '--passphrase-env', 'KEY_PASS'], { env: { KEY_PASS: passphrase } });
+    const r = await cli(['init', '--client-id', 'flow', '--out', dir, '--passphrase-env', 'KEY_PASS'], {
+      env: { KEY_PASS: passphrase },
+    });
     expect(r.code).toBe(0);
     const keyPem = await readFile(join(dir, 'private.key'), 'utf8');
     expect(keyPem).toMatch(/^-----BEGIN ENCRYPTED PRIVATE KEY-----/);
     expect(() => createPrivateKey(keyPem)).toThrow();
     const ca = await TestCA.create();
-    const signed = await ca.signCsr(await readFile(join(dir, 'certificate.csr'), 'utf8'), { validForSeconds: 365 * 86_400 });
+    const signed = await ca.signCsr(await readFile(join(dir, 'certificate.csr'), 'utf8'), {
+      validForSeconds: 365 * 86_400,
+    });
     await writeFile(join(dir, 'certificate.pem'), signed.certPem);
-    const inspected = await cli(['inspect', dir, '--passphrase-env', 'KEY_PASS', '--json'], { env: { KEY_PASS: passphrase } });
+    const inspected = await cli(['inspect', dir, '--passphrase-env', 'KEY_PASS', '--json'], {
+      env: { KEY_PASS: passphrase },
+    });
     expect(inspected.code).toBe(0);
     expect(JSON.parse(inspected.stdout)).toMatchObject({
       subject: 'CN=flow.sandbox.mangopay.com, O=Mangopay, C=LU',
@@ -106,14 +155,28 @@ describe('mtlskit init', () => {
       clientAuth: true,
       key: { type: 'rsa', size: 2048 },
     });
-    expect(new X509Certificate(signed.certPem).checkPrivateKey(createPrivateKey({ key: keyPem, passphrase }))).toBe(true);
+    expect(
+      new X509Certificate(signed.certPem).checkPrivateKey(createPrivateKey({ key: keyPem, passphrase })),
+    ).toBe(true);
     const leak = leakCheck([passphrase]);
     leak.checkText(r.stdout + r.stderr + inspected.stdout + inspected.stderr, 'init and inspect output');
   });
 
   it('takes any subject and SANs for other CAs, in the order written', async () => {
     const dir = await tempDir();
-    const r = await cli(['init', '--subject', '/C=FR/O=Example Corp/CN=client-7.example.com', '--san', 'client-7.example.com', '--san', 'IP:10.0.0.7', '--key-type', 'ec-p256', '--out', dir]);
+    const r = await cli([
+      'init',
+      '--subject',
+      '/C=FR/O=Example Corp/CN=client-7.example.com',
+      '--san',
+      'client-7.example.com',
+      '--san',
+      'IP:10.0.0.7',
+      '--key-type',
+      'ec-p256',
+      '--out',
+      dir,
+    ]);
     expect(r.code).toBe(0);
     const csr = new Pkcs10CertificateRequest(await readFile(join(dir, 'certificate.csr'), 'utf8'));
     expect(csr.subject).toBe('C=FR, O=Example Corp, CN=client-7.example.com');

@@ -3,12 +3,12 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type CommandSpec, flag, list, type Parsed, secretFromEnv, str, UsageError } from '../args.js';
-import { KEY_TYPES, type KeyType, parseSan, parseSubject } from '../names.js';
 import { EXIT } from '../exit.js';
 import { refuseOverwrite, writeNewFile } from '../files.js';
 import { table } from '../format.js';
 import { type CliIo, pathFrom } from '../io.js';
 import { CLIENT_ID, MANGOPAY_MTLS_BASE_URL, mangopayIdentity } from '../mangopay.js';
+import { KEY_TYPES, type KeyType, parseSan, parseSubject } from '../names.js';
 
 export const KEY_FILE = 'private.key';
 export const CSR_FILE = 'certificate.csr';
@@ -25,13 +25,39 @@ export const spec: CommandSpec = {
     'An existing key is never overwritten without --force: it may be the only copy of the key a live certificate belongs to.',
   ],
   options: {
-    'client-id': { type: 'string', value: 'ID', description: 'Mangopay ClientId: the CN and SAN become ID.sandbox.mangopay.com.' },
+    'client-id': {
+      type: 'string',
+      value: 'ID',
+      description: 'Mangopay ClientId: the CN and SAN become ID.sandbox.mangopay.com.',
+    },
     production: { type: 'boolean', description: 'Mangopay production naming (ID.prod.mangopay.com).' },
-    subject: { type: 'string', value: 'DN', description: 'Any other subject, in certificate order: "CN=a, O=b, C=FR" or "/CN=a/O=b/C=FR".' },
-    san: { type: 'string', multiple: true, value: 'NAME', description: 'Subject alternative name (repeatable): DNS:name, IP:addr, email:addr, URI:uri or a bare DNS name.' },
-    'key-type': { type: 'string', value: 'TYPE', description: 'rsa2048 (default; what Mangopay requires) or ec-p256 (for CAs that accept it).' },
-    out: { type: 'string', value: 'DIR', description: 'Directory for the files (default: the current directory; created with mode 0700).' },
-    'passphrase-env': { type: 'string', value: 'VAR', description: 'Encrypt the key with the passphrase in this environment variable.' },
+    subject: {
+      type: 'string',
+      value: 'DN',
+      description: 'Any other subject, in certificate order: "CN=a, O=b, C=FR" or "/CN=a/O=b/C=FR".',
+    },
+    san: {
+      type: 'string',
+      multiple: true,
+      value: 'NAME',
+      description:
+        'Subject alternative name (repeatable): DNS:name, IP:addr, email:addr, URI:uri or a bare DNS name.',
+    },
+    'key-type': {
+      type: 'string',
+      value: 'TYPE',
+      description: 'rsa2048 (default; what Mangopay requires) or ec-p256 (for CAs that accept it).',
+    },
+    out: {
+      type: 'string',
+      value: 'DIR',
+      description: 'Directory for the files (default: the current directory; created with mode 0700).',
+    },
+    'passphrase-env': {
+      type: 'string',
+      value: 'VAR',
+      description: 'Encrypt the key with the passphrase in this environment variable.',
+    },
     force: { type: 'boolean', description: `Replace an existing ${KEY_FILE}.` },
     json: { type: 'boolean', description: 'Print the result as JSON.' },
   },
@@ -45,12 +71,17 @@ export const spec: CommandSpec = {
 
 function keyTypeOf(parsed: Parsed): KeyType {
   const v = str(parsed, 'key-type') ?? 'rsa2048';
-  if (!KEY_TYPES.includes(v as KeyType)) throw new UsageError(`--key-type must be ${KEY_TYPES.join(' or ')}, not "${v}".`);
+  if (!KEY_TYPES.includes(v as KeyType))
+    throw new UsageError(`--key-type must be ${KEY_TYPES.join(' or ')}, not "${v}".`);
   return v as KeyType;
 }
 
 /** What the CSR is for: Mangopay naming from --client-id, or --subject/--san as given. */
-function requestOf(parsed: Parsed): { subject: [string, string][]; san: string[]; mangopay?: 'sandbox' | 'production' } {
+function requestOf(parsed: Parsed): {
+  subject: [string, string][];
+  san: string[];
+  mangopay?: 'sandbox' | 'production';
+} {
   const clientId = str(parsed, 'client-id');
   const subject = str(parsed, 'subject');
   const san = list(parsed, 'san');
@@ -59,21 +90,30 @@ function requestOf(parsed: Parsed): { subject: [string, string][]; san: string[]
   }
   if (clientId !== undefined) {
     if (!CLIENT_ID.test(clientId)) {
-      throw new UsageError(`--client-id "${clientId}" is not a Mangopay ClientId (letters, digits, - and _; it becomes a DNS name).`);
+      throw new UsageError(
+        `--client-id "${clientId}" is not a Mangopay ClientId (letters, digits, - and _; it becomes a DNS name).`,
+      );
     }
-    if (san.length > 0) throw new UsageError('--san goes with --subject; with --client-id the SAN is the Mangopay name.');
+    if (san.length > 0)
+      throw new UsageError('--san goes with --subject; with --client-id the SAN is the Mangopay name.');
     const environment = flag(parsed, 'production') ? 'production' : 'sandbox';
     const id = mangopayIdentity(clientId, environment);
     return { subject: id.subject, san: [`DNS:${id.dnsName}`], mangopay: environment };
   }
-  if (subject === undefined) throw new UsageError('Give --client-id ID (Mangopay) or --subject DN (any other CA).');
+  if (subject === undefined)
+    throw new UsageError('Give --client-id ID (Mangopay) or --subject DN (any other CA).');
   if (flag(parsed, 'production')) throw new UsageError('--production goes with --client-id.');
   try {
     const attributes = parseSubject(subject);
     parseSan(san);
     return { subject: attributes, san };
   } catch (err) {
-    throw new UsageError(`${err instanceof SyntaxError ? '' : 'Invalid '}${(err as Error).message} in --subject/--san.`.replace(/^./, (c) => c.toUpperCase()));
+    throw new UsageError(
+      `${err instanceof SyntaxError ? '' : 'Invalid '}${(err as Error).message} in --subject/--san.`.replace(
+        /^./,
+        (c) => c.toUpperCase(),
+      ),
+    );
   }
 }
 
@@ -89,7 +129,11 @@ export async function run(parsed: Parsed, io: CliIo): Promise<number> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   // The X.509 library loads only when a CSR is made: help and usage errors stay fast.
   const { createKeyAndCsr } = await import('../csr.js');
-  const { privateKey, csrPem } = await createKeyAndCsr({ keyType, subject: request.subject, san: request.san });
+  const { privateKey, csrPem } = await createKeyAndCsr({
+    keyType,
+    subject: request.subject,
+    san: request.san,
+  });
   const keyPem = privateKey.export(
     passphrase === undefined
       ? { type: 'pkcs8', format: 'pem' }
@@ -119,7 +163,10 @@ export async function run(parsed: Parsed, io: CliIo): Promise<number> {
       ];
   io.out(
     `${table([
-      ['Private key', `${keyPath} (${keyType === 'rsa2048' ? 'RSA 2048' : 'EC P-256'}, mode 0600${passphrase ? ', encrypted' : ''})`],
+      [
+        'Private key',
+        `${keyPath} (${keyType === 'rsa2048' ? 'RSA 2048' : 'EC P-256'}, mode 0600${passphrase ? ', encrypted' : ''})`,
+      ],
       ['CSR', csrPath],
       ['Subject', subject],
       ['SAN', san || 'none'],

@@ -1,5 +1,11 @@
 import { join } from 'node:path';
-import { type IssuedCert, leakCheck, startAwsSecretsManagerEmulator, TestCA, trackConnections } from '@mtlskit/testkit';
+import {
+  type IssuedCert,
+  leakCheck,
+  startAwsSecretsManagerEmulator,
+  TestCA,
+  trackConnections,
+} from '@mtlskit/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cli, withFiles } from '../__tests__/harness.js';
 
@@ -10,10 +16,19 @@ let ca: TestCA;
 let good: IssuedCert;
 beforeAll(async () => {
   ca = await TestCA.create();
-  good = await ca.issueClient({ subject: 'CN=client-42.sandbox.mangopay.com, O=Mangopay, C=LU', dnsNames: ['client-42.sandbox.mangopay.com'], keyType: 'rsa2048', validForSeconds: 365 * 86_400 });
+  good = await ca.issueClient({
+    subject: 'CN=client-42.sandbox.mangopay.com, O=Mangopay, C=LU',
+    dnsNames: ['client-42.sandbox.mangopay.com'],
+    keyType: 'rsa2048',
+    validForSeconds: 365 * 86_400,
+  });
 });
 
-const envOf = (c: IssuedCert, extra: Record<string, string> = {}) => ({ MTLS_CERT: b64(c.fullChainPem), MTLS_KEY: b64(c.keyPem), ...extra });
+const envOf = (c: IssuedCert, extra: Record<string, string> = {}) => ({
+  MTLS_CERT: b64(c.fullChainPem),
+  MTLS_KEY: b64(c.keyPem),
+  ...extra,
+});
 
 describe('mtlskit inspect', () => {
   it('reads env: by default and prints subject, issuer, SAN, serial, key, validity, clientAuth; exit 0', async () => {
@@ -68,7 +83,10 @@ describe('mtlskit inspect', () => {
   });
 
   it('exits 1 with the finding and its fix for an expired certificate', async () => {
-    const old = await ca.issueClient({ notBefore: new Date(Date.now() - 400 * DAY), notAfter: new Date(Date.now() - 2 * DAY) });
+    const old = await ca.issueClient({
+      notBefore: new Date(Date.now() - 400 * DAY),
+      notAfter: new Date(Date.now() - 2 * DAY),
+    });
     const r = await cli(['inspect'], { env: envOf(old) });
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/ERROR\s+EXPIRED: The certificate .* expired on/);
@@ -78,9 +96,13 @@ describe('mtlskit inspect', () => {
 
   it('exits 1 for a key that does not belong to the certificate, and for a certificate without clientAuth', async () => {
     const other = await ca.issueClient();
-    const mismatch = await cli(['inspect', '--json'], { env: { MTLS_CERT: b64(good.certPem), MTLS_KEY: b64(other.keyPem) } });
+    const mismatch = await cli(['inspect', '--json'], {
+      env: { MTLS_CERT: b64(good.certPem), MTLS_KEY: b64(other.keyPem) },
+    });
     expect(mismatch.code).toBe(1);
-    expect(JSON.parse(mismatch.stdout).findings.map((f: { code: string }) => f.code)).toContain('KEY_MISMATCH');
+    expect(JSON.parse(mismatch.stdout).findings.map((f: { code: string }) => f.code)).toContain(
+      'KEY_MISMATCH',
+    );
 
     const server = await ca.issueClient({ clientAuth: false });
     const r = await cli(['inspect'], { env: envOf(server) });
@@ -102,10 +124,16 @@ describe('mtlskit inspect', () => {
     const p12 = await good.pkcs12('p12-passphrase-42');
     const dir = await withFiles({ 'both.pem': good.keyPem + good.certPem, 'client.p12': p12 });
     expect((await cli(['inspect', join(dir, 'both.pem')])).code).toBe(0);
-    const fromP12 = await cli(['inspect', 'client.p12', '--passphrase-env', 'P12_PASS', '--json'], { cwd: dir, env: { P12_PASS: 'p12-passphrase-42' } });
+    const fromP12 = await cli(['inspect', 'client.p12', '--passphrase-env', 'P12_PASS', '--json'], {
+      cwd: dir,
+      env: { P12_PASS: 'p12-passphrase-42' },
+    });
     expect(fromP12.code).toBe(0);
     expect(JSON.parse(fromP12.stdout).fingerprint256).toBe(good.fingerprint256);
-    const wrong = await cli(['inspect', 'client.p12', '--passphrase-env', 'P12_PASS'], { cwd: dir, env: { P12_PASS: 'not-the-passphrase' } });
+    const wrong = await cli(['inspect', 'client.p12', '--passphrase-env', 'P12_PASS'], {
+      cwd: dir,
+      env: { P12_PASS: 'not-the-passphrase' },
+    });
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toMatch(/error WRONG_PASSPHRASE/);
     const stdin = await cli(['inspect', '-'], { stdin: good.certPem + good.keyPem });
@@ -118,7 +146,9 @@ describe('mtlskit inspect', () => {
     const dir = await withFiles({ 'cert.der': soon.certDer, 'cert.pem': good.certPem });
     const der = await cli(['inspect', join(dir, 'cert.der')]);
     expect(der.code).toBe(3);
-    expect(der.stdout).toMatch(/^Key\s+EC prime256v1 \(256 bits\) \(certificate only: no private key in the input/m);
+    expect(der.stdout).toMatch(
+      /^Key\s+EC prime256v1 \(256 bits\) \(certificate only: no private key in the input/m,
+    );
     const pem = await cli(['inspect', join(dir, 'cert.pem'), '--json']);
     expect(pem.code).toBe(0);
     expect(JSON.parse(pem.stdout).key).toEqual({ present: false, type: 'rsa', size: 2048 });
@@ -133,7 +163,11 @@ describe('mtlskit inspect', () => {
     const aws = await startAwsSecretsManagerEmulator({ region: 'eu-west-1' });
     try {
       aws.putSecret('prod/mtls', JSON.stringify({ cert: good.fullChainPem, key: good.keyPem }));
-      const env = { AWS_ACCESS_KEY_ID: 'AKIDMTLSKITTEST', AWS_SECRET_ACCESS_KEY: 'mtlskit-test-secret', AWS_EC2_METADATA_DISABLED: 'true' };
+      const env = {
+        AWS_ACCESS_KEY_ID: 'AKIDMTLSKITTEST',
+        AWS_SECRET_ACCESS_KEY: 'mtlskit-test-secret',
+        AWS_EC2_METADATA_DISABLED: 'true',
+      };
       const saved = { ...process.env };
       Object.assign(process.env, env); // the AWS SDK reads its credentials from process.env
       try {
@@ -147,7 +181,14 @@ describe('mtlskit inspect', () => {
         expect(JSON.parse(denied.stdout).error.code).toBe('ACCESS_DENIED');
         aws.fail('notFound');
         expect((await cli(['inspect', '--source', ref], { env })).code).toBe(4);
-        const down = await cli(['inspect', '--source', `aws-sm://prod/mtls?region=eu-west-1&endpoint=http://127.0.0.1:9&maxAttempts=1`], { env });
+        const down = await cli(
+          [
+            'inspect',
+            '--source',
+            `aws-sm://prod/mtls?region=eu-west-1&endpoint=http://127.0.0.1:9&maxAttempts=1`,
+          ],
+          { env },
+        );
         expect(down.code).toBe(4);
         expect(down.stderr).toMatch(/error SOURCE_UNAVAILABLE/);
       } finally {
@@ -182,9 +223,23 @@ describe('mtlskit inspect', () => {
     const other = await ca.issueClient();
     const runs = [
       await cli(['inspect'], { env: envOf(good) }),
-      await cli(['inspect', '--json'], { env: { MTLS_CERT: b64(good.certPem), MTLS_KEY: b64(good.encryptedPkcs8Pem(passphrase)), MTLS_PASSPHRASE: passphrase } }),
-      await cli(['inspect'], { env: { MTLS_CERT: b64(good.certPem), MTLS_KEY: b64(good.encryptedPkcs8Pem(passphrase)), MTLS_PASSPHRASE: 'wrong-passphrase' } }),
-      await cli(['inspect', '--json'], { env: { MTLS_CERT: b64(other.certPem), MTLS_KEY: b64(good.keyPem) } }),
+      await cli(['inspect', '--json'], {
+        env: {
+          MTLS_CERT: b64(good.certPem),
+          MTLS_KEY: b64(good.encryptedPkcs8Pem(passphrase)),
+          MTLS_PASSPHRASE: passphrase,
+        },
+      }),
+      await cli(['inspect'], {
+        env: {
+          MTLS_CERT: b64(good.certPem),
+          MTLS_KEY: b64(good.encryptedPkcs8Pem(passphrase)),
+          MTLS_PASSPHRASE: 'wrong-passphrase',
+        },
+      }),
+      await cli(['inspect', '--json'], {
+        env: { MTLS_CERT: b64(other.certPem), MTLS_KEY: b64(good.keyPem) },
+      }),
       await cli(['inspect', '-'], { stdin: `garbage ${good.keyPem}` }),
       await cli(['inspect', '--source', `env:?cert=${b64(good.keyPem).slice(0, 40)}`]),
     ];

@@ -1,7 +1,7 @@
 // `mtlskit inspect`: decode and validate a credential from any reference, a file or stdin, and say in
 // plain words what it is and what is wrong with it. The exit code is the verdict, for cron and CI.
 import type { KeyObject } from 'node:crypto';
-import { flag, integer, type Parsed, secretFromEnv, str, type CommandSpec, UsageError } from '../args.js';
+import { type CommandSpec, flag, integer, type Parsed, secretFromEnv, str, UsageError } from '../args.js';
 import { EXIT, type ExitCode } from '../exit.js';
 import {
   clientAuthText,
@@ -21,15 +21,31 @@ import { type LoadedCredential, loadForInspection } from '../load.js';
 export const spec: CommandSpec = {
   name: 'inspect',
   summary: 'Decode and validate a client credential; print what it is and what to fix.',
-  usage: ['[--source REF] [--warn-days N] [--json]', 'FILE|- [--passphrase-env VAR] [--warn-days N] [--json]'],
+  usage: [
+    '[--source REF] [--warn-days N] [--json]',
+    'FILE|- [--passphrase-env VAR] [--warn-days N] [--json]',
+  ],
   details: [
     'Reads the credential a reference names (default: $MTLS_SOURCE, else env:, which reads MTLS_CERT and MTLS_KEY), or a file or directory (PEM with key and certificates, DER, PKCS#12, a JSON bundle, a directory with certificate.pem/private.key or tls.crt/tls.key), or stdin with `-`. A file holding only certificates is inspected without a key.',
     'Nothing secret is printed: not the key, not the passphrase.',
   ],
   options: {
-    source: { type: 'string', value: 'REF', description: 'Where the credential is: env:, file:DIR, aws-sm://…, azure-kv://…, gcp-sm://…, vault://… (default $MTLS_SOURCE, else env:).' },
-    'passphrase-env': { type: 'string', value: 'VAR', description: 'Environment variable holding the passphrase of an encrypted key or PKCS#12.' },
-    'warn-days': { type: 'string', value: 'N', description: 'Exit 3 when the certificate expires within N days (default 30).' },
+    source: {
+      type: 'string',
+      value: 'REF',
+      description:
+        'Where the credential is: env:, file:DIR, aws-sm://…, azure-kv://…, gcp-sm://…, vault://… (default $MTLS_SOURCE, else env:).',
+    },
+    'passphrase-env': {
+      type: 'string',
+      value: 'VAR',
+      description: 'Environment variable holding the passphrase of an encrypted key or PKCS#12.',
+    },
+    'warn-days': {
+      type: 'string',
+      value: 'N',
+      description: 'Exit 3 when the certificate expires within N days (default 30).',
+    },
     json: { type: 'boolean', description: 'Print one JSON object instead of text.' },
   },
   positionals: [0, 1],
@@ -71,7 +87,13 @@ export interface InspectReport {
 
 function keyFacts(key: KeyObject): { type?: string; size?: number; curve?: string } {
   const d = key.asymmetricKeyDetails ?? {};
-  const bits: Record<string, number> = { prime256v1: 256, secp384r1: 384, secp521r1: 521, ed25519: 256, ed448: 448 };
+  const bits: Record<string, number> = {
+    prime256v1: 256,
+    secp384r1: 384,
+    secp521r1: 521,
+    ed25519: 256,
+    ed448: 448,
+  };
   const type = key.asymmetricKeyType;
   const size = d.modulusLength ?? (d.namedCurve ? bits[d.namedCurve] : type ? bits[type] : undefined);
   return { ...(type && { type }), ...(size && { size }), ...(d.namedCurve && { curve: d.namedCurve }) };
@@ -81,7 +103,8 @@ function keyFacts(key: KeyObject): { type?: string; size?: number; curve?: strin
 export function report(c: LoadedCredential, warnDays: number, now = Date.now()): InspectReport {
   const errors = c.findings.some((f) => f.severity === 'error');
   const notAfter = new Date(c.leaf.validTo);
-  const expiring = !errors && (c.findings.some((f) => f.code === 'EXPIRING_SOON') || daysLeft(notAfter, now) < warnDays);
+  const expiring =
+    !errors && (c.findings.some((f) => f.code === 'EXPIRING_SOON') || daysLeft(notAfter, now) < warnDays);
   const status = errors ? 'invalid' : expiring ? 'expiring' : 'healthy';
   const pub = publicKeyOf(c.leaf);
   const key = c.key ? keyFacts(c.key) : { type: pub.keyType, size: pub.keySize, curve: pub.curve };
@@ -102,7 +125,11 @@ export function report(c: LoadedCredential, warnDays: number, now = Date.now()):
     daysLeft: daysLeft(notAfter, now),
     clientAuth: clientAuthText(c.leaf).allowed,
     ...(eku !== undefined && { extendedKeyUsage: eku }),
-    chain: c.chain.map((x) => ({ subject: oneLine(x.subject), issuer: oneLine(x.issuer), notAfter: isoDate(new Date(x.validTo)) })),
+    chain: c.chain.map((x) => ({
+      subject: oneLine(x.subject),
+      issuer: oneLine(x.issuer),
+      notAfter: isoDate(new Date(x.validTo)),
+    })),
     ca: c.ca.map((x) => ({ subject: oneLine(x.subject), notAfter: isoDate(new Date(x.validTo)) })),
     findings: c.findings,
   };
@@ -118,7 +145,12 @@ const STATUS_TEXT: Record<InspectReport['status'], string> = {
   invalid: 'INVALID: this credential cannot be used (exit 1)',
 };
 
-export function humanReport(r: InspectReport, c: LoadedCredential, warnDays: number, now = Date.now()): string {
+export function humanReport(
+  r: InspectReport,
+  c: LoadedCredential,
+  warnDays: number,
+  now = Date.now(),
+): string {
   const keyLine = `${keyText(r.key.type, r.key.size, r.key.curve)}${r.key.present ? '' : ' (certificate only: no private key in the input, key pairing not checked)'}`;
   const chain =
     r.chain.length === 0
@@ -149,7 +181,12 @@ export async function run(parsed: Parsed, io: CliIo): Promise<number> {
   const warnDays = integer(parsed, 'warn-days', 30, 0, 3650);
   const passphrase = secretFromEnv(parsed, 'passphrase-env', io.env);
   const loaded = await loadForInspection(
-    { ...(reference !== undefined && { reference }), ...(file !== undefined && { file }), ...(passphrase !== undefined && { passphrase }), warnDays },
+    {
+      ...(reference !== undefined && { reference }),
+      ...(file !== undefined && { file }),
+      ...(passphrase !== undefined && { passphrase }),
+      warnDays,
+    },
     io,
   );
   const now = Date.now();

@@ -1,8 +1,19 @@
-import { type IssuedCert, leakCheck, startAwsSecretsManagerEmulator, TestCA, trackConnections, type AwsSecretsManagerEmulator } from '@mtlskit/testkit';
+import {
+  type AwsSecretsManagerEmulator,
+  type IssuedCert,
+  leakCheck,
+  startAwsSecretsManagerEmulator,
+  TestCA,
+  trackConnections,
+} from '@mtlskit/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, withFiles } from '../__tests__/harness.js';
 
-const AWS_ENV = { AWS_ACCESS_KEY_ID: 'AKIDMTLSKITTEST', AWS_SECRET_ACCESS_KEY: 'mtlskit-test-secret', AWS_EC2_METADATA_DISABLED: 'true' };
+const AWS_ENV = {
+  AWS_ACCESS_KEY_ID: 'AKIDMTLSKITTEST',
+  AWS_SECRET_ACCESS_KEY: 'mtlskit-test-secret',
+  AWS_EC2_METADATA_DISABLED: 'true',
+};
 let aws: AwsSecretsManagerEmulator;
 let net: ReturnType<typeof trackConnections>;
 let leaf: IssuedCert;
@@ -10,7 +21,11 @@ let saved: NodeJS.ProcessEnv;
 beforeAll(async () => {
   net = trackConnections();
   aws = await startAwsSecretsManagerEmulator({ region: 'eu-west-1' });
-  leaf = await (await TestCA.create()).issueClient({ keyType: 'rsa2048', commonName: 'put.sandbox.mangopay.com', validForSeconds: 300 * 86_400 });
+  leaf = await (await TestCA.create()).issueClient({
+    keyType: 'rsa2048',
+    commonName: 'put.sandbox.mangopay.com',
+    validForSeconds: 300 * 86_400,
+  });
   saved = { ...process.env };
   Object.assign(process.env, AWS_ENV); // the AWS SDK reads its credentials from process.env
 });
@@ -30,17 +45,26 @@ describe('mtlskit put', () => {
     const r = await cli(['put', ref('prod/mtls'), '--from', dir, '--json'], { env: AWS_ENV });
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
-    expect(j).toMatchObject({ fingerprint256: leaf.fingerprint256, readBack: true, subject: 'CN=put.sandbox.mangopay.com' });
+    expect(j).toMatchObject({
+      fingerprint256: leaf.fingerprint256,
+      readBack: true,
+      subject: 'CN=put.sandbox.mangopay.com',
+    });
     expect(aws.log.operations()).toContain('PutSecretValue');
     const inspected = await cli(['inspect', '--source', ref('prod/mtls'), '--json'], { env: AWS_ENV });
-    expect(JSON.parse(inspected.stdout)).toMatchObject({ status: 'healthy', fingerprint256: leaf.fingerprint256 });
+    expect(JSON.parse(inspected.stdout)).toMatchObject({
+      status: 'healthy',
+      fingerprint256: leaf.fingerprint256,
+    });
   });
 
   it('stages a version with --stage without touching the current one', async () => {
     aws.putSecret('staged/mtls', JSON.stringify({ cert: leaf.certPem, key: leaf.keyPem }));
     const next = await (await TestCA.create()).issueClient({ validForSeconds: 300 * 86_400 });
     const dir = await withFiles({ 'both.pem': next.keyPem + next.certPem });
-    const r = await cli(['put', ref('staged/mtls'), '--from', `${dir}/both.pem`, '--stage', 'AWSPENDING'], { env: AWS_ENV });
+    const r = await cli(['put', ref('staged/mtls'), '--from', `${dir}/both.pem`, '--stage', 'AWSPENDING'], {
+      env: AWS_ENV,
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/stage AWSPENDING/);
     const current = await cli(['inspect', '--source', ref('staged/mtls'), '--json'], { env: AWS_ENV });
@@ -67,7 +91,15 @@ describe('mtlskit put', () => {
   it('never prints the key', async () => {
     const leak = leakCheck([leaf.keyPem, leaf.keyDer]);
     // Secrets Manager writes versions of an existing secret only (PutSecretValue): absent, it is SOURCE_NOT_FOUND.
-    const absent = await cli(['put', ref('leak/mtls'), '--from', `${await withFiles({ 'both.pem': leaf.keyPem + leaf.certPem })}/both.pem`], { env: AWS_ENV });
+    const absent = await cli(
+      [
+        'put',
+        ref('leak/mtls'),
+        '--from',
+        `${await withFiles({ 'both.pem': leaf.keyPem + leaf.certPem })}/both.pem`,
+      ],
+      { env: AWS_ENV },
+    );
     expect(absent.code).toBe(4);
     expect(absent.stderr).toMatch(/error SOURCE_NOT_FOUND: AWS Secrets Manager has no secret "leak\/mtls"/);
     leak.checkText(absent.stdout + absent.stderr, 'put output (absent secret)');
