@@ -7,7 +7,7 @@ import { type RequestOptions, request } from 'node:https';
 import { isIP } from 'node:net';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import tls from 'node:tls';
-import { createTlsResolver, redactText } from '@mtlskit/core';
+import { createTlsResolver, type Finding, redactText } from '@mtlskit/core';
 import { type CommandSpec, flag, integer, type Parsed, secretFromEnv, str, UsageError } from '../args.js';
 import { EXIT } from '../exit.js';
 import { findingsText, isoDate, oneLine, table } from '../format.js';
@@ -79,7 +79,7 @@ export interface CheckReport {
   httpStatus?: number;
   alert?: Diagnosis;
   warnings: string[];
-  findings: { code: string; severity: string; message: string; fix: string }[];
+  findings: Finding[];
 }
 
 function dn(obj: Record<string, string | string[]> | undefined): string {
@@ -210,7 +210,7 @@ export async function run(parsed: Parsed, io: CliIo): Promise<number> {
       fingerprint256: leaf.fingerprint256,
     },
     warnings,
-    findings: loaded.findings.map(({ code, severity, message, fix }) => ({ code, severity, message, fix })),
+    findings: loaded.findings,
   };
   let result: CheckReport;
   if (loaded.findings.some((f) => f.severity === 'error')) {
@@ -310,6 +310,6 @@ function human(r: CheckReport): string {
     ['Meaning', r.alert?.meaning],
   ];
   const warnings = r.warnings.map((w) => `warning: ${w}\n`).join('');
-  const findings = r.findings.length > 0 ? `\n${findingsText(r.findings as never)}\n` : '';
+  const findings = r.findings.length > 0 ? `\n${findingsText(r.findings)}\n` : '';
   return `${warnings}${table(rows)}\n${findings}\n${HEADLINE[r.status]}\n`;
 }

@@ -3,7 +3,12 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hasOpenssl, leakCheck, runOpenssl, TestCA } from '@mtlskit/testkit';
-import { Pkcs10CertificateRequest } from '@peculiar/x509';
+import {
+  ExtendedKeyUsage,
+  ExtendedKeyUsageExtension,
+  Pkcs10CertificateRequest,
+  SubjectAlternativeNameExtension,
+} from '@peculiar/x509';
 import { describe, expect, it } from 'vitest';
 import { cli, tempDir } from '../__tests__/harness.js';
 
@@ -33,6 +38,12 @@ describe('mtlskit init', () => {
     const csr = new Pkcs10CertificateRequest(csrPem);
     expect(await csr.verify()).toBe(true);
     expect(csr.subject).toBe('CN=myplatform.sandbox.mangopay.com, O=Mangopay, C=LU');
+    const san = new SubjectAlternativeNameExtension(csr.getExtension('2.5.29.17')!.rawData);
+    expect(san.names.toJSON()).toEqual([{ type: 'dns', value: 'myplatform.sandbox.mangopay.com' }]);
+    expect(san.critical).toBe(false);
+    const eku = new ExtendedKeyUsageExtension(csr.getExtension('2.5.29.37')!.rawData);
+    expect(eku.usages).toEqual([ExtendedKeyUsage.clientAuth]);
+    expect(csr.extensions.map((e) => e.type)).toEqual(['2.5.29.17', '2.5.29.37']);
     const key = createPrivateKey(await readFile(keyPath));
     expect(key.asymmetricKeyType).toBe('rsa');
     expect(key.asymmetricKeyDetails?.modulusLength).toBe(2048);

@@ -207,6 +207,10 @@ describe('mtlskit inspect', () => {
       [['inspect', '--bogus'], /Unknown option '--bogus'/],
       [['inspect', '--warn-days', 'soon'], /--warn-days must be a whole number/],
       [['inspect', '--source', 'env:', 'file.pem'], /either --source REF or a FILE/],
+      [
+        ['inspect', 'aws-sm://prod/mtls'],
+        /looks like a reference, not a file: write --source aws-sm:\/\/prod\/mtls/,
+      ],
       [['inspect', 'x.p12', '--passphrase-env', 'NOT_SET_ANYWHERE'], /NOT_SET_ANYWHERE, which is not set/],
     ];
     for (const [args, message] of cases) {

@@ -1,8 +1,10 @@
 // `mtlskit inspect`: decode and validate a credential from any reference, a file or stdin, and say in
 // plain words what it is and what is wrong with it. The exit code is the verdict, for cron and CI.
 import type { KeyObject } from 'node:crypto';
+import { KNOWN_SCHEMES } from '@mtlskit/core';
 import { type CommandSpec, flag, integer, type Parsed, secretFromEnv, str, UsageError } from '../args.js';
 import { EXIT, type ExitCode } from '../exit.js';
+import { exists } from '../files.js';
 import {
   clientAuthText,
   daysLeft,
@@ -15,7 +17,7 @@ import {
   table,
   validityText,
 } from '../format.js';
-import type { CliIo } from '../io.js';
+import { type CliIo, pathFrom } from '../io.js';
 import { type LoadedCredential, loadForInspection } from '../load.js';
 
 export const spec: CommandSpec = {
@@ -177,6 +179,10 @@ export async function run(parsed: Parsed, io: CliIo): Promise<number> {
   const reference = str(parsed, 'source');
   if (file !== undefined && reference !== undefined) {
     throw new UsageError('Give either --source REF or a FILE, not both.');
+  }
+  const scheme = file === undefined ? undefined : /^([a-z][a-z0-9-]*):/i.exec(file)?.[1]?.toLowerCase();
+  if (scheme !== undefined && scheme in KNOWN_SCHEMES && !(await exists(pathFrom(io, file!)))) {
+    throw new UsageError(`"${file}" looks like a reference, not a file: write --source ${file}`);
   }
   const warnDays = integer(parsed, 'warn-days', 30, 0, 3650);
   const passphrase = secretFromEnv(parsed, 'passphrase-env', io.env);
