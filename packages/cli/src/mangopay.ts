@@ -42,6 +42,20 @@ export function mangopayIdentity(
   };
 }
 
+/** The Mangopay environment a certificate's common name was issued for, if it follows the naming. */
+export function environmentOfName(commonName: string | undefined): MangopayEnvironment | undefined {
+  const cn = commonName?.toLowerCase() ?? '';
+  return (Object.keys(DOMAIN) as MangopayEnvironment[]).find((env) => cn.endsWith(`.${DOMAIN[env]}`));
+}
+
+/** The Mangopay environment of an API host (`api-mtls.sandbox.mangopay.com` → sandbox). */
+export function environmentOfHost(host: string): MangopayEnvironment | undefined {
+  const h = host.toLowerCase();
+  if (h === 'api.sandbox.mangopay.com' || h === 'api-mtls.sandbox.mangopay.com') return 'sandbox';
+  if (h === 'api.mangopay.com' || h === 'api-mtls.mangopay.com') return 'production';
+  return undefined;
+}
+
 /**
  * What a URL is to Mangopay: not a Mangopay host, an `api-mtls` host, or a Mangopay API host without
  * `api-mtls` (where the client certificate is not asked for), with the URL to use instead.

@@ -138,6 +138,23 @@ describe('mtlskit check', () => {
     expect(net.connections).toEqual([]);
   });
 
+  it('warns when a certificate named for one Mangopay environment meets the other', async () => {
+    const sandboxCert = await ca.issueClient({
+      subject: 'CN=acme.sandbox.mangopay.com, O=Mangopay, C=LU',
+      notBefore: new Date(Date.now() - 40 * 86_400_000),
+      notAfter: new Date(Date.now() - 86_400_000), // expired: nothing is sent, so nothing leaves this machine
+    });
+    const net = trackConnections();
+    const r = await cli(['check', '--url', 'https://api-mtls.mangopay.com/v2.01/', '--json'], {
+      env: envFor(sandboxCert, undefined),
+    });
+    net.stop();
+    expect(JSON.parse(r.stdout).warnings).toEqual([
+      'The certificate is named for Mangopay sandbox but api-mtls.mangopay.com is production: each environment accepts only its own certificates.',
+    ]);
+    expect(net.connections).toEqual([]);
+  });
+
   it('exits 2 without --url or with a non-https URL', async () => {
     expect((await cli(['check'])).code).toBe(2);
     const r = await cli(['check', '--url', 'http://example.com']);

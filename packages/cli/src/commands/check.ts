@@ -13,7 +13,7 @@ import { EXIT } from '../exit.js';
 import { findingsText, isoDate, oneLine, table } from '../format.js';
 import { type CliIo, pathFrom } from '../io.js';
 import { loadForInspection } from '../load.js';
-import { mangopayHost } from '../mangopay.js';
+import { environmentOfHost, environmentOfName, mangopayHost } from '../mangopay.js';
 import { type Diagnosis, diagnose } from '../tls-alerts.js';
 
 export const spec: CommandSpec = {
@@ -200,6 +200,13 @@ export async function run(parsed: Parsed, io: CliIo): Promise<number> {
     io,
   );
   const leaf = loaded.leaf;
+  const hostEnv = environmentOfHost(url.hostname);
+  const certEnv = environmentOfName(/^CN=(.*)$/m.exec(leaf.subject)?.[1]);
+  if (hostEnv !== undefined && certEnv !== undefined && hostEnv !== certEnv) {
+    warnings.push(
+      `The certificate is named for Mangopay ${certEnv} but ${url.hostname} is ${hostEnv}: each environment accepts only its own certificates.`,
+    );
+  }
   const base: Omit<CheckReport, 'status' | 'exitCode'> = {
     url: url.href,
     source: loaded.sourceId,
