@@ -1,7 +1,10 @@
 // Writing files that hold secrets: created exclusively with mode 0600, never over an existing file
 // unless told (--force), so a key cannot be readable by others for a moment nor silently replaced.
+
+import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { chmod, open, stat, unlink } from 'node:fs/promises';
+import { open, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { UsageError } from './args.js';
 
 export async function exists(path: string): Promise<boolean> {
@@ -29,19 +32,29 @@ export async function refuseOverwrite(
   }
 }
 
-/** Creates `path` with `mode` (default 0600) and writes `data`; replaces an existing file only when `force`. */
+/**
+ * Creates `path` with `mode` (default 0600) and writes `data`. Without `force` an existing file is an
+ * error (O_EXCL, which also refuses a symlink planted there); with `force` the data goes to a new
+ * file beside it that then replaces it in one rename, so the old file survives a failed write.
+ */
 export async function writeNewFile(
   path: string,
   data: string | Uint8Array,
   force: boolean,
   mode = 0o600,
 ): Promise<void> {
-  if (force) await unlink(path).catch(() => {});
-  const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
+  const target = force
+    ? join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
+    : path;
+  const handle = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
   try {
     await handle.writeFile(data);
-  } finally {
+    await handle.chmod(mode); // a umask can only remove bits; this states the intent whatever it is
+  } catch (err) {
     await handle.close();
+    if (force) await unlink(target).catch(() => {});
+    throw err;
   }
-  await chmod(path, mode); // a umask can only remove bits; this states the intent whatever it is
+  await handle.close();
+  if (force) await rename(target, path);
 }

@@ -33,6 +33,8 @@ export interface LoadRequest {
   passphrase?: string;
   /** EXPIRING_SOON from this many days before notAfter. */
   warnDays: number;
+  /** The identity the certificate must carry (IDENTITY_MISMATCH otherwise). */
+  expectedIdentity?: ValidationPolicy['expectedIdentity'];
 }
 
 export interface LoadedCredential {
@@ -129,6 +131,7 @@ export async function loadForInspection(req: LoadRequest, io: CliIo): Promise<Lo
     const policy: ValidationPolicy = {
       warnDays: req.warnDays,
       ...(req.passphrase !== undefined && { passphrase: req.passphrase }),
+      ...(req.expectedIdentity !== undefined && { expectedIdentity: req.expectedIdentity }),
     };
     const base = { sourceId: source.id, sourceVersion: material.version, material, policy };
     let decoded: ReturnType<typeof decodeMaterial>;

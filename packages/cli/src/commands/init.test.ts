@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hasOpenssl, leakCheck, runOpenssl, TestCA } from '@mtlskit/testkit';
 import {
@@ -139,6 +139,8 @@ describe('mtlskit init', () => {
     expect(forced.code).toBe(0);
     expect(await readFile(join(dir, 'private.key'), 'utf8')).toMatch(/^-----BEGIN PRIVATE KEY-----/);
     expect((await stat(join(dir, 'private.key'))).mode & 0o777).toBe(0o600);
+    // Replaced through a temporary file and one rename: nothing else is left behind.
+    expect((await readdir(dir)).sort()).toEqual(['certificate.csr', 'private.key']);
   });
 
   it('encrypts the key with --passphrase-env, and the whole flow works: CA signs the CSR, inspect and core load it', async () => {

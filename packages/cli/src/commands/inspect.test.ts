@@ -46,6 +46,19 @@ describe('mtlskit inspect', () => {
     expect(r.stdout).toMatch(/^Status\s+healthy/m);
   });
 
+  it('checks the Mangopay identity with --client-id (subject in order and SAN), sandbox or --production', async () => {
+    expect((await cli(['inspect', '--client-id', 'client-42'], { env: envOf(good) })).code).toBe(0);
+    const other = await cli(['inspect', '--client-id', 'client-43', '--json'], { env: envOf(good) });
+    expect(other.code).toBe(1);
+    expect(JSON.parse(other.stdout).findings.map((f: { code: string }) => f.code)).toEqual([
+      'IDENTITY_MISMATCH',
+      'IDENTITY_MISMATCH',
+    ]);
+    const prod = await cli(['inspect', '--client-id', 'client-42', '--production'], { env: envOf(good) });
+    expect(prod.code).toBe(1);
+    expect(prod.stdout).toMatch(/expected "CN=client-42\.prod\.mangopay\.com, O=Mangopay, C=LU"/);
+  });
+
   it('follows MTLS_SOURCE when no --source is given', async () => {
     const dir = await withFiles({ 'certificate.pem': good.fullChainPem, 'private.key': good.keyPem });
     const r = await cli(['inspect', '--json'], { env: { MTLS_SOURCE: `file:${dir}` } });

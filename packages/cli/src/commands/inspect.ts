@@ -19,6 +19,7 @@ import {
 } from '../format.js';
 import { type CliIo, pathFrom } from '../io.js';
 import { type LoadedCredential, loadForInspection } from '../load.js';
+import { mangopayIdentity } from '../mangopay.js';
 
 export const spec: CommandSpec = {
   name: 'inspect',
@@ -48,6 +49,16 @@ export const spec: CommandSpec = {
       value: 'N',
       description: 'Exit 3 when the certificate expires within N days (default 30).',
     },
+    'client-id': {
+      type: 'string',
+      value: 'ID',
+      description:
+        'Also check the certificate is the one Mangopay issues for this ClientId (subject and SAN).',
+    },
+    production: {
+      type: 'boolean',
+      description: 'With --client-id: the production name (ID.prod.mangopay.com).',
+    },
     json: { type: 'boolean', description: 'Print one JSON object instead of text.' },
   },
   positionals: [0, 1],
@@ -60,7 +71,7 @@ export const spec: CommandSpec = {
   ],
   examples: [
     'mtlskit inspect                                   # $MTLS_SOURCE, else MTLS_CERT/MTLS_KEY',
-    'mtlskit inspect --source aws-sm://prod/mangopay-mtls?region=eu-west-1 --warn-days 45',
+    'mtlskit inspect --source "aws-sm://prod/mangopay-mtls?region=eu-west-1" --warn-days 45 --client-id myplatform',
     'mtlskit inspect client.p12 --passphrase-env P12_PASSWORD --json',
     'kubectl get secret mtls -o jsonpath="{.data.tls\\.crt}" | base64 -d | mtlskit inspect -',
   ],
@@ -185,12 +196,25 @@ export async function run(parsed: Parsed, io: CliIo): Promise<number> {
     throw new UsageError(`"${file}" looks like a reference, not a file: write --source ${file}`);
   }
   const warnDays = integer(parsed, 'warn-days', 30, 0, 3650);
+  const clientId = str(parsed, 'client-id');
+  if (clientId === undefined && flag(parsed, 'production'))
+    throw new UsageError('--production goes with --client-id.');
+  const identity =
+    clientId === undefined
+      ? undefined
+      : mangopayIdentity(clientId, flag(parsed, 'production') ? 'production' : 'sandbox');
   const passphrase = secretFromEnv(parsed, 'passphrase-env', io.env);
   const loaded = await loadForInspection(
     {
       ...(reference !== undefined && { reference }),
       ...(file !== undefined && { file }),
       ...(passphrase !== undefined && { passphrase }),
+      ...(identity !== undefined && {
+        expectedIdentity: {
+          subject: identity.subject.map(([k, v]) => `${k}=${v}`).join(', '),
+          dnsName: identity.dnsName,
+        },
+      }),
       warnDays,
     },
     io,
