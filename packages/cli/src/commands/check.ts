@@ -2,6 +2,7 @@
 // account of what happened: TLS version, cipher, the server's certificate, and whether the server
 // accepted the client certificate — or which alert it sent and what that means.
 
+import type { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { type RequestOptions, request } from 'node:https';
 import { isIP } from 'node:net';
@@ -12,7 +13,7 @@ import { type CommandSpec, flag, integer, type Parsed, secretFromEnv, str, Usage
 import { EXIT } from '../exit.js';
 import { findingsText, isoDate, oneLine, table } from '../format.js';
 import { type CliIo, pathFrom } from '../io.js';
-import { loadForInspection } from '../load.js';
+import { type LoadedCredential, loadForInspection } from '../load.js';
 import { environmentOfHost, environmentOfName, mangopayHost } from '../mangopay.js';
 import { type Diagnosis, diagnose } from '../tls-alerts.js';
 
@@ -162,17 +163,100 @@ function attempt(url: URL, secureContext: tls.SecureContext, timeoutMs: number):
   });
 }
 
-export async function run(parsed: Parsed, io: CliIo): Promise<number> {
-  const urlText = str(parsed, 'url');
-  if (urlText === undefined) throw new UsageError('--url is required.');
+function urlOf(parsed: Parsed): URL {
+  const text = str(parsed, 'url');
+  if (text === undefined) throw new UsageError('--url is required.');
   let url: URL;
   try {
-    url = new URL(urlText);
+    url = new URL(text);
   } catch {
-    throw new UsageError(`--url "${urlText}" is not a URL.`);
+    throw new UsageError(`--url "${text}" is not a URL.`);
   }
-  if (url.protocol !== 'https:')
+  if (url.protocol !== 'https:') {
     throw new UsageError(`--url must be https:// (mTLS runs over TLS), not ${url.protocol}.`);
+  }
+  return url;
+}
+
+/** Mangopay mistakes worth a warning before any result: a host that never asks, the wrong environment. */
+function mangopayWarnings(url: URL, leaf: X509Certificate): string[] {
+  const warnings: string[] = [];
+  const mp = mangopayHost(url);
+  if (mp.mangopay && !mp.mtls) {
+    warnings.push(
+      `${url.hostname} is a Mangopay host without api-mtls: it does not ask for the client certificate, so this check proves nothing about it.${mp.suggestion ? ` Use ${mp.suggestion}` : ''}`,
+    );
+  }
+  const hostEnv = environmentOfHost(url.hostname);
+  const certEnv = environmentOfName(/^CN=(.*)$/m.exec(leaf.subject)?.[1]);
+  if (hostEnv !== undefined && certEnv !== undefined && hostEnv !== certEnv) {
+    warnings.push(
+      `The certificate is named for Mangopay ${certEnv} but ${url.hostname} is ${hostEnv}: each environment accepts only its own certificates.`,
+    );
+  }
+  return warnings;
+}
+
+/** The TLS options a resolver gives an application for this credential; `ca` replaces the server trust only. */
+async function contextFor(loaded: LoadedCredential, ca: string | undefined): Promise<tls.SecureContext> {
+  const resolver = createTlsResolver({
+    source: { id: loaded.sourceId, load: async () => loaded.material },
+    policy: loaded.policy,
+    mode: 'on-access',
+  });
+  try {
+    const options = await resolver.tlsOptions();
+    const trust = ca ?? options.ca;
+    return tls.createSecureContext({
+      cert: options.cert,
+      key: options.key,
+      minVersion: options.minVersion,
+      ...(trust !== undefined && { ca: trust }),
+    });
+  } finally {
+    await resolver.close();
+  }
+}
+
+type Verdict = Pick<CheckReport, 'status' | 'exitCode' | 'tls' | 'httpStatus' | 'alert'>;
+
+/** One request, and what its outcome means. */
+async function verdictOf(url: URL, context: tls.SecureContext, timeoutMs: number): Promise<Verdict> {
+  const outcome = await attempt(url, context, timeoutMs);
+  const tlsInfo = outcome.handshakeDone
+    ? {
+        version: outcome.version,
+        cipher: outcome.cipher,
+        ...(outcome.peer && { serverCertificate: outcome.peer }),
+        serverTrusted: true,
+      }
+    : undefined;
+  if (!outcome.error && outcome.status !== undefined) {
+    return {
+      status: 'accepted',
+      exitCode: EXIT.OK,
+      ...(tlsInfo && { tls: tlsInfo }),
+      httpStatus: outcome.status,
+    };
+  }
+  const error = outcome.error ?? Object.assign(new Error('no response'), { code: 'ECONNRESET' });
+  const diagnosis = diagnose(error, outcome.handshakeDone);
+  diagnosis.meaning = redactText(diagnosis.meaning);
+  let info = tlsInfo;
+  if (diagnosis.verdict === 'untrusted-server') {
+    const peer = await probeServerCertificate(url, timeoutMs);
+    info = { version: null, cipher: '', ...(peer && { serverCertificate: peer }), serverTrusted: false };
+  }
+  return {
+    status: diagnosis.verdict,
+    exitCode: diagnosis.verdict === 'unreachable' ? EXIT.UNREACHABLE : EXIT.INVALID,
+    ...(info && { tls: info }),
+    alert: diagnosis,
+  };
+}
+
+export async function run(parsed: Parsed, io: CliIo): Promise<number> {
+  const url = urlOf(parsed);
   const timeoutMs = integer(parsed, 'timeout', 15_000, 1, 600_000);
   const passphrase = secretFromEnv(parsed, 'passphrase-env', io.env);
   const caFile = str(parsed, 'ca');
@@ -182,14 +266,6 @@ export async function run(parsed: Parsed, io: CliIo): Promise<number> {
       : await readFile(pathFrom(io, caFile), 'utf8').catch((err: NodeJS.ErrnoException) => {
           throw new UsageError(`--ca ${caFile} cannot be read (${err.code ?? 'error'}).`);
         });
-
-  const warnings: string[] = [];
-  const mp = mangopayHost(url);
-  if (mp.mangopay && !mp.mtls) {
-    warnings.push(
-      `${url.hostname} is a Mangopay host without api-mtls: it does not ask for the client certificate, so this check proves nothing about it.${mp.suggestion ? ` Use ${mp.suggestion}` : ''}`,
-    );
-  }
   const reference = str(parsed, 'source');
   const loaded = await loadForInspection(
     {
@@ -199,15 +275,8 @@ export async function run(parsed: Parsed, io: CliIo): Promise<number> {
     },
     io,
   );
-  const leaf = loaded.leaf;
-  const hostEnv = environmentOfHost(url.hostname);
-  const certEnv = environmentOfName(/^CN=(.*)$/m.exec(leaf.subject)?.[1]);
-  if (hostEnv !== undefined && certEnv !== undefined && hostEnv !== certEnv) {
-    warnings.push(
-      `The certificate is named for Mangopay ${certEnv} but ${url.hostname} is ${hostEnv}: each environment accepts only its own certificates.`,
-    );
-  }
-  const base: Omit<CheckReport, 'status' | 'exitCode'> = {
+  const { leaf } = loaded;
+  const base = {
     url: url.href,
     source: loaded.sourceId,
     clientCertificate: {
@@ -216,69 +285,18 @@ export async function run(parsed: Parsed, io: CliIo): Promise<number> {
       notAfter: isoDate(new Date(leaf.validTo)),
       fingerprint256: leaf.fingerprint256,
     },
-    warnings,
+    warnings: mangopayWarnings(url, leaf),
     findings: loaded.findings,
   };
-  let result: CheckReport;
+  let verdict: Verdict;
   if (loaded.findings.some((f) => f.severity === 'error')) {
-    result = { ...base, status: 'invalid-credential', exitCode: EXIT.INVALID };
+    verdict = { status: 'invalid-credential', exitCode: EXIT.INVALID };
   } else {
-    // The same TLS options the application gets from a resolver; --ca replaces the server trust only.
-    const resolver = createTlsResolver({
-      source: { id: loaded.sourceId, load: async () => loaded.material },
-      policy: loaded.policy,
-      mode: 'on-access',
-    });
-    let context: tls.SecureContext;
-    try {
-      const options = await resolver.tlsOptions();
-      context = tls.createSecureContext({
-        cert: options.cert,
-        key: options.key,
-        minVersion: options.minVersion,
-        ...((ca ?? options.ca) !== undefined && { ca: ca ?? options.ca }),
-      });
-    } finally {
-      await resolver.close();
-    }
+    const context = await contextFor(loaded, ca);
     io.progress(`connecting to ${url.host}`);
-    const outcome = await attempt(url, context, timeoutMs);
-    const tlsInfo = outcome.handshakeDone
-      ? {
-          version: outcome.version,
-          cipher: outcome.cipher,
-          ...(outcome.peer && { serverCertificate: outcome.peer }),
-          serverTrusted: true,
-        }
-      : undefined;
-    if (!outcome.error && outcome.status !== undefined) {
-      result = {
-        ...base,
-        status: 'accepted',
-        exitCode: EXIT.OK,
-        ...(tlsInfo && { tls: tlsInfo }),
-        httpStatus: outcome.status,
-      };
-    } else {
-      const diagnosis = diagnose(
-        outcome.error ?? Object.assign(new Error('no response'), { code: 'ECONNRESET' }),
-        outcome.handshakeDone,
-      );
-      diagnosis.meaning = redactText(diagnosis.meaning);
-      let info = tlsInfo;
-      if (diagnosis.verdict === 'untrusted-server') {
-        const peer = await probeServerCertificate(url, timeoutMs);
-        info = { version: null, cipher: '', ...(peer && { serverCertificate: peer }), serverTrusted: false };
-      }
-      result = {
-        ...base,
-        status: diagnosis.verdict,
-        exitCode: diagnosis.verdict === 'unreachable' ? EXIT.UNREACHABLE : EXIT.INVALID,
-        ...(info && { tls: info }),
-        alert: diagnosis,
-      };
-    }
+    verdict = await verdictOf(url, context, timeoutMs);
   }
+  const result: CheckReport = { ...base, ...verdict };
   io.out(flag(parsed, 'json') ? `${JSON.stringify(result, null, 2)}\n` : human(result));
   return result.exitCode;
 }
