@@ -27,8 +27,8 @@ export interface LoadRequest {
   reference?: string;
   /** A file or directory path, or `-` for stdin; instead of a reference. */
   file?: string;
-  /** A certificate file and a key file; instead of a reference. */
-  pair?: { cert: string; key: string };
+  /** A certificate file and a key file (and intermediates in a file of their own); instead of a reference. */
+  pair?: { cert: string; key: string; chain?: string };
   /** Passphrase of an encrypted key or PKCS#12, when not in the material. */
   passphrase?: string;
   /** EXPIRING_SOON from this many days before notAfter. */
@@ -76,15 +76,29 @@ export async function sourceFor(req: LoadRequest, io: CliIo, warnings: Finding[]
   }
   if (req.file !== undefined) return fileSource({ path: pathFrom(io, req.file), id: req.file, onWarning });
   if (req.pair !== undefined) {
-    const { cert, key } = req.pair;
-    return fileSource({
+    const { cert, key, chain } = req.pair;
+    const files = fileSource({
       cert: pathFrom(io, cert),
       key: pathFrom(io, key),
       id: `${cert} + ${key}`,
       onWarning,
     });
+    if (chain === undefined) return files;
+    // Intermediates kept apart are sent after the leaf: validated in order, like a chain in the cert file.
+    const extra = fileSource({ cert: pathFrom(io, chain), key: pathFrom(io, key), id: chain });
+    return {
+      id: `${files.id} + ${chain}`,
+      async load(ctx) {
+        const [main, more] = await Promise.all([files.load(ctx), extra.load(ctx)]);
+        return { ...main, cert: `${textOf(main.cert).trimEnd()}\n${textOf(more.cert)}` };
+      },
+    };
   }
   return sourceFromReference(req.reference, { env: io.env, onWarning, importer: cliImporter });
+}
+
+function textOf(value: unknown): string {
+  return typeof value === 'string' ? value : Buffer.from(value as Uint8Array).toString('latin1');
 }
 
 /** source.load(), with anything that is not an MtlsError reported as SOURCE_UNAVAILABLE (name and code only). */

@@ -187,6 +187,34 @@ describe('mtlskit convert --to p12', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/KEY_MISMATCH/);
   });
+
+  it('validates --chain with the leaf: an unrelated certificate is CHAIN_INVALID (exit 1)', async () => {
+    const stray = await (await TestCA.create({ commonName: 'unrelated CA' })).intermediate();
+    const dir = await withFiles({
+      'certificate.pem': leaf.certPem,
+      'private.key': leaf.keyPem,
+      'chain.pem': stray.certPem,
+    });
+    const r = await cli(
+      [
+        'convert',
+        '--to',
+        'p12',
+        '--cert',
+        'certificate.pem',
+        '--chain',
+        'chain.pem',
+        '--key',
+        'private.key',
+        '--out',
+        'x.p12',
+        '--insecure',
+      ],
+      { cwd: dir },
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/CHAIN_INVALID/);
+  });
 });
 
 describe('mtlskit convert --to pem', () => {

@@ -2,6 +2,7 @@
 // Java and .NET (AES-256/PBKDF2 by default, 3DES with --legacy for old readers), and any input core
 // reads — PKCS#12 of every generation, legacy RC2 included — → PEM files in the layout `file:DIR`
 // reads. What is written is read back through core's decoder before the command reports success.
+import type { KeyObject } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeMaterial, MtlsError } from '@mtlskit/core';
@@ -93,7 +94,8 @@ function inputOf(parsed: Parsed): Omit<LoadRequest, 'warnDays' | 'passphrase'> {
     throw new UsageError('Give the input once: --cert FILE --key FILE, or one FILE, or --source REF.');
   if (cert !== undefined || key !== undefined) {
     if (cert === undefined || key === undefined) throw new UsageError('--cert and --key go together.');
-    return { pair: { cert, key } };
+    const chain = str(parsed, 'chain');
+    return { pair: { cert, key, ...(chain !== undefined && { chain }) } };
   }
   return file !== undefined ? { file } : { reference: source! };
 }
@@ -123,13 +125,6 @@ export async function run(parsed: Parsed, io: CliIo): Promise<number> {
     { ...input, ...(passphrase !== undefined && { passphrase }), warnDays: 0 },
     io,
   );
-  const chainFile = str(parsed, 'chain');
-  if (chainFile !== undefined) {
-    const extra = await loadForInspection({ file: chainFile, warnDays: 0 }, io).catch(() => {
-      throw new UsageError(`--chain ${chainFile} holds no certificate mtlskit can read.`);
-    });
-    loaded.chain.push(extra.leaf, ...extra.chain);
-  }
   const key = loaded.key;
   if (key === undefined) {
     throw new MtlsError(
@@ -147,58 +142,76 @@ export async function run(parsed: Parsed, io: CliIo): Promise<number> {
     );
   }
 
-  const written: string[] = [];
-  if (to === 'p12') {
-    await refuseOverwrite([out], force);
-    const { writePkcs12 } = await import('../pkcs12.js');
-    const bytes = await writePkcs12(loaded.leaf, loaded.chain, key, outPassphrase ?? '', {
-      algorithm: flag(parsed, 'legacy') ? 'legacy' : 'aes256',
-      ...(str(parsed, 'name') !== undefined && { friendlyName: str(parsed, 'name')! }),
-    });
-    // Read back before reporting success: what we wrote must be what we read.
-    const back = decodeMaterial({ pfx: bytes, passphrase: outPassphrase ?? '' });
-    if (
-      back.leaf.fingerprint256 !== loaded.leaf.fingerprint256 ||
-      back.chain.length !== loaded.chain.length
-    ) {
-      throw new Error('the PKCS#12 written does not read back as the input (please report this)');
-    }
-    await writeNewFile(out, bytes, force);
-    written.push(out);
-  } else {
-    const files = {
-      cert: join(out, 'certificate.pem'),
-      key: join(out, 'private.key'),
-      ca: join(out, 'ca.pem'),
-    };
-    const targets = [files.cert, files.key, ...(loaded.ca.length > 0 ? [files.ca] : [])];
-    await refuseOverwrite(targets, force);
-    const certPem = [loaded.leaf, ...loaded.chain].map((c) => c.toString()).join('');
-    const keyPem = key.export(
-      outPassphrase === undefined
-        ? { type: 'pkcs8', format: 'pem' }
-        : { type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: outPassphrase },
-    ) as string;
-    const back = decodeMaterial({
-      cert: certPem,
-      key: keyPem,
-      ...(outPassphrase !== undefined && { passphrase: outPassphrase }),
-    });
-    if (back.leaf.fingerprint256 !== loaded.leaf.fingerprint256)
-      throw new Error('the PEM written does not read back as the input (please report this)');
-    await mkdir(out, { recursive: true, mode: 0o700 });
-    await writeNewFile(files.cert, certPem, force, 0o644);
-    await writeNewFile(files.key, keyPem, force);
-    if (loaded.ca.length > 0)
-      await writeNewFile(files.ca, loaded.ca.map((c) => c.toString()).join(''), force, 0o644);
-    written.push(...targets);
-  }
+  const legacy = flag(parsed, 'legacy');
+  const written =
+    to === 'p12'
+      ? await writeP12(loaded, key, out, outPassphrase ?? '', { force, legacy, name: str(parsed, 'name') })
+      : await writePem(loaded, key, out, outPassphrase, force);
   io.out(
     flag(parsed, 'json')
-      ? `${JSON.stringify(summary(loaded, to, written, flag(parsed, 'legacy')), null, 2)}\n`
-      : human(loaded, to, written, flag(parsed, 'legacy')),
+      ? `${JSON.stringify(summary(loaded, to, written, legacy), null, 2)}\n`
+      : human(loaded, to, written, legacy),
   );
   return EXIT.OK;
+}
+
+/** Writes the PKCS#12, after reading it back through core's decoder. */
+async function writeP12(
+  loaded: LoadedCredential,
+  key: KeyObject,
+  out: string,
+  password: string,
+  opts: { force: boolean; legacy: boolean; name: string | undefined },
+): Promise<string[]> {
+  await refuseOverwrite([out], opts.force);
+  const { writePkcs12 } = await import('../pkcs12.js');
+  const bytes = await writePkcs12(loaded.leaf, loaded.chain, key, password, {
+    algorithm: opts.legacy ? 'legacy' : 'aes256',
+    ...(opts.name !== undefined && { friendlyName: opts.name }),
+  });
+  const back = decodeMaterial({ pfx: bytes, passphrase: password });
+  if (back.leaf.fingerprint256 !== loaded.leaf.fingerprint256 || back.chain.length !== loaded.chain.length) {
+    throw new Error('the PKCS#12 written does not read back as the input (please report this)');
+  }
+  await writeNewFile(out, bytes, opts.force);
+  return [out];
+}
+
+/** Writes certificate.pem, private.key (0600) and ca.pem into `out`, after reading them back. */
+async function writePem(
+  loaded: LoadedCredential,
+  key: KeyObject,
+  out: string,
+  passphrase: string | undefined,
+  force: boolean,
+): Promise<string[]> {
+  const files = {
+    cert: join(out, 'certificate.pem'),
+    key: join(out, 'private.key'),
+    ca: join(out, 'ca.pem'),
+  };
+  const targets = [files.cert, files.key, ...(loaded.ca.length > 0 ? [files.ca] : [])];
+  await refuseOverwrite(targets, force);
+  const certPem = [loaded.leaf, ...loaded.chain].map((c) => c.toString()).join('');
+  const keyPem = key.export(
+    passphrase === undefined
+      ? { type: 'pkcs8', format: 'pem' }
+      : { type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase },
+  ) as string;
+  const back = decodeMaterial({
+    cert: certPem,
+    key: keyPem,
+    ...(passphrase !== undefined && { passphrase }),
+  });
+  if (back.leaf.fingerprint256 !== loaded.leaf.fingerprint256) {
+    throw new Error('the PEM written does not read back as the input (please report this)');
+  }
+  await mkdir(out, { recursive: true, mode: 0o700 });
+  await writeNewFile(files.cert, certPem, force, 0o644);
+  await writeNewFile(files.key, keyPem, force);
+  if (loaded.ca.length > 0)
+    await writeNewFile(files.ca, loaded.ca.map((c) => c.toString()).join(''), force, 0o644);
+  return targets;
 }
 
 function summary(c: LoadedCredential, to: string, written: string[], legacy: boolean) {
