@@ -9,9 +9,9 @@
 //
 // Snippets may use, without defining them, the placeholders declared in GLOBALS below (an app's
 // logger, its alerting, a resolver made earlier on the page): a snippet that defines one shadows it.
-// Usage: node scripts/check-docs.mjs [--list]. Run `npm run build` first.
+// Usage: node scripts/check-docs.mjs [--list] [--files A.md B.md] (only those). Run `npm run build` first.
 import { readdirSync, readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
@@ -42,6 +42,8 @@ const SETTINGS = {
 };
 
 function markdownFiles() {
+  const given = process.argv.indexOf('--files');
+  if (given >= 0) return process.argv.slice(given + 1).map((f) => relative(root, resolve(f)));
   const files = ['README.md'];
   const walk = (dir) => {
     for (const entry of readdirSync(join(root, dir), { withFileTypes: true })) {
@@ -64,7 +66,7 @@ function markdownFiles() {
 }
 
 /** The ```ts blocks of a markdown text: { line (1-based, of the first code line), code, skip }. */
-export function snippetsOf(markdown) {
+function snippetsOf(markdown) {
   const lines = markdown.split(/\r?\n/);
   const blocks = [];
   for (let i = 0; i < lines.length; i++) {

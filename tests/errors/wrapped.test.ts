@@ -1,6 +1,8 @@
 // What an application's catch block receives when mtlskit refuses a request made through an HTTP
 // client: axios, got and fetch each wrap the resolver's MtlsError in an error of their own, with the
 // MtlsError in `cause`. MtlsError.from finds it there; MtlsError.is answers for the wrapper itself.
+// node:https hands the request's 'error' listener the MtlsError as it is.
+import https from 'node:https';
 import { createTlsResolver, MtlsError, type TlsResolver } from '@mtlskit/core';
 import { type IssuedCert, type MtlsTestServer, startMtlsServer, TestCA } from '@mtlskit/testkit';
 import axios from 'axios';
@@ -53,11 +55,14 @@ async function rejection(request: Promise<unknown>): Promise<unknown> {
 const clients = {
   'axios with httpsAgent: agent()': {
     request: (r: TlsResolver, url: string) => axios.get(url, { httpsAgent: r.agent(), proxy: false }),
+    // axios copies the cause's code (and name) onto its AxiosError, but not retryable nor sourceId.
     wrapper: (err: unknown) => axios.isAxiosError(err),
+    copiesCode: true,
   },
   'got with agent: { https: agent() }': {
     request: (r: TlsResolver, url: string) => got(url, { agent: { https: r.agent() }, retry: { limit: 0 } }),
     wrapper: (err: unknown) => err instanceof RequestError,
+    copiesCode: true,
   },
   "the resolver's fetch()": {
     request: (r: TlsResolver, url: string) => r.fetch(url),
@@ -83,6 +88,7 @@ describe.each(Object.entries(clients))('%s', (_name, client) => {
       const err = await rejection(client.request(r, `${server.url}${path}`));
       expect(client.wrapper(err), 'the client wrapped the error in its own').toBe(true);
       expect(MtlsError.is(err)).toBe(false);
+      expect((err as { code?: unknown }).code === code).toBe('copiesCode' in client);
 
       const found = MtlsError.from(err, code);
       expect(found).toBeInstanceOf(MtlsError);
@@ -91,6 +97,24 @@ describe.each(Object.entries(clients))('%s', (_name, client) => {
       expect(MtlsError.from(err)?.code).toBe(code);
       expect(MtlsError.from(err, code === 'EXPIRED' ? 'CLOSED' : 'EXPIRED')).toBeUndefined();
       // The request never reached the server: no expired certificate was presented, nothing was sent after close().
+      expect(server.requests.filter((q) => q.path === path)).toEqual([]);
+    },
+  );
+});
+
+describe('node:https with agent()', () => {
+  it.each(['EXPIRED', 'CLOSED'] as const)(
+    "hands the request's error listener the %s MtlsError itself",
+    async (code) => {
+      const r = await refusing(code);
+      const path = `/wrapped-${code}-https`;
+      const err = await rejection(
+        new Promise((resolve, reject) => {
+          https.get(`${server.url}${path}`, { agent: r.agent() }, resolve).on('error', reject);
+        }),
+      );
+      expect(MtlsError.is(err, code)).toBe(true);
+      expect(MtlsError.from(err)).toBe(err);
       expect(server.requests.filter((q) => q.path === path)).toEqual([]);
     },
   );
