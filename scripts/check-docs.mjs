@@ -5,13 +5,13 @@
 // clients tests/ depends on (axios, got, undici). Two settings, because users run both: TypeScript's
 // default libraries (DOM included: the global fetch is the DOM's) and a Node-only `lib` (the global
 // fetch is @types/node's, typed with undici-types). A block whose info string says `nocheck`
-// (```ts nocheck) is a fragment and is skipped: keep that rare.
+// (```ts nocheck) is a fragment and is skipped: keep that rare. It also checks links (see linkProblems).
 //
 // Snippets may use, without defining them, the placeholders declared in GLOBALS below (an app's
 // logger, its alerting, a resolver made earlier on the page): a snippet that defines one shadows it.
 // Usage: node scripts/check-docs.mjs [--list] [--files A.md B.md] (only those). Run `npm run build` first.
-import { readdirSync, readFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
@@ -143,12 +143,50 @@ function check(snippets, extra) {
   return problems;
 }
 
+// A package's README is read on npm, where only its tarball exists: a relative link to anything
+// outside it (../../docs/…, src/…) is dead there. Links to this repository must name a path that exists.
+const REPOSITORY = 'https://github.com/mtlskit/mtlskit/tree/main/';
+
+function linkProblems() {
+  const problems = [];
+  for (const file of markdownFiles()) {
+    const packed = /(^|\/)packages\/[^/]+\/README\.md$/.test(file);
+    const lines = readFileSync(join(root, file), 'utf8').split(/\r?\n/);
+    lines.forEach((text, i) => {
+      for (const [, target] of text.matchAll(/\]\(<?([^)\s>]+)>?(?:\s+"[^"]*")?\)/g)) {
+        if (target.startsWith('#') || /^mailto:/.test(target)) continue;
+        if (target.startsWith(REPOSITORY)) {
+          const path = decodeURIComponent(target.slice(REPOSITORY.length).replace(/[#?].*$/, ''));
+          if (!existsSync(join(root, path)))
+            problems.push(`${file}:${i + 1}: ${target} names ${path}, which does not exist`);
+        } else if (/^[a-z]+:/.test(target)) {
+          // another site: not checked
+        } else if (packed) {
+          problems.push(
+            `${file}:${i + 1}: ${target} is relative: on npm it points nowhere; link ${REPOSITORY}…`,
+          );
+        } else if (
+          !existsSync(join(root, dirname(file), decodeURIComponent(target.replace(/[#?].*$/, ''))))
+        ) {
+          problems.push(`${file}:${i + 1}: ${target} does not exist`);
+        }
+      }
+    });
+  }
+  return problems;
+}
+
 const all = collect();
 const checked = all.filter((s) => !s.skip);
 if (process.argv.includes('--list')) {
   for (const s of all) console.log(`${s.skip ? 'skip ' : 'check'} ${s.file}:${s.line}`);
 }
 let failed = false;
+const links = linkProblems();
+if (links.length > 0) {
+  failed = true;
+  console.error(`Links that do not work for a reader of the docs:\n${links.map((p) => `  ${p}`).join('\n')}`);
+}
 for (const [label, extra] of Object.entries(SETTINGS)) {
   const problems = check(checked, extra);
   if (problems.length === 0) continue;
