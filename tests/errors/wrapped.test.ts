@@ -74,7 +74,8 @@ const clients = {
   },
   "Node's global fetch with dispatcher()": {
     // Node's fetch types its dispatcher with its bundled undici-types, not the undici the resolver uses.
-    request: (r: TlsResolver, url: string) => fetch(url, { dispatcher: r.dispatcher() } as RequestInit),
+    request: (r: TlsResolver, url: string) =>
+      fetch(url, { dispatcher: r.dispatcher() } as unknown as RequestInit),
     wrapper: (err: unknown) => err instanceof TypeError && err.message === 'fetch failed',
   },
 };
