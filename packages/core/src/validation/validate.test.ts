@@ -89,6 +89,27 @@ describe('validity window', () => {
     expect(warning?.fix).toMatch(/Renew/);
   });
 
+  test("by default the window is 30 days, or a third of a shorter-lived certificate's lifetime", async () => {
+    // A 30-day certificate (cert-manager renews at two thirds): quiet until 10 days are left.
+    const month = await intermediate.issueClient({ validForSeconds: 30 * 86_400 });
+    const notBefore = Date.parse(month.x509.validFrom);
+    const notAfter = Date.parse(month.x509.validTo);
+    const third = (notAfter - notBefore) / 3;
+    expect(findings(month, { now: () => notBefore + 60_000 })).toEqual([]);
+    expect(findings(month, { now: () => notAfter - third - 1000 })).toEqual([]);
+    expect(codes(findings(month, { now: () => notAfter - third + 1000 }))).toEqual(['warning:EXPIRING_SOON']);
+    // An explicit warnDays wins, also above a third of the lifetime.
+    expect(codes(findings(month, { now: () => notAfter - 29 * DAY, warnDays: 30 }))).toEqual([
+      'warning:EXPIRING_SOON',
+    ]);
+    // A year-long certificate: 30 days.
+    const year = Date.parse(mangopay.x509.validTo);
+    expect(findings(mangopay, { now: () => year - 30 * DAY - 1000 })).toEqual([]);
+    expect(codes(findings(mangopay, { now: () => year - 30 * DAY + 1000 }))).toEqual([
+      'warning:EXPIRING_SOON',
+    ]);
+  });
+
   test('an expired intermediate is reported besides the leaf', () => {
     const interNotAfter = Date.parse(new X509Certificate(mangopay.chainPem).validTo);
     const list = findings(mangopay, { now: () => interNotAfter + 1000 });
@@ -225,7 +246,9 @@ describe('chain', () => {
 
 describe('key', () => {
   test('findings list errors before warnings and carry a fix', async () => {
-    const other = await intermediate.issueClient({ validForSeconds: 3 * 86_400 });
+    // Issued a year ago: the 30-day window applies (a short-lived certificate's is a third of its life).
+    const notBefore = new Date(Date.now() - 365 * 86_400_000);
+    const other = await intermediate.issueClient({ notBefore, validForSeconds: 3 * 86_400 });
     const list = validateCredentials(decodeMaterial({ cert: other.certPem, key: mangopay.keyPem }));
     expect(codes(list)).toEqual(['error:KEY_MISMATCH', 'warning:EXPIRING_SOON']);
     for (const f of list) expect(f.fix.length).toBeGreaterThan(10);

@@ -146,3 +146,33 @@ export function actAsNobody(): (() => void) | { skip: string } {
   }
   return restore;
 }
+
+/** What a child Node process did: its exit code and what it wrote. */
+export interface ChildResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs an ES module script in a child Node process with Node's default handling of unhandled
+ * rejections (the process ends), as an application would run: for what only a whole process shows.
+ */
+export function runNode(script: string): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: tmpdir(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => {
+      stdout += c;
+    });
+    child.stderr.on('data', (c) => {
+      stderr += c;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
