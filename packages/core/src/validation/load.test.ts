@@ -448,8 +448,8 @@ const CASES: BadCase[] = [
     says: /takes only CA certificates/,
   },
   {
-    name: 'an unrelated certificate among the intermediates',
-    material: () => ({ cert: leaf.fullChainPem + other.certPem, key: leaf.keyPem }),
+    name: 'an intermediate missing between the leaf and the root given',
+    material: () => ({ cert: leaf.certPem + ca.certPem, key: leaf.keyPem }),
     code: 'CHAIN_INVALID',
     field: 'cert',
     says: /cannot be put in order.*remove unrelated certificates/s,

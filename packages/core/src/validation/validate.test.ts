@@ -201,11 +201,32 @@ describe('chain', () => {
     expect(validateCredentials(decoded)).toEqual([]);
   });
 
-  test('a certificate of another chain among the intermediates is CHAIN_INVALID naming it', async () => {
+  test('certificates unrelated to the leaf are dropped, named (by subject) in a warning', async () => {
     const otherRoot = await TestCA.create({ commonName: 'some other CA' });
-    const [f] = findings(mangopay, undefined, mangopay.fullChainPem + otherRoot.certPem);
-    expect(f).toMatchObject({ code: 'CHAIN_INVALID', severity: 'error', field: 'cert' });
-    expect(f?.message).toContain('"some other CA" did not issue');
+    const stranger = await otherRoot.issueClient({ commonName: 'someone else' });
+    const decoded = decodeMaterial({
+      cert: mangopay.fullChainPem + otherRoot.certPem + stranger.certPem,
+      key: mangopay.keyPem,
+    });
+    expect(decoded.leaf.fingerprint256).toBe(mangopay.fingerprint256);
+    expect(decoded.chain.map((c) => c.subject)).toEqual(['CN=mtlskit test intermediate CA']);
+    const list = validateCredentials(decoded);
+    expect(codes(list)).toEqual(['warning:UNRELATED_CERTIFICATES']);
+    expect(list[0]).toMatchObject({ field: 'cert' });
+    expect(list[0]?.message).toContain('2 certificates outside the chain');
+    expect(list[0]?.message).toContain('"CN=some other CA", "CN=someone else"');
+    expect(list[0]?.message).not.toContain('BEGIN');
+  });
+
+  test('an intermediate missing between the leaf and the certificates given is CHAIN_INVALID', async () => {
+    // The root given, the intermediate that signed the leaf not.
+    const [missing] = findings(mangopay, undefined, mangopay.certPem + root.certPem);
+    expect(missing).toMatchObject({ code: 'CHAIN_INVALID', severity: 'error', field: 'cert' });
+    expect(missing?.message).toContain('"mtlskit test root CA" did not issue');
+    // Another intermediate of the same name: given as the issuer, but it did not sign.
+    const impostor = await (await TestCA.create()).intermediate();
+    const [wrong] = findings(mangopay, undefined, mangopay.certPem + impostor.certPem);
+    expect(wrong).toMatchObject({ code: 'CHAIN_INVALID', severity: 'error', field: 'cert' });
   });
 
   test('validating parts put together by hand checks that each link really signed the one below', async () => {
