@@ -58,6 +58,8 @@ export type {
   TlsResolverOptions,
 } from './resolver/resolver.js';
 export { createTlsResolver } from './resolver/resolver.js';
+export type { DeadlineOptions } from './sources/deadline.js';
+export { withDeadline } from './sources/deadline.js';
 export type { EnvCredentialSource, EnvSourceOptions, WarningSource } from './sources/env.js';
 export { envSource } from './sources/env.js';
 export type { FileCredentialSource, FileSourceOptions } from './sources/file.js';
