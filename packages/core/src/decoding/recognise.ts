@@ -71,7 +71,7 @@ function ordinal(n: number): string {
   return n === 1 ? '1st' : n === 2 ? '2nd' : n === 3 ? '3rd' : `${n}th`;
 }
 
-export function checkCertCount(count: number, where: Where, run: Run): void {
+function checkCertCount(count: number, where: Where, run: Run): void {
   if (count > LIMITS.maxCertificatesPerField) {
     fail(
       'DECODE_FAILED',
