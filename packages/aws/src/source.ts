@@ -21,10 +21,12 @@ import {
   type SourceContext,
   type StoreOptions,
   type StoreResult,
+  withDeadline,
 } from '@mtlskit/core/adapter';
 import { decodeMaterial } from '@mtlskit/core/decode';
 import { type AwsCallContext, timeoutError, toMtlsError } from './errors.js';
 import { AWS_ARN } from './scheme.js';
+import { VersionGuard } from './version-guard.js';
 
 /** The credential fields that can each live in their own secret. */
 export const AWS_FIELD_NAMES = REFERENCE_FIELDS;
@@ -105,40 +107,6 @@ interface Probe {
   older: ReadonlySet<string>;
   /** The probe read `current` and the source had not seen it before: its creation date says nothing yet. */
   firstSeen?: boolean;
-}
-
-/** How many versions of one secret the source remembers (creation dates, versions replaced). */
-const REMEMBERED_VERSIONS = 16;
-
-/** What the source has seen of one secret, to tell a lagging replica from a rotation or a rollback. */
-interface History {
-  /**
-   * The version the source stands by: the one the first load got, then the last one a probe accepted,
-   * or a load returned as newer by creation date (instead of the announced one, or with no probe
-   * before it: see settleBaselines). Probes are compared with it; a probe's own read never moves it.
-   */
-  baseline?: string;
-  /** Versions that were the baseline and were replaced since: reporting one again goes back. */
-  replaced: Set<string>;
-  /** Creation dates (AWS's CreatedDate) of the versions read, the last {@link REMEMBERED_VERSIONS} of them. */
-  createdAt: Map<string, number>;
-  /**
-   * A step back from the baseline seen once and held back — reported by the last probe (which
-   * announced the baseline instead) or returned by a load: accepted if the next probe reports it
-   * again. `after`: the probes screened once it was held; a probe started before then overlapped the
-   * observation that held it and does not count as the next.
-   */
-  held?: { versionId: string; after: number };
-  /** How many probes of this secret have been screened. */
-  probes: number;
-}
-
-/** Drops the oldest entries of `entries` beyond {@link REMEMBERED_VERSIONS}. */
-function trimOldest(entries: Set<string> | Map<string, unknown>): void {
-  for (const key of entries.keys()) {
-    if (entries.size <= REMEMBERED_VERSIONS) return;
-    entries.delete(key);
-  }
 }
 
 interface Target {
@@ -311,26 +279,14 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
   ): Promise<T> {
     if (closed)
       throw new MtlsError('CLOSED', `the source ${id} was closed: create a new one`, { sourceId: id });
-    signal?.throwIfAborted();
-    const deadline = new AbortController();
-    const onAbort = () => deadline.abort(signal?.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      deadline.abort();
-    }, timeoutMs);
-    timer.unref();
-    try {
-      return await run(deadline.signal);
-    } catch (err) {
-      if (signal?.aborted) throw signal.reason;
-      if (timedOut) throw timeoutError(ctx, timeoutMs, err);
-      throw toMtlsError(err, ctx);
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-    }
+    // Past timeoutMs the call is abandoned (its SDK request aborted, so not retried either), and
+    // the caller's abort rejects at once with its reason.
+    return withDeadline(run, {
+      signal,
+      timeoutMs,
+      onTimeout: () => timeoutError(ctx, timeoutMs, undefined),
+      onError: (err) => toMtlsError(err, ctx),
+    });
   }
 
   const context = (t: Target, operation: string, version?: string): AwsCallContext => ({
@@ -379,109 +335,7 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
   }
 
   // What each secret's probes announced and reads returned, to recognise a lagging replica.
-  const histories = new Map<Target['slot'], History>();
-  const historyOf = (t: Target): History => {
-    let h = histories.get(t.slot);
-    if (h === undefined) {
-      h = { replaced: new Set(), createdAt: new Map(), probes: 0 };
-      histories.set(t.slot, h);
-    }
-    return h;
-  };
-
-  const knows = (h: History, versionId: string): boolean =>
-    h.createdAt.has(versionId) || h.baseline === versionId || h.replaced.has(versionId);
-
-  /** Records a version's creation date. Only that: a read never moves the baseline. */
-  function noteRead(t: Target, got: { versionId: string; createdAt: number }): void {
-    if (!(got.createdAt > 0)) return; // no CreatedDate: nothing to compare with
-    const h = historyOf(t);
-    h.createdAt.delete(got.versionId);
-    h.createdAt.set(got.versionId, got.createdAt);
-    trimOldest(h.createdAt);
-  }
-
-  function accept(h: History, versionId: string): void {
-    h.held = undefined;
-    if (h.baseline === versionId) return;
-    if (h.baseline !== undefined) {
-      h.replaced.delete(h.baseline);
-      h.replaced.add(h.baseline);
-      trimOldest(h.replaced);
-    }
-    h.replaced.delete(versionId);
-    h.baseline = versionId;
-  }
-
-  /**
-   * What a load returned is what the resolver now holds. The source stands by the first load's
-   * versions, and by a version a load returned that is newer than the baseline by both creation dates
-   * (a `refresh()` after a rotation, with no probe to steer it). A step back a load returned — an
-   * operator's rollback picked up by `refresh()`, or a lagging replica — counts as a first
-   * observation: the next probe that reports it again accepts it, one that reports the baseline
-   * brings the baseline back. Anything else waits for the next probe to decide.
-   */
-  function settleBaselines(parts: readonly { t: Target; versionId: string }[]): void {
-    for (const { t, versionId } of parts) {
-      const h = historyOf(t);
-      if (h.baseline === undefined) {
-        h.baseline = versionId;
-        continue;
-      }
-      if (versionId === h.baseline) continue;
-      const created = h.createdAt.get(versionId);
-      const baselineCreated = h.createdAt.get(h.baseline);
-      if (stepsBack(h, versionId, created)) {
-        if (h.held?.versionId !== versionId) h.held = { versionId, after: h.probes };
-      } else if (created !== undefined && baselineCreated !== undefined && created > baselineCreated) {
-        accept(h, versionId);
-      }
-    }
-  }
-
-  /** A version created before the baseline, or one that was the baseline and was replaced. */
-  function stepsBack(h: History, versionId: string, created: number | undefined): boolean {
-    const baselineCreated = h.baseline === undefined ? undefined : h.createdAt.get(h.baseline);
-    return (
-      h.replaced.has(versionId) ||
-      (created !== undefined && baselineCreated !== undefined && created < baselineCreated)
-    );
-  }
-
-  /**
-   * The version to announce for what a probe `found`, the probe having started after `startedAfter`
-   * screened ones. A step back from the baseline — a version created before it, or one it replaced —
-   * is what a replica behind a rotation serves (DescribeSecret's and GetSecretValue's alike), or an
-   * operator's rollback (the stage moved back). The baseline is announced instead the first time;
-   * when the next probe reports the same version again, it is accepted. Any other version (newer, or
-   * never read so its date is unknown) is accepted at once.
-   */
-  function screen(t: Target, found: Probe, startedAfter: number): string {
-    const reported = found.current;
-    const h = historyOf(t);
-    h.probes += 1;
-    const baseline = h.baseline;
-    if (baseline === undefined || reported === baseline) {
-      accept(h, reported);
-      return reported;
-    }
-    // A date learnt by this very probe (DescribeSecret denied) is that of a version never seen.
-    const created = found.firstSeen ? undefined : h.createdAt.get(reported);
-    if (!stepsBack(h, reported, created)) {
-      accept(h, reported);
-      return reported;
-    }
-    if (h.held?.versionId === reported) {
-      // Reported by the probe after the one that held it: the stage really is back on this version.
-      if (startedAfter >= h.held.after) {
-        accept(h, reported);
-        return reported;
-      }
-      return baseline; // a probe that overlapped the one that held it: the same observation
-    }
-    h.held = { versionId: reported, after: h.probes };
-    return baseline;
-  }
+  const guard = new VersionGuard<Target['slot']>();
 
   /** The probe without DescribeSecret: reads the stage and announces the version it got. */
   async function probeByReading(t: Target, signal: AbortSignal | undefined): Promise<Probe> {
@@ -494,9 +348,9 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
   async function probe(t: Target, signal: AbortSignal | undefined): Promise<Probe> {
     if (t.slot === 'bundle' && options.versionId !== undefined)
       return { current: options.versionId, older: new Set() };
-    const startedAfter = historyOf(t).probes;
+    const started = guard.probeStarting(t.slot);
     const found = await probeUnscreened(t, signal);
-    return { ...found, current: screen(t, found, startedAfter) };
+    return { ...found, current: guard.screen(t.slot, found.current, started, found.firstSeen === true) };
   }
 
   async function probeUnscreened(t: Target, signal: AbortSignal | undefined): Promise<Probe> {
@@ -552,9 +406,9 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
         { sourceId: id, field: ctx.field },
       );
     }
-    const seenBefore = knows(historyOf(t), out.VersionId);
+    const seenBefore = guard.knows(t.slot, out.VersionId);
     const got = { value, versionId: out.VersionId, createdAt: out.CreatedDate?.getTime() ?? 0, seenBefore };
-    noteRead(t, got);
+    guard.noteRead(t.slot, got.versionId, got.createdAt);
     return got;
   }
 
@@ -585,7 +439,7 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
       );
     }
     if (hint.older.has(got.versionId) || !(got.createdAt > pinned.createdAt)) return pinned;
-    accept(historyOf(t), got.versionId);
+    guard.accept(t.slot, got.versionId);
     return got;
   }
 
@@ -666,7 +520,7 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
           );
         }
       }
-      settleBaselines(read.parts);
+      guard.settle(read.parts.map((p) => ({ key: p.t.slot, versionId: p.versionId })));
       return read.material;
     },
 

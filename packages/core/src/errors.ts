@@ -163,3 +163,24 @@ function causeOf(err: object): unknown {
     return undefined;
   }
 }
+
+/** True for a Promise (or any thenable): what a forgotten `await` leaves where a value belongs. */
+export function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+/**
+ * The error for a Promise given where a source (or options) belong, e.g.
+ * `loadCredentials(sourceFromReference('env:'))`. INVALID_OPTION: a bad argument, not a bad reference.
+ */
+export function promiseGivenError(where: string): MtlsError {
+  return new MtlsError(
+    'INVALID_OPTION',
+    `${where} was given a Promise, not a credential source: is an \`await\` missing? ` +
+      "Write `await sourceFromReference('env:')`, or pass the reference string itself ('env:').",
+  );
+}

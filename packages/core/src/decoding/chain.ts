@@ -54,11 +54,24 @@ export function pickLeaf(
   );
 }
 
-/**
- * Orders `others` into the chain of `leaf`: each certificate the issuer of the one before. Returns
- * that path, then whatever did not fit in the order given (validation reports those).
- */
-export function orderChain(leaf: X509Certificate, others: readonly X509Certificate[]): X509Certificate[] {
+/** The leaf's own chain among a bag of certificates, and what is left over. */
+export interface ChainSplit {
+  /** The leaf's issuers, each the issuer of the one before (leaf's issuer first). */
+  readonly path: X509Certificate[];
+  /** Certificates that are not on that path, in the order given. */
+  readonly rest: X509Certificate[];
+  /**
+   * True when the leftovers say the chain is broken rather than padded: the path stops below a
+   * certificate that was given under the name of the next issuer but did not sign (a reissued or
+   * wrong intermediate), or the leaf's own issuer is missing while CA certificates were given (an
+   * intermediate missing between the leaf and what was given). Otherwise the leftovers are unrelated
+   * to the leaf (a whole store exported, a CA bundle pasted after the key) and can be dropped.
+   */
+  readonly broken: boolean;
+}
+
+/** Splits `others` into the chain of `leaf` and the certificates that are not on it. */
+export function splitChain(leaf: X509Certificate, others: readonly X509Certificate[]): ChainSplit {
   const rest = others.filter((c) => c !== leaf);
   const path: X509Certificate[] = [];
   let current = leaf;
@@ -68,5 +81,19 @@ export function orderChain(leaf: X509Certificate, others: readonly X509Certifica
     current = rest.splice(at, 1)[0]!;
     path.push(current);
   }
+  const top = current;
+  const broken =
+    rest.length > 0 &&
+    !isSelfIssued(top) &&
+    (rest.some((c) => c.subject === top.issuer) || (path.length === 0 && rest.some((c) => c.ca)));
+  return { path, rest, broken };
+}
+
+/**
+ * Orders `others` into the chain of `leaf`: each certificate the issuer of the one before. Returns
+ * that path, then whatever did not fit in the order given (validation reports those).
+ */
+export function orderChain(leaf: X509Certificate, others: readonly X509Certificate[]): X509Certificate[] {
+  const { path, rest } = splitChain(leaf, others);
   return [...path, ...rest];
 }

@@ -3,6 +3,10 @@
 // PBMAC1 (RFC 9579, which OpenSSL 3.0 cannot write: built here, its MAC computed with node:crypto),
 // the iteration budget, and loading the legacy ciphers only for the files that need them.
 import { createHmac, pbkdf2Sync, randomBytes, X509Certificate } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import tls from 'node:tls';
 import { hasOpenssl, type IssuedCert, type Pkcs12Algorithm, TestCA } from '@mtlskit/testkit';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { der, INT, NULL, OCTETS, OID, SEQ } from '../__tests__/der.js';
@@ -179,6 +183,64 @@ describe.skipIf(!OPENSSL)('PKCS#12 files written by `openssl pkcs12 -export`', (
     expect(creds.fingerprint256).toBe(leaf.fingerprint256);
     expect(creds.keyPem()).toBe(leaf.keyPem);
     expect(creds.chain.map((c) => c.fingerprint256)).toEqual([intermediateFingerprint]);
+  });
+
+  test('a whole store exported (certificates unrelated to the leaf) loads as Node loads it: the leaf with its own chain, the others named', async () => {
+    const serverRoot = await TestCA.create({ commonName: 'server root CA' });
+    const stranger = await serverRoot.issueClient({ commonName: 'another client' });
+    const dir = mkdtempSync(join(tmpdir(), 'mtlskit-store-'));
+    try {
+      const extra = join(dir, 'extra.pem');
+      // -certfile replaces the writer's own: the intermediate goes in with the others.
+      writeFileSync(extra, leaf.chainPem + serverRoot.certPem + stranger.certPem);
+      const store = await opensslPkcs12(['-certfile', extra]);
+      // Node's own `pfx` option reads the file (and would trust its CA certificates).
+      expect(() => tls.createSecureContext({ pfx: store, passphrase: PASSPHRASE })).not.toThrow();
+
+      const creds = await loadCredentials({ pfx: store, passphrase: PASSPHRASE });
+      expect(creds.fingerprint256).toBe(leaf.fingerprint256);
+      expect(creds.chain.map((c) => c.fingerprint256)).toEqual([intermediateFingerprint]);
+      expect(creds.ca).toEqual([]);
+      const byCode = new Map(creds.findings.map((f) => [f.code, f]));
+      expect([...byCode.keys()].sort()).toEqual(['PFX_CA_NOT_TRUSTED', 'UNRELATED_CERTIFICATES']);
+      expect(byCode.get('UNRELATED_CERTIFICATES')?.message).toMatch(
+        /`pfx` holds 2 certificates outside the chain.*"CN=server root CA", "CN=another client"/,
+      );
+      expect(byCode.get('PFX_CA_NOT_TRUSTED')).toMatchObject({ severity: 'warning', field: 'pfx' });
+      expect(byCode.get('PFX_CA_NOT_TRUSTED')?.message).toMatch(
+        /"CN=server root CA".*does not trust it for the server.*UNABLE_TO_VERIFY_LEAF_SIGNATURE or SELF_SIGNED_CERT_IN_CHAIN/,
+      );
+      expect(byCode.get('PFX_CA_NOT_TRUSTED')?.message).not.toContain('another client');
+
+      // Trusted when the user says so: no warning about trust then.
+      const trusted = await loadCredentials({ pfx: store, passphrase: PASSPHRASE }, { pfxCaAsTrust: true });
+      expect(trusted.ca.map((c) => c.subject)).toContain('CN=server root CA');
+      expect(trusted.findings.map((f) => f.code)).toEqual(['UNRELATED_CERTIFICATES']);
+
+      // The same store without the intermediate that signed the leaf: a broken chain, not padding.
+      writeFileSync(extra, serverRoot.certPem + stranger.certPem);
+      const broken = await opensslPkcs12(['-certfile', extra]);
+      await expect(loadCredentials({ pfx: broken, passphrase: PASSPHRASE })).rejects.toMatchObject({
+        code: 'CHAIN_INVALID',
+        field: 'pfx',
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('one PEM with the key, the chain and a CA bundle pasted after it loads, the bundle named', async () => {
+    const pasted = [
+      await TestCA.create({ commonName: 'pasted CA 1' }),
+      await TestCA.create({ commonName: 'pasted CA 2' }),
+    ];
+    const bundle = leaf.keyPem + leaf.fullChainPem + pasted.map((c) => c.certPem).join('');
+    const creds = await loadCredentials({ bundle });
+    expect(creds.chain.map((c) => c.fingerprint256)).toEqual([intermediateFingerprint]);
+    expect(creds.findings.map((f) => f.code)).toEqual(['UNRELATED_CERTIFICATES']);
+    expect(creds.findings[0]?.message).toMatch(
+      /bundle holds 2 certificates.*"CN=pasted CA 1", "CN=pasted CA 2"/,
+    );
   });
 
   test('a wrong password on a file without a MAC is WRONG_PASSPHRASE, not damage', async () => {

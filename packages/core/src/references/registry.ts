@@ -5,7 +5,7 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { MtlsError } from '../errors.js';
+import { isPromiseLike, MtlsError, promiseGivenError } from '../errors.js';
 import { withCa } from '../sources/ca.js';
 import { envSource } from '../sources/env.js';
 import { fileSource } from '../sources/file.js';
@@ -374,7 +374,7 @@ export async function sourceFromReference(
   options: SourceFromReferenceOptions = {},
 ): Promise<CredentialSource> {
   const { importer = defaultImporter, ...deps } = options;
-  if (isThenable(reference)) throw forgottenAwait('sourceFromReference');
+  if (isPromiseLike(reference)) throw promiseGivenError('sourceFromReference()');
   const env = deps.env ?? process.env;
   let text = reference;
   const fromEnv = text === undefined;
@@ -404,21 +404,4 @@ export async function sourceFromReference(
     source = withPassphrase(source, await createSource(ref.passphrase, subDeps, importer));
   }
   return source;
-}
-
-/** Whether `value` is a Promise (or another thenable): a forgotten `await`. */
-export function isThenable(value: unknown): boolean {
-  return (
-    (typeof value === 'object' || typeof value === 'function') &&
-    value !== null &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
-}
-
-/** The error for a Promise given where a value is expected. */
-export function forgottenAwait(where: string): MtlsError {
-  return new MtlsError(
-    'INVALID_OPTION',
-    `${where} was given a Promise, not a source or a reference: add the missing \`await\` (e.g. \`await sourceFromReference(...)\`), or pass the reference string itself.`,
-  );
 }

@@ -11,6 +11,8 @@ import tls from 'node:tls';
 import { type IssuedCert, leakCheck, startMtlsServer, TestCA } from '@mtlskit/testkit';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MtlsError } from '../errors.js';
+import { sourceFromReference } from '../references/registry.js';
+import { removeTranspiledCore, runNode, transpiledCore } from '../sources/__tests__/node-child.js';
 import type { CredentialMaterial, CredentialSource, SourceKind } from '../types.js';
 import {
   createTlsResolver,
@@ -153,6 +155,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await Promise.all(open.map((r) => r.close()));
+  await removeTranspiledCore();
 });
 
 describe('createTlsResolver: loading', () => {
@@ -393,7 +396,11 @@ describe('createTlsResolver: scheduling', () => {
 
   it('inside the warning window, emits expiring once and checks a static source more often', async () => {
     const clock = new ManualClock();
-    const soon = await ca.issueClient({ notAfter: new Date(clock.now() + 10 * 86_400_000) });
+    // Issued a year ago: the default window is 30 days (a third of the lifetime for shorter ones).
+    const soon = await ca.issueClient({
+      notBefore: new Date(clock.now() - 365 * 86_400_000),
+      notAfter: new Date(clock.now() + 10 * 86_400_000),
+    });
     const source = new MemorySource().serve(pair(soon, ca.rootPem));
     const r = resolver({ source, clock, jitter: 0, refreshIntervalMs: 30 * 86_400_000 });
     const expiring: ExpiringEvent[] = [];
@@ -411,7 +418,10 @@ describe('createTlsResolver: scheduling', () => {
 
   it('emits expiring on entering the warning window, not before, and polls a static source more often as notAfter nears', async () => {
     const day = 86_400_000;
-    const cert = await ca.issueClient({ notAfter: new Date(Date.now() + 40 * day) });
+    const cert = await ca.issueClient({
+      notBefore: new Date(Date.now() - 365 * day),
+      notAfter: new Date(Date.now() + 40 * day),
+    });
     // Certificates hold whole seconds: start the clock exactly 40 days before notAfter.
     const clock = new ManualClock(cert.notAfter.getTime() - 40 * day);
     const source = new ProbedSource().serve(pair(cert, ca.rootPem));
@@ -861,6 +871,110 @@ describe('createTlsResolver: outputs, options and lifecycle', () => {
       leaks.check(locked.dispatcher(), 'dispatcher() after a failed load');
     } finally {
       await server.close();
+    }
+  });
+});
+
+describe('createTlsResolver: what a new user runs into', () => {
+  it('a credentials() promise nobody awaited does not end the process at close(), nor when the first load fails', async () => {
+    const core = await transpiledCore();
+    const child = await runNode(`
+      import { createTlsResolver } from ${JSON.stringify(`${core}/index.js`)};
+      const failing = createTlsResolver({
+        source: { id: 'test:unreachable', load: async () => { throw new Error('vault unreachable'); } },
+      });
+      failing.credentials(); // joins the first load, which fails; nobody awaits it
+      await new Promise((r) => setTimeout(r, 100));
+      failing.credentials(); // fails fast while backing off
+      failing.secureContext();
+      failing.tlsOptions();
+      failing.refresh();
+      await failing.close();
+      failing.credentials(); // CLOSED
+      const hung = createTlsResolver({ source: { id: 'test:hung', load: () => new Promise(() => {}) } });
+      hung.credentials(); // still waiting for the first load when close() ends it
+      await hung.close();
+      await new Promise((r) => setTimeout(r, 100));
+      console.log(JSON.stringify({
+        failing: failing.health().lastError?.code,
+        closed: failing.health().closed && hung.health().closed,
+      }));
+    `);
+    expect(child.stderr).not.toMatch(/Unhandled|MtlsError/);
+    expect(child.code).toBe(0);
+    expect(JSON.parse(child.stdout)).toEqual({ failing: 'SOURCE_UNAVAILABLE', closed: true });
+  });
+
+  it('the promises it hands out still reject for whoever awaits them', async () => {
+    const source = new MemorySource().serve(pair(a, ca.rootPem));
+    source.failure = new Error('vault unreachable');
+    const r = resolver({ source, mode: 'on-access' });
+    await expect(r.credentials()).rejects.toMatchObject({ code: 'SOURCE_UNAVAILABLE' });
+    await r.close();
+    await expect(r.credentials()).rejects.toMatchObject({ code: 'CLOSED' });
+    await expect(r.tlsOptions()).rejects.toMatchObject({ code: 'CLOSED' });
+    await expect(r.refresh()).rejects.toMatchObject({ code: 'CLOSED' });
+  });
+
+  it('a Promise where the source belongs (a forgotten await) says so', () => {
+    const pending = sourceFromReference('env:');
+    const forgotten = { source: pending } as unknown as TlsResolverOptions;
+    expect(() => createTlsResolver(forgotten)).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_OPTION',
+        message: expect.stringMatching(/given a Promise.*`await` missing/),
+      }),
+    );
+    const options = Promise.resolve({ source: 'env:' }) as unknown as TlsResolverOptions;
+    expect(() => createTlsResolver(options)).toThrow(/createTlsResolver\(options\) was given a Promise/);
+  });
+
+  it('takes a reference string for the source, and closes the source it built', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mtlskit-resolver-ref-'));
+    try {
+      writeFileSync(join(dir, 'tls.crt'), a.fullChainPem);
+      writeFileSync(join(dir, 'tls.key'), a.keyPem, { mode: 0o600 });
+      const r = createTlsResolver({ source: `file:${dir}`, mode: 'on-access' });
+      expect((await r.credentials()).fingerprint256).toBe(a.fingerprint256);
+      await r.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('createTlsResolver: the warning window', () => {
+  const day = 86_400_000;
+
+  it('a 30-day certificate is not expiring at its first load: expiring fires at two thirds of its life', async () => {
+    const cert = await ca.issueClient({ validForSeconds: 30 * 86_400 });
+    const clock = new ManualClock(cert.notBefore.getTime() + 60_000);
+    const source = new MemorySource().serve(pair(cert, ca.rootPem));
+    const r = resolver({ source, clock, jitter: 0, refreshIntervalMs: 60 * day });
+    const expiring: ExpiringEvent[] = [];
+    r.on('expiring', (e) => expiring.push(e));
+    const first = await r.credentials();
+    expect(first.findings.map((f) => f.code)).not.toContain('EXPIRING_SOON');
+    const lifetime = cert.notAfter.getTime() - cert.notBefore.getTime();
+    await clock.advance((lifetime * 2) / 3 - 60_000 - 1_000);
+    expect(expiring).toEqual([]);
+    await clock.advance(2_000);
+    expect(expiring).toHaveLength(1);
+    expect(expiring[0]?.expiresInMs).toBeCloseTo(lifetime / 3, -4);
+  });
+
+  it('an explicit warnDays still wins, from the options or the policy', async () => {
+    const cert = await ca.issueClient({ validForSeconds: 30 * 86_400 });
+    for (const options of [{ warnDays: 30 }, { policy: { warnDays: 30 } }]) {
+      const clock = new ManualClock(cert.notAfter.getTime() - 29.5 * day);
+      const r = resolver({ source: new MemorySource().serve(pair(cert, ca.rootPem)), clock, ...options });
+      const expiring: ExpiringEvent[] = [];
+      r.on('expiring', (e) => expiring.push(e));
+      const creds = await r.credentials();
+      await clock.advance(0);
+      expect(creds.findings.map((f) => f.code)).toContain('EXPIRING_SOON');
+      expect(expiring).toHaveLength(1);
+      expect(expiring[0]?.expiresInMs).toBeGreaterThan(29 * day);
     }
   });
 });

@@ -1,196 +1,55 @@
-// The resolver: one per named credential. It owns caching (single flight), refresh scheduling
-// (interval with jitter, sooner near expiry, renewal of issuing sources at a fraction of their
-// lifetime, push from watch()), stale-on-error with capped backoff, expiry fail-fast, and rotation;
-// and it hands every Node HTTP client the same self-rotating identity: an https.Agent, an undici
-// Dispatcher, undici's fetch, a SecureContext, plain TLS options. Clients live in ./tls/.
+// The resolver: one per named credential. It owns the credential's state — caching with single
+// flight, stale-on-error, expiry fail-fast, rotation, push from watch() — and its events. When to act
+// is decided by the timing policy in ./schedule.ts; what it hands to HTTP clients (agent, dispatcher,
+// fetch, TLS options) is built in ./outputs.ts over the clients of ../tls/. Public types: ./api.ts.
 import { EventEmitter } from 'node:events';
 import type https from 'node:https';
 import type { SecureContext } from 'node:tls';
 import type * as Undici from 'undici';
-import { MtlsError } from '../errors.js';
+import { isPromiseLike, MtlsError, promiseGivenError } from '../errors.js';
 import { sourceFromReference } from '../references/registry.js';
-import { checkAgentOptions, RotatingHttpsAgent } from '../tls/agent.js';
-import { buildSecureContext, type CaMode, type PlainTlsOptions, plainTlsOptions } from '../tls/context.js';
-import {
-  createRotatingDispatcher,
-  type DispatcherOptions,
-  loadUndici,
-  type RotatingDispatcher,
-} from '../tls/dispatcher.js';
-import type { IdentityProvider, TlsIdentity } from '../tls/identity.js';
-import { type ProxyOption, type ProxySettings, resolveProxy } from '../tls/proxy.js';
+import { withDeadline } from '../sources/deadline.js';
+import { checkAgentOptions } from '../tls/agent.js';
+import { buildSecureContext, type PlainTlsOptions } from '../tls/context.js';
+import type { TlsIdentity } from '../tls/identity.js';
+import { resolveProxy } from '../tls/proxy.js';
 import type { CredentialSource, MtlsCredentials, SourceKind } from '../types.js';
 import type { ValidatedCredentials } from '../validation/credentials.js';
 import { loadCredentials } from '../validation/load.js';
 import type { ValidationPolicy } from '../validation/policy.js';
+import type { ResolverHealth, TlsResolver, TlsResolverEvents, TlsResolverOptions } from './api.js';
+import { type ResolverFetch, ResolverOutputs } from './outputs.js';
+import {
+  backoffDelay,
+  type CredentialTimes,
+  credentialTimes,
+  invalidOption,
+  type ResolverClock,
+  refreshDelay,
+  resolveSchedule,
+  type Schedule,
+  SYSTEM_CLOCK,
+  WakeUp,
+} from './schedule.js';
 
-/** Time as the resolver sees it. Inject one in tests; `setTimeout` drives background refreshes. */
-export interface ResolverClock {
-  now(): number;
-  setTimeout?(fn: () => void, ms: number): unknown;
-  clearTimeout?(handle: unknown): void;
-}
+export type {
+  ExpiringEvent,
+  RefreshFailedEvent,
+  ResolverHealth,
+  RotatedEvent,
+  TlsResolver,
+  TlsResolverEvents,
+  TlsResolverOptions,
+} from './api.js';
+export type { ResolverFetch } from './outputs.js';
+export type { ResolverClock } from './schedule.js';
 
-export interface TlsResolverOptions {
-  /** Where the credential lives: a source, or a reference such as `env:`, `file:DIR`, `aws-sm://...`. */
-  source: CredentialSource | string;
-  /** Decoding and validation options (expected identity, bundle field names...). */
-  policy?: ValidationPolicy;
-  /** How often a static source is checked for a new version, in ms. Default 15 minutes. */
-  refreshIntervalMs?: number;
-  /** Each delay is shortened by up to this fraction, at random, so fleets don't refresh in step. 0..1, default 0.1. */
-  jitter?: number;
-  /**
-   * `background` (default): timers refresh ahead of need. `on-access`: no timers; a refresh that is
-   * due starts when the credential is next used (serverless).
-   */
-  mode?: 'background' | 'on-access';
-  /** `expiring` fires, and a static source is checked more often, within this many days of notAfter. Default 30. */
-  warnDays?: number;
-  /** An issuing source mints a new certificate at this fraction of the current one's lifetime. Default 2/3. */
-  issuingRenewFraction?: number;
-  /** Retry delays after a failed refresh: doubling from `initialMs` (1 s) up to `maxMs` (5 min). */
-  backoff?: { initialMs?: number; maxMs?: number };
-  /** The credential's CA `replace`s the system roots (default) or is `append`ed to them. */
-  caMode?: CaMode;
-  /** Tunnel through an HTTPS proxy (CONNECT). `true`: HTTPS_PROXY / NO_PROXY. Off by default. */
-  proxy?: ProxyOption;
-  clock?: ResolverClock;
-  /** Options of the https.Agent (keep-alive is on by default). TLS options are not accepted here. */
-  agentOptions?: https.AgentOptions;
-  /** Options of the undici Agents behind `dispatcher()` and `fetch()`. */
-  dispatcherOptions?: DispatcherOptions;
-  /** Verify the server's certificate. Default true; turn off only for a test server you trust by other means. */
-  rejectUnauthorized?: boolean;
-  /** A load (or version probe) taking longer than this many ms is abandoned as `SOURCE_UNAVAILABLE`. Default 60 s. */
-  loadTimeoutMs?: number;
-}
-
-export interface ResolverHealth {
-  /** A usable (loaded, unexpired) credential is in hand. */
-  ready: boolean;
-  fingerprint256?: string;
-  notAfter?: Date;
-  expiresInMs?: number;
-  /** Last time the source was read successfully (or confirmed unchanged). */
-  lastRefreshAt?: Date;
-  /** The error of the last refresh, when it failed. */
-  lastError?: { code: string; message: string };
-  /** The last refresh failed and an older credential is being served. */
-  stale: boolean;
-  closed: boolean;
-}
-
-export interface RotatedEvent {
-  previousFingerprint256: string;
-  fingerprint256: string;
-  notAfter: Date;
-}
-
-export interface ExpiringEvent {
-  fingerprint256: string;
-  notAfter: Date;
-  expiresInMs: number;
-}
-
-export interface RefreshFailedEvent {
-  error: MtlsError;
-  /** An older credential is still being served. */
-  stale: boolean;
-  /** The credential being served, if any. */
-  fingerprint256?: string;
-  retryInMs: number;
-}
-
-export interface TlsResolverEvents {
-  rotated: [RotatedEvent];
-  expiring: [ExpiringEvent];
-  refreshFailed: [RefreshFailedEvent];
-}
-
-type Listener<E extends keyof TlsResolverEvents> = (...args: TlsResolverEvents[E]) => void;
-
-/** What `fetch()` accepts: undici's fetch signature (the same as the global fetch). */
-export type ResolverFetch = (
-  input: Undici.RequestInfo,
-  init?: Undici.RequestInit,
-) => Promise<Undici.Response>;
-
-export interface TlsResolver {
-  /** The current credentials, loading them on first use. */
-  credentials(): Promise<MtlsCredentials>;
-  /** The current credentials as a SecureContext (TLS 1.2 minimum, CA per `caMode`). */
-  secureContext(): Promise<SecureContext>;
-  /** A node:https Agent that rotates with the resolver. Synchronous and always the same object. */
-  agent(): https.Agent;
-  /** An undici Dispatcher that rotates with the resolver. Always the same object. */
-  dispatcher(): Undici.Dispatcher;
-  /** undici's fetch through `dispatcher()`. */
-  fetch: ResolverFetch;
-  /** Plain `cert`/`key`/`ca`/`minVersion` for clients that only take options. Holds the key: never log it. */
-  tlsOptions(): Promise<PlainTlsOptions>;
-  /**
-   * Reads the source now and resolves with what is served afterwards. A refresh already in flight may
-   * have read the source before the caller changed it: a new read is chained after it, never skipped.
-   */
-  refresh(): Promise<MtlsCredentials>;
-  health(): ResolverHealth;
-  /** Stops timers and watchers and closes connections; later calls reject with `CLOSED`. Idempotent. */
-  close(): Promise<void>;
-  on<E extends keyof TlsResolverEvents>(event: E, listener: Listener<E>): this;
-  once<E extends keyof TlsResolverEvents>(event: E, listener: Listener<E>): this;
-  off<E extends keyof TlsResolverEvents>(event: E, listener: Listener<E>): this;
-}
-
-const DEFAULTS = {
-  refreshIntervalMs: 15 * 60_000,
-  jitter: 0.1,
-  warnDays: 30,
-  issuingRenewFraction: 2 / 3,
-  backoffInitialMs: 1_000,
-  backoffMaxMs: 5 * 60_000,
-  loadTimeoutMs: 60_000,
-} as const;
-const DAY_MS = 86_400_000;
-// Close to notAfter a static source is polled more often, and an issuing source whose certificate is
-// already past its renewal point (a stale cache in front of it, clock skew) is asked again: in both
-// cases never more than once a second, so a source is not hammered.
-const MIN_POLL_MS = 1_000;
-// setTimeout fires at once for longer delays (with a warning): longer waits are re-armed.
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-const SYSTEM_CLOCK: ResolverClock = { now: () => Date.now() };
-
-interface Identity extends TlsIdentity {
+interface Identity extends TlsIdentity, CredentialTimes {
   readonly credentials: ValidatedCredentials;
-  /** When `expiring` fires (static sources: warnDays before notAfter; issuing: when a renewal fails). */
+  /** When `expiring` fires; moved to now when an issuing source fails to renew past renewAt. */
   warnAt: number;
-  /** Issuing sources: when to mint the next certificate. */
-  readonly renewAt: number;
   warned: boolean;
   expired: boolean;
-}
-
-function invalidOption(name: string, message: string): MtlsError {
-  return new MtlsError('INVALID_OPTION', `options.${name} ${message}`, { field: name });
-}
-
-function positive(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0)
-    throw invalidOption(name, `must be a positive number of ms (got ${value})`);
-  return value;
-}
-
-function fraction(name: string, value: number | undefined, fallback: number, open: boolean): number {
-  if (value === undefined) return fallback;
-  const ok = Number.isFinite(value) && (open ? value > 0 && value < 1 : value >= 0 && value <= 1);
-  if (!ok)
-    throw invalidOption(
-      name,
-      `must be a number ${open ? 'between 0 and 1, exclusive' : 'from 0 to 1'} (got ${value})`,
-    );
-  return value;
 }
 
 function asMtlsError(err: unknown, sourceId: string | undefined): MtlsError {
@@ -203,6 +62,16 @@ function asMtlsError(err: unknown, sourceId: string | undefined): MtlsError {
   );
 }
 
+/**
+ * A promise handed to a caller who may never await it (`resolver.credentials()` to warm up, then
+ * `close()`): its rejection is the caller's to see, never an unhandled rejection that ends the
+ * process. The error is also reported through `health()` and `refreshFailed` (or was caused by close()).
+ */
+function handedOut<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {});
+  return promise;
+}
+
 class Resolver extends EventEmitter implements TlsResolver {
   readonly #reference: string | undefined;
   #source: CredentialSource | undefined;
@@ -211,29 +80,18 @@ class Resolver extends EventEmitter implements TlsResolver {
   readonly #policy: ValidationPolicy;
   readonly #clock: ResolverClock;
   readonly #mode: 'background' | 'on-access';
-  readonly #intervalMs: number;
-  readonly #jitter: number;
-  readonly #warnMs: number;
-  readonly #renewFraction: number;
-  readonly #backoffInitialMs: number;
-  readonly #backoffMaxMs: number;
-  readonly #caMode: CaMode;
-  readonly #loadTimeoutMs: number;
-  readonly #agentOptions: https.AgentOptions;
-  readonly #dispatcherOptions: DispatcherOptions;
-  readonly #provider: IdentityProvider;
+  readonly #schedule: Schedule;
+  readonly #outputs: ResolverOutputs;
+  readonly #wakeUp: WakeUp;
 
   #current: Identity | undefined;
   #serial = 0;
-  #epoch = 0;
-  readonly #epochListeners: Array<() => void> = [];
   #inflight: Promise<Identity> | undefined;
   /** A load that starts once the one in flight ends (refresh(), watch() reports during a load). */
   #queued: Promise<Identity> | undefined;
   #nextRefreshAt = 0;
   /** When #touch() must act: the earliest of next refresh, warning and expiry. */
   #deadline = 0;
-  #timer: unknown;
   #failures = 0;
   #lastError: MtlsError | undefined;
   #lastRefreshAt: number | undefined;
@@ -245,8 +103,6 @@ class Resolver extends EventEmitter implements TlsResolver {
   /** watch() threw: reported once through refreshFailed, then the resolver relies on polling. */
   #watchError: MtlsError | undefined;
   #watchFailed = false;
-  #agent: RotatingHttpsAgent | undefined;
-  #dispatcher: RotatingDispatcher | undefined;
 
   constructor(options: TlsResolverOptions) {
     super();
@@ -257,6 +113,8 @@ class Resolver extends EventEmitter implements TlsResolver {
     } else if (source && typeof source === 'object' && typeof source.load === 'function') {
       this.#source = source;
       this.#ownsSource = false;
+    } else if (isPromiseLike(source)) {
+      throw promiseGivenError('createTlsResolver({ source })');
     } else {
       throw invalidOption(
         'source',
@@ -274,37 +132,29 @@ class Resolver extends EventEmitter implements TlsResolver {
     }
     checkAgentOptions(options.agentOptions);
     this.#mode = options.mode ?? 'background';
-    this.#caMode = options.caMode ?? 'replace';
-    this.#clock = options.clock ?? SYSTEM_CLOCK;
-    this.#intervalMs = positive('refreshIntervalMs', options.refreshIntervalMs, DEFAULTS.refreshIntervalMs);
-    this.#jitter = fraction('jitter', options.jitter, DEFAULTS.jitter, false);
-    const warnDays = options.warnDays ?? options.policy?.warnDays ?? DEFAULTS.warnDays;
-    if (!Number.isFinite(warnDays) || warnDays < 0)
-      throw invalidOption('warnDays', `must be 0 or more (got ${warnDays})`);
-    this.#warnMs = warnDays * DAY_MS;
-    this.#renewFraction = fraction(
-      'issuingRenewFraction',
-      options.issuingRenewFraction,
-      DEFAULTS.issuingRenewFraction,
-      true,
+    const clock = options.clock ?? SYSTEM_CLOCK;
+    this.#clock = clock;
+    this.#wakeUp = new WakeUp(clock);
+    this.#schedule = resolveSchedule(options, options.policy?.warnDays);
+    this.#policy = {
+      ...options.policy,
+      warnDays: this.#schedule.warnDays,
+      now: options.policy?.now ?? (() => clock.now()),
+    };
+    this.#outputs = new ResolverOutputs(
+      {
+        touch: () => this.#touch(),
+        current: () => (this.#closed ? undefined : this.#usable(this.#clock.now())),
+        acquire: () => this.#acquire(),
+      },
+      {
+        agentOptions: options.agentOptions ?? {},
+        dispatcherOptions: options.dispatcherOptions ?? {},
+        caMode: options.caMode ?? 'replace',
+        proxy: resolveProxy(options.proxy),
+        rejectUnauthorized: options.rejectUnauthorized !== false,
+      },
     );
-    this.#backoffInitialMs = positive(
-      'backoff.initialMs',
-      options.backoff?.initialMs,
-      DEFAULTS.backoffInitialMs,
-    );
-    this.#backoffMaxMs = Math.max(
-      this.#backoffInitialMs,
-      positive('backoff.maxMs', options.backoff?.maxMs, DEFAULTS.backoffMaxMs),
-    );
-    this.#loadTimeoutMs = positive('loadTimeoutMs', options.loadTimeoutMs, DEFAULTS.loadTimeoutMs);
-    const clock = this.#clock;
-    this.#policy = { ...options.policy, warnDays, now: options.policy?.now ?? (() => clock.now()) };
-    this.#agentOptions = options.agentOptions ?? {};
-    this.#dispatcherOptions = options.dispatcherOptions ?? {};
-    const proxy = resolveProxy(options.proxy);
-    const rejectUnauthorized = options.rejectUnauthorized !== false;
-    this.#provider = this.#makeProvider(proxy, rejectUnauthorized);
 
     // Background mode loads at once, so the first request rarely waits; failures are kept for the
     // first caller (and reported through refreshFailed), never thrown unhandled.
@@ -316,41 +166,44 @@ class Resolver extends EventEmitter implements TlsResolver {
   credentials(): Promise<MtlsCredentials> {
     const usable = this.#fastPath();
     if (usable) return Promise.resolve(usable.credentials);
-    return this.#acquire().then((id) => id.credentials);
+    return handedOut(this.#acquire().then((id) => id.credentials));
   }
 
   secureContext(): Promise<SecureContext> {
     const usable = this.#fastPath();
     if (usable) return Promise.resolve(usable.secureContext);
-    return this.#acquire().then((id) => id.secureContext);
+    return handedOut(this.#acquire().then((id) => id.secureContext));
   }
 
-  async tlsOptions(): Promise<PlainTlsOptions> {
-    const id = this.#fastPath() ?? (await this.#acquire());
-    return plainTlsOptions(id.credentials, this.#caMode);
+  tlsOptions(): Promise<PlainTlsOptions> {
+    return handedOut(
+      (async () => {
+        const id = this.#fastPath() ?? (await this.#acquire());
+        return this.#outputs.tlsOptions(id.credentials);
+      })(),
+    );
   }
 
   agent(): https.Agent {
-    this.#agent ??= new RotatingHttpsAgent(this.#provider, this.#agentOptions);
-    return this.#agent as unknown as https.Agent;
+    return this.#outputs.agent();
   }
 
   dispatcher(): Undici.Dispatcher {
-    this.#dispatcher ??= createRotatingDispatcher(this.#provider, this.#dispatcherOptions);
-    return this.#dispatcher;
+    return this.#outputs.dispatcher();
   }
 
-  readonly fetch: ResolverFetch = (input, init) => {
-    const dispatcher = this.dispatcher();
-    return loadUndici().fetch(input, { ...init, dispatcher });
-  };
+  readonly fetch: ResolverFetch = (input, init) => this.#outputs.fetch(input, init);
 
-  async refresh(): Promise<MtlsCredentials> {
-    if (this.#closed) throw this.#closedError();
-    // "Refresh" means a read that starts after this call: a load already running may have read the
-    // source before the caller wrote a new credential to it.
-    await this.#refreshAfterInflight();
-    return (await this.#acquire()).credentials;
+  refresh(): Promise<MtlsCredentials> {
+    return handedOut(
+      (async () => {
+        if (this.#closed) throw this.#closedError();
+        // "Refresh" means a read that starts after this call: a load already running may have read
+        // the source before the caller wrote a new credential to it.
+        await this.#refreshAfterInflight();
+        return (await this.#acquire()).credentials;
+      })(),
+    );
   }
 
   health(): ResolverHealth {
@@ -378,7 +231,7 @@ class Resolver extends EventEmitter implements TlsResolver {
   close(): Promise<void> {
     if (this.#closing) return this.#closing;
     this.#closed = true;
-    this.#disarm();
+    this.#wakeUp.disarm();
     this.#deadline = Number.POSITIVE_INFINITY;
     this.#abort.abort(this.#closedError());
     try {
@@ -388,11 +241,10 @@ class Resolver extends EventEmitter implements TlsResolver {
     }
     this.#unwatch = undefined;
     // Pooled connections end with the resolver; requests in flight finish.
-    this.#bumpEpoch();
-    const dispatcher = this.#dispatcher;
+    this.#outputs.retireConnections();
     const source = this.#ownsSource ? this.#source : undefined;
     this.#closing = (async () => {
-      await dispatcher?.close();
+      await this.#outputs.close();
       await source?.close?.();
     })().catch(() => {
       // Closing is best effort: a source that fails to close has nothing more to give back.
@@ -400,25 +252,7 @@ class Resolver extends EventEmitter implements TlsResolver {
     return this.#closing;
   }
 
-  // ---- identity provider (what the Agent and Dispatcher see) -------------------------------------
-
-  #makeProvider(proxy: ProxySettings | undefined, rejectUnauthorized: boolean): IdentityProvider {
-    // The epoch getter runs with the provider as `this`.
-    const self = this;
-    return {
-      get epoch() {
-        return self.#epoch;
-      },
-      touch: () => this.#touch(),
-      current: () => (this.#closed ? undefined : this.#usable(this.#clock.now())),
-      acquire: () => this.#acquire(),
-      onEpoch: (listener) => {
-        this.#epochListeners.push(listener);
-      },
-      rejectUnauthorized,
-      proxy,
-    };
-  }
+  // ---- what the outputs see --------------------------------------------------------------------
 
   /** The hot path of every output: one clock read, and the identity when it is usable. */
   #fastPath(): Identity | undefined {
@@ -513,7 +347,7 @@ class Resolver extends EventEmitter implements TlsResolver {
     );
   }
 
-  // ---- scheduling ------------------------------------------------------------------------------
+  // ---- acting on the schedule ------------------------------------------------------------------
 
   #onDeadline(now: number): void {
     if (this.#closed) return;
@@ -521,7 +355,7 @@ class Resolver extends EventEmitter implements TlsResolver {
     if (cur !== undefined && !cur.expired && now >= cur.notAfterMs) {
       // Never present an expired certificate: pooled connections go, new ones fail with EXPIRED.
       cur.expired = true;
-      this.#bumpEpoch();
+      this.#outputs.retireConnections();
       // Look for a replacement now rather than at the next scheduled check (unless backing off, whose
       // retries are already capped at notAfter).
       if (this.#lastError === undefined) this.#nextRefreshAt = Math.min(this.#nextRefreshAt, now);
@@ -549,51 +383,12 @@ class Resolver extends EventEmitter implements TlsResolver {
       if (!cur.warned) deadline = Math.min(deadline, cur.warnAt);
     }
     this.#deadline = deadline;
-    if (this.#mode === 'background') this.#arm(deadline);
-  }
-
-  #arm(deadline: number): void {
-    this.#disarm();
-    if (!Number.isFinite(deadline)) return;
-    const delay = Math.min(MAX_TIMER_MS, Math.max(0, deadline - this.#clock.now()));
-    const fire = () => {
-      this.#timer = undefined;
+    if (this.#mode !== 'background') return;
+    this.#wakeUp.arm(deadline, () => {
       this.#touch();
       // A timer can fire a little early; make sure one is armed for what is still ahead.
-      if (this.#timer === undefined) this.#reschedule();
-    };
-    const setTimer = this.#clock.setTimeout ?? ((fn: () => void, ms: number) => setTimeout(fn, ms));
-    const handle = setTimer.call(this.#clock, fire, delay);
-    (handle as { unref?: () => void } | undefined)?.unref?.();
-    this.#timer = handle;
-  }
-
-  #disarm(): void {
-    if (this.#timer === undefined) return;
-    const clearTimer = this.#clock.clearTimeout ?? ((h: unknown) => clearTimeout(h as NodeJS.Timeout));
-    clearTimer.call(this.#clock, this.#timer);
-    this.#timer = undefined;
-  }
-
-  #jittered(ms: number): number {
-    return ms * (1 - this.#jitter * Math.random());
-  }
-
-  #nextDelay(id: Identity, now: number): number {
-    if (this.#kind() === 'issuing') return this.#jittered(Math.max(MIN_POLL_MS, id.renewAt - now));
-    let delay = this.#intervalMs;
-    const remaining = id.notAfterMs - now;
-    if (remaining <= this.#warnMs) delay = Math.min(delay, Math.max(MIN_POLL_MS, remaining / 4));
-    return this.#jittered(delay);
-  }
-
-  #backoffDelay(now: number): number {
-    const exp = Math.min(this.#backoffMaxMs, this.#backoffInitialMs * 2 ** Math.min(30, this.#failures - 1));
-    let delay = this.#jittered(exp);
-    // While the served certificate is still valid, retry no later than its expiry.
-    const usable = this.#usable(now);
-    if (usable) delay = Math.min(delay, Math.max(this.#backoffInitialMs, usable.notAfterMs - now));
-    return delay;
+      if (!this.#wakeUp.armed) this.#reschedule();
+    });
   }
 
   #kind(): SourceKind {
@@ -678,7 +473,7 @@ class Resolver extends EventEmitter implements TlsResolver {
       this.#watchError = new MtlsError(
         MtlsError.is(err) ? err.code : 'SOURCE_UNAVAILABLE',
         `watching ${source.id} for changes failed (${message}); the resolver checks it every ` +
-          `${this.#intervalMs} ms instead (options.refreshIntervalMs); fix the source's watch() to get changes promptly`,
+          `${this.#schedule.intervalMs} ms instead (options.refreshIntervalMs); fix the source's watch() to get changes promptly`,
         { sourceId: source.id, cause: err },
       );
     }
@@ -701,7 +496,15 @@ class Resolver extends EventEmitter implements TlsResolver {
 
   async #load(probe: boolean): Promise<Identity> {
     try {
-      const outcome = await this.#withTimeout((signal) => this.#read(probe, signal));
+      // A source that hangs (a black-holed network, a stuck SDK) must not stall every later refresh:
+      // past loadTimeoutMs the attempt is abandoned as a failure, whether or not the source honours
+      // its signal (measured in real time, whatever clock drives the schedule); close() releases
+      // everyone waiting on it at once.
+      const outcome = await withDeadline((signal) => this.#read(probe, signal), {
+        timeoutMs: this.#schedule.loadTimeoutMs,
+        onTimeout: () => this.#timeoutError(),
+        also: [this.#abort.signal],
+      });
       if (this.#closed) throw this.#closedError();
       if (outcome.credentials !== undefined) this.#checkNotExpired(outcome.credentials);
       const cur = this.#current;
@@ -722,6 +525,16 @@ class Resolver extends EventEmitter implements TlsResolver {
       this.#reportWatchError();
       throw error;
     }
+  }
+
+  #timeoutError(): MtlsError {
+    const sourceId = this.#source?.id;
+    return new MtlsError(
+      'SOURCE_UNAVAILABLE',
+      `loading credentials from ${sourceId ?? 'the source'} took longer than ${this.#schedule.loadTimeoutMs} ms; ` +
+        'check that the source is reachable (options.loadTimeoutMs sets the limit)',
+      { sourceId },
+    );
   }
 
   // Validation accepts a certificate up to and including its notAfter second; the resolver stops
@@ -753,66 +566,28 @@ class Resolver extends EventEmitter implements TlsResolver {
     return { credentials: await loadCredentials(source, this.#policy, { signal }), version };
   }
 
-  // A source that hangs (a black-holed network, a stuck SDK) must not stall every later refresh:
-  // past loadTimeoutMs the attempt is aborted and counts as a failure, whether or not the source
-  // honours its signal. Measured in real time, whatever clock drives the schedule.
-  async #withTimeout<T>(run: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const attempt = new AbortController();
-    // close() releases everyone waiting on this load at once, even if the source ignores its signal.
-    let onClose = () => {};
-    const closed = new Promise<never>((_, reject) => {
-      onClose = () => {
-        attempt.abort(this.#abort.signal.reason);
-        reject(this.#abort.signal.reason);
-      };
-    });
-    closed.catch(() => {});
-    if (this.#abort.signal.aborted) onClose();
-    else this.#abort.signal.addEventListener('abort', onClose, { once: true });
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const sourceId = this.#source?.id;
-        const error = new MtlsError(
-          'SOURCE_UNAVAILABLE',
-          `loading credentials from ${sourceId ?? 'the source'} took longer than ${this.#loadTimeoutMs} ms; ` +
-            'check that the source is reachable (options.loadTimeoutMs sets the limit)',
-          { sourceId },
-        );
-        attempt.abort(error);
-        reject(error);
-      }, this.#loadTimeoutMs);
-      timer.unref();
-    });
-    try {
-      return await Promise.race([run(attempt.signal), timedOut, closed]);
-    } finally {
-      clearTimeout(timer);
-      this.#abort.signal.removeEventListener('abort', onClose);
-    }
-  }
-
   #install(credentials: ValidatedCredentials): Identity {
     const cur = this.#current;
     if (cur !== undefined && !cur.expired && credentials.version === cur.credentials.version) return cur;
-    const secureContext = buildSecureContext(credentials, this.#caMode);
-    const notBeforeMs = credentials.notBefore.getTime();
-    const notAfterMs = credentials.notAfter.getTime();
-    const issuing = this.#kind() === 'issuing';
+    const secureContext = buildSecureContext(credentials, this.#outputs.caMode);
+    const times = credentialTimes(
+      this.#schedule,
+      this.#kind(),
+      credentials.notBefore.getTime(),
+      credentials.notAfter.getTime(),
+    );
     const identity: Identity = {
       serial: ++this.#serial,
       credentials,
       secureContext,
       fingerprint256: credentials.fingerprint256,
-      notAfterMs,
-      renewAt: notBeforeMs + (notAfterMs - notBeforeMs) * this.#renewFraction,
-      warnAt: issuing ? Number.POSITIVE_INFINITY : notAfterMs - this.#warnMs,
+      ...times,
       warned: false,
       expired: false,
     };
     this.#current = identity;
     if (cur !== undefined) {
-      this.#bumpEpoch();
+      this.#outputs.retireConnections();
       this.#emitSafely('rotated', {
         previousFingerprint256: cur.fingerprint256,
         fingerprint256: identity.fingerprint256,
@@ -827,16 +602,16 @@ class Resolver extends EventEmitter implements TlsResolver {
     this.#failures = 0;
     this.#lastError = undefined;
     this.#lastRefreshAt = now;
-    this.#nextRefreshAt = now + this.#nextDelay(identity, now);
+    this.#nextRefreshAt = now + refreshDelay(this.#schedule, this.#kind(), identity, now);
   }
 
   #failed(error: MtlsError): void {
     const now = this.#clock.now();
     this.#failures++;
     this.#lastError = error;
-    const retryInMs = this.#backoffDelay(now);
-    this.#nextRefreshAt = now + retryInMs;
     const usable = this.#usable(now);
+    const retryInMs = backoffDelay(this.#schedule, this.#failures, usable?.notAfterMs, now);
+    this.#nextRefreshAt = now + retryInMs;
     // An issuing source that cannot renew past its renewal point is running out of time: say so.
     if (usable !== undefined && this.#kind() === 'issuing' && now >= usable.renewAt && !usable.warned) {
       usable.warnAt = now;
@@ -847,11 +622,6 @@ class Resolver extends EventEmitter implements TlsResolver {
       ...(usable === undefined ? {} : { fingerprint256: usable.fingerprint256 }),
       retryInMs,
     });
-  }
-
-  #bumpEpoch(): void {
-    this.#epoch++;
-    for (const listener of this.#epochListeners) listener();
   }
 
   // A throwing listener is the listener's bug: it must not turn a good load into a failed one.
@@ -868,12 +638,14 @@ class Resolver extends EventEmitter implements TlsResolver {
 
 /**
  * A resolver for one credential: cached, refreshed, validated, and handed to any Node HTTP client as
- * a self-rotating identity. Throws `INVALID_OPTION` for a malformed option; load errors surface on
+ * a self-rotating identity. Throws `INVALID_OPTION` for a malformed option (and for a Promise
+ * where the source belongs: a forgotten `await`); load errors surface on
  * first use.
  */
 export function createTlsResolver(options: TlsResolverOptions): TlsResolver {
   if (options === null || typeof options !== 'object') {
     throw invalidOption('source', 'is required: createTlsResolver({ source })');
   }
+  if (isPromiseLike(options)) throw promiseGivenError('createTlsResolver(options)');
   return new Resolver(options);
 }

@@ -1,14 +1,13 @@
 // fileSource: a credential in files — explicit paths, a directory of well-known names (mtlskit's
 // `certificate.pem`/`private.key`/`ca.pem` or Kubernetes' `tls.crt`/`tls.key`/`ca.crt`), or one PEM
-// holding key and certificate — and `watch()`, which notices replacements, including the
-// Kubernetes atomic writer swapping the `..data` symlink of a Secret or CSI volume.
+// holding key and certificate — and `watch()` (./watch.ts), which notices replacements, including
+// the Kubernetes atomic writer swapping the `..data` symlink of a Secret or CSI volume.
 //
 // Files are always read as one generation: each path is resolved through its symlinks, read, and
 // resolved again; if any resolution moved meanwhile (a `..data` swap), the whole set is read again.
 // So a certificate of one generation is never paired with the key of another.
-import { type FSWatcher, watch as fsWatch, type Stats } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { MtlsError } from '../errors.js';
 import { formatReference } from '../references/reference.js';
 import type { CredentialMaterial, CredentialSource, FieldValue, Finding, SourceContext } from '../types.js';
@@ -25,6 +24,7 @@ import {
   throwIfAborted,
   WarningLog,
 } from './shared.js';
+import { watchFiles } from './watch.js';
 
 export interface FileSourceOptions {
   /** A directory of well-known names, or one PEM file holding key and certificate. */
@@ -81,8 +81,6 @@ const LAYOUTS = [
 ] as const;
 
 const MAX_GENERATION_RETRIES = 5;
-/** How many debounce periods events may keep postponing a read (a log written beside the credential never goes quiet). */
-const MAX_DEBOUNCE_PERIODS = 10;
 
 async function exists(path: string, sourceId: string, signal: AbortSignal | undefined): Promise<boolean> {
   try {
@@ -252,235 +250,20 @@ export function fileSource(pathOrOptions: string | FileSourceOptions): FileCrede
   }
 
   function watch(onChange: () => void): () => void {
-    let stopped = false;
-    // Aborted by stop(): a look at the filesystem still pending then settles.
-    const halt = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
-    let firstEventAt: number | undefined;
-    let poller: NodeJS.Timeout | undefined;
-    let running: Promise<void> | undefined;
-    let again = false;
-    // The version the caller last saw: that of its last load, else what is there now.
-    let baseline: Promise<string | undefined> =
-      lastLoaded !== undefined ? Promise.resolve(lastLoaded) : source.version().catch(() => undefined);
-
-    const check = async (): Promise<void> => {
-      const before = await baseline;
-      const now = await source.version().catch(() => undefined);
-      // A failed read (a file missing mid-rotation) is not a change: the next event checks again.
-      if (stopped || now === undefined || now === before) return;
-      baseline = Promise.resolve(now);
-      try {
-        onChange();
-      } catch {
-        // The listener's failure is its own; watching goes on.
-      }
-    };
-    const run = (): void => {
-      timer = undefined;
-      firstEventAt = undefined;
-      if (stopped) return;
-      if (running) {
-        again = true;
-        return;
-      }
-      running = check().finally(() => {
-        running = undefined;
-        if (again) {
-          again = false;
-          schedule();
-        }
-      });
-    };
-    const schedule = (): void => {
-      if (stopped) return;
-      if (timer) clearTimeout(timer);
-      const now = Date.now();
-      firstEventAt ??= now;
-      const deadline = firstEventAt + debounceMs * MAX_DEBOUNCE_PERIODS;
-      timer = setTimeout(run, Math.max(0, Math.min(debounceMs, deadline - now)));
-      timer.unref();
-    };
-
-    // Each directory is watched itself while it exists. An inotify watch follows the inode, not
-    // the name: once the directory is removed or replaced (rm -rf and mkdir, a rename over it), its
-    // watch hears nothing more. So each event of a watch looks (asynchronously: a hung mount must
-    // not freeze the event loop) whether the name still leads to the watched directory; if not,
-    // the directory at the name is watched anew, or, while it is missing, its nearest existing
-    // ancestor is watched (and polled, as a backstop) until it is back. Only a directory watched
-    // anew, never an event of the ancestor, leads to a read.
-    interface Target {
-      /** A directory; or, for the `path` option, a directory or a file (a bundle). */
-      path: string;
-      /** `path` may be a file, whose directory is then the one watched. */
-      mayBeFile: boolean;
-      /** The directory watched now: `path`, or its directory when `path` is a file. */
-      dir?: string;
-      watcher?: FSWatcher;
-      dev?: number;
-      ino?: number;
-      /** While `path` is missing: the ancestor watched instead. */
-      waiting?: FSWatcher;
-      waitingOn?: string;
-      /** fs.watch failed on `dir` although it exists: polled only. */
-      unwatchable?: boolean;
-      /** A look at the filesystem is under way; `lookAgain` once it is done; `forced`: watch anew even if unchanged. */
-      looking?: boolean;
-      lookAgain?: boolean;
-      forced?: boolean;
-    }
-    const targets: Target[] = [];
-    if (options.path !== undefined) targets.push({ path: options.path, mayBeFile: true });
-    const dirs = new Set<string>();
-    for (const f of EXPLICIT_FIELDS) {
-      const p = options[f];
-      if (p !== undefined) dirs.add(dirname(p));
-    }
-    for (const dir of dirs) targets.push({ path: dir, mayBeFile: false });
-
-    /** The stats of `path`, or undefined when it cannot be seen (missing, or watching stopped). */
-    const statOf = (path: string): Promise<Stats | undefined> =>
-      onePerPath(path, halt.signal, () => stat(path)).catch(() => undefined);
-    /** The directory to watch for `t`, or undefined while there is none. */
-    const directoryFor = async (t: Target): Promise<{ dir: string; stats: Stats } | undefined> => {
-      const st = await statOf(t.path);
-      if (st?.isDirectory()) return { dir: t.path, stats: st };
-      if (st === undefined || !t.mayBeFile) return undefined;
-      const dir = dirname(t.path);
-      const parent = await statOf(dir);
-      return parent?.isDirectory() ? { dir, stats: parent } : undefined;
-    };
-    const nearestAncestor = async (path: string): Promise<string | undefined> => {
-      for (let p = dirname(path); ; p = dirname(p)) {
-        if ((await statOf(p))?.isDirectory()) return p;
-        if (stopped || dirname(p) === p) return undefined;
-      }
-    };
-    const release = (t: Target): void => {
-      t.watcher?.close();
-      t.waiting?.close();
-      t.watcher = undefined;
-      t.waiting = undefined;
-      t.waitingOn = undefined;
-      t.unwatchable = false;
-    };
-    const watchDirectory = (t: Target, dir: string, stats: Stats): void => {
-      release(t);
-      t.dir = dir;
-      try {
-        const w = fsWatch(dir, { persistent: false }, (event, name) => {
-          if (t.watcher !== w) return;
-          // The directory itself removed or moved away (Node names it by its own base name):
-          // watch whatever is at the name now, even a new directory that reuses the inode number.
-          if (event === 'rename' && name === basename(dir)) {
-            refresh(t, true);
-            return;
-          }
-          refresh(t);
-          schedule();
-        });
-        w.on('error', () => {
-          if (t.watcher !== w) return;
-          release(t);
-          poll();
-        });
-        t.watcher = w;
-        t.dev = stats.dev;
-        t.ino = stats.ino;
-      } catch {
-        // fs.watch cannot watch it (no inotify left, a filesystem without events): poll.
-        t.unwatchable = true;
-        poll();
-        return;
-      }
-      // Watched anew: what changed before the watch began is read now. And the directory may have
-      // been replaced between the look and the watch: look again.
-      schedule();
-      t.lookAgain = true;
-    };
-    const waitFor = (t: Target, ancestor: string | undefined): void => {
-      release(t);
-      t.dir = undefined;
-      poll();
-      if (ancestor === undefined) return;
-      try {
-        const w = fsWatch(ancestor, { persistent: false }, () => {
-          // Something changed in the ancestor: perhaps the directory is back, or a nearer ancestor exists.
-          if (t.waiting === w) refresh(t);
-        });
-        w.on('error', () => {
-          if (t.waiting !== w) return;
-          w.close();
-          t.waiting = undefined;
-          t.waitingOn = undefined;
-        });
-        t.waiting = w;
-        t.waitingOn = ancestor;
-      } catch {
-        return; // polling alone
-      }
-      // It may have appeared between the look and the watch.
-      t.lookAgain = true;
-    };
-    /** Looks where `t` is now and watches that, unless it is what is watched already. */
-    const reconcile = async (t: Target): Promise<void> => {
-      const forced = t.forced === true;
-      t.forced = false;
-      const found = await directoryFor(t);
-      const ancestor = found === undefined ? await nearestAncestor(t.path) : undefined;
-      if (stopped) return;
-      if (found !== undefined) {
-        const same =
-          t.watcher && found.dir === t.dir && found.stats.dev === t.dev && found.stats.ino === t.ino;
-        if (same && !forced) return;
-        // (An unwatchable directory is tried again here at each poll; the poll reads it.)
-        watchDirectory(t, found.dir, found.stats);
-        return;
-      }
-      if (t.waiting && ancestor === t.waitingOn) return;
-      waitFor(t, ancestor);
-    };
-    /** Runs {@link reconcile} for `t`, one at a time: a call meanwhile makes it run once more after. */
-    const refresh = (t: Target, force = false): void => {
-      if (stopped) return;
-      if (force) t.forced = true;
-      if (t.looking) {
-        t.lookAgain = true;
-        return;
-      }
-      t.looking = true;
-      t.lookAgain = false;
-      void reconcile(t)
-        .catch(() => {})
-        .finally(() => {
-          t.looking = false;
-          if (t.lookAgain) refresh(t);
-        });
-    };
-    const poll = (): void => {
-      if (poller || stopped) return;
-      poller = setInterval(() => {
-        // Every directory watched again: events suffice.
-        if (targets.every((t) => t.watcher)) {
-          clearInterval(poller);
-          poller = undefined;
-          return;
-        }
-        for (const t of targets) if (!t.watcher) refresh(t);
-        // Where fs.watch cannot watch, reading is the only way to see a change.
-        if (targets.some((t) => t.unwatchable)) run();
-      }, pollIntervalMs);
-      poller.unref();
-    };
-    for (const t of targets) refresh(t);
-
+    const directories = EXPLICIT_FIELDS.flatMap((f) =>
+      options[f] === undefined ? [] : [dirname(options[f])],
+    );
+    const stopWatching = watchFiles({
+      path: options.path,
+      directories,
+      debounceMs,
+      pollIntervalMs,
+      version: () => source.version(),
+      lastSeen: lastLoaded,
+      onChange,
+    });
     const stop = (): void => {
-      if (stopped) return;
-      stopped = true;
-      halt.abort();
-      if (timer) clearTimeout(timer);
-      if (poller) clearInterval(poller);
-      for (const t of targets) release(t);
+      stopWatching();
       stops.delete(stop);
     };
     stops.add(stop);

@@ -7,6 +7,7 @@ import { open } from 'node:fs/promises';
 import { inspect } from 'node:util';
 import { MtlsError } from '../errors.js';
 import type { CredentialMaterial, FieldValue, Finding } from '../types.js';
+import { withDeadline } from './deadline.js';
 
 /** Far above any real credential (a PKCS#12 with a long chain is a few KiB); stops a wrong path at /dev/zero. */
 const MAX_FILE_BYTES = 16 * 1024 * 1024;
@@ -109,7 +110,8 @@ export interface StoredFile {
  * `op`, or the signal's reason as soon as the signal is aborted, whichever comes first: a blocked
  * filesystem call (a FIFO without a writer, a hung network mount) must not hold up an abort. What
  * `op` yields after the abort is handed to `late` (to close a handle that opened too late), and its
- * failure is swallowed, so nothing is left unhandled.
+ * failure is swallowed, so nothing is left unhandled. The race is {@link withDeadline}'s, without a
+ * timeout: the signal carries the caller's deadline.
  */
 export function abortable<T>(
   op: Promise<T>,
@@ -117,7 +119,9 @@ export function abortable<T>(
   late?: (value: T) => void,
 ): Promise<T> {
   if (signal === undefined) return op;
-  const leftBehind = (): void => {
+  const raced = withDeadline(() => op, { signal, onTimeout: () => signal.reason });
+  raced.catch(() => {
+    if (!signal.aborted) return;
     op.then(
       (value) => {
         try {
@@ -126,35 +130,8 @@ export function abortable<T>(
       },
       () => {},
     );
-  };
-  if (signal.aborted) {
-    leftBehind();
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<T>((resolve, reject) => {
-    let settled = false;
-    const onAbort = (): void => {
-      if (settled) return;
-      settled = true;
-      reject(signal.reason);
-      leftBehind();
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    op.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        if (settled) return;
-        settled = true;
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        if (settled) return;
-        settled = true;
-        reject(err);
-      },
-    );
   });
+  return raced;
 }
 
 // The filesystem call pending on each path: at most one at a time (see onePerPath).

@@ -78,7 +78,8 @@ describe('immutability', () => {
   });
 
   test('the lists and every finding are frozen too', async () => {
-    const soon = await root.issueClient({ validForSeconds: 86_400 });
+    const notBefore = new Date(Date.now() - 365 * 86_400_000);
+    const soon = await root.issueClient({ notBefore, validForSeconds: 86_400 });
     const warned = await loadCredentials({ cert: soon.certPem, key: soon.keyPem });
     expect(warned.findings.map((f) => f.code)).toEqual(['EXPIRING_SOON']);
     for (const value of [creds.chain, creds.ca, warned.findings, ...warned.findings]) {

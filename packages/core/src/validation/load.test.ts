@@ -448,8 +448,8 @@ const CASES: BadCase[] = [
     says: /takes only CA certificates/,
   },
   {
-    name: 'an unrelated certificate among the intermediates',
-    material: () => ({ cert: leaf.fullChainPem + other.certPem, key: leaf.keyPem }),
+    name: 'an intermediate missing between the leaf and the root given',
+    material: () => ({ cert: leaf.certPem + ca.certPem, key: leaf.keyPem }),
     code: 'CHAIN_INVALID',
     field: 'cert',
     says: /cannot be put in order.*remove unrelated certificates/s,
@@ -651,6 +651,36 @@ describe('loadCredentials with a source', () => {
       code: 'MISSING_FIELD',
       sourceId: 'test:empty',
     });
+  });
+
+  test('takes a reference string, and closes the source it built from it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mtlskit-load-ref-'));
+    try {
+      writeFileSync(join(dir, 'certificate.pem'), leaf.fullChainPem);
+      writeFileSync(join(dir, 'private.key'), leaf.keyPem, { mode: 0o600 });
+      const creds = await loadCredentials(`file:${dir}`);
+      expect(creds.fingerprint256).toBe(leaf.fingerprint256);
+      expect(creds.sourceId).toBe(`file:${dir}`);
+      await expect(loadCredentials(`file:${dir}/missing`)).rejects.toMatchObject({
+        code: 'SOURCE_NOT_FOUND',
+      });
+      await expect(loadCredentials('no-such-scheme:x')).rejects.toMatchObject({
+        code: 'INVALID_REFERENCE',
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a Promise of a source (a forgotten await) is named as such, not a missing field', async () => {
+    const forgotten = Promise.resolve({
+      id: 'test:x',
+      load: async () => ({}),
+    }) as unknown as CredentialSource;
+    const err = await loadCredentials(forgotten).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'INVALID_OPTION' });
+    expect((err as Error).message).toMatch(/loadCredentials\(\) was given a Promise.*`await` missing/);
+    expect((err as Error).message).not.toMatch(/MTLS_CERT/);
   });
 
   test('warnings ride on the credentials instead of throwing', async () => {

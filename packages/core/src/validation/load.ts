@@ -1,9 +1,11 @@
-// The one call most users need: a source (or material in hand) in, validated MtlsCredentials out.
-// load -> decode -> validate, with every failure an MtlsError naming the source and the field.
+// The one call most users need: a source, a reference string (`env:`, `file:DIR`, `aws-sm://…`)
+// or material in hand in, validated MtlsCredentials out. load -> decode -> validate, with every
+// failure an MtlsError naming the source and the field.
 
 import { type DecodeOptions, decodeWith } from '../decoding/decode.js';
 import { LegacyCiphersNeeded, legacyCiphersIfLoaded, loadLegacyCiphers } from '../decoding/legacy-ciphers.js';
-import { MtlsError } from '../errors.js';
+import { isPromiseLike, MtlsError, promiseGivenError } from '../errors.js';
+import { sourceFromReference } from '../references/registry.js';
 import type { CredentialMaterial, CredentialSource, SourceContext } from '../types.js';
 import { ValidatedCredentials } from './credentials.js';
 import { resolvePolicy, type ValidationPolicy } from './policy.js';
@@ -39,17 +41,32 @@ async function loadMaterial(
 }
 
 /**
- * Loads (when given a source), decodes and validates a credential. Resolves to immutable credentials
- * carrying any warnings (e.g. EXPIRING_SOON); rejects with an MtlsError for anything that would fail a
- * TLS handshake or could not be read. Legacy PKCS#12 files load node-forge's RC2/DES on first need.
+ * Loads (when given a source, or a reference string such as `env:` or `file:/etc/mtls`), decodes and
+ * validates a credential. Resolves to immutable credentials carrying any warnings (e.g.
+ * EXPIRING_SOON); rejects with an MtlsError for anything that would fail a TLS handshake or could not
+ * be read. A source built from a reference here is closed once read. Legacy PKCS#12 files load
+ * node-forge's RC2/DES on first need.
  */
 export async function loadCredentials(
-  sourceOrMaterial: CredentialSource | CredentialMaterial,
+  from: CredentialSource | CredentialMaterial | string,
   policy?: ValidationPolicy,
   ctx?: SourceContext,
 ): Promise<ValidatedCredentials> {
-  const source = isSource(sourceOrMaterial) ? sourceOrMaterial : undefined;
-  const material = source ? await loadMaterial(source, ctx) : (sourceOrMaterial as CredentialMaterial);
+  if (isPromiseLike(from)) throw promiseGivenError('loadCredentials()');
+  if (typeof from === 'string') {
+    const source = await sourceFromReference(from);
+    try {
+      return await loadCredentials(source, policy, ctx);
+    } finally {
+      try {
+        await source.close?.();
+      } catch {
+        // Closing is best effort: what was read is what the caller asked for.
+      }
+    }
+  }
+  const source = isSource(from) ? from : undefined;
+  const material = source ? await loadMaterial(source, ctx) : (from as CredentialMaterial);
   const sourceId = source?.id;
   const resolved = resolvePolicy(policy);
   const opts: DecodeOptions = {

@@ -10,7 +10,11 @@ export type CredentialField = 'cert' | 'key' | 'passphrase' | 'ca' | 'pfx';
 export interface ValidationPolicy {
   /** The clock, in ms since the epoch. Default `Date.now`. */
   now?: () => number;
-  /** Warn (`EXPIRING_SOON`) when the certificate expires within this many days. Default 30. */
+  /**
+   * Warn (`EXPIRING_SOON`) when the certificate expires within this many days. Default: the smaller
+   * of 30 days and a third of the certificate's lifetime (so a 30-day certificate, renewed at two
+   * thirds as cert-manager does, does not warn from its first load).
+   */
   warnDays?: number;
   /**
    * Require a certificate usable for TLS client authentication, by OpenSSL's rule: the clientAuth
@@ -70,7 +74,8 @@ export function normaliseFieldName(name: string): string {
 /** A policy with its defaults applied. */
 export interface ResolvedPolicy {
   now: () => number;
-  warnDays: number;
+  /** As given; undefined: the default window of {@link warnWindowMs}. */
+  warnDays: number | undefined;
   requireClientAuth: boolean;
   expectedIdentity: ValidationPolicy['expectedIdentity'];
   pfxCaAsTrust: boolean;
@@ -80,6 +85,18 @@ export interface ResolvedPolicy {
 }
 
 const DEFAULT_WARN_DAYS = 30;
+const DAY_MS = 86_400_000;
+
+/**
+ * The `EXPIRING_SOON` window of a certificate valid from `notBefore` to `notAfter` (ms), in ms:
+ * `warnDays` when given, else the smaller of 30 days and a third of its lifetime. cert-manager renews
+ * at two thirds of a lifetime by default, so a healthy short-lived certificate never warns. One rule
+ * for validation and for the resolver's `expiring` event.
+ */
+export function warnWindowMs(warnDays: number | undefined, notBefore: number, notAfter: number): number {
+  if (warnDays !== undefined) return warnDays * DAY_MS;
+  return Math.min(DEFAULT_WARN_DAYS * DAY_MS, Math.max(0, (notAfter - notBefore) / 3));
+}
 
 function invalid(option: string, problem: string, fix: string): never {
   throw new MtlsError('INVALID_OPTION', `The validation policy's ${option} ${problem}. ${fix}`);
@@ -132,7 +149,7 @@ function checkPolicy(policy: unknown): asserts policy is ValidationPolicy {
     invalid(
       'warnDays',
       `is ${typeof p.warnDays === 'number' ? String(p.warnDays) : describe(p.warnDays)}`,
-      'Give a number of days, 0 or more (default 30).',
+      'Give a number of days, 0 or more (default: 30, or a third of the lifetime of a shorter-lived certificate).',
     );
   }
   optional(p, 'expectedIdentity', 'object', 'Give an object with commonName, dnsName and/or subject.');
@@ -178,7 +195,7 @@ export function resolvePolicy(given?: ValidationPolicy | null): ResolvedPolicy {
   const now = policy.now ?? Date.now;
   return {
     now: () => currentTime(now),
-    warnDays: policy.warnDays ?? DEFAULT_WARN_DAYS,
+    warnDays: policy.warnDays,
     requireClientAuth: policy.requireClientAuth ?? true,
     expectedIdentity: policy.expectedIdentity,
     pfxCaAsTrust: policy.pfxCaAsTrust ?? false,

@@ -89,6 +89,27 @@ describe('validity window', () => {
     expect(warning?.fix).toMatch(/Renew/);
   });
 
+  test("by default the window is 30 days, or a third of a shorter-lived certificate's lifetime", async () => {
+    // A 30-day certificate (cert-manager renews at two thirds): quiet until 10 days are left.
+    const month = await intermediate.issueClient({ validForSeconds: 30 * 86_400 });
+    const notBefore = Date.parse(month.x509.validFrom);
+    const notAfter = Date.parse(month.x509.validTo);
+    const third = (notAfter - notBefore) / 3;
+    expect(findings(month, { now: () => notBefore + 60_000 })).toEqual([]);
+    expect(findings(month, { now: () => notAfter - third - 1000 })).toEqual([]);
+    expect(codes(findings(month, { now: () => notAfter - third + 1000 }))).toEqual(['warning:EXPIRING_SOON']);
+    // An explicit warnDays wins, also above a third of the lifetime.
+    expect(codes(findings(month, { now: () => notAfter - 29 * DAY, warnDays: 30 }))).toEqual([
+      'warning:EXPIRING_SOON',
+    ]);
+    // A year-long certificate: 30 days.
+    const year = Date.parse(mangopay.x509.validTo);
+    expect(findings(mangopay, { now: () => year - 30 * DAY - 1000 })).toEqual([]);
+    expect(codes(findings(mangopay, { now: () => year - 30 * DAY + 1000 }))).toEqual([
+      'warning:EXPIRING_SOON',
+    ]);
+  });
+
   test('an expired intermediate is reported besides the leaf', () => {
     const interNotAfter = Date.parse(new X509Certificate(mangopay.chainPem).validTo);
     const list = findings(mangopay, { now: () => interNotAfter + 1000 });
@@ -180,11 +201,32 @@ describe('chain', () => {
     expect(validateCredentials(decoded)).toEqual([]);
   });
 
-  test('a certificate of another chain among the intermediates is CHAIN_INVALID naming it', async () => {
+  test('certificates unrelated to the leaf are dropped, named (by subject) in a warning', async () => {
     const otherRoot = await TestCA.create({ commonName: 'some other CA' });
-    const [f] = findings(mangopay, undefined, mangopay.fullChainPem + otherRoot.certPem);
-    expect(f).toMatchObject({ code: 'CHAIN_INVALID', severity: 'error', field: 'cert' });
-    expect(f?.message).toContain('"some other CA" did not issue');
+    const stranger = await otherRoot.issueClient({ commonName: 'someone else' });
+    const decoded = decodeMaterial({
+      cert: mangopay.fullChainPem + otherRoot.certPem + stranger.certPem,
+      key: mangopay.keyPem,
+    });
+    expect(decoded.leaf.fingerprint256).toBe(mangopay.fingerprint256);
+    expect(decoded.chain.map((c) => c.subject)).toEqual(['CN=mtlskit test intermediate CA']);
+    const list = validateCredentials(decoded);
+    expect(codes(list)).toEqual(['warning:UNRELATED_CERTIFICATES']);
+    expect(list[0]).toMatchObject({ field: 'cert' });
+    expect(list[0]?.message).toContain('2 certificates outside the chain');
+    expect(list[0]?.message).toContain('"CN=some other CA", "CN=someone else"');
+    expect(list[0]?.message).not.toContain('BEGIN');
+  });
+
+  test('an intermediate missing between the leaf and the certificates given is CHAIN_INVALID', async () => {
+    // The root given, the intermediate that signed the leaf not.
+    const [missing] = findings(mangopay, undefined, mangopay.certPem + root.certPem);
+    expect(missing).toMatchObject({ code: 'CHAIN_INVALID', severity: 'error', field: 'cert' });
+    expect(missing?.message).toContain('"mtlskit test root CA" did not issue');
+    // Another intermediate of the same name: given as the issuer, but it did not sign.
+    const impostor = await (await TestCA.create()).intermediate();
+    const [wrong] = findings(mangopay, undefined, mangopay.certPem + impostor.certPem);
+    expect(wrong).toMatchObject({ code: 'CHAIN_INVALID', severity: 'error', field: 'cert' });
   });
 
   test('validating parts put together by hand checks that each link really signed the one below', async () => {
@@ -225,7 +267,9 @@ describe('chain', () => {
 
 describe('key', () => {
   test('findings list errors before warnings and carry a fix', async () => {
-    const other = await intermediate.issueClient({ validForSeconds: 3 * 86_400 });
+    // Issued a year ago: the 30-day window applies (a short-lived certificate's is a third of its life).
+    const notBefore = new Date(Date.now() - 365 * 86_400_000);
+    const other = await intermediate.issueClient({ notBefore, validForSeconds: 3 * 86_400 });
     const list = validateCredentials(decodeMaterial({ cert: other.certPem, key: mangopay.keyPem }));
     expect(codes(list)).toEqual(['error:KEY_MISMATCH', 'warning:EXPIRING_SOON']);
     for (const f of list) expect(f.fix.length).toBeGreaterThan(10);

@@ -19,7 +19,7 @@ import type { DecodedMaterial } from '../decoding/decode.js';
 import { describeKey } from '../decoding/keys.js';
 import { MtlsError } from '../errors.js';
 import type { Finding } from '../types.js';
-import { type ResolvedPolicy, resolvePolicy, type ValidationPolicy } from './policy.js';
+import { type ResolvedPolicy, resolvePolicy, type ValidationPolicy, warnWindowMs } from './policy.js';
 
 const DAY_MS = 86_400_000;
 
@@ -201,7 +201,7 @@ function checkDates(
       message: `The certificate ${certName(leaf)} in ${label} expired on ${date(notAfter)}.`,
       fix: `${RENEW}.`,
     });
-  } else if (notAfter - now < policy.warnDays * DAY_MS) {
+  } else if (notAfter - now < warnWindowMs(policy.warnDays, notBefore, notAfter)) {
     const days = Math.floor((notAfter - now) / DAY_MS);
     out.push({
       code: 'EXPIRING_SOON',

@@ -67,28 +67,10 @@ export async function removeTranspiledCore(): Promise<void> {
 }
 
 /** Runs an ES module script as `nobody` and parses what it writes to stdout as JSON. */
-export function runAsNobody<T = Record<string, unknown>>(script: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-      uid: 65534,
-      gid: 65534,
-      cwd: tmpdir(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c) => {
-      out += c;
-    });
-    child.stderr.on('data', (c) => {
-      err += c;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      if (code !== 0) reject(new Error(`child exited ${code}: ${err}`));
-      else resolve(JSON.parse(out));
-    });
-  });
+export async function runAsNobody<T = Record<string, unknown>>(script: string): Promise<T> {
+  const { code, stdout, stderr } = await runNode(script, { uid: 65534, gid: 65534 });
+  if (code !== 0) throw new Error(`child exited ${code}: ${stderr}`);
+  return JSON.parse(stdout) as T;
 }
 
 /**
@@ -149,4 +131,36 @@ export function actAsNobody(): (() => void) | { skip: string } {
     throw err;
   }
   return restore;
+}
+
+/** What a child Node process did: its exit code and what it wrote. */
+export interface ChildResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs an ES module script in a child Node process (as another user with `as`), with Node's default
+ * handling of unhandled rejections (the process ends), as an application would run: for what only a
+ * whole process shows.
+ */
+export function runNode(script: string, as: { uid?: number; gid?: number } = {}): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      ...as,
+      cwd: tmpdir(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => {
+      stdout += c;
+    });
+    child.stderr.on('data', (c) => {
+      stderr += c;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
 }

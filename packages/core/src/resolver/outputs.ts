@@ -1,0 +1,103 @@
+// What a resolver hands out, apart from how it loads and schedules: the identity provider the
+// rotating clients read (with the epoch that retires pooled connections), the https.Agent, the undici
+// Dispatcher, undici's fetch through it, and plain TLS options. Each object is built on first use and
+// is the same object for the resolver's life, so a client that captured it rotates too.
+import type https from 'node:https';
+import type * as Undici from 'undici';
+import { RotatingHttpsAgent } from '../tls/agent.js';
+import { type CaMode, type PlainTlsOptions, plainTlsOptions } from '../tls/context.js';
+import {
+  createRotatingDispatcher,
+  type DispatcherOptions,
+  loadUndici,
+  type RotatingDispatcher,
+} from '../tls/dispatcher.js';
+import type { IdentityProvider, TlsIdentity } from '../tls/identity.js';
+import type { ProxySettings } from '../tls/proxy.js';
+import type { ValidatedCredentials } from '../validation/credentials.js';
+
+/** What `fetch()` accepts: undici's fetch signature (the same as the global fetch). */
+export type ResolverFetch = (
+  input: Undici.RequestInfo,
+  init?: Undici.RequestInit,
+) => Promise<Undici.Response>;
+
+/** What the outputs need from the resolver that owns them. */
+export interface IdentitySource {
+  /** Acts on a deadline that has come (expiry, due refresh). */
+  touch(): void;
+  /** The identity usable right now, if any. */
+  current(): TlsIdentity | undefined;
+  /** Waits for a usable identity. */
+  acquire(): Promise<TlsIdentity>;
+}
+
+export interface OutputOptions {
+  agentOptions: https.AgentOptions;
+  dispatcherOptions: DispatcherOptions;
+  caMode: CaMode;
+  proxy: ProxySettings | undefined;
+  rejectUnauthorized: boolean;
+}
+
+export class ResolverOutputs {
+  readonly provider: IdentityProvider;
+  readonly #options: OutputOptions;
+  #epoch = 0;
+  readonly #epochListeners: Array<() => void> = [];
+  #agent: RotatingHttpsAgent | undefined;
+  #dispatcher: RotatingDispatcher | undefined;
+
+  constructor(source: IdentitySource, options: OutputOptions) {
+    this.#options = options;
+    // The epoch getter runs with the provider as `this`.
+    const self = this;
+    this.provider = {
+      get epoch() {
+        return self.#epoch;
+      },
+      touch: () => source.touch(),
+      current: () => source.current(),
+      acquire: () => source.acquire(),
+      onEpoch: (listener) => {
+        this.#epochListeners.push(listener);
+      },
+      rejectUnauthorized: options.rejectUnauthorized,
+      proxy: options.proxy,
+    };
+  }
+
+  get caMode(): CaMode {
+    return this.#options.caMode;
+  }
+
+  /** Pooled connections stop being reused: after a rotation, at expiry, on close. */
+  retireConnections(): void {
+    this.#epoch++;
+    for (const listener of this.#epochListeners) listener();
+  }
+
+  agent(): https.Agent {
+    this.#agent ??= new RotatingHttpsAgent(this.provider, this.#options.agentOptions);
+    return this.#agent as unknown as https.Agent;
+  }
+
+  dispatcher(): Undici.Dispatcher {
+    this.#dispatcher ??= createRotatingDispatcher(this.provider, this.#options.dispatcherOptions);
+    return this.#dispatcher;
+  }
+
+  readonly fetch: ResolverFetch = (input, init) => {
+    const dispatcher = this.dispatcher();
+    return loadUndici().fetch(input, { ...init, dispatcher });
+  };
+
+  tlsOptions(credentials: ValidatedCredentials): PlainTlsOptions {
+    return plainTlsOptions(credentials, this.#options.caMode);
+  }
+
+  /** Closes the dispatcher gracefully (requests in flight finish); the agent's pool went with the epoch. */
+  async close(): Promise<void> {
+    await this.#dispatcher?.close();
+  }
+}
