@@ -392,6 +392,20 @@ describe('errors', () => {
     expect(err.message).toContain('BadParameter: The parameter is not valid.');
   });
 
+  it('a write refused over a deleted secret of that name (409) says to recover or purge it, not retried', async () => {
+    kv.emulator.fail({
+      kind: 'error',
+      code: 'Conflict',
+      status: 409,
+      operation: 'SetSecret',
+      message: 'Secret mtls is currently in a deleted but recoverable state, and its name cannot be reused.',
+    });
+    const err = await failure(kv.source({ name: 'mtls' }).store({ bundle: bundle(next) }));
+    expect(err.code).toBe('SOURCE_UNAVAILABLE');
+    expect(err.retryable).toBe(false);
+    expect(err.message).toMatch(/deleted but recoverable state.* recover or purge it first/);
+  });
+
   it('an untrusted vault certificate, a closed port and a challenge for another host are reported as such', async () => {
     const untrusted = kv.source({
       name: 'mtls',
