@@ -3,7 +3,7 @@
 // never `instanceof`: the client may come from another copy of the SDK. A RestError carries the
 // request (with its `Authorization: Bearer` header) and the response: only the redacted name, code,
 // status and message reach the MtlsError's cause (MtlsError redacts whatever it is given).
-import { MtlsError, type MtlsErrorCode } from '@mtlskit/core';
+import { MtlsError, type MtlsErrorCode } from '@mtlskit/core/adapter';
 
 /** What was being done when the SDK failed, for the message. */
 export interface AzureCallContext {
@@ -198,10 +198,10 @@ export function toMtlsError(err: unknown, ctx: AzureCallContext): MtlsError {
 }
 
 /** The error for an SDK call that outlived its deadline. */
-export function timeoutError(ctx: AzureCallContext, timeoutMs: number, cause: unknown): MtlsError {
+export function timeoutError(ctx: AzureCallContext, timeoutMs: number): MtlsError {
   return new MtlsError(
     'SOURCE_UNAVAILABLE',
     `Key Vault did not answer ${ctx.operation} on ${describe(ctx)} within ${timeoutMs} ms — check network access to the vault, or raise the timeoutMs option`,
-    { sourceId: ctx.sourceId, cause },
+    { sourceId: ctx.sourceId },
   );
 }

@@ -1,7 +1,15 @@
 // @mtlskit/azure: the Azure Key Vault source, for plain secrets and the secrets behind Key Vault
-// certificates.
+// certificates. Importing this module defines the `azure-kv:` scheme (./scheme.ts, no SDK) and
+// registers its source factory with @mtlskit/core, so `sourceFromReference('azure-kv://myvault/mtls')`
+// works (core also imports this package on demand when it meets the scheme).
+import { registerSourceFactory } from '@mtlskit/core/adapter';
+import { azureKvScheme } from './scheme.js';
+import { azureKeyVaultSource, type SecretClientLike } from './source.js';
+
 export type { AzureCallContext } from './errors.js';
 export { toMtlsError } from './errors.js';
+export type { AzureKvTarget } from './scheme.js';
+export { azureKvScheme, vaultUrlOf } from './scheme.js';
 export type {
   AzureKeyVaultSource,
   AzureKeyVaultSourceOptions,
@@ -13,5 +21,18 @@ export {
   azureReferenceOf,
   PEM_CONTENT_TYPE,
   PKCS12_CONTENT_TYPE,
-  vaultUrlOf,
 } from './source.js';
+
+registerSourceFactory(azureKvScheme, (ref, deps) => {
+  const { secret, version, vaultUrl } = ref.target;
+  const timeoutMs = ref.values.timeoutMs as number | undefined;
+  return azureKeyVaultSource({
+    id: ref.id,
+    name: secret,
+    vaultUrl,
+    ...(version !== undefined && { version }),
+    ...(timeoutMs !== undefined && { timeoutMs }),
+    // Duck-typed by the source: the application's SDK may be another copy or version than this package's.
+    ...(deps.client !== undefined && { client: deps.client as SecretClientLike }),
+  });
+});

@@ -7,15 +7,18 @@ import { SecretClient, type SecretClientOptions } from '@azure/keyvault-secrets'
 import {
   type CredentialMaterial,
   type CredentialSource,
-  decodeMaterial,
   type FieldValue,
   formatReference,
   MtlsError,
   type SourceContext,
   type StoreOptions,
   type StoreResult,
-} from '@mtlskit/core';
+  withDeadline,
+} from '@mtlskit/core/adapter';
+import { decodeMaterial } from '@mtlskit/core/decode';
 import { type AzureCallContext, timeoutError, toMtlsError } from './errors.js';
+// Defines the azure-kv: scheme, which the source's id is written in.
+import { SECRET_NAME, SECRET_VERSION, VAULT_HOST, VAULT_NAME, vaultUrlOf } from './scheme.js';
 
 /** The content types Key Vault gives the secret behind a certificate. */
 export const PKCS12_CONTENT_TYPE = 'application/x-pkcs12';
@@ -76,21 +79,11 @@ export interface AzureKeyVaultSource extends CredentialSource {
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_RETRIES = 1;
-const SECRET_NAME = /^[0-9A-Za-z-]{1,127}$/;
-const VERSION = /^[0-9A-Za-z]{1,64}$/;
-const VAULT_NAME = /^[A-Za-z](?!.*--)[A-Za-z0-9-]{1,22}[A-Za-z0-9]$/;
-const PUBLIC_VAULT = /^https:\/\/([A-Za-z0-9-]+)\.vault\.azure\.net$/;
-const HOST_URL = /^https:\/\/([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+(?::\d{1,5})?)$/;
 const PRIVATE_KEY = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----/;
 
-// Until core has INVALID_OPTION, a bad option given in code uses the reference code.
+/** A bad option given in code. */
 function invalid(message: string, id: string): MtlsError {
-  return new MtlsError('INVALID_REFERENCE', message, { sourceId: id });
-}
-
-/** `https://NAME.vault.azure.net` for a vault name, `https://HOST` for a host. */
-export function vaultUrlOf(vault: string): string {
-  return vault.includes('.') ? `https://${vault}` : `https://${vault}.vault.azure.net`;
+  return new MtlsError('INVALID_OPTION', message, { sourceId: id });
 }
 
 /** The `azure-kv:` reference of a vault URL, secret and version. */
@@ -99,9 +92,10 @@ export function azureReferenceOf(target: {
   name: string;
   version?: string | undefined;
 }): string {
-  const publicName = PUBLIC_VAULT.exec(target.vaultUrl)?.[1];
-  const host = publicName === undefined ? HOST_URL.exec(target.vaultUrl)?.[1] : undefined;
-  const vault = publicName ?? host ?? '';
+  // A reference names the vault by name or host when that says it all, else by vaultUrl=.
+  const host = target.vaultUrl.startsWith('https://') ? target.vaultUrl.slice('https://'.length) : '';
+  const name = host.endsWith('.vault.azure.net') ? host.slice(0, -'.vault.azure.net'.length) : undefined;
+  const vault = name !== undefined && VAULT_NAME.test(name) ? name : VAULT_HOST.test(host) ? host : '';
   return formatReference({
     scheme: 'azure-kv',
     slashes: true,
@@ -133,7 +127,7 @@ function vaultUrlFrom(options: AzureKeyVaultSourceOptions, id: string): string |
   }
   if (options.vault === undefined) return undefined;
   const { vault } = options;
-  const valid = vault.includes('.') ? HOST_URL.test(`https://${vault}`) : VAULT_NAME.test(vault);
+  const valid = vault.includes('.') ? VAULT_HOST.test(vault) : VAULT_NAME.test(vault);
   if (!valid) {
     throw invalid(
       `vault "${vault}" is neither a Key Vault name (3-24 letters, digits and single hyphens, starting with a letter) nor a host name`,
@@ -204,7 +198,7 @@ export function azureKeyVaultSource(options: AzureKeyVaultSourceOptions): AzureK
       early,
     );
   }
-  if (options.version !== undefined && !VERSION.test(options.version)) {
+  if (options.version !== undefined && !SECRET_VERSION.test(options.version)) {
     throw invalid(
       `version "${options.version}" is not a Key Vault secret version: the 32-character id Key Vault assigned`,
       early,
@@ -278,34 +272,12 @@ export function azureKeyVaultSource(options: AzureKeyVaultSourceOptions): AzureK
   ): Promise<T> {
     if (closed)
       throw new MtlsError('CLOSED', `the source ${id} was closed: create a new one`, { sourceId: id });
-    signal?.throwIfAborted();
-    const deadline = new AbortController();
-    let timedOut = false;
-    let stop = (_reason: unknown) => {};
-    const stopped = new Promise<never>((_, reject) => {
-      stop = reject;
+    return withDeadline(async (s) => run(await clientOf(), s), {
+      signal,
+      timeoutMs,
+      onTimeout: () => timeoutError(ctx, timeoutMs),
+      onError: (err) => toMtlsError(err, ctx),
     });
-    const onAbort = () => {
-      deadline.abort(signal?.reason);
-      stop(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const timer = setTimeout(() => {
-      timedOut = true;
-      deadline.abort();
-      stop(undefined);
-    }, timeoutMs);
-    timer.unref();
-    try {
-      return await Promise.race([clientOf().then((c) => run(c, deadline.signal)), stopped]);
-    } catch (err) {
-      if (signal?.aborted) throw signal.reason;
-      if (timedOut) throw timeoutError(ctx, timeoutMs, err);
-      throw toMtlsError(err, ctx);
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-    }
   }
 
   const context = (operation: AzureCallContext['operation'], version?: string): AzureCallContext => ({
