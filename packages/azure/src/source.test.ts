@@ -179,7 +179,13 @@ describe('loading', () => {
       ],
     ];
     for (const [options, message] of cases) {
-      expect(() => azureKeyVaultSource(options)).toThrowError(message);
+      let err: unknown;
+      try {
+        azureKeyVaultSource(options);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toMatchObject({ code: 'INVALID_OPTION', message: expect.stringMatching(message) });
     }
   });
 
