@@ -2,13 +2,17 @@
 // emulator) hands out an agent that makes real mTLS requests, and follows a certificate renewed in
 // the vault (a new version of the certificate's secret) while requests flow — none fails, and every
 // connection opened after the rotation presents the new certificate. A certificate's secret carries
-// no trust for the server, so the CA comes from elsewhere (here: merged in beside the bundle).
-import { azureKeyVaultSource } from '@mtlskit/azure';
+// no trust for the server, so the CA comes from elsewhere: the reference's ca= (a file here).
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import '@mtlskit/azure';
 import {
   type CredentialSource,
   createTlsResolver,
   type RefreshFailedEvent,
   type RotatedEvent,
+  sourceFromReference,
   type TlsResolver,
 } from '@mtlskit/core';
 import {
@@ -35,24 +39,23 @@ let server: MtlsTestServer;
 let net: ConnectionTracker;
 let emulator: AzureKeyVaultEmulator;
 let resolver: TlsResolver | undefined;
+let dir: string;
+let caFile: string;
 
-/** The Key Vault source, with the server's CA beside what it loads (a certificate's secret has none). */
-function source(): CredentialSource {
-  const kv = azureKeyVaultSource({
-    name: SECRET,
-    vaultUrl: emulator.url,
+/**
+ * The Key Vault source of a reference, as an application writes it: the vault by host (the
+ * emulator's), and the server's CA from a file (a certificate's secret carries none).
+ */
+function source(): Promise<CredentialSource> {
+  const vault = new URL(emulator.url).host;
+  return sourceFromReference(`azure-kv://${vault}/${SECRET}?ca=file:${caFile}&timeoutMs=2000`, {
     credential: { getToken: async () => ({ token: TOKEN, expiresOnTimestamp: Date.now() + 3600_000 }) },
-    clientOptions: { tlsOptions: { ca: emulator.caPem }, disableChallengeResourceVerification: true },
-    maxRetries: 0,
-    timeoutMs: 2_000,
+    clientOptions: {
+      tlsOptions: { ca: emulator.caPem },
+      disableChallengeResourceVerification: true,
+      retryOptions: { maxRetries: 0 },
+    },
   });
-  return {
-    id: kv.id,
-    kind: kv.kind,
-    version: (ctx) => kv.version(ctx),
-    load: async (ctx) => ({ ...(await kv.load(ctx)), ca: server.caPem }),
-    close: () => kv.close(),
-  };
 }
 
 /** What the server saw: the fingerprint of the client certificate on this request. */
@@ -77,9 +80,13 @@ beforeAll(async () => {
   alice = await ca.issueClient({ commonName: 'alice', validForSeconds: NINETY_DAYS, keyType: 'rsa2048' });
   bob = await ca.issueClient({ commonName: 'bob', validForSeconds: NINETY_DAYS, keyType: 'rsa2048' });
   server = await startMtlsServer({ clientCa: root });
+  dir = await mkdtemp(join(tmpdir(), 'mtlskit-e2e-azure-'));
+  caFile = join(dir, 'api-ca.pem');
+  await writeFile(caFile, server.caPem);
 });
 afterAll(async () => {
   await server.close();
+  await rm(dir, { recursive: true, force: true });
   net.stop();
   expect(net.offLoopback()).toEqual([]);
 });
@@ -97,7 +104,7 @@ describe('a resolver over Azure Key Vault', () => {
     'loads a certificate-backed secret (%s) and makes a real mTLS request with it, chain included',
     async (format) => {
       await emulator.importCertificate(SECRET, alice, { format });
-      resolver = createTlsResolver({ source: source() });
+      resolver = createTlsResolver({ source: await source() });
       expect(await presented(resolver)).toBe(alice.fingerprint256);
       const seen = server.requests.at(-1);
       expect(seen?.authorized).toBe(true);
@@ -110,7 +117,7 @@ describe('a resolver over Azure Key Vault', () => {
 
   it('follows a renewed certificate while requests flow: none fails, new connections present it', async () => {
     await emulator.importCertificate(SECRET, alice);
-    resolver = createTlsResolver({ source: source(), refreshIntervalMs: 40, jitter: 0 });
+    resolver = createTlsResolver({ source: await source(), refreshIntervalMs: 40, jitter: 0 });
     const r = resolver;
     expect(await presented(r)).toBe(alice.fingerprint256);
 
@@ -158,7 +165,7 @@ describe('a resolver over Azure Key Vault', () => {
 
   it('reads the value once per refresh (Key Vault has no cheaper probe), and once more on a change', async () => {
     await emulator.importCertificate(SECRET, alice, { format: 'pem' });
-    resolver = createTlsResolver({ source: source(), refreshIntervalMs: 40, jitter: 0 });
+    resolver = createTlsResolver({ source: await source(), refreshIntervalMs: 40, jitter: 0 });
     expect(await presented(resolver)).toBe(alice.fingerprint256);
     const reads = () => emulator.log.count({ operation: 'GetSecret' });
     await until(() => reads() >= 5, 'four probes');
@@ -177,7 +184,7 @@ describe('a resolver over Azure Key Vault', () => {
   it('a staged (disabled) newest version fails refreshes with ACCESS_DENIED while the last good certificate is served; enabling it rotates', async () => {
     await emulator.importCertificate(SECRET, alice);
     resolver = createTlsResolver({
-      source: source(),
+      source: await source(),
       refreshIntervalMs: 40,
       jitter: 0,
       backoff: { initialMs: 20, maxMs: 50 },
