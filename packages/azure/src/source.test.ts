@@ -570,7 +570,7 @@ describe('DefaultAzureCredential', () => {
     vi.stubEnv('AZURE_TOKEN_CREDENTIALS', 'NoSuchCredential');
     const err = await failure(azureKeyVaultSource({ name: 'mtls', vaultUrl: kv.emulator.url }).load());
     expect(err.code).toBe('ACCESS_DENIED');
-    expect(err.message).toContain('AZURE_TOKEN_CREDENTIALS');
+    expect(err.message).toContain('Invalid value for AZURE_TOKEN_CREDENTIALS = NoSuchCredential');
   });
 });
 

@@ -240,9 +240,10 @@ export function azureKeyVaultSource(options: AzureKeyVaultSourceOptions): AzureK
       try {
         credential = new DefaultAzureCredential();
       } catch (err) {
+        const said = err instanceof Error ? err.message.split('\n')[0] : String(err);
         throw new MtlsError(
           'ACCESS_DENIED',
-          `DefaultAzureCredential could not be set up for ${id} — check the AZURE_* environment variables (AZURE_TOKEN_CREDENTIALS names one credential, "dev" or "prod"), or pass a credential`,
+          `DefaultAzureCredential could not be set up for ${id} (${said}) — check the AZURE_* environment variables (AZURE_TOKEN_CREDENTIALS names one credential, "dev" or "prod"), or pass a credential`,
           { sourceId: id, cause: err },
         );
       }
@@ -304,7 +305,7 @@ export function azureKeyVaultSource(options: AzureKeyVaultSourceOptions): AzureK
     if (hasKey) return;
     throw new MtlsError(
       'MISSING_FIELD',
-      `the certificate behind secret "${name}" in ${vaultUrl} (version ${version}) holds no private key: its key is not exportable, so Key Vault keeps it for operations inside the vault only — create or import the certificate with an exportable key (key_props.exportable: true in its policy) to use it for mTLS`,
+      `the certificate behind secret "${name}" in ${vaultUrl} (version ${version}) holds no private key: its key is not exportable, so Key Vault keeps it for operations inside the vault only — create or import the certificate with an exportable key (exportable: true in the key properties of its policy) to use it for mTLS`,
       { sourceId: id, field: 'key' },
     );
   }
