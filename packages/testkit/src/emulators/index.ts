@@ -8,6 +8,7 @@ export {
   AWSPREVIOUS,
   startAwsSecretsManagerEmulator,
 } from './aws-secrets-manager.js';
+export * from './azure-key-vault.js';
 export type { CallIdentity, FaultKind, FaultSpec, InjectedFault } from './faults.js';
 export { corruptValue, FAULT_KINDS, FaultInjector } from './faults.js';
 export type {

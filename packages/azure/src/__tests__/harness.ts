@@ -1,0 +1,79 @@
+// Shared set-up of the adapter's tests: a loopback Key Vault emulator (HTTPS, its own CA) and sources
+// pointed at it with the real SecretClient, a static test credential (so nothing looks for one
+// elsewhere), no SDK retries and short deadlines. Every harness records the process's outgoing
+// connections while it runs and fails its close() if one left loopback: no test of this package
+// reaches Azure, Entra ID or a metadata service.
+import type { AccessToken, TokenCredential } from '@azure/identity';
+import { SecretClient } from '@azure/keyvault-secrets';
+import {
+  type AzureKeyVaultEmulator,
+  type AzureKeyVaultEmulatorOptions,
+  startAzureKeyVaultEmulator,
+  trackConnections,
+} from '@mtlskit/testkit';
+import { type AzureKeyVaultSource, type AzureKeyVaultSourceOptions, azureKeyVaultSource } from '../source.js';
+
+/** The bearer token the test credential hands out: a secret the leak checks look for. */
+export const TEST_TOKEN =
+  'eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.mtlskit-test-token.c2lnbmF0dXJlLW10bHNraXQtdGVzdA';
+
+/** A TokenCredential that counts its calls and gives out {@link TEST_TOKEN} (or what `token` says). */
+export function testCredential(token = TEST_TOKEN): TokenCredential & { scopes: string[][] } {
+  const scopes: string[][] = [];
+  return {
+    scopes,
+    async getToken(scope: string | string[]): Promise<AccessToken> {
+      scopes.push(Array.isArray(scope) ? scope : [scope]);
+      return { token, expiresOnTimestamp: Date.now() + 3600_000 };
+    },
+  };
+}
+
+export interface AzureHarness {
+  emulator: AzureKeyVaultEmulator;
+  /** Client options that reach the emulator: its CA trusted, no challenge-resource check, no retries. */
+  clientOptions: ConstructorParameters<typeof SecretClient>[2];
+  /** A real SecretClient on the emulator, as an application configures one. */
+  client(credential?: TokenCredential): SecretClient;
+  /** A source on the emulator; options override the test defaults. Closed by `close()`. */
+  source(options: Omit<AzureKeyVaultSourceOptions, 'vaultUrl'> & { vaultUrl?: string }): AzureKeyVaultSource;
+  /** Closes sources and emulator; rejects when any connection made meanwhile left loopback. */
+  close(): Promise<void>;
+}
+
+export async function startAzureHarness(options: AzureKeyVaultEmulatorOptions = {}): Promise<AzureHarness> {
+  const net = trackConnections();
+  const emulator = await startAzureKeyVaultEmulator(options);
+  const opened: AzureKeyVaultSource[] = [];
+  const clientOptions = {
+    tlsOptions: { ca: emulator.caPem },
+    disableChallengeResourceVerification: true,
+    retryOptions: { maxRetries: 0 },
+  };
+  return {
+    emulator,
+    clientOptions,
+    client: (credential = testCredential()) => new SecretClient(emulator.url, credential, clientOptions),
+    source(sourceOptions) {
+      const source = azureKeyVaultSource({
+        vaultUrl: emulator.url,
+        credential: testCredential(),
+        clientOptions,
+        maxRetries: 0,
+        timeoutMs: 2_000,
+        ...sourceOptions,
+      });
+      opened.push(source);
+      return source;
+    },
+    async close() {
+      await Promise.all(opened.map((s) => s.close()));
+      await emulator.close();
+      net.stop();
+      const away = net.offLoopback();
+      if (away.length > 0) {
+        throw new Error(`connections left loopback: ${away.map((c) => `${c.host}:${c.port}`).join(', ')}`);
+      }
+    },
+  };
+}
