@@ -24,19 +24,39 @@ const Service = (
   }
 ).google.cloud.secretmanager.v1.SecretManagerService;
 
-type Reply = Record<string, any>;
+/** What the tests read of an answer (absent fields fail the assertions that read them). */
+interface Reply {
+  name: string;
+  state: string | number;
+  payload: { data: Uint8Array; dataCrc32c?: string };
+  createTime: { seconds: string };
+  clientSpecifiedPayloadChecksum: boolean;
+}
+interface RestReply {
+  name: string;
+  state: string | number;
+  createTime: string;
+  error: { code: number; message: string; status: string };
+}
+type Unary = (
+  request: Record<string, unknown>,
+  options: { deadline: number },
+  callback: (err: GrpcFailure | null, reply: Reply) => void,
+) => void;
 interface GrpcFailure {
   code: number;
   details: string;
 }
 
 let emulator: GcpSecretManagerEmulator;
-let client: grpc.Client & Record<string, any>;
+let client: grpc.Client & Record<string, Unary>;
 
 function rpc(method: string, request: Record<string, unknown>, deadlineMs = 5_000): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    client[method](request, { deadline: Date.now() + deadlineMs }, (err: GrpcFailure | null, reply: Reply) =>
-      err ? reject(err) : resolve(reply),
+    client[method]!(
+      request,
+      { deadline: Date.now() + deadlineMs },
+      (err: GrpcFailure | null, reply: Reply) => (err ? reject(err) : resolve(reply)),
     );
   });
 }
@@ -56,7 +76,7 @@ async function rest(path: string, init?: { method?: string; body?: unknown }) {
     headers: { 'content-type': 'application/json' },
     ...(init?.body !== undefined && { body: JSON.stringify(init.body) }),
   });
-  return { status: res.status, json: (await res.json()) as Reply };
+  return { status: res.status, json: (await res.json()) as RestReply };
 }
 
 const V = (n: number | string, secret = 'prod-mtls') =>
