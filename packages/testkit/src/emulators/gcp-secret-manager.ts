@@ -144,7 +144,7 @@ const timestamp = (date: Date) => ({
 
 /** The proto3 JSON form of a message the gRPC side answers with (int64 as text, bytes Base64, enums as asked). */
 function toJson(value: unknown, intEnums: boolean): unknown {
-  if (Buffer.isBuffer(value)) return value.toString('base64');
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
   if (Array.isArray(value)) return value.map((v) => toJson(v, intEnums));
   if (typeof value !== 'object' || value === null) return value;
   const o = value as Record<string, unknown>;
