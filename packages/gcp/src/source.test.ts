@@ -145,6 +145,41 @@ describe.each(TRANSPORTS)('over %s', (transport) => {
     });
   });
 
+  describe('version() with GetSecretVersion denied (roles/secretmanager.secretAccessor alone)', () => {
+    it('probes by reading the version instead, for good, with one warning', async () => {
+      gcp.emulator.putSecret('prod-mtls', bundleOf(alice));
+      gcp.emulator.fail({ kind: 'denied', operation: 'GetSecretVersion', times: Number.POSITIVE_INFINITY });
+      const warnings: Finding[] = [];
+      const source = gcp.source({ name: NAME, onWarning: (f) => warnings.push(f) });
+      expect(await source.version()).toBe('1');
+      gcp.emulator.putSecret('prod-mtls', bundleOf(bob));
+      expect(await source.version()).toBe('2');
+      expect(gcp.emulator.log.operations()).toEqual([
+        'GetSecretVersion',
+        'AccessSecretVersion',
+        'AccessSecretVersion',
+      ]);
+      expect(warnings.map((w) => w.code)).toEqual(['GCP_GET_VERSION_DENIED']);
+      expect(warnings[0]!.fix).toContain('roles/secretmanager.viewer');
+    });
+
+    it('asks GetSecretVersion again while reading is refused too, and keeps UNAUTHENTICATED an error', async () => {
+      gcp.emulator.putSecret('prod-mtls', bundleOf(alice));
+      const source = gcp.source({ name: NAME });
+      gcp.emulator.fail({ kind: 'denied', times: 2 });
+      expect((await rejection(source.version())).code).toBe('ACCESS_DENIED');
+      expect(await source.version()).toBe('1');
+      expect(gcp.emulator.log.operations()).toEqual([
+        'GetSecretVersion',
+        'AccessSecretVersion',
+        'GetSecretVersion',
+      ]);
+      gcp.emulator.fail({ kind: 'error', status: transport === 'grpc' ? 16 : 401 });
+      expect((await rejection(source.version())).code).toBe('ACCESS_DENIED');
+      expect(gcp.emulator.log.last()?.operation).toBe('GetSecretVersion');
+    });
+  });
+
   describe('store()', () => {
     it('adds a version with its CRC32C, which load() and version() then return', async () => {
       gcp.emulator.putSecret('prod-mtls', bundleOf(alice));

@@ -292,45 +292,86 @@ export function gcpSecretManagerSource(options: GcpSecretManagerSourceOptions): 
     }
   }
 
+  /** AccessSecretVersion: the payload, checked against its CRC32C, and the version number served. */
+  async function access(signal: AbortSignal | undefined): Promise<CredentialMaterial & { version: string }> {
+    const [answer] = await call(context('AccessSecretVersion'), signal, (c) =>
+      c.accessSecretVersion({ name: target.versionName }, callOptions),
+    );
+    const version = versionOf(answer?.name, target.version);
+    const raw = answer?.payload?.data;
+    if (raw === undefined || raw === null) {
+      throw new MtlsError(
+        'MISSING_FIELD',
+        `version ${version} of ${target.secretName} has no payload — add a version holding the credential`,
+        { sourceId: id },
+      );
+    }
+    // Bytes on both transports; proto3 JSON (Base64) if a client hands the wire form through.
+    const data = typeof raw === 'string' ? Buffer.from(raw, 'base64') : raw;
+    verify(data, answer?.payload?.dataCrc32c, version);
+    return { bundle: data, version, fetchedAt: new Date() };
+  }
+
+  // roles/secretmanager.secretAccessor, the usual grant, allows AccessSecretVersion but not
+  // GetSecretVersion (secretmanager.versions.get): the probe then reads the version instead, for the
+  // life of the source, and says once how to make it cheap again.
+  let getDenied = false;
+  let warnedGetDenied = false;
+  function isPermissionDenied(err: unknown): boolean {
+    const code = (
+      MtlsError.is(err, 'ACCESS_DENIED') ? (err.cause as { code?: unknown } | undefined) : undefined
+    )?.code;
+    return code === 7 || code === 403;
+  }
+  function warnGetDenied(): void {
+    if (warnedGetDenied) return;
+    warnedGetDenied = true;
+    try {
+      onWarning({
+        code: 'GCP_GET_VERSION_DENIED',
+        severity: 'warning',
+        message: `Google refused secretmanager.versions.get on ${target.secretName}, so ${id} now notices rotations by reading the secret payload (AccessSecretVersion) on every refresh.`,
+        fix: 'Grant roles/secretmanager.viewer on the secret beside roles/secretmanager.secretAccessor and restart the process (the source does not ask again): the probe then reads metadata only.',
+      });
+    } catch {
+      // A throwing warning handler must not fail the probe.
+    }
+  }
+
   return {
     id,
     kind: 'static',
 
     async version(ctx: SourceContext = {}) {
-      const [meta] = await call(context('GetSecretVersion'), ctx.signal, (c) =>
-        c.getSecretVersion({ name: target.versionName }, callOptions),
-      );
+      if (getDenied) return (await access(ctx.signal)).version;
+      let meta: SecretVersionLike | undefined;
+      try {
+        [meta] = await call(context('GetSecretVersion'), ctx.signal, (c) =>
+          c.getSecretVersion({ name: target.versionName }, callOptions),
+        );
+      } catch (err) {
+        if (!isPermissionDenied(err)) throw err;
+        // Remembered only once reading works: when access is refused as well, the policy is being
+        // fixed and the next probe asks GetSecretVersion again.
+        const read = await access(ctx.signal);
+        getDenied = true;
+        warnGetDenied();
+        return read.version;
+      }
       const version = versionOf(meta?.name, target.version);
       if (meta?.state !== undefined && meta.state !== null && !isEnabled(meta.state)) {
         // Announced as it is, a version a load cannot read would fail every load: say so here.
         throw new MtlsError(
           'SOURCE_NOT_FOUND',
           stateAdvice(`${target.secretName}/versions/${version}`, stateName(meta.state)),
-          {
-            sourceId: id,
-          },
+          { sourceId: id },
         );
       }
       return version;
     },
 
-    async load(ctx: SourceContext = {}) {
-      const [answer] = await call(context('AccessSecretVersion'), ctx.signal, (c) =>
-        c.accessSecretVersion({ name: target.versionName }, callOptions),
-      );
-      const version = versionOf(answer?.name, target.version);
-      const raw = answer?.payload?.data;
-      if (raw === undefined || raw === null) {
-        throw new MtlsError(
-          'MISSING_FIELD',
-          `version ${version} of ${target.secretName} has no payload — add a version holding the credential`,
-          { sourceId: id },
-        );
-      }
-      // Bytes on both transports; proto3 JSON (Base64) if a client hands the wire form through.
-      const data = typeof raw === 'string' ? Buffer.from(raw, 'base64') : raw;
-      verify(data, answer?.payload?.dataCrc32c, version);
-      return { bundle: data, version, fetchedAt: new Date() };
+    load(ctx: SourceContext = {}) {
+      return access(ctx.signal);
     },
 
     async store(material: CredentialMaterial, storeOptions: StoreOptions = {}) {
