@@ -86,8 +86,9 @@ export interface GcpSecretManagerSourceOptions {
   /** The source id used in errors and logs. Default: the `gcp-sm://` reference of these options. */
   id?: string;
   /**
-   * Where the source reports a payload that arrived without a CRC32C (code `GCP_NO_CHECKSUM`; once
-   * per version). Default `process.emitWarning`.
+   * Where the source reports a payload that arrived without a CRC32C (`GCP_NO_CHECKSUM`, once per
+   * version), and a refused GetSecretVersion that makes it probe by reading (`GCP_GET_VERSION_DENIED`,
+   * once). Default `process.emitWarning`.
    */
   onWarning?: (finding: Finding) => void;
 }
