@@ -156,7 +156,7 @@ describe.each(['grpc', 'rest'] as const)('a resolver over Google Secret Manager 
     emulator.putSecret(NAME, bundle(bob), { state: 'DISABLED' });
     await until(() => failures.length > 0, 'a refresh to fail on the disabled version');
     expect(failures[0]?.error).toMatchObject({ code: 'SOURCE_NOT_FOUND' });
-    expect((failures[0]?.error as Error).message).toMatch(/version 2 of .* is DISABLED/);
+    expect(failures[0]?.error.message).toMatch(/version 2 of .* is DISABLED/);
     expect(await presented(r)).toBe(alice.fingerprint256);
 
     const rotated = new Promise<RotatedEvent>((resolve) => r.once('rotated', resolve));
