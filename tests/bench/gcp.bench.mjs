@@ -4,6 +4,7 @@
 // Beside it: importing @mtlskit/gcp alone (the client stays unloaded until the first call), importing
 // the Google client alone, and a warm second load() in the same process. Fresh processes, interleaved.
 import { execFile } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { startGcpSecretManagerEmulator, TestCA } from '@mtlskit/testkit';
@@ -87,7 +88,8 @@ const section = `## Google Secret Manager: cold first load
 Command: \`npm run bench -- gcp\` (builds the packages, then runs \`node tests/bench/gcp.bench.mjs\`).
 Every number below comes from one run of it.
 
-${machine()}. Each figure is the median of ${ROUNDS} fresh Node processes per variant, variants
+${machine()}, ${cpus().length} CPUs, load average ${loadavg()[0].toFixed(1)} at the end of the run
+(a shared machine: absolute times stretch with it). Each figure is the median of ${ROUNDS} fresh Node processes per variant, variants
 interleaved, against the testkit's loopback emulator (so no network latency: what remains is the
 client's own start-up). "First load()" covers importing \`@google-cloud/secret-manager\` (google-gax,
 protobufs), building the client, connecting and one AccessSecretVersion with its CRC32C check.
