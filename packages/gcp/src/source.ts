@@ -213,9 +213,10 @@ export function gcpSecretManagerSource(options: GcpSecretManagerSourceOptions): 
   }
 
   /**
-   * Runs one client call under the source's deadline and the caller's signal. The client's own
-   * retries are off (`retryCodes: []`): its default backs off from 2 s for up to 600 s on
-   * UNAVAILABLE, which would hold a refresh for minutes; the resolver owns retrying.
+   * Runs one client call under the source's deadline and the caller's signal. The deadline starts
+   * once the client is built: importing it takes seconds on a cold start and is no network wait.
+   * The client's own retries are off (`retryCodes: []`): its default backs off from 2 s for up to
+   * 600 s on UNAVAILABLE, which would hold a refresh for minutes; the resolver owns retrying.
    */
   async function call<T>(
     ctx: GcpCallContext,
@@ -227,6 +228,7 @@ export function gcpSecretManagerSource(options: GcpSecretManagerSourceOptions): 
     signal?.throwIfAborted();
     return new Promise<T>((resolve, reject) => {
       let settled = false;
+      let timer: NodeJS.Timeout | undefined;
       const finish = (outcome: () => void) => {
         if (settled) return;
         settled = true;
@@ -236,11 +238,14 @@ export function gcpSecretManagerSource(options: GcpSecretManagerSourceOptions): 
       };
       // The client offers no cancellation: an abandoned call ends at its own deadline (`timeout`).
       const onAbort = () => finish(() => reject(signal!.reason));
-      const timer = setTimeout(() => finish(() => reject(timeoutError(ctx, timeoutMs))), timeoutMs);
-      timer.unref();
       signal?.addEventListener('abort', onAbort, { once: true });
       clientOf()
-        .then(run)
+        .then((c) => {
+          if (settled) return undefined as T;
+          timer = setTimeout(() => finish(() => reject(timeoutError(ctx, timeoutMs))), timeoutMs);
+          timer.unref();
+          return run(c);
+        })
         .then(
           (value) => finish(() => resolve(value)),
           (err: unknown) => finish(() => reject(toMtlsError(err, ctx))),
