@@ -153,7 +153,7 @@ function classify(
     case 'NOT_FOUND':
       return {
         code: 'SOURCE_NOT_FOUND',
-        advice: `Secret Manager has no ${ctx.name}${quoted} — check the project, the secret id, the version and (for a regional secret) the location`,
+        advice: `Secret Manager has no ${ctx.name}${quoted} — check the project, the secret id and the version${/\/locations\//.test(ctx.name) ? ', and that the client uses the regional endpoint of the location' : ''}`,
       };
     case 'FAILED_PRECONDITION': {
       const state = refusedState(r.said);
@@ -193,7 +193,7 @@ function classify(
       }
       return {
         code: 'INVALID_REFERENCE',
-        advice: `Secret Manager rejected ${on} as invalid${quoted} — check the resource name (${ctx.name})`,
+        advice: `Secret Manager rejected ${on} as invalid${quoted} — check the resource name (${ctx.name})${/\/locations\//.test(ctx.name) ? ' and that the client uses the regional endpoint of the location' : ''}`,
       };
     case 'UNAVAILABLE':
     case 'DEADLINE_EXCEEDED':

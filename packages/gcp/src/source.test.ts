@@ -373,20 +373,31 @@ describe('options', () => {
     );
   });
 
-  it('refuses a client that is not a Secret Manager client, and a global client for a regional secret', () => {
+  it('refuses a client that is not a Secret Manager client', () => {
     expect(() => gcpSecretManagerSource({ name: NAME, client: {} as never })).toThrow(
       /is not a SecretManagerServiceClient/,
     );
-    const fn = async () => [{}] as [object];
-    const global = {
-      accessSecretVersion: fn,
-      getSecretVersion: fn,
-      addSecretVersion: fn,
-      apiEndpoint: 'secretmanager.googleapis.com',
-    };
-    expect(() =>
-      gcpSecretManagerSource({ name: 'projects/p-1234/locations/europe-west1/secrets/s', client: global }),
-    ).toThrow(/apiEndpoint secretmanager\.europe-west1\.rep\.googleapis\.com/);
+  });
+
+  it('builds its client for the regional endpoint of a regional name, else the global one', async () => {
+    const seen: unknown[] = [];
+    const access = vi
+      .spyOn(SecretManagerServiceClient.prototype, 'accessSecretVersion')
+      .mockImplementation(function (this: SecretManagerServiceClient) {
+        // The endpoint the client will dial (its public `apiEndpoint` getter reports the default).
+        seen.push((this as unknown as { _opts: { servicePath: string } })._opts.servicePath);
+        return Promise.reject(Object.assign(new Error('stopped before the network'), { code: 14 })) as never;
+      });
+    try {
+      for (const name of ['projects/p-1234/locations/europe-west1/secrets/s', 'projects/p-1234/secrets/s']) {
+        const source = gcpSecretManagerSource({ name, clientOptions: { universeDomain: 'googleapis.com' } });
+        expect((await rejection(source.load())).code).toBe('SOURCE_UNAVAILABLE');
+        await source.close();
+      }
+      expect(seen).toEqual(['secretmanager.europe-west1.rep.googleapis.com', 'secretmanager.googleapis.com']);
+    } finally {
+      access.mockRestore();
+    }
   });
 
   it('reads Application Default Credentials (a service account file) and sends its token, with no metadata probe', async () => {

@@ -102,7 +102,6 @@ export interface GcpSecretManagerSource extends CredentialSource {
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
-const GLOBAL_ENDPOINT = 'secretmanager.googleapis.com';
 const FIELDS = ['cert', 'key', 'passphrase', 'ca', 'pfx'] as const;
 
 function invalid(message: string, id: string): MtlsError {
@@ -174,15 +173,6 @@ export function gcpSecretManagerSource(options: GcpSecretManagerSourceOptions): 
   if (options.client !== undefined && !isClient(options.client)) {
     throw invalid(
       `the client given for ${id} is not a SecretManagerServiceClient from @google-cloud/secret-manager (it needs accessSecretVersion, getSecretVersion and addSecretVersion)`,
-      id,
-    );
-  }
-  if (
-    target.location !== undefined &&
-    (options.client as { apiEndpoint?: unknown } | undefined)?.apiEndpoint === GLOBAL_ENDPOINT
-  ) {
-    throw invalid(
-      `${id} is a regional secret (${target.location}), which the global endpoint of the given client does not serve: build the client with apiEndpoint ${regionalEndpoint(target.location)}`,
       id,
     );
   }
