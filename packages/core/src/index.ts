@@ -1,15 +1,10 @@
 // @mtlskit/core: material -> credentials -> TLS. Public entry point.
 
-export type { CredentialsOrigin } from './credentials.js';
-export { ValidatedCredentials } from './credentials.js';
-export type { DecodedMaterial } from './decode.js';
-export { decodeMaterial } from './decode.js';
+export type { DecodedMaterial } from './decoding/decode.js';
+export { decodeMaterial } from './decoding/decode.js';
+export { LIMITS } from './decoding/limits.js';
 export type { MtlsErrorCode, MtlsErrorOptions } from './errors.js';
 export { ERROR_CODES, MtlsError } from './errors.js';
-export { LIMITS } from './limits.js';
-export { loadCredentials } from './load.js';
-export type { CredentialField, ValidationPolicy } from './policy.js';
-export { FIELD_ALIASES } from './policy.js';
 export { RedactedError, redactCause, redactText } from './redact.js';
 export type {
   AwsSmTarget,
@@ -28,21 +23,21 @@ export type {
   TargetOf,
   VaultPkiTarget,
   VaultTarget,
-} from './reference.js';
+} from './references/reference.js';
 export {
   BUILTIN_SCHEMES,
   formatReference,
   parseReference,
   schemeNames,
   schemeOptions,
-} from './reference.js';
+} from './references/reference.js';
 export type {
   AdapterImporter,
   SchemeAdapter,
   SchemeInfo,
   SourceDeps,
   SourceFromReferenceOptions,
-} from './registry.js';
+} from './references/registry.js';
 export {
   createImporter,
   defaultImporter,
@@ -50,7 +45,7 @@ export {
   listSchemes,
   registerScheme,
   sourceFromReference,
-} from './registry.js';
+} from './references/registry.js';
 export type {
   ExpiringEvent,
   RefreshFailedEvent,
@@ -61,8 +56,8 @@ export type {
   TlsResolver,
   TlsResolverEvents,
   TlsResolverOptions,
-} from './resolver.js';
-export { createTlsResolver } from './resolver.js';
+} from './resolver/resolver.js';
+export { createTlsResolver } from './resolver/resolver.js';
 export type { EnvCredentialSource, EnvSourceOptions, WarningSource } from './sources/env.js';
 export { envSource } from './sources/env.js';
 export type { FileCredentialSource, FileSourceOptions } from './sources/file.js';
@@ -88,4 +83,9 @@ export type {
   StoreOptions,
   StoreResult,
 } from './types.js';
-export { assertNoErrors, validateCredentials } from './validate.js';
+export type { CredentialsOrigin } from './validation/credentials.js';
+export { ValidatedCredentials } from './validation/credentials.js';
+export { loadCredentials } from './validation/load.js';
+export type { CredentialField, ValidationPolicy } from './validation/policy.js';
+export { FIELD_ALIASES } from './validation/policy.js';
+export { assertNoErrors, validateCredentials } from './validation/validate.js';

@@ -10,7 +10,7 @@ import { type FSWatcher, watch as fsWatch, type Stats } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { MtlsError } from '../errors.js';
-import { formatReference } from '../reference.js';
+import { formatReference } from '../references/reference.js';
 import type { CredentialMaterial, CredentialSource, FieldValue, Finding, SourceContext } from '../types.js';
 import type { WarningSource } from './env.js';
 import {

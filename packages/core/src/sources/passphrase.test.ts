@@ -1,7 +1,7 @@
 import { type IssuedCert, TestCA } from '@mtlskit/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadCredentials } from '../load.js';
 import type { CredentialSource } from '../types.js';
+import { loadCredentials } from '../validation/load.js';
 import { inlineSource } from './inline.js';
 import { withPassphrase } from './passphrase.js';
 

@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type IssuedCert, leakCheck, TestCA } from '@mtlskit/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { MtlsError } from './errors.js';
-import { loadCredentials } from './load.js';
+import { MtlsError } from '../errors.js';
+import { removeTranspiledCore, transpiledCore } from '../sources/__tests__/node-child.js';
+import { loadCredentials } from '../validation/load.js';
 import { schemeStore } from './reference.js';
 import {
   type AdapterImporter,
@@ -16,7 +17,6 @@ import {
   type SourceDeps,
   sourceFromReference,
 } from './registry.js';
-import { removeTranspiledCore, transpiledCore } from './sources/__tests__/node-child.js';
 
 let ca: TestCA;
 let client: IssuedCert;

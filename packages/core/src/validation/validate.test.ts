@@ -17,8 +17,8 @@ import {
   TestCA,
 } from '@mtlskit/testkit';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
-import { decodeMaterial } from './decode.js';
-import { MtlsError } from './errors.js';
+import { decodeMaterial } from '../decoding/decode.js';
+import { MtlsError } from '../errors.js';
 import { loadCredentials } from './load.js';
 import type { ValidationPolicy } from './policy.js';
 import { tlsRefusal, validateCredentials } from './validate.js';
@@ -501,7 +501,7 @@ describe.skipIf(!hasOpenssl())('weak keys and signatures, judged by the OpenSSL 
     // version (WEAK_CREDENTIAL before any connection), level 0 accepts it (a WEAK_KEY warning). At level
     // 3, an RSA 2048 certificate validation does not take for weak is refused where the resolver builds
     // its TLS context, and that refusal is mapped the same way.
-    const core = new URL('../dist/index.js', import.meta.url).href;
+    const core = new URL('../../dist/index.js', import.meta.url).href;
     const script = `
       const { createTlsResolver, inlineSource } = await import(process.env.CORE_URL);
       const resolver = createTlsResolver({ source: inlineSource({ cert: process.env.CERT, key: process.env.KEY }) });

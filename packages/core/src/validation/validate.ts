@@ -13,13 +13,13 @@ import {
   parseOne,
   sequence,
   TAG,
-} from './asn1.js';
-import { issuedBy, keyMatches } from './chain.js';
-import type { DecodedMaterial } from './decode.js';
-import { MtlsError } from './errors.js';
-import { describeKey } from './keys.js';
+} from '../decoding/asn1.js';
+import { issuedBy, keyMatches } from '../decoding/chain.js';
+import type { DecodedMaterial } from '../decoding/decode.js';
+import { describeKey } from '../decoding/keys.js';
+import { MtlsError } from '../errors.js';
+import type { Finding } from '../types.js';
 import { type ResolvedPolicy, resolvePolicy, type ValidationPolicy } from './policy.js';
-import type { Finding } from './types.js';
 
 const DAY_MS = 86_400_000;
 

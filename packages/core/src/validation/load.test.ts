@@ -9,13 +9,13 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { hasOpenssl, type IssuedCert, leakCheck, runOpenssl, TestCA } from '@mtlskit/testkit';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { INT, OCTETS, OID, SEQ } from './__tests__/der.js';
-import { parseOne } from './asn1.js';
-import { MtlsError, type MtlsErrorCode } from './errors.js';
-import { LIMITS } from './limits.js';
+import { INT, OCTETS, OID, SEQ } from '../__tests__/der.js';
+import { parseOne } from '../decoding/asn1.js';
+import { LIMITS } from '../decoding/limits.js';
+import { MtlsError, type MtlsErrorCode } from '../errors.js';
+import type { CredentialMaterial, CredentialSource } from '../types.js';
 import { loadCredentials } from './load.js';
 import type { ValidationPolicy } from './policy.js';
-import type { CredentialMaterial, CredentialSource } from './types.js';
 
 const PASSPHRASE = 'the right passphrase 42';
 const WRONG = 'a wrong passphrase 17';

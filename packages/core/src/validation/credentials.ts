@@ -3,9 +3,9 @@
 // certificate facts. The PEM a TLS context needs comes from the non-enumerable `keyPem()` method.
 import { createHash, type KeyObject, type X509Certificate } from 'node:crypto';
 import { inspect } from 'node:util';
-import type { DecodedMaterial } from './decode.js';
-import { describeKey } from './keys.js';
-import type { Finding, KeyType, MtlsCredentials } from './types.js';
+import type { DecodedMaterial } from '../decoding/decode.js';
+import { describeKey } from '../decoding/keys.js';
+import type { Finding, KeyType, MtlsCredentials } from '../types.js';
 import { validity } from './validate.js';
 
 /** Where the credentials came from, when they came from a source. */

@@ -5,13 +5,13 @@ import { randomBytes } from 'node:crypto';
 import { hasOpenssl, type IssuedCert, TestCA } from '@mtlskit/testkit';
 import fc from 'fast-check';
 import { beforeAll, describe, test } from 'vitest';
-import { der, INT, NULL, OCTETS, OID, pem, SEQ } from './__tests__/der.js';
+import { der, INT, NULL, OCTETS, OID, pem, SEQ } from '../__tests__/der.js';
+import { MtlsError } from '../errors.js';
+import type { CredentialMaterial } from '../types.js';
+import { loadCredentials } from '../validation/load.js';
+import type { ValidationPolicy } from '../validation/policy.js';
 import { decodeMaterial } from './decode.js';
-import { MtlsError } from './errors.js';
 import { LIMITS } from './limits.js';
-import { loadCredentials } from './load.js';
-import type { ValidationPolicy } from './policy.js';
-import type { CredentialMaterial } from './types.js';
 
 /** Generous for a shared CI machine; real failures are microseconds, real successes milliseconds. */
 const BOUND_MS = 1_500;

@@ -5,14 +5,14 @@
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { hasOpenssl, type IssuedCert, TestCA } from '@mtlskit/testkit';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { sameNameChain, scryptEncryptedPem } from './__tests__/crafted.js';
-import { der, INT, NULL, OCTETS, OID, SEQ } from './__tests__/der.js';
+import { sameNameChain, scryptEncryptedPem } from '../__tests__/crafted.js';
+import { der, INT, NULL, OCTETS, OID, SEQ } from '../__tests__/der.js';
+import { MtlsError } from '../errors.js';
+import type { CredentialMaterial } from '../types.js';
+import { loadCredentials } from '../validation/load.js';
 import { parseOne } from './asn1.js';
 import { decodeMaterial } from './decode.js';
-import { MtlsError } from './errors.js';
 import { LIMITS } from './limits.js';
-import { loadCredentials } from './load.js';
-import type { CredentialMaterial } from './types.js';
 
 const PASSPHRASE = 'limits test passphrase';
 /** "Fast" on a loaded two-core machine: refusals take microseconds to a few milliseconds. */

@@ -5,23 +5,23 @@
 // Decoding only fails on what it cannot read; whether the result is *usable* (key match, dates, EKU,
 // chain) is validation's job, so `mtlskit inspect` can report every problem at once.
 import { type KeyObject, X509Certificate } from 'node:crypto';
-import { Asn1Error, type Asn1Node, isContext, isUniversal, oid, parseAll, TAG } from './asn1.js';
-import { dedupe, keyMatches, orderChain, pickLeaf } from './chain.js';
-import { MtlsError, type MtlsErrorCode } from './errors.js';
-import { KeyError, type KeyItem, openKey } from './keys.js';
-import { type LegacyCiphers, loadLegacyCiphersSync } from './legacy-ciphers.js';
-import { LIMITS } from './limits.js';
-import { IterationBudget, PbeError } from './pbe.js';
-import { decodeBase64, hasPem, normaliseText, PemError, readPemBlocks, unquote } from './pem.js';
-import { looksLikePkcs12, readPkcs12 } from './pkcs12.js';
+import { MtlsError, type MtlsErrorCode } from '../errors.js';
+import type { CredentialMaterial, FieldValue, Finding } from '../types.js';
 import {
   type CredentialField,
   normaliseFieldName,
   type ResolvedPolicy,
   resolvePolicy,
   type ValidationPolicy,
-} from './policy.js';
-import type { CredentialMaterial, FieldValue, Finding } from './types.js';
+} from '../validation/policy.js';
+import { Asn1Error, type Asn1Node, isContext, isUniversal, oid, parseAll, TAG } from './asn1.js';
+import { dedupe, keyMatches, orderChain, pickLeaf } from './chain.js';
+import { KeyError, type KeyItem, openKey } from './keys.js';
+import { type LegacyCiphers, loadLegacyCiphersSync } from './legacy-ciphers.js';
+import { LIMITS } from './limits.js';
+import { IterationBudget, PbeError } from './pbe.js';
+import { decodeBase64, hasPem, normaliseText, PemError, readPemBlocks, unquote } from './pem.js';
+import { looksLikePkcs12, readPkcs12 } from './pkcs12.js';
 
 /** What decoding found: readable, not yet validated. */
 export interface DecodedMaterial {

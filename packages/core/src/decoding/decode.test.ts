@@ -13,11 +13,11 @@ import {
   type TestKeyType,
 } from '@mtlskit/testkit';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { traditionalEncryptedPem } from './__tests__/crafted.js';
+import { traditionalEncryptedPem } from '../__tests__/crafted.js';
+import type { CredentialMaterial } from '../types.js';
+import { loadCredentials } from '../validation/load.js';
+import type { ValidationPolicy } from '../validation/policy.js';
 import { decodeMaterial } from './decode.js';
-import { loadCredentials } from './load.js';
-import type { ValidationPolicy } from './policy.js';
-import type { CredentialMaterial } from './types.js';
 
 const PASSPHRASE = 'correct horse battery staple';
 const b64 = (data: string | Uint8Array) => Buffer.from(data).toString('base64');

@@ -4,7 +4,11 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { MtlsError } from './errors.js';
+import { MtlsError } from '../errors.js';
+import { envSource } from '../sources/env.js';
+import { fileSource } from '../sources/file.js';
+import { withPassphrase } from '../sources/passphrase.js';
+import type { CredentialSource, Finding } from '../types.js';
 import {
   BUILTIN_SCHEMES,
   type EnvTarget,
@@ -24,10 +28,6 @@ import {
   schemeStore,
   unknownOptionScheme,
 } from './reference.js';
-import { envSource } from './sources/env.js';
-import { fileSource } from './sources/file.js';
-import { withPassphrase } from './sources/passphrase.js';
-import type { CredentialSource, Finding } from './types.js';
 
 /** What `create` receives besides the reference: things the application injects. */
 export interface SourceDeps {

@@ -3,9 +3,9 @@
 // decrypted by pbe.ts rather than by OpenSSL so their iteration counts are checked before any work and
 // the DES/RC2 keys OpenSSL 3 refuses still open.
 import { createPrivateKey, type KeyObject } from 'node:crypto';
+import type { KeyType } from '../types.js';
 import { Asn1Error, algorithm, octets, parseOne, sequence } from './asn1.js';
 import { decryptPbe, decryptTraditional, PbeError, type PbeOptions } from './pbe.js';
-import type { KeyType } from './types.js';
 
 /** A private key as found, not yet opened. */
 export type KeyItem =

@@ -1,7 +1,7 @@
 // What decoding and validation may be told: the clock, the warning window, the identity to expect,
 // how a JSON bundle names its fields. Defaults are written once, here, and a policy of the wrong
 // shape (it may come from untyped JSON) is an MtlsError rather than a TypeError or a skipped check.
-import { MtlsError } from './errors.js';
+import { MtlsError } from '../errors.js';
 
 /** The fields of a credential, as named in CredentialMaterial and in a JSON bundle. */
 export type CredentialField = 'cert' | 'key' | 'passphrase' | 'ca' | 'pfx';

@@ -3,9 +3,9 @@
 // Core owns the grammar of all seven built-in schemes, so a malformed reference fails here with
 // INVALID_REFERENCE before any adapter package is loaded. Adapters (see registry.ts) may register
 // further schemes and extra options; their option tables are read from the shared store below.
-import { MtlsError } from './errors.js';
-import { FIELD_ALIASES, normaliseFieldName } from './policy.js';
-import { looksLikeBase64 } from './redact.js';
+import { MtlsError } from '../errors.js';
+import { looksLikeBase64 } from '../redact.js';
+import { FIELD_ALIASES, normaliseFieldName } from '../validation/policy.js';
 
 /** How an option's value is checked. `reference` values are themselves references (`env:VAR`). */
 export type SchemeOptionType = 'string' | 'integer' | 'boolean' | 'url' | 'enum' | 'reference';

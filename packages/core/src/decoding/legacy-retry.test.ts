@@ -4,9 +4,9 @@
 // here by the derivations' inner loop, in a test file of its own: the ciphers load once per process.
 import { hasOpenssl, TestCA } from '@mtlskit/testkit';
 import { describe, expect, test, vi } from 'vitest';
+import { loadCredentials } from '../validation/load.js';
 import { iterateHash } from './iterated-hash.js';
 import { legacyCiphersIfLoaded } from './legacy-ciphers.js';
-import { loadCredentials } from './load.js';
 
 vi.mock('./iterated-hash.js', async (importOriginal) => {
   const actual = await importOriginal<typeof import('./iterated-hash.js')>();

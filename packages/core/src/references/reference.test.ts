@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { leakCheck, TestCA } from '@mtlskit/testkit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { STRUCTURED_KEY_LINES } from './__tests__/crafted.js';
-import { MtlsError } from './errors.js';
+import { STRUCTURED_KEY_LINES } from '../__tests__/crafted.js';
+import { MtlsError } from '../errors.js';
 import {
   BUILTIN_SCHEMES,
   formatReference,
@@ -422,7 +422,7 @@ describe('parseReference', () => {
   });
 
   it('is documented in docs/references.md with exactly these option tables', () => {
-    const doc = readFileSync(new URL('../../../docs/references.md', import.meta.url), 'utf8');
+    const doc = readFileSync(new URL('../../../../docs/references.md', import.meta.url), 'utf8');
     for (const [scheme, def] of Object.entries(BUILTIN_SCHEMES)) {
       const section = doc.split(`\n### ${scheme}\n`)[1]?.split('\n### ')[0] ?? '';
       const documented = section
@@ -745,7 +745,7 @@ describe('parseReference', () => {
   });
 
   it('prints the errors docs/references.md shows, word for word', () => {
-    const doc = readFileSync(new URL('../../../docs/references.md', import.meta.url), 'utf8');
+    const doc = readFileSync(new URL('../../../../docs/references.md', import.meta.url), 'utf8');
     const shown = /```\n(Invalid reference: [^\n]+\n {2}(\S+)\n {2}[ ^]+)\n```/.exec(doc);
     expect(shown, 'an INVALID_REFERENCE example in docs/references.md').not.toBeNull();
     expect(() => parseReference(shown![2]!)).toThrow(shown![1]!);

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { hasOpenssl, type IssuedCert, TestCA } from '@mtlskit/testkit';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-const DIST = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+const DIST = fileURLToPath(new URL('../../dist/index.js', import.meta.url));
 const PASSPHRASE = 'legacy dist passphrase';
 
 // Reports whether node-forge was in the CommonJS module cache before and after one decode.

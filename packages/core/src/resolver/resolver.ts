@@ -7,22 +7,22 @@ import { EventEmitter } from 'node:events';
 import type https from 'node:https';
 import type { SecureContext } from 'node:tls';
 import type * as Undici from 'undici';
-import type { ValidatedCredentials } from './credentials.js';
-import { MtlsError } from './errors.js';
-import { loadCredentials } from './load.js';
-import type { ValidationPolicy } from './policy.js';
-import { sourceFromReference } from './registry.js';
-import { checkAgentOptions, RotatingHttpsAgent } from './tls/agent.js';
-import { buildSecureContext, type CaMode, type PlainTlsOptions, plainTlsOptions } from './tls/context.js';
+import { MtlsError } from '../errors.js';
+import { sourceFromReference } from '../references/registry.js';
+import { checkAgentOptions, RotatingHttpsAgent } from '../tls/agent.js';
+import { buildSecureContext, type CaMode, type PlainTlsOptions, plainTlsOptions } from '../tls/context.js';
 import {
   createRotatingDispatcher,
   type DispatcherOptions,
   loadUndici,
   type RotatingDispatcher,
-} from './tls/dispatcher.js';
-import type { IdentityProvider, TlsIdentity } from './tls/identity.js';
-import { type ProxyOption, type ProxySettings, resolveProxy } from './tls/proxy.js';
-import type { CredentialSource, MtlsCredentials, SourceKind } from './types.js';
+} from '../tls/dispatcher.js';
+import type { IdentityProvider, TlsIdentity } from '../tls/identity.js';
+import { type ProxyOption, type ProxySettings, resolveProxy } from '../tls/proxy.js';
+import type { CredentialSource, MtlsCredentials, SourceKind } from '../types.js';
+import type { ValidatedCredentials } from '../validation/credentials.js';
+import { loadCredentials } from '../validation/load.js';
+import type { ValidationPolicy } from '../validation/policy.js';
 
 /** Time as the resolver sees it. Inject one in tests; `setTimeout` drives background refreshes. */
 export interface ResolverClock {

@@ -5,13 +5,13 @@
 import { createHmac, pbkdf2Sync, randomBytes, X509Certificate } from 'node:crypto';
 import { hasOpenssl, type IssuedCert, type Pkcs12Algorithm, TestCA } from '@mtlskit/testkit';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { der, INT, NULL, OCTETS, OID, SEQ } from './__tests__/der.js';
+import { der, INT, NULL, OCTETS, OID, SEQ } from '../__tests__/der.js';
+import { MtlsError } from '../errors.js';
+import { loadCredentials } from '../validation/load.js';
 import { octets, parseOne } from './asn1.js';
 import { decodeMaterial } from './decode.js';
-import { MtlsError } from './errors.js';
 import { legacyCiphersIfLoaded } from './legacy-ciphers.js';
 import { LIMITS } from './limits.js';
-import { loadCredentials } from './load.js';
 import {
   bmpPassword,
   decryptPbe,

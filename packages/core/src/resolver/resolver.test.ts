@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { type IssuedCert, leakCheck, startMtlsServer, TestCA } from '@mtlskit/testkit';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { MtlsError } from './errors.js';
+import { MtlsError } from '../errors.js';
+import type { CredentialMaterial, CredentialSource, SourceKind } from '../types.js';
 import {
   createTlsResolver,
   type ExpiringEvent,
@@ -19,7 +20,6 @@ import {
   type TlsResolver,
   type TlsResolverOptions,
 } from './resolver.js';
-import type { CredentialMaterial, CredentialSource, SourceKind } from './types.js';
 
 /** A clock whose time and timers move only when the test says so. */
 class ManualClock {

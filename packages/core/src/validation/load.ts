@@ -1,12 +1,12 @@
 // The one call most users need: a source (or material in hand) in, validated MtlsCredentials out.
 // load -> decode -> validate, with every failure an MtlsError naming the source and the field.
 
+import { type DecodeOptions, decodeWith } from '../decoding/decode.js';
+import { LegacyCiphersNeeded, legacyCiphersIfLoaded, loadLegacyCiphers } from '../decoding/legacy-ciphers.js';
+import { MtlsError } from '../errors.js';
+import type { CredentialMaterial, CredentialSource, Finding, SourceContext } from '../types.js';
 import { ValidatedCredentials } from './credentials.js';
-import { type DecodeOptions, decodeWith } from './decode.js';
-import { MtlsError } from './errors.js';
-import { LegacyCiphersNeeded, legacyCiphersIfLoaded, loadLegacyCiphers } from './legacy-ciphers.js';
 import { resolvePolicy, type ValidationPolicy } from './policy.js';
-import type { CredentialMaterial, CredentialSource, Finding, SourceContext } from './types.js';
 import { assertNoErrors, validateResolved } from './validate.js';
 
 function isSource(value: CredentialSource | CredentialMaterial): value is CredentialSource {
