@@ -13,20 +13,22 @@ import {
 import {
   type CredentialMaterial,
   type CredentialSource,
-  decodeMaterial,
   type FieldValue,
   type Finding,
   formatReference,
   MtlsError,
+  REFERENCE_FIELDS,
   type SourceContext,
   type StoreOptions,
   type StoreResult,
-} from '@mtlskit/core';
+} from '@mtlskit/core/adapter';
+import { decodeMaterial } from '@mtlskit/core/decode';
 import { type AwsCallContext, timeoutError, toMtlsError } from './errors.js';
+import { AWS_ARN } from './scheme.js';
 
 /** The credential fields that can each live in their own secret. */
-export const AWS_FIELD_NAMES = ['cert', 'key', 'passphrase', 'ca', 'pfx'] as const;
-export type AwsFieldName = (typeof AWS_FIELD_NAMES)[number];
+export const AWS_FIELD_NAMES = REFERENCE_FIELDS;
+export type AwsFieldName = (typeof REFERENCE_FIELDS)[number];
 
 /**
  * Options of {@link awsSecretsManagerSource}: a `secretId` holding the credential (optionally with
@@ -221,8 +223,6 @@ function maxAttemptsFromEnv(id: string): number | undefined {
   return value;
 }
 
-const ARN_REGION = /^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):\d{12}:secret:/;
-
 function buildClient(
   options: AwsSecretsManagerSourceOptions,
   targets: readonly Target[],
@@ -231,7 +231,7 @@ function buildClient(
   // Only what the user set is passed, so everything else comes from the SDK's own chain. An ARN says
   // where its secret lives, which beats a process-wide AWS_REGION.
   const config: SecretsManagerClientConfig = { maxAttempts };
-  const region = options.region ?? targets.map((t) => ARN_REGION.exec(t.secretId)?.[1]).find(Boolean);
+  const region = options.region ?? targets.map((t) => AWS_ARN.exec(t.secretId)?.[2]).find(Boolean);
   if (region !== undefined) config.region = region;
   if (options.endpoint !== undefined) config.endpoint = options.endpoint;
   if (options.credentials !== undefined) config.credentials = options.credentials;

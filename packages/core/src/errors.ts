@@ -5,7 +5,14 @@ import { redactCause, redactText } from './redact.js';
 
 /** Stable error codes, with whether a retry can help. Codes never change meaning once released. */
 export const ERROR_CODES = {
-  INVALID_REFERENCE: { retryable: false, summary: 'a malformed reference or option' },
+  INVALID_REFERENCE: {
+    retryable: false,
+    summary: 'a malformed reference; the message points at the wrong part',
+  },
+  INVALID_OPTION: {
+    retryable: false,
+    summary: 'a bad option or argument value given in code (not a reference)',
+  },
   ADAPTER_NOT_INSTALLED: { retryable: false, summary: "the scheme's package is not installed" },
   SOURCE_NOT_FOUND: { retryable: false, summary: 'secret, version, file or variable absent' },
   ACCESS_DENIED: { retryable: false, summary: 'authentication or authorisation refused' },

@@ -1,51 +1,20 @@
-// @mtlskit/core: material -> credentials -> TLS. Public entry point.
+// @mtlskit/core: what an application uses — load and validate a credential, resolve it into
+// self-rotating TLS outputs, name it by one reference string, and handle MtlsError. Adapter authors
+// import `@mtlskit/core/adapter`; decoding primitives are in `@mtlskit/core/decode`.
 
-export type { DecodedMaterial } from './decoding/decode.js';
-export { decodeMaterial } from './decoding/decode.js';
-export { LIMITS } from './decoding/limits.js';
 export type { MtlsErrorCode, MtlsErrorOptions } from './errors.js';
 export { ERROR_CODES, MtlsError } from './errors.js';
-export { RedactedError, redactCause, redactText } from './redact.js';
+export type { ParsedReference } from './references/reference.js';
+export { formatReference, parseReference } from './references/reference.js';
+export type { SchemeInfo, SourceFromReferenceOptions } from './references/registry.js';
+export { listSchemes, parseReferenceAsync, sourceFromReference } from './references/registry.js';
 export type {
-  AwsSmTarget,
-  AzureKvTarget,
-  BuiltinScheme,
-  BuiltinTargets,
-  EnvTarget,
-  FileTarget,
-  GcpSmTarget,
-  ParsedReference,
-  ReferenceField,
-  ReferenceParts,
-  SchemeOption,
-  SchemeOptions,
-  SchemeOptionType,
-  TargetOf,
-  VaultPkiTarget,
-  VaultTarget,
-} from './references/reference.js';
-export {
-  BUILTIN_SCHEMES,
-  formatReference,
-  parseReference,
-  schemeNames,
-  schemeOptions,
-} from './references/reference.js';
-export type {
-  AdapterImporter,
-  SchemeAdapter,
-  SchemeInfo,
-  SourceDeps,
-  SourceFromReferenceOptions,
-} from './references/registry.js';
-export {
-  createImporter,
-  defaultImporter,
-  KNOWN_SCHEMES,
-  listSchemes,
-  registerScheme,
-  sourceFromReference,
-} from './references/registry.js';
+  NamedTlsResolverConfig,
+  SharedResolverOptions,
+  TlsResolverSet,
+  TlsResolversConfig,
+} from './resolver/named.js';
+export { createTlsResolvers, tlsResolversFromEnv } from './resolver/named.js';
 export type {
   ExpiringEvent,
   RefreshFailedEvent,
@@ -58,12 +27,13 @@ export type {
   TlsResolverOptions,
 } from './resolver/resolver.js';
 export { createTlsResolver } from './resolver/resolver.js';
-export type { EnvCredentialSource, EnvSourceOptions, WarningSource } from './sources/env.js';
+export { withCa } from './sources/ca.js';
+export type { EnvSourceOptions } from './sources/env.js';
 export { envSource } from './sources/env.js';
-export type { FileCredentialSource, FileSourceOptions } from './sources/file.js';
+export type { FileSourceOptions } from './sources/file.js';
 export { fileSource } from './sources/file.js';
 export { firstOf } from './sources/first-of.js';
-export type { InlineCredentialSource, InlineSourceOptions } from './sources/inline.js';
+export type { InlineSourceOptions } from './sources/inline.js';
 export { inlineSource } from './sources/inline.js';
 export { withPassphrase } from './sources/passphrase.js';
 export type { CaMode, PlainTlsOptions } from './tls/context.js';
@@ -83,9 +53,6 @@ export type {
   StoreOptions,
   StoreResult,
 } from './types.js';
-export type { CredentialsOrigin } from './validation/credentials.js';
-export { ValidatedCredentials } from './validation/credentials.js';
 export { loadCredentials } from './validation/load.js';
-export type { CredentialField, ValidationPolicy } from './validation/policy.js';
-export { FIELD_ALIASES } from './validation/policy.js';
+export type { ValidationPolicy } from './validation/policy.js';
 export { assertNoErrors, validateCredentials } from './validation/validate.js';

@@ -1,19 +1,54 @@
 import { readFileSync } from 'node:fs';
-import { leakCheck, TestCA } from '@mtlskit/testkit';
+import { documentedOptionRows, leakCheck, optionTableRows, pointedAt, TestCA } from '@mtlskit/testkit';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STRUCTURED_KEY_LINES } from '../__tests__/crafted.js';
 import { MtlsError } from '../errors.js';
-import {
-  BUILTIN_SCHEMES,
-  formatReference,
-  type ParsedReference,
-  parseReference,
-  schemeOptions,
-} from './reference.js';
+import { BUILTIN_DEFINITIONS as BUILTIN_SCHEMES } from './builtin.js';
+import { formatReference, type ParsedReference, parseReference, schemeOptions } from './reference.js';
 import { registerScheme } from './registry.js';
+// The AWS grammar, the one adapter grammar these generic tests lean on (slashes, a path taken verbatim).
+import '@mtlskit/aws/scheme';
 
 const ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/mtls-AbCdEf';
+
+// A scheme defined here as a third-party adapter would (a mount and a path, a passphrase that must be
+// a reference, a duration), for the generic behaviour the adapters' schemes share.
+const DURATION = /^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h|d))*\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h|d)?$/;
+let removeKvTest = () => {};
+beforeAll(() => {
+  removeKvTest = registerScheme({
+    scheme: 'kvtest',
+    packageName: 'mtlskit-kvtest',
+    slashes: true,
+    form: 'kvtest://MOUNT/PATH',
+    options: {
+      kv: { type: 'enum', values: ['1', '2'], description: 'KV version.' },
+      version: { type: 'integer', min: 1, description: 'A version.' },
+      ttl: { type: 'string', description: 'A duration.' },
+      passphrase: { type: 'reference', description: 'Where the passphrase is.' },
+    },
+    build(c) {
+      const parts = c.segments('secret path');
+      if (parts.length < 2) {
+        throw c.pathProblem(
+          `"${c.path}" names a mount but no secret inside it`,
+          'Write kvtest://MOUNT/PATH.',
+        );
+      }
+      const bad = parts.findIndex((p) => !/^[A-Za-z0-9.-]+$/.test(p));
+      if (bad >= 0)
+        throw c.pathProblem(`"${parts[bad]}" is not a segment name`, 'Use letters, digits, "." and "-".');
+      const ttl = c.options.ttl;
+      if (ttl !== undefined && !DURATION.test(ttl)) {
+        throw c.optionProblem('ttl', `ttl=${ttl} is not a duration`, 'Write e.g. ttl=72h.');
+      }
+      return { mount: parts[0], path: parts.slice(1).join('/') };
+    },
+    create: () => ({ id: 'kvtest', load: async () => ({}) }),
+  });
+});
+afterAll(() => removeKvTest());
 
 // Every form DESIGN.md names, and the structured view adapters get from it.
 const VALID: Array<[string, Partial<ParsedReference>]> = [
@@ -92,147 +127,6 @@ const VALID: Array<[string, Partial<ParsedReference>]> = [
   ],
   ['file:/tmp/with%20space%3Fand%25percent', { target: { path: '/tmp/with space?and%percent', files: {} } }],
   ['file:/tmp/%E2%82%AC/€', { target: { path: '/tmp/€/€', files: {} } }],
-  [
-    'aws-sm://prod/mtls?region=eu-west-1',
-    { scheme: 'aws-sm', target: { secretId: 'prod/mtls', fields: {}, region: 'eu-west-1' } },
-  ],
-  ['AWS-SM://prod/mtls', { scheme: 'aws-sm', target: { secretId: 'prod/mtls', fields: {} } }],
-  ['aws-sm://team+a/mtls=v2@x.y_z-1', { target: { secretId: 'team+a/mtls=v2@x.y_z-1', fields: {} } }],
-  [`aws-sm://${ARN}`, { target: { secretId: ARN, fields: {}, region: 'eu-west-1' } }],
-  [
-    `aws-sm://${ARN}?region=eu-west-1&versionStage=AWSPENDING`,
-    { target: { secretId: ARN, fields: {}, region: 'eu-west-1', versionStage: 'AWSPENDING' } },
-  ],
-  [
-    'aws-sm://prod/mtls?versionId=3f1c&endpoint=http://127.0.0.1:4566',
-    { target: { secretId: 'prod/mtls', fields: {}, versionId: '3f1c', endpoint: 'http://127.0.0.1:4566' } },
-  ],
-  [
-    'aws-sm://?cert=prod/cert&key=prod/key&passphrase=prod/pass',
-    { path: '', target: { fields: { cert: 'prod/cert', key: 'prod/key', passphrase: 'prod/pass' } } },
-  ],
-  [
-    'aws-sm://?pfx=prod/p12&passphrase=env:P12_PASS',
-    {
-      target: { fields: { pfx: 'prod/p12' } },
-      passphrase: expect.objectContaining({ scheme: 'env', path: 'P12_PASS' }),
-    },
-  ],
-  [
-    `aws-sm://prod/mtls?passphrase=${ARN}`,
-    { target: { secretId: 'prod/mtls', fields: { passphrase: ARN }, region: 'eu-west-1' } },
-  ],
-  [
-    'azure-kv://myvault/mtls',
-    {
-      scheme: 'azure-kv',
-      target: { vault: 'myvault', vaultUrl: 'https://myvault.vault.azure.net', secret: 'mtls' },
-    },
-  ],
-  [
-    'azure-kv://myvault/mtls/0123456789abcdef0123456789abcdef',
-    {
-      target: {
-        vault: 'myvault',
-        vaultUrl: 'https://myvault.vault.azure.net',
-        secret: 'mtls',
-        version: '0123456789abcdef0123456789abcdef',
-      },
-    },
-  ],
-  [
-    'azure-kv://myvault.vault.azure.cn/mtls',
-    {
-      target: { vault: 'myvault.vault.azure.cn', vaultUrl: 'https://myvault.vault.azure.cn', secret: 'mtls' },
-    },
-  ],
-  [
-    'azure-kv://127.0.0.1:8443/mtls',
-    { target: { vault: '127.0.0.1:8443', vaultUrl: 'https://127.0.0.1:8443', secret: 'mtls' } },
-  ],
-  [
-    'azure-kv://myvault/mtls?vaultUrl=https://kv.internal.example/',
-    { target: { vault: 'myvault', vaultUrl: 'https://kv.internal.example', secret: 'mtls' } },
-  ],
-  [
-    'azure-kv:///mtls?vaultUrl=https://127.0.0.1:8443',
-    { target: { vault: '', vaultUrl: 'https://127.0.0.1:8443', secret: 'mtls' } },
-  ],
-  [
-    'azure-kv://myvault/mtls?passphrase=env:KV_PASS',
-    { passphrase: expect.objectContaining({ scheme: 'env' }) },
-  ],
-  [
-    'gcp-sm://projects/my-project/secrets/mtls',
-    {
-      scheme: 'gcp-sm',
-      target: {
-        project: 'my-project',
-        secret: 'mtls',
-        version: 'latest',
-        name: 'projects/my-project/secrets/mtls/versions/latest',
-        transport: 'grpc',
-      },
-    },
-  ],
-  [
-    'gcp-sm://projects/123456789012/secrets/mtls_client/versions/7?transport=rest',
-    {
-      target: {
-        project: '123456789012',
-        secret: 'mtls_client',
-        version: '7',
-        name: 'projects/123456789012/secrets/mtls_client/versions/7',
-        transport: 'rest',
-      },
-    },
-  ],
-  [
-    'gcp-sm://projects/example.com:my-project/secrets/mtls/versions/prod',
-    { target: expect.objectContaining({ project: 'example.com:my-project', version: 'prod' }) },
-  ],
-  ['vault://secret/mtls/client', { scheme: 'vault', target: { mount: 'secret', path: 'mtls/client' } }],
-  [
-    'vault://mtls/client?mount=team-a/kv&kv=2&version=3&namespace=eng',
-    { target: { mount: 'team-a/kv', path: 'mtls/client', kv: 2, version: 3, namespace: 'eng' } },
-  ],
-  ['vault://kv1/mtls?kv=1', { target: { mount: 'kv1', path: 'mtls', kv: 1 } }],
-  [
-    'vault-pki://pki/sign/client?common_name=x.sandbox.example.com&ttl=72h',
-    {
-      scheme: 'vault-pki',
-      target: {
-        mount: 'pki',
-        mode: 'sign',
-        role: 'client',
-        params: { common_name: 'x.sandbox.example.com', ttl: '72h' },
-      },
-    },
-  ],
-  [
-    'vault-pki://pki/int/issue/client?alt_names=a.example,b.example&exclude_cn_from_sans=true',
-    {
-      target: {
-        mount: 'pki/int',
-        mode: 'issue',
-        role: 'client',
-        params: { alt_names: 'a.example,b.example', exclude_cn_from_sans: 'true' },
-      },
-    },
-  ],
-  [
-    'vault-pki://sign/sign/issue?key_type=rsa2048&namespace=eng',
-    {
-      target: {
-        mount: 'sign',
-        mode: 'sign',
-        role: 'issue',
-        params: {},
-        keyType: 'rsa2048',
-        namespace: 'eng',
-      },
-    },
-  ],
 ];
 
 // Malformed forms: the message, and the part the caret line points at.
@@ -279,19 +173,6 @@ const INVALID: Array<[string, RegExp, string]> = [
     'cert=/c.pem',
   ],
   ['file://server/share', /a file URL with a host is not supported/, 'server'],
-  ['aws-sm:prod/mtls', /aws-sm: needs "\/\/" after the colon/, 'prod/mtls'],
-  ['aws-sm://', /aws-sm:\/\/ names no credential/, ''],
-  ['aws-sm://prod?region=eu_west_1', /"eu_west_1" is not an AWS region name/, 'region=eu_west_1'],
-  [
-    `aws-sm://${ARN}?region=us-east-1`,
-    /region=us-east-1 differs from the ARN's region eu-west-1/,
-    'region=us-east-1',
-  ],
-  ['aws-sm://arn:aws:s3:::bucket/key', /not a Secrets Manager secret ARN/, 'arn:aws:s3:::bucket/key'],
-  ['aws-sm://prod%20mtls', /whitespace or a control character/, 'prod%20mtls'],
-  ['aws-sm://prod/mtls?cert=c', /names a bundle secret, so cert= conflicts/, 'cert=c'],
-  ['aws-sm://?cert=c&key=k&versionId=v1', /versionId= applies to one secret/, 'versionId=v1'],
-  ['aws-sm://prod?endpoint=ftp://x', /endpoint=ftp:\/\/x is not an http\(s\) URL/, 'ftp://x'],
   [
     'aws-sm://prod?passphrase=env:P?passphrase=env:Q',
     /in passphrase=: a passphrase reference cannot have its own passphrase=/,
@@ -299,74 +180,11 @@ const INVALID: Array<[string, RegExp, string]> = [
   ],
   ['aws-sm://prod?passphrase=env:1BAD', /in passphrase=: "1BAD" is not an environment variable name/, '1BAD'],
   [
-    'aws-sm://prod?passphrase=vault%3A%2F%2Fsecret',
+    'aws-sm://prod?passphrase=kvtest%3A%2F%2Fsecret',
     /in passphrase=: "secret" names a mount but no secret inside it/,
-    'vault%3A%2F%2Fsecret',
+    'kvtest%3A%2F%2Fsecret',
   ],
-  ['azure-kv://v/mtls', /"v" is not a Key Vault name/, 'v'],
-  ['azure-kv://my_vault/mtls', /"my_vault" is not a Key Vault name/, 'my_vault'],
-  ['azure-kv://my--vault/mtls', /"my--vault" is not a Key Vault name/, 'my--vault'],
-  ['azure-kv://bad_host.example/mtls', /"bad_host.example" is not a host name/, 'bad_host.example'],
-  ['azure-kv://myvault', /"myvault" is not VAULT\/SECRET or VAULT\/SECRET\/VERSION/, 'myvault'],
-  ['azure-kv://myvault/a/b/c', /is not VAULT\/SECRET/, 'myvault/a/b/c'],
-  ['azure-kv://myvault/my_secret', /"my_secret" is not a Key Vault secret name/, 'my_secret'],
-  [
-    'azure-kv://myvault/mtls/not-a-version',
-    /"not-a-version" is not a Key Vault secret version/,
-    'not-a-version',
-  ],
-  ['azure-kv:///mtls', /the vault is missing/, '/'],
-  ['azure-kv://myvault/mtls?passphrase=hunter2', /passphrase= of azure-kv: must be a reference/, 'hunter2'],
-  ['azure-kv://myvault/mtls?vaultUrl=not a url', /is not an http\(s\) URL/, 'not a url'],
-  ['gcp-sm://my-project/mtls', /"my-project\/mtls" is not a secret resource name/, 'my-project/mtls'],
-  ['gcp-sm://projects/My_Project/secrets/mtls', /"My_Project" is not a project id or number/, 'My_Project'],
-  ['gcp-sm://projects/my-project/secrets/m.tls', /"m.tls" is not a secret id/, 'm.tls'],
-  ['gcp-sm://projects/my-project/secrets/mtls/versions/0x', /"0x" is not a secret version/, '0x'],
-  [
-    'gcp-sm://projects/my-project/secrets/mtls?transport=http',
-    /transport=http is not one of grpc, rest/,
-    'http',
-  ],
-  ['vault://', /the secret path is missing/, ''],
-  ['vault://secret', /"secret" names a mount but no secret inside it/, 'secret'],
-  ['vault://secret//mtls', /empty segment in the secret path/, '/'],
-  ['vault://secret/../mtls', /"\.\." segment in the secret path/, '..'],
-  ['vault://secret/mtls?kv=3', /kv=3 is not one of 1, 2/, '3'],
-  ['vault://secret/mtls?kv=1&version=2', /KV v1 has no versions/, 'version=2'],
-  ['vault://secret/mtls?version=0', /KV versions start at 1/, 'version=0'],
-  ['vault://secret/mtls?version=latest', /version=latest is not a whole number/, 'latest'],
-  ['vault://mtls?mount=/', /mount=\/ is not a mount path/, 'mount=/'],
-  ['vault-pki://pki/client', /does not end in \/sign\/ROLE or \/issue\/ROLE/, 'pki/client'],
-  ['vault-pki://sign/client', /does not end in \/sign\/ROLE/, 'sign/client'],
-  ['vault-pki://pki/issue/client?key_type=ec-p256', /key_type= applies to sign/, 'key_type=ec-p256'],
-  ['vault-pki://pki/sign/client?key_type=dsa', /key_type=dsa is not one of/, 'dsa'],
-  ['vault-pki://pki/sign/client?ttl=soon', /ttl=soon is not a Vault duration/, 'ttl=soon'],
-  [
-    'vault-pki://pki/sign/client?ttl=1h&not_after=2030-01-01T00:00:00Z',
-    /ttl= and not_after= both set the lifetime/,
-    'not_after=2030-01-01T00:00:00Z',
-  ],
-  ['vault-pki://pki/sign/client?exclude_cn_from_sans=yes', /is not true or false/, 'yes'],
-  ['vault-pki://pki/sign/client?token=hvs.abc', /unknown option "token" for vault-pki:/, 'token'],
 ];
-
-/**
- * The characters of `text` the caret line of an INVALID_REFERENCE message points at. Of a long
- * reference the message echoes a window (marked with "…"), which must be part of the text.
- */
-function pointedAt(err: MtlsError, text: string): string {
-  const lines = err.message.split('\n');
-  const echo = (lines[1] ?? '').slice(2);
-  const carets = lines[2] ?? '';
-  const start = carets.indexOf('^') - 2;
-  const length = carets.trim().length;
-  if (!echo.includes('…')) return text.slice(start, start + length);
-  const lead = echo.startsWith('…') ? 1 : 0;
-  const window = echo.slice(lead).replace(/…$/, '');
-  const from = text.indexOf(window);
-  expect(from, `the echoed window ${JSON.stringify(window)} is part of the text`).toBeGreaterThanOrEqual(0);
-  return text.slice(from + start - lead, from + start - lead + length);
-}
 
 describe('parseReference', () => {
   it.each(VALID)('parses %s', (text, expected) => {
@@ -424,26 +242,17 @@ describe('parseReference', () => {
   it('is documented in docs/references.md with exactly these option tables', () => {
     const doc = readFileSync(new URL('../../../../docs/references.md', import.meta.url), 'utf8');
     for (const [scheme, def] of Object.entries(BUILTIN_SCHEMES)) {
-      const section = doc.split(`\n### ${scheme}\n`)[1]?.split('\n### ')[0] ?? '';
-      const documented = section
-        .split('\n')
-        .filter(
-          (line) =>
-            /^\| `[a-zA-Z_]+` \|/.test(line) && section.includes('| option | type | default | meaning |'),
-        );
-      const expected = Object.entries(def.options).map(([name, o]) => {
-        const type = o.type === 'enum' ? o.values!.map((v) => `\`${v}\``).join(' \\| ') : o.type;
-        const dflt = o.default === undefined ? '' : `\`${o.default}\``;
-        return `| \`${name}\` | ${type} | ${dflt} | ${o.description} |`;
-      });
-      expect(documented, `the ${scheme} table of docs/references.md`).toEqual(expected);
+      expect(documentedOptionRows(doc, scheme), `the ${scheme} table of docs/references.md`).toEqual(
+        optionTableRows(def.options),
+      );
     }
   });
 
-  it('accepts options an adapter registered for a built-in scheme, and schemes adapters add', () => {
+  it('takes the option table and grammar a scheme definition gives, and puts the earlier one back after', () => {
     const unregisterAws = registerScheme({
       scheme: 'aws-sm',
       packageName: '@mtlskit/aws',
+      slashes: true,
       options: { roleArn: { type: 'string', description: 'A role to assume first.' } },
       create: () => ({ id: 'x', load: async () => ({}) }),
     });
@@ -457,7 +266,8 @@ describe('parseReference', () => {
       expect(parseReference('aws-sm://prod/mtls?roleArn=arn:aws:iam::1:role/r').options.roleArn).toBe(
         'arn:aws:iam::1:role/r',
       );
-      expect(schemeOptions('aws-sm')).toHaveProperty('region');
+      // The definition replaced the adapter's own: its table is the one that counts.
+      expect(schemeOptions('aws-sm')).not.toHaveProperty('region');
       const op = parseReference('op://Private/mTLS client?account=acme');
       expect(op).toMatchObject({
         scheme: 'op',
@@ -473,14 +283,15 @@ describe('parseReference', () => {
       unregisterOnePassword();
     }
     expect(() => parseReference('aws-sm://prod/mtls?roleArn=x')).toThrow(/unknown option "roleArn"/);
+    expect(schemeOptions('aws-sm')).toHaveProperty('region');
     expect(() => parseReference('op://Private/x')).toThrow(/unknown scheme "op:"/);
   });
 
   it('never repeats a literal passphrase= value in an error, wherever the reference is wrong', () => {
     const secret = 'hunter2-Correct-Horse';
     for (const text of [
-      `azure-kv://myvault/mtls?passphrase=${secret}`, // a literal where a reference belongs
-      `azure-kv://my_vault/mtls?passphrase=${secret}`, // wrong elsewhere: the echo still masks it
+      `kvtest://myvault/mtls?passphrase=${secret}`, // a literal where a reference belongs
+      `kvtest://my_vault/mtls?passphrase=${secret}`, // wrong elsewhere: the echo still masks it
       `env:?passphrase=${secret}!`, // not a variable name: perhaps the passphrase itself
       `aws-sm://prod?passphrase=env:P?passphrase=${secret}`, // inside a nested reference
     ]) {
@@ -515,7 +326,7 @@ describe('parseReference', () => {
       derB64, // the Base64 of its DER
       `env:?key=${b64}`, // where a variable name belongs
       `env:?key=${encodeURIComponent(keyPem)}`, // percent-encoded PEM where a name belongs
-      `vault-pki://pki/sign/client?ttl=${b64}`, // a value the message quotes
+      `kvtest://pki/client?ttl=${b64}`, // a value the message quotes
       `env:?key=${Buffer.from(keyPem).toString('hex')}`, // its hex
       JSON.stringify({ key: keyPem }), // JSON escapes its line breaks: "\n"
     ]) {
@@ -536,7 +347,7 @@ describe('parseReference', () => {
       expect(err!.sourceId, what).toBe(echo.slice(2));
     }
     // Names and paths are not mistaken for credentials.
-    const path = `vault://secret/Team-A/Service2/Production-Client/mtls-2026?kv=3`;
+    const path = `kvtest://secret/Team-A/Service2/Production-Client/mtls-2026?kv=3`;
     expect(() => parseReference(path)).toThrow(`\n  ${path}\n`);
   });
 
@@ -584,7 +395,8 @@ describe('parseReference', () => {
       expect(err.message).toMatch(new RegExp(`\\?${name}=(\\*{${secret.length}}|\\[redacted\\])\\n`));
       check.check(err, `the error for ${name}=`);
     }
-    expect(refused('aws-sm://prod/mtls?pfx_password=env:PASS').message).toContain('pfx_password=env:PASS\n');
+    // An unknown option's value is masked whatever it holds: the grammar vouches for none of it.
+    expect(refused('aws-sm://prod/mtls?pfx_password=env:PASS').message).toContain('pfx_password=********\n');
   });
 
   it('hides the whole of a passphrase under any key name, whatever it holds', () => {
@@ -620,9 +432,9 @@ describe('parseReference', () => {
     // Star for character: the caret still points at the wrong option, after the value.
     const err = refused(`file:/x?key_password=${plain}&bogus=1`);
     expect(err.message).toContain(`\n  file:/x?key_password=${'*'.repeat(plain.length)}&bogus=1\n`);
-    // A reference under such a key stays readable, and a literal nested in it does not.
+    // An unknown option's value is masked even when it is a reference; a literal nested in it too.
     expect(refused('file:/x?key_password=env:KEY_PASS&bogus=1').message).toContain(
-      '\n  file:/x?key_password=env:KEY_PASS&bogus=1\n',
+      '\n  file:/x?key_password=************&bogus=1\n',
     );
     const nested = refused(`file:/x?key_password=env:P?pfx_password=${plain}&bogus=1`);
     leakCheck(pieces(plain)).check(nested, 'the error for a literal inside a reference');
@@ -640,11 +452,11 @@ describe('parseReference', () => {
     }
     // A ttl= of 10,000 digits is refused as fast.
     const started = performance.now();
-    expect(() => parseReference(`vault-pki://pki/sign/client?ttl=${'1'.repeat(10_000)}x`)).toThrow(
-      /ttl=1+x is not a Vault duration/,
+    expect(() => parseReference(`kvtest://pki/client?ttl=${'1'.repeat(10_000)}x`)).toThrow(
+      /ttl=1+x is not a duration/,
     );
     expect(performance.now() - started).toBeLessThan(1000);
-    expect(() => parseReference('vault-pki://pki/sign/client?ttl=1h30m')).not.toThrow();
+    expect(() => parseReference('kvtest://pki/client?ttl=1h30m')).not.toThrow();
     // Passphrase references nested 20,000 deep: masked without recursion (no stack overflow).
     for (const text of [
       `file:/x?password=${'env:password='.repeat(20_000)}`,
@@ -697,7 +509,7 @@ describe('parseReference', () => {
       }
     }
     // A 64-character path after `//` is not taken for one: the error is about the unknown option.
-    const path = 'vault://secret/data/teams/payments/prod/clientCertificate/orderSvc2024?bogus=1';
+    const path = 'kvtest://secret/data/teams/payments/prod/clientCertificate/orderSvc2024?bogus=1';
     const err = refused(path);
     expect(err.message).toMatch(/unknown option "bogus"/);
     expect(err.message).toContain('secret/data/teams/payments/prod/clientCertificate/orderSvc2024');
@@ -707,24 +519,26 @@ describe('parseReference', () => {
     for (const text of [
       `aws-sm://${ARN}?bogus=1`,
       'aws-sm://prod/payments/MangopayClientCert2026?bogus=1',
-      'gcp-sm://projects/my-project-123/secrets/mtls/versions/3?bogus=1',
-      'vault://kv/Kubernetes/Clusters/EuWest1Prod/Payments/MtlsClient2?kv=3',
-      'vault://secret/data/Teams/Payments/EU-West-1/Prod/Client-Certs/V3?kv=3',
+      'kvtest://projects/my-project-123/secrets/mtls/versions/3?bogus=1',
+      'kvtest://kv/Kubernetes/Clusters/EuWest1Prod/Payments/MtlsClient2?kv=3',
+      'kvtest://secret/data/Teams/Payments/EU-West-1/Prod/Client-Certs/V3?kv=3',
       'file:/var/run/secrets/kubernetes.io/serviceaccount/Prod2/tls?bogus=1',
-      'azure-kv://myvault/ClientCert-2026-Q3-v2-Production?bogus=1',
+      'kvtest://myvault/ClientCert-2026-Q3-v2-Production?bogus=1',
     ]) {
       const err = refused(text);
       const shown = (err.message.split('\n')[1] ?? '').slice(2);
-      // The whole text, or the 80 characters of it around the wrong part.
-      expect(text).toContain(shown.replace(/^…/, ''));
+      // The whole text, or the 80 characters of it around the wrong part; an unknown option's value
+      // (not vouched for by the grammar) is masked.
+      const masked = text.replace(/\?bogus=1$/, '?bogus=*');
+      expect(masked).toContain(shown.replace(/^…/, ''));
       expect(shown.replace(/^…/, '').length).toBe(Math.min(text.length, 80));
-      expect(err.message).not.toMatch(/looks like a credential|redacted|\*/);
+      expect(err.message).not.toMatch(/looks like a credential|redacted|\*\*/);
       expect(err.sourceId).toBe(shown);
     }
   });
 
   it('echoes 80 characters of a long reference, around the wrong part, the caret still on it', () => {
-    const text = `vault://secret/${'team/'.repeat(40)}mtls?kv=3&version=x`;
+    const text = `kvtest://secret/${'team/'.repeat(40)}mtls?kv=3&version=x`;
     const err = (() => {
       try {
         parseReference(text);
@@ -753,7 +567,7 @@ describe('parseReference', () => {
 
   it('refuses to format parts that do not make a valid reference', () => {
     expect(() => formatReference({ scheme: 'AWS SM', path: 'x' })).toThrow(/not a scheme name/);
-    expect(() => formatReference({ scheme: 'vault', slashes: true, path: 'onlymount' })).toThrow(MtlsError);
+    expect(() => formatReference({ scheme: 'kvtest', slashes: true, path: 'onlymount' })).toThrow(MtlsError);
   });
 });
 
@@ -785,7 +599,6 @@ const anyText = fc.string({ unit: char, minLength: 1, maxLength: 24 });
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is excluded
 const noSpace = anyText.filter((s) => !/[\s\u0000-\u001f\u007f]/.test(s) && !s.startsWith('arn:'));
 const segment = anyText.filter((s) => !s.includes('/') && s !== '.' && s !== '..');
-const segments = fc.array(segment, { minLength: 1, maxLength: 4 }).map((s) => s.join('/'));
 const envName = fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,15}$/);
 const region = fc.constantFrom('eu-west-1', 'us-east-1', 'ap-southeast-2', 'us-gov-west-1');
 
@@ -845,54 +658,6 @@ describe('formatReference ∘ parseReference (property)', () => {
         const withPass = roundTrip({ scheme: 'file', path: certPath, options: { passphrase } });
         expect(withPass.target).toEqual({ path: certPath, files: {} });
         expect(withPass.passphrase?.target).toEqual({ path: keyPath, files: {} });
-      }),
-    );
-  });
-
-  it('Azure vault names and hosts, GCP resource names', () => {
-    const vault = fc.oneof(
-      fc.stringMatching(/^[a-z][a-z0-9]{2,20}$/),
-      fc.stringMatching(/^[a-z][a-z0-9]{2,10}\.vault\.(azure\.net|azure\.cn|usgovcloudapi\.net)$/),
-    );
-    const name = fc.stringMatching(/^[A-Za-z0-9-]{1,30}$/);
-    const project = fc.stringMatching(/^[a-z][a-z0-9-]{4,20}[a-z0-9]$/);
-    const secret = fc.stringMatching(/^[A-Za-z0-9_-]{1,40}$/);
-    const version = fc.option(fc.oneof(fc.constant('latest'), fc.nat().map(String)), { nil: undefined });
-    fc.assert(
-      fc.property(vault, name, project, secret, version, (v, s, p, g, ver) => {
-        const az = roundTrip({ scheme: 'azure-kv', slashes: true, path: `${v}/${s}` }).target;
-        expect(az).toMatchObject({ vault: v, secret: s });
-        expect((az as { vaultUrl: string }).vaultUrl).toBe(
-          v.includes('.') ? `https://${v}` : `https://${v}.vault.azure.net`,
-        );
-        const path = `projects/${p}/secrets/${g}${ver === undefined ? '' : `/versions/${ver}`}`;
-        expect(roundTrip({ scheme: 'gcp-sm', slashes: true, path }).target).toMatchObject({
-          project: p,
-          secret: g,
-          version: ver ?? 'latest',
-        });
-      }),
-    );
-  });
-
-  it('Vault paths, nested mounts and PKI roles', () => {
-    fc.assert(
-      fc.property(segments, segments, segment, anyText, (path, mount, role, cn) => {
-        expect(
-          roundTrip({ scheme: 'vault', slashes: true, path, options: { mount, kv: '2' } }).target,
-        ).toMatchObject({
-          mount,
-          path,
-          kv: 2,
-        });
-        expect(
-          roundTrip({
-            scheme: 'vault-pki',
-            slashes: true,
-            path: `${mount}/sign/${role}`,
-            options: { common_name: cn },
-          }).target,
-        ).toMatchObject({ mount, mode: 'sign', role, params: { common_name: cn } });
       }),
     );
   });

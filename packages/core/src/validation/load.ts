@@ -4,7 +4,7 @@
 import { type DecodeOptions, decodeWith } from '../decoding/decode.js';
 import { LegacyCiphersNeeded, legacyCiphersIfLoaded, loadLegacyCiphers } from '../decoding/legacy-ciphers.js';
 import { MtlsError } from '../errors.js';
-import type { CredentialMaterial, CredentialSource, Finding, SourceContext } from '../types.js';
+import type { CredentialMaterial, CredentialSource, SourceContext } from '../types.js';
 import { ValidatedCredentials } from './credentials.js';
 import { resolvePolicy, type ValidationPolicy } from './policy.js';
 import { assertNoErrors, validateResolved } from './validate.js';
@@ -77,7 +77,7 @@ export async function loadCredentials(
   }
   const warnings = assertNoErrors(validateResolved(decoded, resolved), sourceId);
   // Sources may report warnings of their own (e.g. a group-readable key file): they ride along too.
-  const sourceWarnings = (source as { warnings?: readonly Finding[] } | undefined)?.warnings ?? [];
+  const sourceWarnings = source?.warnings ?? [];
   if (sourceWarnings.length > 0) warnings.push(...sourceWarnings);
   return new ValidatedCredentials(decoded, warnings, { sourceId, sourceVersion: material?.version });
 }
