@@ -3,7 +3,7 @@
 // status (404) and Google's JSON error as the message; both are read here, by number (the ranges do
 // not overlap), never by class. Only Google's message is quoted: the error objects also carry call
 // metadata and request configuration (authorization headers), which redaction drops.
-import { MtlsError, type MtlsErrorCode } from '@mtlskit/core';
+import { MtlsError, type MtlsErrorCode } from '@mtlskit/core/adapter';
 
 /** What was being done when the client failed, for the message. */
 export interface GcpCallContext {

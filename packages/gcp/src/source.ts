@@ -13,7 +13,8 @@ import {
   type SourceContext,
   type StoreOptions,
   type StoreResult,
-} from '@mtlskit/core';
+  withDeadline,
+} from '@mtlskit/core/adapter';
 import { checksumValue, crc32c } from './crc32c.js';
 import { type GcpCallContext, stateAdvice, timeoutError, toMtlsError } from './errors.js';
 import { isNameProblem, parseSecretName, regionalEndpoint, versionNumberOf } from './name.js';
@@ -105,7 +106,7 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 const FIELDS = ['cert', 'key', 'passphrase', 'ca', 'pfx'] as const;
 
 function invalid(message: string, id: string): MtlsError {
-  return new MtlsError('INVALID_REFERENCE', message, { sourceId: id });
+  return new MtlsError('INVALID_OPTION', message, { sourceId: id });
 }
 
 /** The `gcp-sm://` reference of a resource name and transport. */
@@ -204,9 +205,10 @@ export function gcpSecretManagerSource(options: GcpSecretManagerSourceOptions): 
 
   /**
    * Runs one client call under the source's deadline and the caller's signal. The deadline starts
-   * once the client is built: importing it takes seconds on a cold start and is no network wait.
-   * The client's own retries are off (`retryCodes: []`): its default backs off from 2 s for up to
-   * 600 s on UNAVAILABLE, which would hold a refresh for minutes; the resolver owns retrying.
+   * once the client is built: importing it takes seconds on a cold start and is no network wait (an
+   * abort still ends the wait). The client offers no cancellation: an abandoned call ends at its
+   * own deadline (`timeout`). Its own retries are off (`retryCodes: []`): its default backs off from
+   * 2 s for up to 600 s on UNAVAILABLE, which would hold a refresh for minutes; the resolver retries.
    */
   async function call<T>(
     ctx: GcpCallContext,
@@ -215,31 +217,13 @@ export function gcpSecretManagerSource(options: GcpSecretManagerSourceOptions): 
   ): Promise<T> {
     if (closed)
       throw new MtlsError('CLOSED', `the source ${id} was closed: create a new one`, { sourceId: id });
-    signal?.throwIfAborted();
-    return new Promise<T>((resolve, reject) => {
-      let settled = false;
-      let timer: NodeJS.Timeout | undefined;
-      const finish = (outcome: () => void) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        outcome();
-      };
-      // The client offers no cancellation: an abandoned call ends at its own deadline (`timeout`).
-      const onAbort = () => finish(() => reject(signal!.reason));
-      signal?.addEventListener('abort', onAbort, { once: true });
-      clientOf()
-        .then((c) => {
-          if (settled) return undefined as T;
-          timer = setTimeout(() => finish(() => reject(timeoutError(ctx, timeoutMs))), timeoutMs);
-          timer.unref();
-          return run(c);
-        })
-        .then(
-          (value) => finish(() => resolve(value)),
-          (err: unknown) => finish(() => reject(toMtlsError(err, ctx))),
-        );
+    const onError = (err: unknown) => toMtlsError(err, ctx);
+    const c = await withDeadline(clientOf, { signal, onTimeout: () => undefined, onError });
+    return withDeadline(() => run(c), {
+      signal,
+      timeoutMs,
+      onTimeout: () => timeoutError(ctx, timeoutMs),
+      onError,
     });
   }
 
