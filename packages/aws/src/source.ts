@@ -148,7 +148,7 @@ interface Target {
 }
 
 function invalid(message: string, id: string): MtlsError {
-  return new MtlsError('INVALID_REFERENCE', message, { sourceId: id });
+  return new MtlsError('INVALID_OPTION', message, { sourceId: id });
 }
 
 /** The `aws-sm:` reference these options stand for, written by core's reference formatter. */
@@ -678,7 +678,7 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
       if (homeless.length > 0 || (!bundled && material.bundle !== undefined)) {
         const what = [...homeless, ...(material.bundle === undefined || bundled ? [] : ['bundle'])];
         throw new MtlsError(
-          'INVALID_REFERENCE',
+          'INVALID_OPTION',
           `${id} has no secret for ${what.join(', ')}: add one per field to secrets, or store into a single-secret source`,
           { sourceId: id, field: homeless[0] },
         );
@@ -701,7 +701,7 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
             : material[t.slot];
         if (Array.isArray(value)) {
           throw new MtlsError(
-            'INVALID_REFERENCE',
+            'INVALID_OPTION',
             `the ${t.slot} secret "${t.secretId}" holds one value: join the CA certificates into one PEM first`,
             { sourceId: id, field: t.slot },
           );

@@ -1,6 +1,6 @@
 // Exit codes, one table, so cron jobs and CI can tell "fix the credential" from "fix the call" from
 // "the store is down": 0 healthy, 1 invalid, 2 usage, 3 expiring soon, 4 source unreachable or denied.
-import { MtlsError, redactText } from '@mtlskit/core';
+import { MtlsError, redactText } from '@mtlskit/core/adapter';
 import { UsageError } from './args.js';
 import type { CliIo } from './io.js';
 

@@ -7,12 +7,8 @@ import { generateKeyPairSync, type KeyObject, X509Certificate } from 'node:crypt
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  type AdapterImporter,
   type CredentialMaterial,
   type CredentialSource,
-  createImporter,
-  decodeMaterial,
-  defaultImporter,
   type Finding,
   fileSource,
   MtlsError,
@@ -20,6 +16,8 @@ import {
   type ValidationPolicy,
   validateCredentials,
 } from '@mtlskit/core';
+import { type AdapterImporter, createImporter, defaultImporter } from '@mtlskit/core/adapter';
+import { decodeMaterial } from '@mtlskit/core/decode';
 import { type CliIo, pathFrom } from './io.js';
 
 export interface LoadRequest {

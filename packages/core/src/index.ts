@@ -2,7 +2,7 @@
 // self-rotating TLS outputs, name it by one reference string, and handle MtlsError. Adapter authors
 // import `@mtlskit/core/adapter`; decoding primitives are in `@mtlskit/core/decode`.
 
-export type { MtlsErrorCode, MtlsErrorOptions } from './errors.js';
+export type { MtlsErrorCode, MtlsErrorOptions, MtlsErrorWithCode } from './errors.js';
 export { ERROR_CODES, MtlsError } from './errors.js';
 export type { ParsedReference } from './references/reference.js';
 export { formatReference, parseReference } from './references/reference.js';

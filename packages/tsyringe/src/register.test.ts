@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import {
   type CredentialMaterial,
   type CredentialSource,
-  ERROR_CODES,
   MtlsError,
   type TlsResolver,
   tlsResolversFromEnv,
@@ -26,7 +25,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PAYMENTS_URL, PaymentsClient, tenantScope } from './__tests__/example.js';
 import { injectTlsResolver, registerTlsResolvers, tlsResolverToken } from './index.js';
 
-const INVALID_OPTION = 'INVALID_OPTION' in ERROR_CODES ? 'INVALID_OPTION' : 'INVALID_REFERENCE';
+const INVALID_OPTION = 'INVALID_OPTION';
 
 let ca: TestCA;
 let server: MtlsTestServer;

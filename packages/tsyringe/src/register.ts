@@ -5,7 +5,6 @@
 // `await container.dispose()` closes that container's resolvers and no other container's.
 import {
   createTlsResolvers,
-  ERROR_CODES,
   MtlsError,
   type MtlsErrorCode,
   type SharedResolverOptions,
@@ -15,9 +14,7 @@ import {
 import type { DependencyContainer } from 'tsyringe';
 import { tlsResolverToken } from './tokens.js';
 
-// `INVALID_OPTION` joins core's code table with its reshaping; the reference code stands in until then.
-const INVALID_OPTION: MtlsErrorCode =
-  'INVALID_OPTION' in ERROR_CODES ? ('INVALID_OPTION' as MtlsErrorCode) : 'INVALID_REFERENCE';
+const INVALID_OPTION: MtlsErrorCode = 'INVALID_OPTION';
 
 /** Sets already handed to a container: a set belongs to one container, which closes it. */
 const registered = new WeakSet<TlsResolverSet>();

@@ -3,7 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import { decodeMaterial } from '@mtlskit/core';
+import { decodeMaterial } from '@mtlskit/core/decode';
 import { hasOpenssl, type IssuedCert, leakCheck, runOpenssl, TestCA } from '@mtlskit/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cli, withFiles } from '../__tests__/harness.js';

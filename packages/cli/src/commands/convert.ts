@@ -5,7 +5,8 @@
 import type { KeyObject } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { decodeMaterial, MtlsError } from '@mtlskit/core';
+import { MtlsError } from '@mtlskit/core';
+import { decodeMaterial } from '@mtlskit/core/decode';
 import { type CommandSpec, flag, type Parsed, secretFromEnv, str, UsageError } from '../args.js';
 import { EXIT } from '../exit.js';
 import { refuseOverwrite, writeNewFile } from '../files.js';

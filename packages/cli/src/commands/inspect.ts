@@ -1,7 +1,7 @@
 // `mtlskit inspect`: decode and validate a credential from any reference, a file or stdin, and say in
 // plain words what it is and what is wrong with it. The exit code is the verdict, for cron and CI.
 import type { KeyObject } from 'node:crypto';
-import { KNOWN_SCHEMES } from '@mtlskit/core';
+import { KNOWN_SCHEMES } from '@mtlskit/core/adapter';
 import { type CommandSpec, flag, integer, type Parsed, secretFromEnv, str, UsageError } from '../args.js';
 import { EXIT, type ExitCode } from '../exit.js';
 import { exists } from '../files.js';

@@ -21,7 +21,7 @@ import { sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 const [dist, pfxPath, mode] = process.argv.slice(2);
 const core = await import(pathToFileURL(dist).href);
-const decoding = await import(pathToFileURL(dist.replace(/index\.js$/, 'decode.js')).href);
+const decoding = await import(pathToFileURL(dist.replace(/index.js$/, 'decode.js')).href);
 const cache = createRequire(import.meta.url).cache;
 const forgeLoaded = () => Object.keys(cache).some((k) => k.includes(sep + 'node-forge' + sep));
 const before = forgeLoaded();

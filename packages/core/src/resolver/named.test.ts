@@ -11,7 +11,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { MtlsError } from '../errors.js';
 import { registerScheme, type SourceDeps } from '../references/registry.js';
 import type { CredentialMaterial, CredentialSource, SourceKind } from '../types.js';
-import { createTlsResolvers, INVALID_OPTION, tlsResolversFromEnv } from './named.js';
+import { createTlsResolvers, tlsResolversFromEnv } from './named.js';
+
+const INVALID_OPTION = 'INVALID_OPTION';
 
 let ca: TestCA;
 let alice: IssuedCert;

@@ -2,9 +2,9 @@
 // one per tenant), each behind its own resolver. The set owns nothing but a name → resolver table:
 // resolvers share no cache, source, agent or timer. A resolver is created on its first `get`, so a
 // set of ten thousand names loads nothing, and starts no timer, until a name is used.
-import { ERROR_CODES, MtlsError, type MtlsErrorCode } from '../errors.js';
+import { MtlsError, type MtlsErrorCode } from '../errors.js';
 import { type SourceDeps, sourceFromReference } from '../references/registry.js';
-import type { CredentialMaterial, CredentialSource, SourceContext, SourceKind } from '../types.js';
+import type { CredentialMaterial, CredentialSource, Finding, SourceContext, SourceKind } from '../types.js';
 import {
   createTlsResolver,
   type ResolverHealth,
@@ -41,10 +41,8 @@ export interface TlsResolverSet {
   close(): Promise<void>;
 }
 
-// `INVALID_OPTION` (a bad argument in code, not a reference) joins the code table with the core
-// reshaping; until it is there the reference code stands in, as elsewhere in the resolver.
-export const INVALID_OPTION: MtlsErrorCode =
-  'INVALID_OPTION' in ERROR_CODES ? ('INVALID_OPTION' as MtlsErrorCode) : 'INVALID_REFERENCE';
+/** A bad argument in code, not a reference. */
+const INVALID_OPTION: MtlsErrorCode = 'INVALID_OPTION';
 
 /** A name's prefix in `tlsResolversFromEnv`: `MTLS_SOURCE_EU_WEST` is `eu_west`. */
 const ENV_PREFIX = 'MTLS_SOURCE_';
@@ -233,8 +231,8 @@ class EnvReferenceSource implements CredentialSource {
   }
 
   // What loadCredentials reads after each load (e.g. a group-readable key file).
-  get warnings(): unknown {
-    return (this.#inner as { warnings?: unknown } | undefined)?.warnings;
+  get warnings(): readonly Finding[] | undefined {
+    return this.#inner?.warnings;
   }
 
   // The resolver probes version() only once a load succeeded, so the inner source is known by then.

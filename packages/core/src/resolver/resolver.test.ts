@@ -693,7 +693,7 @@ describe('createTlsResolver: outputs, options and lifecycle', () => {
     const agent = r.agent() as unknown as { createConnection(options: object): unknown };
     expect(() => agent.createConnection({ host: '127.0.0.1', port: 1 })).toThrow(
       expect.objectContaining({
-        code: 'INVALID_REFERENCE',
+        code: 'INVALID_OPTION',
         message: expect.stringMatching(/pass a callback/),
       }),
     );
@@ -782,7 +782,7 @@ describe('createTlsResolver: outputs, options and lifecycle', () => {
       try {
         createTlsResolver({ source, ...options });
       } catch (err) {
-        expect(err).toMatchObject({ code: 'INVALID_REFERENCE' });
+        expect(err).toMatchObject({ code: 'INVALID_OPTION' });
       }
     }
     expect(() => createTlsResolver({ source: 42 as never })).toThrow(/options\.source/);

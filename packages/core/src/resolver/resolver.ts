@@ -172,7 +172,7 @@ interface Identity extends TlsIdentity {
 }
 
 function invalidOption(name: string, message: string): MtlsError {
-  return new MtlsError('INVALID_REFERENCE', `options.${name} ${message}`, { field: name });
+  return new MtlsError('INVALID_OPTION', `options.${name} ${message}`, { field: name });
 }
 
 function positive(name: string, value: number | undefined, fallback: number): number {
@@ -868,7 +868,7 @@ class Resolver extends EventEmitter implements TlsResolver {
 
 /**
  * A resolver for one credential: cached, refreshed, validated, and handed to any Node HTTP client as
- * a self-rotating identity. Throws `INVALID_REFERENCE` for a malformed option; load errors surface on
+ * a self-rotating identity. Throws `INVALID_OPTION` for a malformed option; load errors surface on
  * first use.
  */
 export function createTlsResolver(options: TlsResolverOptions): TlsResolver {

@@ -100,7 +100,7 @@ function duration(value: number | undefined, name: string, fallback: number, min
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
     throw new MtlsError(
-      'INVALID_REFERENCE',
+      'INVALID_OPTION',
       `fileSource: ${name} must be a number of milliseconds of at least ${min}, not ${String(value)}. Leave it out for ${fallback}.`,
     );
   }

@@ -100,7 +100,7 @@ describe('withPassphrase', () => {
       key: client.encryptedPkcs8Pem('pp-7'),
       passphrase: 'pp-7',
     }).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'INVALID_REFERENCE', field: 'passphrase' });
+    expect(err).toMatchObject({ code: 'INVALID_OPTION', field: 'passphrase' });
     expect((err as Error).message).toContain('env:MTLS_KEY_PASS, which mtlskit cannot write');
     expect((err as Error).message).not.toContain('pp-7');
     expect((await main.load()).key).toBe(original.key);

@@ -82,7 +82,7 @@ export interface ResolvedPolicy {
 const DEFAULT_WARN_DAYS = 30;
 
 function invalid(option: string, problem: string, fix: string): never {
-  throw new MtlsError('INVALID_REFERENCE', `The validation policy's ${option} ${problem}. ${fix}`);
+  throw new MtlsError('INVALID_OPTION', `The validation policy's ${option} ${problem}. ${fix}`);
 }
 
 function describe(value: unknown): string {
@@ -106,7 +106,7 @@ function optional(
   if (!ok) invalid(name, `is ${describe(value)}, not ${type === 'object' ? 'an object' : `a ${type}`}`, fix);
 }
 
-/** Checks the shape of a policy (it may come from untyped JSON or JavaScript); throws INVALID_REFERENCE. */
+/** Checks the shape of a policy (it may come from untyped JSON or JavaScript); throws INVALID_OPTION. */
 function checkPolicy(policy: unknown): asserts policy is ValidationPolicy {
   if (typeof policy !== 'object' || policy === null || Array.isArray(policy)) {
     invalid(
@@ -165,7 +165,7 @@ function checkPolicy(policy: unknown): asserts policy is ValidationPolicy {
   }
 }
 
-/** Applies the defaults. Throws MtlsError (INVALID_REFERENCE) for a policy of the wrong shape. */
+/** Applies the defaults. Throws MtlsError (INVALID_OPTION) for a policy of the wrong shape. */
 export function resolvePolicy(given?: ValidationPolicy | null): ResolvedPolicy {
   // null (e.g. an absent key of a JSON configuration) is no policy, like undefined.
   const policy: unknown = given ?? {};
@@ -197,7 +197,7 @@ function currentTime(now: () => unknown): number {
     value = now();
   } catch (err) {
     throw new MtlsError(
-      'INVALID_REFERENCE',
+      'INVALID_OPTION',
       "The validation policy's now() threw. Give a function returning milliseconds since the epoch, e.g. () => Date.now().",
       { cause: err },
     );
@@ -206,7 +206,7 @@ function currentTime(now: () => unknown): number {
   if (typeof ms !== 'number' || !Number.isFinite(ms)) {
     const what = typeof ms === 'number' ? String(ms) : describe(ms);
     throw new MtlsError(
-      'INVALID_REFERENCE',
+      'INVALID_OPTION',
       `The validation policy's now() returned ${what}, not a time; the validity dates cannot be checked. Give a function returning milliseconds since the epoch, e.g. () => Date.now().`,
     );
   }

@@ -276,7 +276,7 @@ describe('messages name the field a value came from', () => {
   });
 });
 
-describe('a policy of the wrong shape is INVALID_REFERENCE, never a TypeError or a skipped check', () => {
+describe('a policy of the wrong shape is INVALID_OPTION, never a TypeError or a skipped check', () => {
   const expiredNow = () => Date.parse(mangopay.x509.validTo) + DAY;
 
   test.each([
@@ -291,7 +291,7 @@ describe('a policy of the wrong shape is INVALID_REFERENCE, never a TypeError or
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(MtlsError);
-    expect(err).toMatchObject({ code: 'INVALID_REFERENCE' });
+    expect(err).toMatchObject({ code: 'INVALID_OPTION' });
     expect((err as Error).message).toMatch(says);
     expect((err as Error).message).toContain('Give a function returning milliseconds since the epoch');
   });
@@ -306,7 +306,7 @@ describe('a policy of the wrong shape is INVALID_REFERENCE, never a TypeError or
         },
       },
     ).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'INVALID_REFERENCE' });
+    expect(err).toMatchObject({ code: 'INVALID_OPTION' });
     expect((err as Error).message).toContain("policy's now() threw");
   });
 
@@ -344,7 +344,7 @@ describe('a policy of the wrong shape is INVALID_REFERENCE, never a TypeError or
     ]) {
       const err = await run().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(MtlsError);
-      expect(err).toMatchObject({ code: 'INVALID_REFERENCE' });
+      expect(err).toMatchObject({ code: 'INVALID_OPTION' });
       expect((err as Error).message).toMatch(says);
     }
   });
