@@ -361,6 +361,9 @@ describe.each(TRANSPORTS)('over %s', (transport) => {
 
 describe('options', () => {
   it('refuses a malformed name, pointing at the wrong part', () => {
+    expect(() => gcpSecretManagerSource({ name: 'prod-mtls' })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION' }),
+    );
     expect(() => gcpSecretManagerSource({ name: 'prod-mtls' })).toThrow(/is not a secret resource name/);
     expect(() => gcpSecretManagerSource({ name: 'projects/Bad_Project/secrets/s' })).toThrow(
       /"Bad_Project" is not a project id/,
