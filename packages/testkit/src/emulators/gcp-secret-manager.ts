@@ -110,6 +110,18 @@ class GcpError extends Error {
   }
 }
 
+/** The IAM permission each method needs, for the messages of `denied` faults. */
+const PERMISSIONS: Record<string, string> = {
+  AccessSecretVersion: 'secretmanager.versions.access',
+  GetSecretVersion: 'secretmanager.versions.get',
+  AddSecretVersion: 'secretmanager.versions.add',
+  EnableSecretVersion: 'secretmanager.versions.enable',
+  DisableSecretVersion: 'secretmanager.versions.disable',
+  DestroySecretVersion: 'secretmanager.versions.destroy',
+  CreateSecret: 'secretmanager.secrets.create',
+  GetSecret: 'secretmanager.secrets.get',
+};
+
 const STATE_NUMBER: Record<GcpVersionState, number> = { ENABLED: 1, DISABLED: 2, DESTROYED: 3 };
 
 /** A resource name taken apart: the secret's key (project id form) and the version segment, if any. */
@@ -356,10 +368,7 @@ export async function startGcpSecretManagerEmulator(
           fault.message ?? `Secret [${resource}] not found or has no versions.`,
         );
       case 'denied': {
-        const permission =
-          call.operation === 'AddSecretVersion'
-            ? 'secretmanager.versions.add'
-            : 'secretmanager.versions.access';
+        const permission = PERMISSIONS[call.operation] ?? 'secretmanager.versions.access';
         return new GcpError(
           CODE.PERMISSION_DENIED,
           fault.message ??
