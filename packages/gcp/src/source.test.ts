@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { type Finding, loadCredentials, MtlsError } from '@mtlskit/core';
-import { type IssuedCert, leakCheck, TestCA } from '@mtlskit/testkit';
+import { type IssuedCert, leakCheck, TestCA, trackConnections } from '@mtlskit/testkit';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   emulatorClientOptions,
@@ -404,7 +404,31 @@ describe('options', () => {
     }
   });
 
-  it('reads Application Default Credentials (a service account file) and sends its token, with no metadata probe', async () => {
+  it.each(TRANSPORTS)(
+    'without any Application Default Credentials fails with ACCESS_DENIED over %s, before connecting anywhere',
+    async (transport) => {
+      const net = trackConnections();
+      const home = mkdtempSync(join(tmpdir(), 'mtlskit-gcp-noadc-'));
+      vi.stubEnv('GOOGLE_APPLICATION_CREDENTIALS', undefined);
+      vi.stubEnv('CLOUDSDK_CONFIG', home);
+      vi.stubEnv('HOME', home);
+      const source = gcpSecretManagerSource({ name: NAME, transport });
+      try {
+        const err = await rejection(source.load());
+        expect(err.code).toBe('ACCESS_DENIED');
+        expect(err.message).toMatch(/no Google credentials were found .* GOOGLE_APPLICATION_CREDENTIALS/);
+      } finally {
+        await source.close();
+        vi.unstubAllEnvs();
+        rmSync(home, { recursive: true, force: true });
+        net.stop();
+      }
+      // METADATA_SERVER_DETECTION=none (the test environment) keeps the lookup off the metadata server.
+      expect(net.connections).toEqual([]);
+    },
+  );
+
+  it('reads Application Default Credentials (a service account file), also once they appear after a failed call', async () => {
     const gcp = await startGcpHarness('rest');
     const dir = mkdtempSync(join(tmpdir(), 'mtlskit-gcp-adc-'));
     try {
@@ -423,12 +447,18 @@ describe('options', () => {
         }),
         { mode: 0o600 },
       );
-      vi.stubEnv('GOOGLE_APPLICATION_CREDENTIALS', file);
+      vi.stubEnv('GOOGLE_APPLICATION_CREDENTIALS', undefined);
+      vi.stubEnv('CLOUDSDK_CONFIG', dir);
+      vi.stubEnv('HOME', dir);
       gcp.emulator.putSecret('prod-mtls', bundleOf(alice));
       const source = gcp.source({
         name: NAME,
         clientOptions: { apiEndpoint: '127.0.0.1', port: gcp.emulator.port, protocol: 'http' } as never,
       });
+      expect((await rejection(source.load())).code).toBe('ACCESS_DENIED');
+      expect(gcp.emulator.log.count()).toBe(0);
+      // The failed client is dropped: the next call builds one that finds the credentials.
+      vi.stubEnv('GOOGLE_APPLICATION_CREDENTIALS', file);
       expect((await loadCredentials(await source.load())).fingerprint256).toBe(alice.fingerprint256);
       // A self-signed JWT from the service account's key: no token endpoint, no metadata server.
       expect(String(gcp.emulator.log.last()?.headers.authorization)).toMatch(/^Bearer eyJ/);

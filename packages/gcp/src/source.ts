@@ -57,6 +57,8 @@ export interface SecretManagerClientLike {
     SecretVersionLike
   >;
   disableSecretVersion?: Call<{ name: string }, SecretVersionLike>;
+  /** Resolves credentials and builds the transport; the generated client calls it on each call. */
+  initialize?(): Promise<unknown>;
   close?(): Promise<void>;
 }
 
@@ -219,12 +221,34 @@ export function gcpSecretManagerSource(options: GcpSecretManagerSourceOptions): 
       throw new MtlsError('CLOSED', `the source ${id} was closed: create a new one`, { sourceId: id });
     const onError = (err: unknown) => toMtlsError(err, ctx);
     const c = await withDeadline(clientOf, { signal, onTimeout: () => undefined, onError });
-    return withDeadline(() => run(c), {
-      signal,
-      timeoutMs,
-      onTimeout: () => timeoutError(ctx, timeoutMs),
-      onError,
-    });
+    return withDeadline(
+      async () => {
+        await ready(c);
+        return run(c);
+      },
+      { signal, timeoutMs, onTimeout: () => timeoutError(ctx, timeoutMs), onError },
+    );
+  }
+
+  /**
+   * Initializes the client before a method is called. Each generated method starts with
+   * `this.initialize().catch((err) => { throw err; })`, which leaves an unhandled rejection — a
+   * crash under Node's default — whenever initialization fails (no Application Default
+   * Credentials, the metadata server not answering yet). Initialized here first, a failure is an
+   * error of this call, and no method runs. The client keeps a failed initialization for good, so
+   * a client the source built is dropped and built again on the next call.
+   */
+  async function ready(c: SecretManagerClientLike): Promise<void> {
+    if (typeof c.initialize !== 'function') return;
+    try {
+      await c.initialize();
+    } catch (err) {
+      if (owned && !closed) {
+        client = undefined;
+        c.close?.().catch(() => {});
+      }
+      throw err;
+    }
   }
 
   const context = (operation: string, name = target.versionName): GcpCallContext => ({
