@@ -385,6 +385,10 @@ describe('options', () => {
 
   it('builds its client for the regional endpoint of a regional name, else the global one', async () => {
     const seen: unknown[] = [];
+    // No transport at all: initialize() would look up credentials, the call would dial Google.
+    const initialize = vi
+      .spyOn(SecretManagerServiceClient.prototype, 'initialize')
+      .mockImplementation(async () => ({}) as never);
     const access = vi
       .spyOn(SecretManagerServiceClient.prototype, 'accessSecretVersion')
       .mockImplementation(function (this: SecretManagerServiceClient) {
@@ -401,6 +405,7 @@ describe('options', () => {
       expect(seen).toEqual(['secretmanager.europe-west1.rep.googleapis.com', 'secretmanager.googleapis.com']);
     } finally {
       access.mockRestore();
+      initialize.mockRestore();
     }
   });
 
