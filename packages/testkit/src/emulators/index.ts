@@ -12,6 +12,12 @@ export * from './azure-key-vault.js';
 export type { CallIdentity, FaultKind, FaultSpec, InjectedFault } from './faults.js';
 export { corruptValue, FAULT_KINDS, FaultInjector } from './faults.js';
 export type {
+  GcpSecretManagerEmulator,
+  GcpSecretManagerEmulatorOptions,
+  GcpVersionState,
+} from './gcp-secret-manager.js';
+export { crc32cBitwise, startGcpSecretManagerEmulator } from './gcp-secret-manager.js';
+export type {
   EmulatorCall,
   EmulatorRequest,
   EmulatorResponse,

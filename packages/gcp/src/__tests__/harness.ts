@@ -1,0 +1,101 @@
+// Shared set-up of the adapter's tests: a loopback Secret Manager emulator, and sources pointed at it
+// with the real Google client over either transport — gRPC (plain HTTP/2, no TLS, no call credentials)
+// or the REST fallback (HTTP/1.1, a pass-through auth client). `universeDomain` is given so the client
+// never looks up default credentials. Every harness records the process's outgoing connections while
+// it runs and fails its close() if one left loopback: no metadata-server probe, no call to Google.
+import { createRequire } from 'node:module';
+import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
+import {
+  type GcpSecretManagerEmulator,
+  type GcpSecretManagerEmulatorOptions,
+  startGcpSecretManagerEmulator,
+  trackConnections,
+} from '@mtlskit/testkit';
+import {
+  type GcpClientOptions,
+  type GcpSecretManagerSource,
+  type GcpSecretManagerSourceOptions,
+  gcpSecretManagerSource,
+  type SecretManagerClientLike,
+} from '../source.js';
+
+export type Transport = 'grpc' | 'rest';
+export const TRANSPORTS: readonly Transport[] = ['grpc', 'rest'];
+
+/** The google-gax the client uses (not a dependency of this package): its grpc and auth library. */
+interface Gax {
+  grpc: { credentials: { createInsecure(): unknown } };
+  googleAuthLibrary: { PassThroughClient: new () => object };
+}
+const require = createRequire(import.meta.url);
+export const gax = require(
+  require.resolve('google-gax', { paths: [require.resolve('@google-cloud/secret-manager')] }),
+) as Gax;
+
+/** Client options that point the real client at the emulator over `transport`. */
+export function emulatorClientOptions(
+  emulator: GcpSecretManagerEmulator,
+  transport: Transport,
+  authClient: object = new gax.googleAuthLibrary.PassThroughClient(),
+): GcpClientOptions {
+  const common = { apiEndpoint: '127.0.0.1', universeDomain: 'googleapis.com' };
+  return (
+    transport === 'grpc'
+      ? { ...common, port: emulator.grpcPort, sslCreds: gax.grpc.credentials.createInsecure() }
+      : { ...common, port: emulator.port, protocol: 'http', authClient }
+  ) as GcpClientOptions;
+}
+
+export interface GcpHarness {
+  transport: Transport;
+  emulator: GcpSecretManagerEmulator;
+  /** A source on the emulator (a client of its own); options override the test defaults. Closed by `close()`. */
+  source(options: Partial<GcpSecretManagerSourceOptions> & { name: string }): GcpSecretManagerSource;
+  /** A real client on the emulator, for injection. Closed by `close()`. */
+  client(): SecretManagerClientLike;
+  /** Closes sources, clients and emulator; rejects when any connection made meanwhile left loopback. */
+  close(): Promise<void>;
+}
+
+export async function startGcpHarness(
+  transport: Transport,
+  options: GcpSecretManagerEmulatorOptions = {},
+): Promise<GcpHarness> {
+  const net = trackConnections();
+  const emulator = await startGcpSecretManagerEmulator(options);
+  const sources: GcpSecretManagerSource[] = [];
+  const clients: SecretManagerServiceClient[] = [];
+  return {
+    transport,
+    emulator,
+    source(sourceOptions) {
+      const source = gcpSecretManagerSource({
+        transport,
+        clientOptions: emulatorClientOptions(emulator, transport),
+        timeoutMs: 2_000,
+        onWarning: () => {},
+        ...sourceOptions,
+      });
+      sources.push(source);
+      return source;
+    },
+    client() {
+      const client = new SecretManagerServiceClient({
+        ...emulatorClientOptions(emulator, transport),
+        fallback: transport === 'rest',
+      });
+      clients.push(client);
+      return client as unknown as SecretManagerClientLike;
+    },
+    async close() {
+      await Promise.all(sources.map((s) => s.close()));
+      await Promise.all(clients.map((c) => c.close()));
+      await emulator.close();
+      net.stop();
+      const away = net.offLoopback();
+      if (away.length > 0) {
+        throw new Error(`connections left loopback: ${away.map((c) => `${c.host}:${c.port}`).join(', ')}`);
+      }
+    },
+  };
+}
