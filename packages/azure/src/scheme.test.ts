@@ -1,7 +1,8 @@
+import { readFileSync } from 'node:fs';
 // The azure-kv: grammar: every form, the target the source is built from, and for each malformed form
 // the message and the part its caret line points at. Parsing never loads the Azure SDK.
 import { MtlsError, type ParsedReference, parseReference } from '@mtlskit/core/adapter';
-import { pointedAt } from '@mtlskit/testkit';
+import { documentedOptionRows, optionTableRows, pointedAt } from '@mtlskit/testkit';
 import { describe, expect, it, vi } from 'vitest';
 import { azureKvScheme } from './scheme.js';
 
@@ -147,5 +148,10 @@ describe('the azure-kv: scheme', () => {
     await import('./scheme.js');
     expect(parseReference('azure-kv://myvault/mtls').target).toMatchObject({ secret: 'mtls' });
     expect(sdk.loaded).toEqual([]);
+  });
+
+  it('is documented in docs/references.md with exactly this option table', () => {
+    const doc = readFileSync(new URL('../../../docs/references.md', import.meta.url), 'utf8');
+    expect(documentedOptionRows(doc, 'azure-kv')).toEqual(optionTableRows(azureKvScheme.options));
   });
 });

@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { MtlsError, type ParsedReference, parseReference } from '@mtlskit/core/adapter';
-import { optionTableRows, pointedAt } from '@mtlskit/testkit';
+import { documentedOptionRows, optionTableRows, pointedAt } from '@mtlskit/testkit';
 import { describe, expect, it, vi } from 'vitest';
 import { gcpSmScheme } from './scheme.js';
 
@@ -133,5 +134,10 @@ describe('the gcp-sm: scheme', () => {
       /Did you mean "transport"/,
     );
     expect(client.loaded).toBe(false);
+  });
+
+  it('is documented in docs/references.md with exactly this option table', () => {
+    const doc = readFileSync(new URL('../../../docs/references.md', import.meta.url), 'utf8');
+    expect(documentedOptionRows(doc, 'gcp-sm')).toEqual(optionTableRows(gcpSmScheme.options));
   });
 });
