@@ -355,6 +355,30 @@ describe('redactText', () => {
     leakCheck([SECRET_ID, 'eyJhbGciOiJSUzI1NiJ9']).checkText(out, 'redactText output');
   });
 
+  it('hides secrets under keys that end in a secret name, and percent-encoded bearer tokens', () => {
+    const cases: Array<[string, string, string]> = [
+      ['GET /token?access_token=tok_live_5f2a9 failed', 'access_token=[redacted] failed', 'tok_live_5f2a9'],
+      ['header authorization=Bearer%20tok_live_5f2a9', 'authorization=Bearer%20[redacted]', 'tok_live_5f2a9'],
+      ['refresh_token: "tok_live_5f2a9"', 'refresh_token: "[redacted]"', 'tok_live_5f2a9'],
+      ['{"client_secret":"cs_live_77aa"}', '"client_secret":"[redacted]"', 'cs_live_77aa'],
+      ['api-key=ak_live_31bc9', 'api-key=[redacted]', 'ak_live_31bc9'],
+      ['SecretAccessKey=wJalrXUt', 'SecretAccessKey=[redacted]', 'wJalrXUt'],
+    ];
+    for (const [text, shown, secret] of cases) {
+      const out = redactText(text);
+      expect(out, text).toContain(shown);
+      leakCheck([secret]).checkText(out, text);
+    }
+    // Prose and resource names keep their words: "secret:" alone names no secret, an ARN's ":secret:" is a type.
+    for (const text of [
+      'point the reference at another secret: You can',
+      'arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/mtls-AbCdEf',
+      'aws-sm://prod/mtls?passphrase=env:KEY_PASS',
+    ]) {
+      expect(redactText(text)).toBe(text);
+    }
+  });
+
   it('hides random 40-character Base64 (an AWS secret access key) more often than either rule alone', () => {
     // mulberry32 with a fixed seed: the same 2,000 keys every run.
     let state = 0x2026_1128;

@@ -4,10 +4,14 @@
 import { inspect } from 'node:util';
 
 const PEM_BLOCK = /-----BEGIN [^-\r\n]{1,64}-----[\s\S]*?(?:-----END [^-\r\n]{1,64}-----|$)/g;
-const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi;
+const BEARER = /\b(Bearer|Basic)(\s+|%20|\+)[A-Za-z0-9._~+/=%-]+/gi;
 const VAULT_TOKEN = /\bhv[sbr]\.[A-Za-z0-9_-]{16,}|\bs\.[A-Za-z0-9]{24}\b/g;
+// A key that names a secret, whole or as the end of a longer name (`access_token`, `X-Vault-Token`,
+// `client_secret`, `api_key`, `SecretAccessKey`), or the AppRole `secret_id`, then its value. Not
+// after `:` (an ARN's `:secret:NAME` is a resource type), and not a value already masked or a
+// `Bearer …` whose credential BEARER masked.
 const KEYED_SECRET =
-  /\b(x-vault-token|token|client_token|secret_id|client_secret|password|secretaccesskey|sessiontoken|signature|jwt)(["']?\s*[:=]\s*["']?)(?!\[redacted)[^\s"',&}]+/gi;
+  /(?<![A-Za-z0-9:])([A-Za-z0-9_.-]*?(?:token|[_.-]secret|password|passwd|api[_-]?key|access[_-]?key|signature|jwt|authorization)|secret_id)(["']?\s*[:=]\s*["']?)(?!\[redacted|\*|(?:Bearer|Basic)(?:\s|%20|\+))[^\s"',&}]+/gi;
 const LONG_RUN = /[A-Za-z0-9+/_-]{40,}={0,2}/g;
 /** The start of Base64 DER: a SEQUENCE (0x30) with a one- to three-byte length, in the standard alphabet. */
 const DER_START = /^MI[G-L][A-Za-z0-9+/]{37,}$/;
@@ -89,8 +93,8 @@ function looksSecret(run: string): boolean {
 export function redactText(text: string): string {
   return text
     .replace(PEM_BLOCK, '[redacted PEM]')
+    .replace(BEARER, '$1$2[redacted]')
     .replace(KEYED_SECRET, '$1$2[redacted]')
-    .replace(BEARER, '$1 [redacted]')
     .replace(VAULT_TOKEN, '[redacted token]')
     .replace(LONG_RUN, (run) => (looksSecret(run) ? '[redacted]' : run));
 }
