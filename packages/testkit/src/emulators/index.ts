@@ -32,3 +32,16 @@ export type {
   VersionIdScheme,
 } from './store.js';
 export { SecretStore } from './store.js';
+export type {
+  VaultAppRoleOptions,
+  VaultCapability,
+  VaultEmulator,
+  VaultEmulatorOptions,
+  VaultKubernetesRoleOptions,
+  VaultMountOptions,
+  VaultPolicy,
+  VaultSecretData,
+  VaultTokenInfo,
+  VaultTokenOptions,
+} from './vault.js';
+export { startVaultEmulator } from './vault.js';
