@@ -505,7 +505,7 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
     if (m.version === 1) {
       if (operation === 'ReadSecret') {
         const v = secrets.latest(name);
-        if (!v || !v.enabled) throw new VaultFailure(404, []);
+        if (!v?.enabled) throw new VaultFailure(404, []);
         return ok({ data: dataOf(v, call.corrupt), lease_duration: maxLeaseTtl });
       }
       if (operation === 'WriteSecret') {
@@ -776,7 +776,7 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
       if (kind === 'corrupt') return true;
       const routed = route(call);
       const kv = routed && kvTarget(call.method, routed);
-      if (!kv || kv.mount.version !== 2 || call.url.searchParams.has('version')) return false;
+      if (kv?.mount.version !== 2 || call.url.searchParams.has('version')) return false;
       return (secrets.describe(call.secret ?? '')?.versions.length ?? 0) > 1;
     },
     handle(call) {
