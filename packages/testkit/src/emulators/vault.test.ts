@@ -6,6 +6,7 @@ import { startVaultEmulator, type VaultEmulator } from './vault.js';
 
 interface Reply {
   status: number;
+  // biome-ignore lint/suspicious/noExplicitAny: a test reading Vault's JSON answers field by field
   json: Record<string, any>;
   headers: Headers;
 }
