@@ -31,7 +31,7 @@ export async function startVaultHarness(options: VaultEmulatorOptions = {}): Pro
     source(sourceOptions) {
       const source = vaultSource({
         endpoint: emulator.url,
-        auth: { method: 'token', token: ROOT_TOKEN },
+        auth: { method: 'token', token: ROOT_TOKEN, renew: false },
         timeoutMs: 2_000,
         onWarning: () => {},
         ...sourceOptions,
