@@ -275,7 +275,7 @@ describe('store()', () => {
     expect(result.version).toBe('2');
     const write = vault.emulator.log.last({ operation: 'WriteSecret' });
     expect(write?.body).toMatchObject({ options: { cas: 1 } });
-    expect(Object.keys((write?.body as { data: object }).data).sort()).toEqual([
+    expect(Object.keys((write!.body as { data: object }).data).sort()).toEqual([
       'certificate',
       'owner',
       'private_key',

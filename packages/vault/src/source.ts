@@ -94,7 +94,7 @@ export function vaultReferenceOf(
   const path = trimSlashes(options.path);
   const query: string[] = [];
   let where = path;
-  if (mount !== undefined && mount.includes('/')) query.push(`mount=${mount}`);
+  if (mount?.includes('/')) query.push(`mount=${mount}`);
   else if (mount !== undefined) where = `${mount}/${path}`;
   if (options.kv !== undefined) query.push(`kv=${options.kv}`);
   if (options.version !== undefined) query.push(`version=${options.version}`);
