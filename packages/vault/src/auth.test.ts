@@ -41,6 +41,16 @@ const count = (operation: string) => vault.emulator.log.count({ operation });
 const tokensSent = (operation = 'ReadSecret') =>
   vault.emulator.log.calls({ operation }).map((c) => c.headers['x-vault-token']);
 
+/** Waits until the emulator has answered `n` logins, and the source has had a moment to take the token. */
+async function answeredLogins(n: number, what: string, timeoutMs = 3_000): Promise<void> {
+  await until(
+    () => vault.emulator.log.calls({ operation: 'AppRoleLogin' })[n - 1]?.status !== undefined,
+    what,
+    timeoutMs,
+  );
+  await sleep(100);
+}
+
 async function loads(source: { load(): Promise<unknown> }) {
   const material = (await source.load()) as Parameters<typeof loadCredentials>[0];
   expect((await loadCredentials(material)).fingerprint256).toBe(alice.fingerprint256);
@@ -176,7 +186,7 @@ describe('AppRole', () => {
     await loads(source);
     // 2 s: renewal, granted 2 s of the 3 asked (max TTL 4 s); 2/3 of that later: a new login.
     await until(() => count('RenewSelf') === 1, 'the renewal', 3_000);
-    await until(() => count('AppRoleLogin') === 2, 'the second login', 3_000);
+    await answeredLogins(2, 'the second login');
     await loads(source);
     const [first, second] = vault.emulator.log
       .calls({ operation: 'ReadSecret' })
@@ -201,6 +211,23 @@ describe('AppRole', () => {
     });
     await until(() => count('AppRoleLogin') === 2, 'the login after the refused renewal', 3_000);
     expect(count('RenewSelf')).toBe(1);
+  });
+
+  it('logs in again before expiry when a renewal fails and no time is left to retry it', async () => {
+    const { roleId } = vault.emulator.addAppRole('payments', { secretIds: [SECRET_ID], tokenTtl: 3 });
+    const source = vault.source({
+      path: 'secret/app',
+      kv: 2,
+      auth: { method: 'approle', roleId, secretId: SECRET_ID },
+    });
+    await loads(source);
+    vault.emulator.fail({ kind: 'serverError', status: 503, operation: 'RenewSelf' });
+    await answeredLogins(2, 'the login after the failed renewal');
+    expect(count('RenewSelf')).toBe(1);
+    const first = tokensSent()[0];
+    await loads(source);
+    expect(tokensSent()[1]).not.toBe(first);
+    expect(vault.emulator.token(String(first))!.expiresAt! > Date.now()).toBe(true);
   });
 
   it('a 403 after the token died logs in once and succeeds; concurrent callers share the login', async () => {

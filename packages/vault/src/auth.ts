@@ -411,7 +411,10 @@ export class VaultAuthenticator {
       // Vault unreachable for now: try again before the token ends.
       const left = lease.since + (lease.ttlMs ?? 0) - Date.now();
       if (left > 2_000) this.#schedule(lease, Math.min(left / 2, RETRY_CAP_MS));
-      else if (this.#canLogin) this.#schedule(lease, Math.max(0, left));
+      else if (this.#canLogin) {
+        lease.relogin = true; // no time left to renew: the next timer logs in
+        this.#schedule(lease, Math.max(0, left - 1_000));
+      }
       return;
     }
     if (this.#closed || this.#lease !== lease) return;
