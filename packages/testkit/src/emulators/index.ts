@@ -39,9 +39,10 @@ export type {
   VaultEmulatorOptions,
   VaultKubernetesRoleOptions,
   VaultMountOptions,
+  VaultPkiRoleOptions,
   VaultPolicy,
   VaultSecretData,
   VaultTokenInfo,
   VaultTokenOptions,
 } from './vault.js';
-export { startVaultEmulator } from './vault.js';
+export { parseVaultDuration, startVaultEmulator } from './vault.js';

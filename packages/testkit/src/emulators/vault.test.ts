@@ -1,8 +1,11 @@
 // The Vault emulator's wire, spoken by hand with fetch. The real node-vault client against it is
 // tested in packages/vault, which depends on node-vault; the testkit does not.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import 'reflect-metadata';
+import { webcrypto, X509Certificate } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
 import { TestCA } from '../ca.js';
-import { startVaultEmulator, type VaultEmulator } from './vault.js';
+import { parseVaultDuration, startVaultEmulator, type VaultEmulator } from './vault.js';
 
 interface Reply {
   status: number;
@@ -270,5 +273,52 @@ describe('Vault emulator: availability and faults', () => {
     } finally {
       await tls.close();
     }
+  });
+});
+
+describe('Vault emulator: PKI', () => {
+  it('signs a CSR with the requested TTL, capped by the role, and issues with a key of its own', async () => {
+    const ca = await TestCA.create({ commonName: 'vault pki root' });
+    emulator.enablePki('pki', ca);
+    emulator.addPkiRole('pki', 'client', { maxTtl: 60, notBeforeDuration: 0 });
+    const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+    const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+    const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+      name: 'CN=from-csr',
+      keys,
+      signingAlgorithm: alg,
+    });
+    const signed = await call(emulator, 'POST', 'pki/sign/client', {
+      body: { csr: csr.toString('pem'), common_name: 'svc.example.com', ttl: '2m' },
+    });
+    expect(signed.status).toBe(200);
+    const cert = new X509Certificate(signed.json.data.certificate);
+    expect(cert.subject).toBe('CN=svc.example.com');
+    expect(cert.subjectAltName).toBe('DNS:svc.example.com');
+    const lifetime = (Date.parse(cert.validTo) - Date.parse(cert.validFrom)) / 1000;
+    expect(lifetime).toBeGreaterThanOrEqual(59);
+    expect(lifetime).toBeLessThanOrEqual(61);
+    expect(cert.checkIssued(new X509Certificate(ca.rootPem))).toBe(true);
+    expect(signed.json.data.ca_chain).toEqual([ca.rootPem.trim()]);
+    expect(signed.json.data.serial_number).toMatch(/^([0-9a-f]{2}:)+[0-9a-f]{2}$/);
+    expect(emulator.log.last()).toMatchObject({ operation: 'PkiSign', secret: 'pki/client' });
+
+    const issued = await call(emulator, 'POST', 'pki/issue/client', {
+      body: { common_name: 'svc.example.com', ttl: 30 },
+    });
+    expect(issued.json.data.private_key).toMatch(/PRIVATE KEY/);
+    expect(issued.json.data.private_key_type).toBe('ec');
+    const refused = await call(emulator, 'POST', 'pki/issue/nobody', { body: { common_name: 'x' } });
+    expect(refused).toMatchObject({ status: 400, json: { errors: ['unknown role: nobody'] } });
+  });
+
+  it('reads Vault durations', () => {
+    expect([
+      parseVaultDuration('72h'),
+      parseVaultDuration('1h30m'),
+      parseVaultDuration('90'),
+      parseVaultDuration(5),
+    ]).toEqual([259200, 5400, 90, 5]);
+    expect(parseVaultDuration('soon')).toBeNaN();
   });
 });

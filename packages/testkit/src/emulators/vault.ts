@@ -4,7 +4,9 @@
 // `auth/token/lookup-self` and `renew-self`, AppRole and Kubernetes login, ACL policies, a sealed
 // state (503) and standby redirects (307), all with Vault's `{errors:[…]}` bodies.
 // Time is the real clock: tests use TTLs of a few seconds.
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID, X509Certificate } from 'node:crypto';
+import type { TestCA } from '../ca.js';
+import type { TestKeyType } from '../keys.js';
 import { corruptValue, type FaultSpec } from './faults.js';
 import {
   type EmulatorCall,
@@ -76,6 +78,17 @@ export interface VaultKubernetesRoleOptions {
   namespace?: string;
 }
 
+export interface VaultPkiRoleOptions {
+  /** Default TTL in seconds when the request names none. Default 3600. */
+  ttl?: number;
+  /** The longest TTL the role signs, in seconds; a longer request is capped. Default 32 days. */
+  maxTtl?: number;
+  /** How far notBefore is set back, in seconds (Vault's `not_before_duration`). Default 30. */
+  notBeforeDuration?: number;
+  /** Key type Vault generates for `issue`. Default `ec-p256`. */
+  keyType?: TestKeyType;
+}
+
 export interface VaultEmulatorOptions {
   /** Serve HTTPS with this certificate (`TestCA.issueServer()`). */
   tls?: { cert: string | Uint8Array; key: string | Uint8Array };
@@ -131,6 +144,10 @@ export interface VaultEmulator extends LoopbackEmulator {
   token(id: string): VaultTokenInfo | undefined;
   addAppRole(name: string, options?: VaultAppRoleOptions): { roleId: string; secretIds: string[] };
   addKubernetesRole(name: string, options: VaultKubernetesRoleOptions): void;
+  /** Mounts a PKI engine whose certificates `ca` signs (its issuing CA and chain are answered too). */
+  enablePki(mount: string, ca: TestCA, options?: { namespace?: string }): void;
+  /** A role of a PKI mount: `MOUNT/sign/NAME` and `MOUNT/issue/NAME`. */
+  addPkiRole(mount: string, name: string, options?: VaultPkiRoleOptions & { namespace?: string }): void;
   /** 503 `Vault is sealed` for every call until `unseal()`. */
   seal(): void;
   unseal(): void;
@@ -245,6 +262,36 @@ interface KvTarget {
   secretPath: string;
 }
 
+interface PkiMount {
+  path: string;
+  namespace: string;
+  ca: TestCA;
+  roles: Map<string, Required<VaultPkiRoleOptions>>;
+}
+
+const DURATION_UNITS: Record<string, number> = {
+  ns: 1e-9,
+  us: 1e-6,
+  µs: 1e-6,
+  ms: 1e-3,
+  s: 1,
+  m: 60,
+  h: 3600,
+  d: 86400,
+};
+
+/** A Vault duration (`72h`, `1h30m`, `90`, or a number of seconds) in seconds; NaN when malformed. */
+export function parseVaultDuration(value: unknown): number {
+  if (typeof value === 'number') return value;
+  if (typeof value !== 'string' || !/^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h|d)?)+$/.test(value))
+    return Number.NaN;
+  let total = 0;
+  for (const [, n, unit] of value.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d)?/g)) {
+    total += Number(n) * (DURATION_UNITS[unit ?? 's'] ?? 1);
+  }
+  return total;
+}
+
 function rfc3339(ms: number | Date): string {
   return new Date(ms).toISOString();
 }
@@ -260,6 +307,7 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
   const roles: Role[] = [];
   let sealed = false;
   let activeUrl: string | undefined;
+  const pkis: PkiMount[] = [];
 
   const secretName = (path: string, namespace = ''): string => {
     const ns = trimSlashes(namespace);
@@ -416,6 +464,13 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
           ? String(body.role ?? '')
           : onMount.find((r) => r.roleId === body.role_id)?.name;
       return { operation: kind === 'kubernetes' ? 'KubernetesLogin' : 'AppRoleLogin', secret: name };
+    }
+    const pki = pkiTarget(request.method, routed);
+    if (pki) {
+      return {
+        operation: pki.mode === 'sign' ? 'PkiSign' : 'PkiIssue',
+        secret: secretName(`${pki.pki.path}/${pki.role}`, routed.namespace),
+      };
     }
     const kv = kvTarget(request.method, routed);
     if (kv) {
@@ -579,6 +634,100 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
     }
   }
 
+  // --- PKI -------------------------------------------------------------------------------------
+
+  function pkiTarget(method: string, routed: Routed) {
+    if (method !== 'POST' && method !== 'PUT') return undefined;
+    for (const pki of pkis) {
+      if (pki.namespace !== routed.namespace || !routed.path.startsWith(`${pki.path}/`)) continue;
+      const [mode, role, ...more] = routed.path.slice(pki.path.length + 1).split('/');
+      if ((mode === 'sign' || mode === 'issue') && role !== undefined && more.length === 0)
+        return { pki, mode, role };
+    }
+    return undefined;
+  }
+
+  const listOf = (value: unknown): string[] =>
+    typeof value === 'string'
+      ? value
+          .split(',')
+          .map((v) => v.trim())
+          .filter(Boolean)
+      : [];
+
+  async function pkiCall(
+    call: EmulatorCall,
+    target: NonNullable<ReturnType<typeof pkiTarget>>,
+  ): Promise<EmulatorResponse> {
+    const role = target.pki.roles.get(target.role);
+    if (!role) throw new VaultFailure(400, [`unknown role: ${target.role}`]);
+    const body = (typeof call.body === 'object' && call.body !== null ? call.body : {}) as Record<
+      string,
+      unknown
+    >;
+    const asked = body.ttl === undefined || body.ttl === '' ? role.ttl : parseVaultDuration(body.ttl);
+    if (!(asked > 0))
+      throw new VaultFailure(400, [`error parsing ttl: invalid duration ${JSON.stringify(body.ttl)}`]);
+    const ttl = Math.min(asked, role.maxTtl);
+    const now = Date.now();
+    const validity = {
+      notBefore: new Date(Math.floor((now - role.notBeforeDuration * 1000) / 1000) * 1000),
+      notAfter: new Date(now + ttl * 1000),
+    };
+    const commonName =
+      typeof body.common_name === 'string' && body.common_name !== '' ? body.common_name : undefined;
+    const altNames = listOf(body.alt_names);
+    const ipSans = listOf(body.ip_sans);
+    const names =
+      commonName === undefined && altNames.length === 0 && ipSans.length === 0
+        ? {}
+        : { dnsNames: [...(commonName === undefined ? [] : [commonName]), ...altNames], ipAddresses: ipSans };
+    let signed: Awaited<ReturnType<TestCA['signCsr']>>;
+    let privateKey: { pem: string; type: string } | undefined;
+    if (target.mode === 'sign') {
+      if (typeof body.csr !== 'string') throw new VaultFailure(400, ['"csr" is empty']);
+      try {
+        signed = await target.pki.ca.signCsr(body.csr, {
+          ...(commonName && { commonName }),
+          ...names,
+          ...validity,
+        });
+      } catch (err) {
+        throw new VaultFailure(400, [`certificate request could not be parsed: ${(err as Error).message}`]);
+      }
+    } else {
+      if (commonName === undefined)
+        throw new VaultFailure(400, [
+          'the common_name field is required, or must be provided in a CSR with "use_csr_common_name" set to true, unless "require_cn" is set to false',
+        ]);
+      const issued = await target.pki.ca.issueClient({
+        commonName,
+        ...names,
+        ...validity,
+        keyType: role.keyType,
+      });
+      signed = issued;
+      privateKey = {
+        pem: issued.keyPem,
+        type: role.keyType.startsWith('rsa') ? 'rsa' : role.keyType.startsWith('ec') ? 'ec' : 'ed25519',
+      };
+    }
+    const pems = (text: string) =>
+      text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+    const caChain = [...pems(signed.chainPem), ...pems(signed.caPem)];
+    const serial = new X509Certificate(signed.certPem).serialNumber.toLowerCase().match(/../g)!.join(':');
+    return ok({
+      data: {
+        certificate: signed.certPem.trim(),
+        issuing_ca: caChain[0],
+        ca_chain: caChain,
+        serial_number: serial,
+        expiration: Math.floor(signed.notAfter.getTime() / 1000),
+        ...(privateKey && { private_key: privateKey.pem.trim(), private_key_type: privateKey.type }),
+      },
+    });
+  }
+
   // --- auth ------------------------------------------------------------------------------------
 
   function authBlock(id: string, extra: Record<string, unknown> = {}) {
@@ -728,7 +877,7 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
     return { status, body: { ...extra, errors } };
   }
 
-  function answer(call: EmulatorCall): EmulatorResponse {
+  async function answer(call: EmulatorCall): Promise<EmulatorResponse> {
     const routed = route(call);
     if (!routed) throw new VaultFailure(404, []);
     if (routed.path === 'sys/health' || routed.path === 'sys/seal-status') {
@@ -748,6 +897,11 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
     if (routed.path === 'auth/token/lookup-self') return lookupSelf(token);
     if (routed.path === 'auth/token/renew-self') return renewSelf(call, token);
     if (routed.path.startsWith('sys/internal/ui/mounts')) return detectMount(routed, token);
+    const pki = pkiTarget(call.method, routed);
+    if (pki) {
+      authorize(token, routed.path, ['create', 'update']);
+      return pkiCall(call, pki);
+    }
     const kv = kvTarget(call.method, routed);
     if (kv) return kvCall(call, routed, token, kv);
     authorize(token, routed.path, ['read', 'create', 'update', 'delete', 'list']);
@@ -779,9 +933,9 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
       if (kv?.mount.version !== 2 || call.url.searchParams.has('version')) return false;
       return (secrets.describe(call.secret ?? '')?.versions.length ?? 0) > 1;
     },
-    handle(call) {
+    async handle(call) {
       try {
-        return answer(call);
+        return await answer(call);
       } catch (err) {
         if (err instanceof VaultFailure) return failure(err.status, err.errors, err.extra);
         throw err;
@@ -898,6 +1052,26 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
         tokenRenewable: role.tokenRenewable,
         policy: role.policy,
         jwts: new Set(role.jwts),
+      });
+    },
+    enablePki(path: string, ca: TestCA, pki: { namespace?: string } = {}) {
+      pkis.push({
+        path: trimSlashes(path),
+        namespace: trimSlashes(pki.namespace ?? ''),
+        ca,
+        roles: new Map(),
+      });
+    },
+    addPkiRole(path: string, name: string, role: VaultPkiRoleOptions & { namespace?: string } = {}) {
+      const pki = pkis.find(
+        (p) => p.path === trimSlashes(path) && p.namespace === trimSlashes(role.namespace ?? ''),
+      );
+      if (!pki) throw new Error(`no PKI mount at ${path}`);
+      pki.roles.set(name, {
+        ttl: role.ttl ?? 3600,
+        maxTtl: role.maxTtl ?? maxLeaseTtl,
+        notBeforeDuration: role.notBeforeDuration ?? 30,
+        keyType: role.keyType ?? 'ec-p256',
       });
     },
     seal() {
