@@ -7,5 +7,6 @@ export type { NodeVaultClient, VaultConnectionOptions } from './client.js';
 export type { VaultCallContext } from './errors.js';
 export { toMtlsError } from './errors.js';
 export type { FieldMapping } from './fields.js';
+export type { VaultSessionOptions } from './session.js';
 export type { VaultSource, VaultSourceOptions, VaultStoreOptions } from './source.js';
 export { vaultReferenceOf, vaultSource } from './source.js';

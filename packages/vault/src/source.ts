@@ -6,25 +6,18 @@ import { createHash } from 'node:crypto';
 import {
   type CredentialMaterial,
   type CredentialSource,
-  type Finding,
   MtlsError,
   type SourceContext,
   type StoreOptions,
   type StoreResult,
 } from '@mtlskit/core';
-import { type VaultAuth, VaultAuthenticator } from './auth.js';
-import {
-  buildClient,
-  type NodeVaultClient,
-  objectBody,
-  type VaultConnectionOptions,
-  VaultTransport,
-} from './client.js';
+import { objectBody } from './client.js';
 import { invalidOption, type VaultCallContext } from './errors.js';
 import { dataFor, type FieldMapping, materialOf } from './fields.js';
+import { openSession, type VaultSessionOptions } from './session.js';
 
 /** Options of {@link vaultSource}. */
-export interface VaultSourceOptions extends VaultConnectionOptions, FieldMapping {
+export interface VaultSourceOptions extends VaultSessionOptions, FieldMapping {
   /**
    * The secret's path: inside `mount` when given; otherwise the whole path, whose mount Vault is asked
    * for (`sys/internal/ui/mounts/PATH`; nested mounts such as `team-a/kv` work), or — with `kv`
@@ -37,16 +30,8 @@ export interface VaultSourceOptions extends VaultConnectionOptions, FieldMapping
   kv?: 1 | 2;
   /** Always read this KV v2 version (no rotation then). */
   version?: number;
-  /** A node-vault client the application configured, used as is (with its own token unless `auth` is given). */
-  client?: NodeVaultClient;
-  /** How to authenticate; default the token in `VAULT_TOKEN` (or, with `client`, the client's own). */
-  auth?: VaultAuth;
-  /** Deadline of each call to Vault, in milliseconds. Default 10,000. */
-  timeoutMs?: number;
   /** The source id used in errors and logs. Default: the `vault://` reference of these options. */
   id?: string;
-  /** Where warnings go (skipped TLS verification, a token that cannot be renewed…). Default `process.emitWarning`. */
-  onWarning?: (finding: Finding) => void;
 }
 
 /** {@link StoreOptions} plus Vault's check-and-set. */
@@ -73,7 +58,7 @@ interface Location {
   kv: 1 | 2;
 }
 
-const DEFAULT_TIMEOUT_MS = 10_000;
+const _DEFAULT_TIMEOUT_MS = 10_000;
 
 const trimSlashes = (s: string) => s.replace(/^\/+|\/+$/g, '');
 const encodePath = (p: string) => p.split('/').map(encodeURIComponent).join('/');
@@ -112,36 +97,6 @@ function digestOf(data: Record<string, unknown>): string {
   return `sha256:${createHash('sha256').update(canonical).digest('hex').slice(0, 32)}`;
 }
 
-function validateAuth(auth: VaultAuth, id: string): VaultAuth {
-  switch (auth.method) {
-    case 'token': {
-      if (auth.tokenFile !== undefined) return auth;
-      const token = auth.token ?? process.env.VAULT_TOKEN;
-      if (!token) {
-        throw invalidOption(
-          'no Vault token: set VAULT_TOKEN, or give auth.token or auth.tokenFile (Vault Agent’s sink)',
-          id,
-        );
-      }
-      return { ...auth, token };
-    }
-    case 'approle':
-      if (auth.roleId === undefined && auth.roleIdFile === undefined) {
-        throw invalidOption('AppRole login needs roleId or roleIdFile', id);
-      }
-      return auth;
-    case 'kubernetes':
-      if (!auth.role)
-        throw invalidOption('Kubernetes login needs the Vault role bound to the service account', id);
-      return auth;
-    default:
-      throw invalidOption(
-        `unknown auth method ${JSON.stringify((auth as { method?: unknown }).method)}: use token, approle or kubernetes`,
-        id,
-      );
-  }
-}
-
 /**
  * A `static` CredentialSource reading one HashiCorp Vault KV secret with node-vault. version() reads
  * KV v2 metadata (current_version), never the secret; on KV v1, which keeps no versions, it reads the
@@ -167,54 +122,11 @@ export function vaultSource(options: VaultSourceOptions): VaultSource {
   if (givenMount === undefined && options.kv !== undefined && pathSegs.length < 2) {
     throw invalidOption(`"${options.path}" names a mount but no secret inside it — write MOUNT/PATH`, id);
   }
-  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
-    throw invalidOption(`timeoutMs must be a positive number, got ${timeoutMs}`, id);
-  }
   if (options.fields !== undefined && options.bundleField !== undefined) {
     throw invalidOption('give fields (one secret field per credential field) or bundleField, not both', id);
   }
-  const onWarning =
-    options.onWarning ??
-    ((f: Finding) =>
-      process.emitWarning(`${f.message} ${f.fix}`, { type: 'MtlskitWarning', code: `MTLSKIT_${f.code}` }));
-
-  const injected = options.client;
-  if (injected !== undefined) {
-    const c = injected as { read?: unknown; write?: unknown; namespace?: unknown };
-    if (typeof c.read !== 'function' || typeof c.write !== 'function') {
-      throw invalidOption('the client given is not a node-vault client (no read/write)', id);
-    }
-    if (
-      options.namespace !== undefined &&
-      typeof c.namespace === 'string' &&
-      c.namespace !== '' &&
-      c.namespace !== options.namespace
-    ) {
-      throw invalidOption(
-        `the client is set to namespace "${c.namespace}" and the options to "${options.namespace}": node-vault sends the client's — give one`,
-        id,
-      );
-    }
-  }
-  const auth =
-    options.auth !== undefined
-      ? validateAuth(options.auth, id)
-      : injected === undefined
-        ? validateAuth({ method: 'token' }, id)
-        : undefined;
-  const built = injected === undefined ? buildClient(options, id, onWarning) : undefined;
-  const client = injected ?? built!.client;
-  const endpoint = built?.endpoint ?? String((injected as { endpoint?: unknown }).endpoint ?? 'Vault');
-  const namespace =
-    options.namespace ?? (built !== undefined ? process.env.VAULT_NAMESPACE || undefined : undefined);
-  const transport = new VaultTransport(client, endpoint, timeoutMs);
-  const authenticator = new VaultAuthenticator(auth, transport, {
-    sourceId: id,
-    endpoint,
-    namespace,
-    onWarning,
-  });
+  const session = openSession(options, id);
+  const { endpoint, onWarning } = session;
   const mapping: FieldMapping = { fields: options.fields, bundleField: options.bundleField };
   let closed = false;
 
@@ -224,11 +136,7 @@ export function vaultSource(options: VaultSourceOptions): VaultSource {
     endpoint,
     notFoundHint,
   });
-  const send = (
-    req: { method: 'GET' | 'POST' | 'DELETE'; path: string; body?: Record<string, unknown> },
-    ctx: VaultCallContext,
-    signal?: AbortSignal,
-  ) => authenticator.request({ ...req, namespace }, ctx, signal);
+  const send = session.send;
 
   // --- where the secret is -----------------------------------------------------------------------
 
@@ -488,8 +396,7 @@ export function vaultSource(options: VaultSourceOptions): VaultSource {
     async close() {
       if (closed) return;
       closed = true;
-      authenticator.close();
-      built?.destroy();
+      session.close();
     },
   };
 }
