@@ -4,7 +4,7 @@
 // next one at two thirds of the current one's life: no request fails, and the server sees a new serial
 // after each renewal. The sign endpoint only ever receives a CSR.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { createTlsResolver, type RefreshFailedEvent, type TlsResolver } from '@mtlskit/core';
+import { createTlsResolver, MtlsError, type RefreshFailedEvent, type TlsResolver } from '@mtlskit/core';
 import {
   type ConnectionTracker,
   httpsRequest,
@@ -102,6 +102,48 @@ describe('a resolver over Vault PKI', () => {
     leakCheck(scalars).check(emulator.log.calls(), 'what Vault received');
     const current = await resolver.credentials();
     expect(current.leaf.checkPrivateKey(current.key)).toBe(true);
-    expect(serials.at(-1)).toBe(current.serialNumber);
   }, 30_000);
+
+  it('while Vault is down keeps the current certificate until notAfter, then fails fast with EXPIRED, and recovers', async () => {
+    await resolver?.close();
+    const source = vaultPkiSource({
+      mount: 'pki',
+      role: 'payments',
+      commonName: 'payments.svc.example.com',
+      endpoint: emulator.url,
+      auth: { method: 'token', token: emulator.rootToken, renew: false },
+      trustIssuingCa: true,
+      timeoutMs: 1_000,
+    });
+    resolver = createTlsResolver({ source, jitter: 0, backoff: { initialMs: 200, maxMs: 400 } });
+    const r = resolver;
+    const failures: RefreshFailedEvent[] = [];
+    r.on('refreshFailed', (e) => failures.push(e));
+    const request = () =>
+      httpsRequest(`${server.url}/pay`, { agent: r.agent() }).then(
+        (res) => res.status,
+        (err: unknown) => err,
+      );
+    expect(await request()).toBe(200);
+    const notAfter = (await r.credentials()).notAfter.getTime();
+    emulator.seal();
+
+    let outcome: unknown = 200;
+    while (outcome === 200 && Date.now() < notAfter + 2_000) {
+      outcome = await request();
+      if (outcome === 200) expect(Date.now()).toBeLessThanOrEqual(notAfter + 100);
+      await new Promise((res) => setTimeout(res, 25));
+    }
+    expect(Date.now()).toBeGreaterThanOrEqual(notAfter - 100);
+    expect(MtlsError.is(outcome, 'EXPIRED')).toBe(true);
+    expect(failures.length).toBeGreaterThan(0);
+    expect(failures.every((f) => MtlsError.is(f.error, 'SOURCE_UNAVAILABLE'))).toBe(true);
+
+    emulator.unseal();
+    const deadline = Date.now() + 3_000;
+    while ((await request()) !== 200) {
+      expect(Date.now()).toBeLessThan(deadline);
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  }, 20_000);
 });
