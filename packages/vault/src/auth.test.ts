@@ -159,6 +159,33 @@ describe('AppRole', () => {
     }
   });
 
+  it('logs in on a custom mount in another namespace than the secret’s', async () => {
+    vault.emulator.addNamespace('team-a');
+    vault.emulator.addNamespace('team-a/payments');
+    vault.emulator.mount('kv', { namespace: 'team-a/payments' });
+    vault.emulator.putSecret(
+      'kv/app',
+      { cert: alice.fullChainPem, key: alice.keyPem },
+      { namespace: 'team-a/payments' },
+    );
+    const { roleId } = vault.emulator.addAppRole('payments', {
+      secretIds: [SECRET_ID],
+      mount: 'ci-approle',
+      namespace: 'team-a',
+    });
+    const source = vault.source({
+      path: 'kv/app',
+      kv: 2,
+      namespace: 'team-a/payments',
+      auth: { method: 'approle', roleId, secretId: SECRET_ID, mount: 'ci-approle', namespace: 'team-a' },
+    });
+    await loads(source);
+    const [login, read] = vault.emulator.log.calls();
+    expect(login).toMatchObject({ operation: 'AppRoleLogin', path: '/v1/auth/ci-approle/login' });
+    expect(login?.headers['x-vault-namespace']).toBe('team-a');
+    expect(read?.headers['x-vault-namespace']).toBe('team-a/payments');
+  });
+
   it('refuses a wrong secret id with ACCESS_DENIED and no secret in the error', async () => {
     const { roleId } = vault.emulator.addAppRole('payments', { secretIds: ['the-right-one'] });
     const source = vault.source({
