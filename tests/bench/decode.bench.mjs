@@ -6,7 +6,8 @@ import { createPrivateKey, webcrypto, X509Certificate } from 'node:crypto';
 import { createRequire } from 'node:module';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import { decodeMaterial, loadCredentials, validateCredentials } from '@mtlskit/core';
+import { loadCredentials, validateCredentials } from '@mtlskit/core';
+import { decodeMaterial } from '@mtlskit/core/decode';
 import { hasOpenssl, TestCA } from '@mtlskit/testkit';
 import { fmtNs, machine, measure, writeSection } from './lib.mjs';
 

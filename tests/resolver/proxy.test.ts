@@ -237,13 +237,13 @@ describe('egress proxy (CONNECT)', () => {
     }
   });
 
-  it('proxy.ca that is not PEM certificates is refused up front with INVALID_REFERENCE', () => {
+  it('proxy.ca that is not PEM certificates is refused up front with INVALID_OPTION', () => {
     for (const ca of [
       'not a certificate',
       '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n',
     ]) {
       expect(() => resolver({ proxy: { url: proxy.url, ca } })).toThrow(
-        expect.objectContaining({ code: 'INVALID_REFERENCE', field: 'proxy.ca' }),
+        expect.objectContaining({ code: 'INVALID_OPTION', field: 'proxy.ca' }),
       );
     }
   });

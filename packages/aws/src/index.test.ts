@@ -170,7 +170,7 @@ describe('the aws-sm: scheme', () => {
     const err = await sourceFromReference('aws-sm://s', { client: { region: 'eu-west-1' } }).catch(
       (e: unknown) => e,
     );
-    expect(MtlsError.is(err, 'INVALID_REFERENCE')).toBe(true);
+    expect(MtlsError.is(err, 'INVALID_OPTION')).toBe(true);
     expect((err as MtlsError).message).toMatch(/not a SecretsManagerClient/);
   });
 });

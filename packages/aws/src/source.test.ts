@@ -653,7 +653,7 @@ describe('store()', () => {
     const err = await source
       .store({ cert: bob.certPem, key: bob.keyPem, passphrase: 'x' })
       .catch((e: unknown) => e);
-    expect(MtlsError.is(err, 'INVALID_REFERENCE')).toBe(true);
+    expect(MtlsError.is(err, 'INVALID_OPTION')).toBe(true);
     expect((err as MtlsError).message).toMatch(/no secret for passphrase/);
   });
 
@@ -671,14 +671,14 @@ describe('store()', () => {
     aws.emulator.putSecret('s', bundleOf(alice));
     const fixed = aws.source({ secretId: 's', versionId: 'v1' });
     const pinned = await fixed.store({ bundle: bundleOf(bob) }).catch((e: unknown) => e);
-    expect(MtlsError.is(pinned, 'INVALID_REFERENCE')).toBe(true);
+    expect(MtlsError.is(pinned, 'INVALID_OPTION')).toBe(true);
     expect((pinned as MtlsError).message).toMatch(/reads the fixed version v1: drop versionId/);
 
     const withCa = aws.source({ secretId: 's', secrets: { ca: 'ca' } });
     const several = await withCa
       .store({ cert: bob.certPem, key: bob.keyPem, ca: [alice.caPem, bob.caPem] })
       .catch((e: unknown) => e);
-    expect(MtlsError.is(several, 'INVALID_REFERENCE')).toBe(true);
+    expect(MtlsError.is(several, 'INVALID_OPTION')).toBe(true);
     expect(several).toMatchObject({ field: 'ca' });
     expect((several as MtlsError).message).toMatch(/the ca secret "ca" holds one value: join the CA/);
     expect(aws.emulator.log.count({ operation: 'PutSecretValue' })).toBe(0);
@@ -872,7 +872,7 @@ describe('retries, abort and lifecycle', () => {
     } catch (err) {
       thrown = err;
     }
-    expect(MtlsError.is(thrown, 'INVALID_REFERENCE')).toBe(true);
+    expect(MtlsError.is(thrown, 'INVALID_OPTION')).toBe(true);
     expect((thrown as MtlsError).message).toMatch(/AWS_MAX_ATTEMPTS=lots .*whole number/);
     expect(() => aws.source({ secretId: 's', maxAttempts: 2 })).not.toThrow();
   });
@@ -1024,14 +1024,14 @@ describe('options', () => {
     [{ secrets: { cert: 'c', key: 'k', tls: 'x' } as never }, /unknown field tls/],
     [{ secretId: 's', timeoutMs: 0 }, /timeoutMs must be a positive number/],
     [{ secretId: 's', maxAttempts: 0 }, /maxAttempts must be a whole number/],
-  ])('refuses %j with INVALID_REFERENCE', (options, message) => {
+  ])('refuses %j with INVALID_OPTION', (options, message) => {
     let thrown: unknown;
     try {
       awsSecretsManagerSource({ region: TEST_REGION, credentials: TEST_CREDENTIALS, ...options });
     } catch (err) {
       thrown = err;
     }
-    expect(MtlsError.is(thrown, 'INVALID_REFERENCE')).toBe(true);
+    expect(MtlsError.is(thrown, 'INVALID_OPTION')).toBe(true);
     expect((thrown as MtlsError).message).toMatch(message);
   });
 });

@@ -13,20 +13,22 @@ import {
 import {
   type CredentialMaterial,
   type CredentialSource,
-  decodeMaterial,
   type FieldValue,
   type Finding,
   formatReference,
   MtlsError,
+  REFERENCE_FIELDS,
   type SourceContext,
   type StoreOptions,
   type StoreResult,
-} from '@mtlskit/core';
+} from '@mtlskit/core/adapter';
+import { decodeMaterial } from '@mtlskit/core/decode';
 import { type AwsCallContext, timeoutError, toMtlsError } from './errors.js';
+import { AWS_ARN } from './scheme.js';
 
 /** The credential fields that can each live in their own secret. */
-export const AWS_FIELD_NAMES = ['cert', 'key', 'passphrase', 'ca', 'pfx'] as const;
-export type AwsFieldName = (typeof AWS_FIELD_NAMES)[number];
+export const AWS_FIELD_NAMES = REFERENCE_FIELDS;
+export type AwsFieldName = (typeof REFERENCE_FIELDS)[number];
 
 /**
  * Options of {@link awsSecretsManagerSource}: a `secretId` holding the credential (optionally with
@@ -146,7 +148,7 @@ interface Target {
 }
 
 function invalid(message: string, id: string): MtlsError {
-  return new MtlsError('INVALID_REFERENCE', message, { sourceId: id });
+  return new MtlsError('INVALID_OPTION', message, { sourceId: id });
 }
 
 /** The `aws-sm:` reference these options stand for, written by core's reference formatter. */
@@ -221,8 +223,6 @@ function maxAttemptsFromEnv(id: string): number | undefined {
   return value;
 }
 
-const ARN_REGION = /^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):\d{12}:secret:/;
-
 function buildClient(
   options: AwsSecretsManagerSourceOptions,
   targets: readonly Target[],
@@ -231,7 +231,7 @@ function buildClient(
   // Only what the user set is passed, so everything else comes from the SDK's own chain. An ARN says
   // where its secret lives, which beats a process-wide AWS_REGION.
   const config: SecretsManagerClientConfig = { maxAttempts };
-  const region = options.region ?? targets.map((t) => ARN_REGION.exec(t.secretId)?.[1]).find(Boolean);
+  const region = options.region ?? targets.map((t) => AWS_ARN.exec(t.secretId)?.[2]).find(Boolean);
   if (region !== undefined) config.region = region;
   if (options.endpoint !== undefined) config.endpoint = options.endpoint;
   if (options.credentials !== undefined) config.credentials = options.credentials;
@@ -678,7 +678,7 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
       if (homeless.length > 0 || (!bundled && material.bundle !== undefined)) {
         const what = [...homeless, ...(material.bundle === undefined || bundled ? [] : ['bundle'])];
         throw new MtlsError(
-          'INVALID_REFERENCE',
+          'INVALID_OPTION',
           `${id} has no secret for ${what.join(', ')}: add one per field to secrets, or store into a single-secret source`,
           { sourceId: id, field: homeless[0] },
         );
@@ -701,7 +701,7 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
             : material[t.slot];
         if (Array.isArray(value)) {
           throw new MtlsError(
-            'INVALID_REFERENCE',
+            'INVALID_OPTION',
             `the ${t.slot} secret "${t.secretId}" holds one value: join the CA certificates into one PEM first`,
             { sourceId: id, field: t.slot },
           );

@@ -6,9 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import { leakCheck, TestCA } from '@mtlskit/testkit';
 import axios, { type AxiosError } from 'axios';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { STRUCTURED_KEY_LINES } from './__tests__/crafted.js';
-import { ERROR_CODES, MtlsError } from './errors.js';
+import { ERROR_CODES, MtlsError, type MtlsErrorCode } from './errors.js';
 import { RedactedError, redactCause, redactText } from './redact.js';
 
 const VAULT_TOKEN = 'hvs.CAESIJx9kQ3vT0pSecretTokenValue1234567890abcdef';
@@ -109,6 +109,61 @@ describe('MtlsError', () => {
     expect(MtlsError.is(err, 'EXPIRED', 'NOT_YET_VALID')).toBe(true);
     expect(MtlsError.is(err, 'KEY_MISMATCH')).toBe(false);
     expect(MtlsError.is(new Error('plain'))).toBe(false);
+    if (MtlsError.is(err, 'EXPIRED', 'NOT_YET_VALID')) {
+      expectTypeOf(err.code).toEqualTypeOf<'EXPIRED' | 'NOT_YET_VALID'>();
+      expectTypeOf(err.retryable).toEqualTypeOf<boolean>();
+    }
+    if (MtlsError.is(err)) expectTypeOf(err.code).toEqualTypeOf<MtlsErrorCode>();
+  });
+
+  it('MtlsError.is answers for the error itself: a wrapper holding one in cause is not one', () => {
+    // A wrapper that copies code and name from its cause, as axios does, is still not an MtlsError:
+    // it has no retryable nor sourceId, so narrowing it would lie about its shape.
+    const inner = new MtlsError('EXPIRED', 'expired', { sourceId: 'env:' });
+    const wrapper = Object.assign(new Error('expired', { cause: inner }), {
+      name: 'MtlsError',
+      code: 'EXPIRED',
+    });
+    expect(MtlsError.is(wrapper)).toBe(false);
+    expect(MtlsError.is(wrapper, 'EXPIRED')).toBe(false);
+  });
+
+  it('MtlsError.from finds the MtlsError along the cause chain, with one of the codes when given', () => {
+    const expired = new MtlsError('EXPIRED', 'expired', { sourceId: 'env:' });
+    expect(MtlsError.from(expired)).toBe(expired);
+    const fetchFailed = new TypeError('fetch failed', { cause: expired });
+    const twice = new Error('request failed', { cause: fetchFailed });
+    expect(MtlsError.from(fetchFailed)).toBe(expired);
+    expect(MtlsError.from(twice, 'EXPIRED', 'NOT_YET_VALID')).toBe(expired);
+    expect(MtlsError.from(twice, 'CLOSED')).toBeUndefined();
+    // The outermost match wins; a code filter looks further in.
+    const outer = new MtlsError('SOURCE_UNAVAILABLE', 'vault down', {
+      cause: new MtlsError('CLOSED', 'closed'),
+    });
+    expect(MtlsError.from(new Error('x', { cause: outer }))?.code).toBe('SOURCE_UNAVAILABLE');
+    expect(MtlsError.from(new Error('x', { cause: outer }), 'CLOSED')?.code).toBe('CLOSED');
+    for (const nothing of [undefined, null, 'EXPIRED', 42, new Error('plain'), { cause: 'EXPIRED' }]) {
+      expect(MtlsError.from(nothing)).toBeUndefined();
+    }
+    const found = MtlsError.from(twice as unknown, 'EXPIRED');
+    expectTypeOf(found).toEqualTypeOf<(MtlsError & { readonly code: 'EXPIRED' }) | undefined>();
+  });
+
+  it('MtlsError.from ends on a cycle, a chain too long and a cause getter that throws', () => {
+    const a = new Error('a');
+    const b = new Error('b', { cause: a });
+    Object.defineProperty(a, 'cause', { value: b });
+    expect(MtlsError.from(a)).toBeUndefined();
+    let deep: unknown = new MtlsError('CLOSED', 'closed');
+    for (let i = 0; i < 8; i++) deep = new Error(`level ${i}`, { cause: deep });
+    expect(MtlsError.from(deep)?.code).toBe('CLOSED');
+    expect(MtlsError.from(new Error('too deep', { cause: deep }))).toBeUndefined();
+    const hostile = Object.defineProperty(new Error('hostile'), 'cause', {
+      get() {
+        throw new Error('no');
+      },
+    });
+    expect(MtlsError.from(hostile)).toBeUndefined();
   });
 
   it('serialises to JSON and inspect with code, source and message', () => {

@@ -5,7 +5,11 @@ import { redactCause, redactText } from './redact.js';
 
 /** Stable error codes, with whether a retry can help. Codes never change meaning once released. */
 export const ERROR_CODES = {
-  INVALID_REFERENCE: { retryable: false, summary: 'a malformed reference or option' },
+  INVALID_REFERENCE: { retryable: false, summary: 'a malformed reference string' },
+  INVALID_OPTION: {
+    retryable: false,
+    summary: 'a bad option or argument value given in code (not a reference)',
+  },
   ADAPTER_NOT_INSTALLED: { retryable: false, summary: "the scheme's package is not installed" },
   SOURCE_NOT_FOUND: { retryable: false, summary: 'secret, version, file or variable absent' },
   ACCESS_DENIED: { retryable: false, summary: 'authentication or authorisation refused' },
@@ -44,6 +48,13 @@ export const ERROR_CODES = {
 } as const satisfies Record<string, { retryable: boolean; summary: string }>;
 
 export type MtlsErrorCode = keyof typeof ERROR_CODES;
+
+/** An {@link MtlsError} whose `code` is known to be one of `C`: what `MtlsError.is` and `MtlsError.from` narrow to. */
+export type MtlsErrorWithCode<C extends MtlsErrorCode> = MtlsError & { readonly code: C };
+
+// How far `MtlsError.from` follows `cause`: HTTP clients wrap once or twice (got: RequestError → the
+// agent's error; fetch: TypeError → the dispatcher's error). The bound keeps a hostile chain finite.
+const MAX_CAUSE_DEPTH = 8;
 
 export interface MtlsErrorOptions {
   /** The `id` of the source the failure came from, e.g. `aws-sm://prod/mtls`. */
@@ -88,9 +99,37 @@ export class MtlsError extends Error {
     return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
   }
 
-  /** True when `err` is an MtlsError, optionally with one of the given codes. */
-  static is(err: unknown, ...codes: MtlsErrorCode[]): err is MtlsError {
-    return err instanceof MtlsError && (codes.length === 0 || codes.includes(err.code));
+  /**
+   * True when `err` itself is an MtlsError, with one of `codes` when given; narrows `err.code` to them.
+   * An HTTP client hands mtlskit's error back wrapped (axios' `AxiosError`, got's `RequestError`,
+   * fetch's `TypeError: fetch failed`, each with the MtlsError in `cause`): use {@link MtlsError.from}
+   * there, which looks through `cause`.
+   */
+  static is<C extends MtlsErrorCode = MtlsErrorCode>(
+    err: unknown,
+    ...codes: C[]
+  ): err is MtlsErrorWithCode<C> {
+    return err instanceof MtlsError && (codes.length === 0 || (codes as MtlsErrorCode[]).includes(err.code));
+  }
+
+  /**
+   * The MtlsError behind `err`: `err` itself or the first error along its `cause` chain that is an
+   * MtlsError with one of `codes` (any code when none are given), or undefined. Use it on what an HTTP
+   * client throws: `MtlsError.from(err, 'EXPIRED')?.message`.
+   */
+  static from<C extends MtlsErrorCode = MtlsErrorCode>(
+    err: unknown,
+    ...codes: C[]
+  ): MtlsErrorWithCode<C> | undefined {
+    const seen = new Set<unknown>();
+    let current = err;
+    for (let depth = 0; depth <= MAX_CAUSE_DEPTH && !seen.has(current); depth++) {
+      if (MtlsError.is(current, ...codes)) return current;
+      if (typeof current !== 'object' || current === null) return undefined;
+      seen.add(current);
+      current = causeOf(current);
+    }
+    return undefined;
   }
 
   toJSON(): Record<string, unknown> {
@@ -113,5 +152,14 @@ export class MtlsError extends Error {
     const frames = (this.stack ?? '').split('\n').filter((l) => /^\s+at /.test(l));
     const cause = this.cause === undefined ? '' : `\n  cause: ${inspect(this.cause)}`;
     return [head, ...frames].join('\n') + cause;
+  }
+}
+
+// A getter that throws (a hostile or half-built error) ends the walk rather than the caller's catch block.
+function causeOf(err: object): unknown {
+  try {
+    return (err as { cause?: unknown }).cause;
+  } catch {
+    return undefined;
   }
 }

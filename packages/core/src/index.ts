@@ -1,56 +1,20 @@
-// @mtlskit/core: material -> credentials -> TLS. Public entry point.
+// @mtlskit/core: what an application uses — load and validate a credential, resolve it into
+// self-rotating TLS outputs, name it by one reference string, and handle MtlsError. Adapter authors
+// import `@mtlskit/core/adapter`; decoding primitives are in `@mtlskit/core/decode`.
 
-export type { CredentialsOrigin } from './credentials.js';
-export { ValidatedCredentials } from './credentials.js';
-export type { DecodedMaterial } from './decode.js';
-export { decodeMaterial } from './decode.js';
-export type { MtlsErrorCode, MtlsErrorOptions } from './errors.js';
+export type { MtlsErrorCode, MtlsErrorOptions, MtlsErrorWithCode } from './errors.js';
 export { ERROR_CODES, MtlsError } from './errors.js';
-export { LIMITS } from './limits.js';
-export { loadCredentials } from './load.js';
-export type { CredentialField, ValidationPolicy } from './policy.js';
-export { FIELD_ALIASES } from './policy.js';
-export { RedactedError, redactCause, redactText } from './redact.js';
+export type { ParsedReference } from './references/reference.js';
+export { formatReference, parseReference } from './references/reference.js';
+export type { SchemeInfo, SourceFromReferenceOptions } from './references/registry.js';
+export { listSchemes, parseReferenceAsync, sourceFromReference } from './references/registry.js';
 export type {
-  AwsSmTarget,
-  AzureKvTarget,
-  BuiltinScheme,
-  BuiltinTargets,
-  EnvTarget,
-  FileTarget,
-  GcpSmTarget,
-  ParsedReference,
-  ReferenceField,
-  ReferenceParts,
-  SchemeOption,
-  SchemeOptions,
-  SchemeOptionType,
-  TargetOf,
-  VaultPkiTarget,
-  VaultTarget,
-} from './reference.js';
-export {
-  BUILTIN_SCHEMES,
-  formatReference,
-  parseReference,
-  schemeNames,
-  schemeOptions,
-} from './reference.js';
-export type {
-  AdapterImporter,
-  SchemeAdapter,
-  SchemeInfo,
-  SourceDeps,
-  SourceFromReferenceOptions,
-} from './registry.js';
-export {
-  createImporter,
-  defaultImporter,
-  KNOWN_SCHEMES,
-  listSchemes,
-  registerScheme,
-  sourceFromReference,
-} from './registry.js';
+  NamedTlsResolverConfig,
+  SharedResolverOptions,
+  TlsResolverSet,
+  TlsResolversConfig,
+} from './resolver/named.js';
+export { createTlsResolvers, tlsResolversFromEnv } from './resolver/named.js';
 export type {
   ExpiringEvent,
   RefreshFailedEvent,
@@ -61,14 +25,15 @@ export type {
   TlsResolver,
   TlsResolverEvents,
   TlsResolverOptions,
-} from './resolver.js';
-export { createTlsResolver } from './resolver.js';
-export type { EnvCredentialSource, EnvSourceOptions, WarningSource } from './sources/env.js';
+} from './resolver/resolver.js';
+export { createTlsResolver } from './resolver/resolver.js';
+export { withCa } from './sources/ca.js';
+export type { EnvSourceOptions } from './sources/env.js';
 export { envSource } from './sources/env.js';
-export type { FileCredentialSource, FileSourceOptions } from './sources/file.js';
+export type { FileSourceOptions } from './sources/file.js';
 export { fileSource } from './sources/file.js';
 export { firstOf } from './sources/first-of.js';
-export type { InlineCredentialSource, InlineSourceOptions } from './sources/inline.js';
+export type { InlineSourceOptions } from './sources/inline.js';
 export { inlineSource } from './sources/inline.js';
 export { withPassphrase } from './sources/passphrase.js';
 export type { CaMode, PlainTlsOptions } from './tls/context.js';
@@ -88,4 +53,6 @@ export type {
   StoreOptions,
   StoreResult,
 } from './types.js';
-export { assertNoErrors, validateCredentials } from './validate.js';
+export { loadCredentials } from './validation/load.js';
+export type { ValidationPolicy } from './validation/policy.js';
+export { assertNoErrors, validateCredentials } from './validation/validate.js';

@@ -74,6 +74,11 @@ export interface CredentialSource {
   watch?(onChange: () => void): () => void;
   /** Releases clients, watchers and sockets. */
   close?(): Promise<void>;
+  /**
+   * Warnings found while reading (e.g. KEY_FILE_PERMISSIONS, AWS_DESCRIBE_SECRET_DENIED), as of the
+   * last load: loadCredentials adds them to the credential's findings.
+   */
+  readonly warnings?: readonly Finding[];
 }
 
 /** Severity of a validation finding: errors throw, warnings ride on the credentials. */
@@ -88,6 +93,9 @@ export interface Finding {
     | 'CA_EXPIRED'
     | 'CA_NOT_ROOT'
     | 'KEY_FILE_PERMISSIONS'
+    | 'AWS_DESCRIBE_SECRET_DENIED'
+    | 'CHECKSUM_MISSING'
+    | 'TLS_VERIFY_DISABLED'
     | 'LEGACY_PKCS12'
     | 'WEAK_KEY'
     | 'WEAK_SIGNATURE'

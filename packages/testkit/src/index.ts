@@ -5,6 +5,7 @@
 
 export type { CaOptions, IssuedCert, IssueOptions, SignedCert } from './ca.js';
 export { TestCA } from './ca.js';
+export { documentedOptionRows, optionTableRows, pointedAt } from './docs.js';
 export * from './emulators/index.js';
 export type { TestKeyType } from './keys.js';
 export { TEST_KEY_TYPES } from './keys.js';

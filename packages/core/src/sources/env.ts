@@ -2,7 +2,8 @@
 // `MTLS_CERT_FILE`, `MTLS_KEY_FILE`, ... naming files. A `_FILE` variable wins over its inline
 // twin (as Mangopay's documentation specifies for file paths). Values are returned as stored.
 import { MtlsError } from '../errors.js';
-import { REFERENCE_FIELDS as FIELDS, formatReference, type ReferenceField } from '../reference.js';
+import { formatReference } from '../references/reference.js';
+import { REFERENCE_FIELDS as FIELDS, type ReferenceField } from '../references/scheme.js';
 import type { CredentialMaterial, CredentialSource, FieldValue, Finding, SourceContext } from '../types.js';
 import {
   brokenConfiguration,

@@ -11,7 +11,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TestCA } from '@mtlskit/testkit';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { loadCredentials } from '../load.js';
+import { loadCredentials } from '../validation/load.js';
 import { until, watchedByThisProcess } from './__tests__/watching.js';
 import { fileSource } from './file.js';
 

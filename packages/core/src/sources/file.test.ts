@@ -20,8 +20,8 @@ import { type IssuedCert, leakCheck, TestCA } from '@mtlskit/testkit';
 import { runSourceConformance } from '@mtlskit/testkit/conformance';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MtlsError } from '../errors.js';
-import { loadCredentials } from '../load.js';
 import type { CredentialMaterial, FieldValue, Finding } from '../types.js';
+import { loadCredentials } from '../validation/load.js';
 import {
   fifoOpenBlocked,
   fifoOpensBlocked,

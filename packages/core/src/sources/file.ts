@@ -10,7 +10,7 @@ import { type FSWatcher, watch as fsWatch, type Stats } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { MtlsError } from '../errors.js';
-import { formatReference } from '../reference.js';
+import { formatReference } from '../references/reference.js';
 import type { CredentialMaterial, CredentialSource, FieldValue, Finding, SourceContext } from '../types.js';
 import type { WarningSource } from './env.js';
 import {
@@ -100,7 +100,7 @@ function duration(value: number | undefined, name: string, fallback: number, min
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
     throw new MtlsError(
-      'INVALID_REFERENCE',
+      'INVALID_OPTION',
       `fileSource: ${name} must be a number of milliseconds of at least ${min}, not ${String(value)}. Leave it out for ${fallback}.`,
     );
   }

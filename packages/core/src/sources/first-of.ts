@@ -13,7 +13,7 @@ import { describeSource, isBrokenConfiguration, materialDigest, throwIfAborted }
  */
 export function firstOf(...sources: CredentialSource[]): CredentialSource {
   if (sources.length === 0) {
-    throw new MtlsError('INVALID_REFERENCE', 'firstOf() needs at least one source.');
+    throw new MtlsError('INVALID_OPTION', 'firstOf() needs at least one source.');
   }
   const id = `firstOf(${sources.map((s) => s.id).join(', ')})`;
   const kind = sources.some((s) => s.kind === 'issuing') ? 'issuing' : 'static';

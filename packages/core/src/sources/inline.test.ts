@@ -2,8 +2,8 @@ import { inspect } from 'node:util';
 import { type IssuedCert, leakCheck, TestCA } from '@mtlskit/testkit';
 import { runSourceConformance } from '@mtlskit/testkit/conformance';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadCredentials } from '../load.js';
 import type { CredentialMaterial } from '../types.js';
+import { loadCredentials } from '../validation/load.js';
 import { inlineSource } from './inline.js';
 
 let one: IssuedCert;

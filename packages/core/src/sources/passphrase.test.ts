@@ -1,7 +1,7 @@
 import { type IssuedCert, TestCA } from '@mtlskit/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadCredentials } from '../load.js';
 import type { CredentialSource } from '../types.js';
+import { loadCredentials } from '../validation/load.js';
 import { inlineSource } from './inline.js';
 import { withPassphrase } from './passphrase.js';
 
@@ -100,7 +100,7 @@ describe('withPassphrase', () => {
       key: client.encryptedPkcs8Pem('pp-7'),
       passphrase: 'pp-7',
     }).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'INVALID_REFERENCE', field: 'passphrase' });
+    expect(err).toMatchObject({ code: 'INVALID_OPTION', field: 'passphrase' });
     expect((err as Error).message).toContain('env:MTLS_KEY_PASS, which mtlskit cannot write');
     expect((err as Error).message).not.toContain('pp-7');
     expect((await main.load()).key).toBe(original.key);

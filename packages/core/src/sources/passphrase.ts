@@ -78,7 +78,7 @@ export function withPassphrase(
           !sameValue(passphraseOf(await passphraseSource.load(options), passphraseSource.id), passphrase)
         ) {
           throw new MtlsError(
-            'INVALID_REFERENCE',
+            'INVALID_OPTION',
             `The passphrase of ${id} is read from ${passphraseSource.id}, which mtlskit cannot write. ` +
               `Set the new passphrase there first, or store the new key under the current passphrase.`,
             { sourceId: id, field: 'passphrase' },

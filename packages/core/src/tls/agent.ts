@@ -50,7 +50,7 @@ export function checkAgentOptions(options: https.AgentOptions | undefined): void
   for (const name of FORBIDDEN_OPTIONS) {
     if (options && (options as Record<string, unknown>)[name] !== undefined) {
       throw new MtlsError(
-        'INVALID_REFERENCE',
+        'INVALID_OPTION',
         `options.agentOptions.${name} is not allowed: the resolver builds TLS from the source's credentials` +
           (name === 'rejectUnauthorized' ? '; use the resolver option rejectUnauthorized instead' : ''),
         { field: `agentOptions.${name}` },
@@ -98,7 +98,7 @@ export class RotatingHttpsAgent extends AgentBase {
     if (identity && !tunnelled) return this.#connect(options, identity, epoch);
     if (!callback) {
       throw new MtlsError(
-        'INVALID_REFERENCE',
+        'INVALID_OPTION',
         'agent.createConnection(options) was called without a callback before the first credentials were ' +
           'loaded or for a proxied host; pass a callback, or await resolver.credentials() first',
       );

@@ -3,9 +3,9 @@
 // `cert`/`key`/`ca` options for clients that take nothing else.
 import { readFileSync } from 'node:fs';
 import tls, { type SecureContext } from 'node:tls';
-import type { ValidatedCredentials } from '../credentials.js';
 import { MtlsError } from '../errors.js';
-import { tlsRefusal } from '../validate.js';
+import type { ValidatedCredentials } from '../validation/credentials.js';
+import { tlsRefusal } from '../validation/validate.js';
 
 /** `replace`: the credential's CA is the only trust anchor (Node's default). `append`: it is added to the system roots. */
 export type CaMode = 'replace' | 'append';

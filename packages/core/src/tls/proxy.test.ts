@@ -49,7 +49,7 @@ describe('resolveProxy', () => {
       } catch (err) {
         error = err;
       }
-      expect(error).toMatchObject({ code: 'INVALID_REFERENCE', field: 'proxy' });
+      expect(error).toMatchObject({ code: 'INVALID_OPTION', field: 'proxy' });
       expect(String((error as Error).message)).not.toContain('pw-123456');
     }
   });
@@ -63,7 +63,7 @@ describe('resolveProxy', () => {
         error = err;
       }
       expect(error).toBeInstanceOf(MtlsError);
-      expect(error).toMatchObject({ code: 'INVALID_REFERENCE', field: 'proxy' });
+      expect(error).toMatchObject({ code: 'INVALID_OPTION', field: 'proxy' });
       expect((error as Error).message).toMatch(/percent-encoding/);
       expect((error as Error).message).not.toMatch(/pa%zz|771|us%er/);
     }
@@ -126,7 +126,7 @@ describe('proxy.ca', () => {
     ]) {
       expect(() => resolveProxy({ url: 'https://egress.corp:8443', ca: bad as string })).toThrow(
         expect.objectContaining({
-          code: 'INVALID_REFERENCE',
+          code: 'INVALID_OPTION',
           field: 'proxy.ca',
           message: expect.stringMatching(/options\.proxy\.ca/),
         }),

@@ -63,7 +63,7 @@ function parseNoProxy(list: string): NoProxyRule[] {
 
 /**
  * The proxy settings for a resolver, or undefined when none applies (option off, or `true` with no
- * HTTPS_PROXY set). Throws `INVALID_REFERENCE` for a proxy URL that is not http(s)://host[:port].
+ * HTTPS_PROXY set). Throws `INVALID_OPTION` for a proxy URL that is not http(s)://host[:port].
  */
 export function resolveProxy(option: ProxyOption | undefined): ProxySettings | undefined {
   if (option === undefined || option === false) return undefined;
@@ -78,7 +78,7 @@ export function resolveProxy(option: ProxyOption | undefined): ProxySettings | u
   }
   if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
     throw new MtlsError(
-      'INVALID_REFERENCE',
+      'INVALID_OPTION',
       `${explicit.url === undefined ? 'HTTPS_PROXY' : 'options.proxy.url'} is not a proxy URL: give http://HOST:PORT ` +
         '(or https://HOST:PORT for a TLS proxy), with user:password@ before the host when the proxy needs them',
       { field: 'proxy' },
@@ -122,7 +122,7 @@ function checkProxyCa(ca: string | string[]): void {
     });
   if (!valid) {
     throw new MtlsError(
-      'INVALID_REFERENCE',
+      'INVALID_OPTION',
       "options.proxy.ca must be the PEM certificate(s) of the CA that issued the https:// proxy's certificate " +
         '(PEM text with BEGIN CERTIFICATE blocks), as a string or an array of strings',
       { field: 'proxy.ca' },
@@ -194,7 +194,7 @@ function proxyAuthorization(url: URL, where: string): string | undefined {
     pass = decodeURIComponent(url.password);
   } catch {
     throw new MtlsError(
-      'INVALID_REFERENCE',
+      'INVALID_OPTION',
       `the user:password@ part of ${where} is not valid percent-encoding: encode reserved characters ` +
         '(% as %25, @ as %40, : as %3A) with encodeURIComponent',
       { field: 'proxy' },

@@ -46,7 +46,11 @@ export function transpiledCore(): Promise<string> {
     }
     await writeFile(
       join(out, 'package.json'),
-      JSON.stringify({ name: '@mtlskit/core', type: 'module', exports: { '.': './index.js' } }),
+      JSON.stringify({
+        name: '@mtlskit/core',
+        type: 'module',
+        exports: { '.': './index.js', './adapter': './adapter.js', './decode': './decode.js' },
+      }),
     );
     // core's own dependencies (undici, node-forge), as an installed copy would find them.
     await symlink(join(src, '..', 'node_modules'), join(out, 'node_modules'));
