@@ -5,7 +5,7 @@
 // source logs in again before the token ends. A call refused with 403 because the token died anyway
 // (revoked, clock skew) logs in once and is sent once more — never a loop. close() stops the timer.
 import { readFile, stat } from 'node:fs/promises';
-import { type Finding, MtlsError } from '@mtlskit/core';
+import { type Finding, MtlsError } from '@mtlskit/core/adapter';
 import type { VaultRequest, VaultTransport } from './client.js';
 import { objectBody } from './client.js';
 import { statusOf, toMtlsError, type VaultCallContext, vaultMessage } from './errors.js';

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { type Finding, MtlsError } from '@mtlskit/core';
+import { type Finding, MtlsError, withDeadline } from '@mtlskit/core/adapter';
 import nodeVault from 'node-vault';
 import { invalidOption, timeoutError, toMtlsError, type VaultCallContext } from './errors.js';
 
@@ -154,35 +154,17 @@ export class VaultTransport {
         : req.method === 'DELETE'
           ? this.client.delete(req.path, requestOptions)
           : this.client.write(req.path, req.body ?? {}, requestOptions);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(timeoutError(ctx, this.timeoutMs));
-      }, this.timeoutMs + 50);
-      timer.unref();
-      const onAbort = () => {
-        cleanup();
-        reject(signal?.reason);
-      };
-      const cleanup = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      sent.then(
-        (body: unknown) => {
-          cleanup();
-          resolve(body === '' ? undefined : body);
-        },
-        (err: unknown) => {
-          cleanup();
-          // axios's own timeout (ECONNABORTED) is this deadline too.
-          const code = (err as { code?: unknown } | undefined)?.code;
-          reject(
-            code === 'ECONNABORTED' || code === 'ETIMEDOUT' ? timeoutError(ctx, this.timeoutMs, err) : err,
-          );
-        },
-      );
+    // node-vault 0.12 passes no signal to axios: the deadline settles without it, and the abandoned
+    // request ends at axios's own timeout (the same timeoutMs).
+    return withDeadline(() => sent.then((body: unknown) => (body === '' ? undefined : body)), {
+      signal,
+      timeoutMs: this.timeoutMs + 50,
+      onTimeout: () => timeoutError(ctx, this.timeoutMs),
+      onError: (err) => {
+        // axios's own timeout (ECONNABORTED) is this deadline too.
+        const code = (err as { code?: unknown } | undefined)?.code;
+        return code === 'ECONNABORTED' || code === 'ETIMEDOUT' ? timeoutError(ctx, this.timeoutMs, err) : err;
+      },
     });
   }
 

@@ -4,7 +4,7 @@
 // failures. Both carry secrets — an AxiosError holds the request config with `X-Vault-Token` and the
 // login body (AppRole `secret_id`, Kubernetes `jwt`) — so the cause kept is core's redacted copy
 // (name, code, status, message) and nothing from the error is quoted but Vault's own first error line.
-import { MtlsError, type MtlsErrorCode } from '@mtlskit/core';
+import { MtlsError, type MtlsErrorCode } from '@mtlskit/core/adapter';
 
 /** What was being done when the call failed, for the message. */
 export interface VaultCallContext {
@@ -165,5 +165,5 @@ export function timeoutError(ctx: VaultCallContext, timeoutMs: number, cause?: u
 
 /** A bad option or argument given in code (a reference's own problems are core's to report). */
 export function invalidOption(message: string, sourceId: string, cause?: unknown): MtlsError {
-  return new MtlsError('INVALID_REFERENCE', message, { sourceId, ...(cause === undefined ? {} : { cause }) });
+  return new MtlsError('INVALID_OPTION', message, { sourceId, ...(cause === undefined ? {} : { cause }) });
 }

@@ -1,13 +1,8 @@
 // How a KV secret's fields become CredentialMaterial and back: the credential fields under their own
 // names, a common alias (core's FIELD_ALIASES: `certificate`, `private_key`, `tls.crt`…) or names the
 // user gives, or one field holding a whole bundle. Errors name the fields present, never a value.
-import {
-  type CredentialField,
-  type CredentialMaterial,
-  FIELD_ALIASES,
-  type FieldValue,
-  MtlsError,
-} from '@mtlskit/core';
+import { type CredentialMaterial, type FieldValue, MtlsError } from '@mtlskit/core/adapter';
+import { type CredentialField, FIELD_ALIASES } from '@mtlskit/core/decode';
 
 export const CREDENTIAL_FIELDS = [
   'cert',

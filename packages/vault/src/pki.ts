@@ -4,7 +4,7 @@
 // certificate is the resolver's business (a fraction of the lifetime of the one it holds, which a
 // role's max TTL may have made shorter than asked); the authentication is the KV source's.
 import { X509Certificate } from 'node:crypto';
-import { type CredentialSource, MtlsError, type SourceContext } from '@mtlskit/core';
+import { type CredentialSource, MtlsError, type SourceContext } from '@mtlskit/core/adapter';
 import { objectBody } from './client.js';
 import { type CsrKeyType, createKeyAndCsr } from './csr.js';
 import { invalidOption } from './errors.js';

@@ -1,7 +1,7 @@
 // One source's line to Vault: the node-vault client (given, or built from options and Vault's
 // variables), the authenticator holding its token, and `send()`, through which every call of the
 // source goes with the source's namespace, token and deadline. Shared by the KV and PKI sources.
-import type { Finding } from '@mtlskit/core';
+import type { Finding } from '@mtlskit/core/adapter';
 import { type VaultAuth, VaultAuthenticator } from './auth.js';
 import {
   buildClient,

@@ -81,7 +81,7 @@ describe('where the secret is', () => {
   it('says which mount holds the path when the mount given is not one', async () => {
     vault.emulator.putSecret('team-a/kv/app', fields(alice));
     const err = await rejection(vault.source({ path: 'kv/app', mount: 'team-a' }).load());
-    expect(err.code).toBe('INVALID_REFERENCE');
+    expect(err.code).toBe('INVALID_OPTION');
     expect(err.message).toContain('under the mount "team-a/kv"');
   });
 

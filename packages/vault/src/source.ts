@@ -10,7 +10,7 @@ import {
   type SourceContext,
   type StoreOptions,
   type StoreResult,
-} from '@mtlskit/core';
+} from '@mtlskit/core/adapter';
 import { objectBody } from './client.js';
 import { invalidOption, type VaultCallContext } from './errors.js';
 import { dataFor, type FieldMapping, materialOf } from './fields.js';
