@@ -28,6 +28,8 @@ export interface VaultConnectionOptions {
    * A warning is reported when it is on.
    */
   tlsSkipVerify?: boolean;
+  /** Where `VAULT_*` variables are read. Default `process.env`. */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 /** Go's strconv.ParseBool, as Vault reads VAULT_SKIP_VERIFY (node-vault itself treats "false" as true). */
@@ -56,10 +58,8 @@ export function buildClient(
   id: string,
   warn: (finding: Finding) => void,
 ): BuiltClient {
-  const endpoint = (options.endpoint ?? process.env.VAULT_ADDR ?? 'http://127.0.0.1:8200').replace(
-    /\/+$/,
-    '',
-  );
+  const env = options.env ?? process.env;
+  const endpoint = (options.endpoint ?? env.VAULT_ADDR ?? 'http://127.0.0.1:8200').replace(/\/+$/, '');
   try {
     const url = new URL(endpoint);
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http');
@@ -70,7 +70,7 @@ export function buildClient(
     );
   }
   let ca: string | Uint8Array | undefined = options.ca;
-  const caFile = options.caFile ?? (ca === undefined ? process.env.VAULT_CACERT || undefined : undefined);
+  const caFile = options.caFile ?? (ca === undefined ? env.VAULT_CACERT || undefined : undefined);
   if (ca === undefined && caFile !== undefined) {
     try {
       ca = readFileSync(caFile);
@@ -82,7 +82,7 @@ export function buildClient(
       );
     }
   }
-  const skip = options.tlsSkipVerify ?? parseBool(process.env.VAULT_SKIP_VERIFY) ?? false;
+  const skip = options.tlsSkipVerify ?? parseBool(env.VAULT_SKIP_VERIFY) ?? false;
   if (skip && endpoint.startsWith('https:')) {
     warn({
       code: 'VAULT_TLS_VERIFY_SKIPPED',

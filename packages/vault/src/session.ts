@@ -39,11 +39,15 @@ export interface VaultSession {
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 
-function validateAuth(auth: VaultAuth, id: string): VaultAuth {
+function validateAuth(
+  auth: VaultAuth,
+  id: string,
+  env: Readonly<Record<string, string | undefined>>,
+): VaultAuth {
   switch (auth.method) {
     case 'token': {
       if (auth.tokenFile !== undefined) return auth;
-      const token = auth.token ?? process.env.VAULT_TOKEN;
+      const token = auth.token ?? env.VAULT_TOKEN;
       if (!token) {
         throw invalidOption(
           'no Vault token: set VAULT_TOKEN, or give auth.token or auth.tokenFile (Vault Agent’s sink)',
@@ -71,6 +75,7 @@ function validateAuth(auth: VaultAuth, id: string): VaultAuth {
 
 /** Checks the options and opens the session; nothing is sent before the first call. */
 export function openSession(options: VaultSessionOptions, id: string): VaultSession {
+  const env = options.env ?? process.env;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
     throw invalidOption(`timeoutMs must be a positive number, got ${timeoutMs}`, id);
@@ -100,15 +105,14 @@ export function openSession(options: VaultSessionOptions, id: string): VaultSess
   }
   const auth =
     options.auth !== undefined
-      ? validateAuth(options.auth, id)
+      ? validateAuth(options.auth, id, env)
       : injected === undefined
-        ? validateAuth({ method: 'token' }, id)
+        ? validateAuth({ method: 'token' }, id, env)
         : undefined;
   const built = injected === undefined ? buildClient(options, id, onWarning) : undefined;
   const client = injected ?? built!.client;
   const endpoint = built?.endpoint ?? String((injected as { endpoint?: unknown }).endpoint ?? 'Vault');
-  const namespace =
-    options.namespace ?? (built !== undefined ? process.env.VAULT_NAMESPACE || undefined : undefined);
+  const namespace = options.namespace ?? (built !== undefined ? env.VAULT_NAMESPACE || undefined : undefined);
   const transport = new VaultTransport(client, endpoint, timeoutMs);
   const authenticator = new VaultAuthenticator(auth, transport, {
     sourceId: id,
