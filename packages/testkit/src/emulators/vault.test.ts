@@ -282,7 +282,10 @@ describe('Vault emulator: PKI', () => {
     emulator.enablePki('pki', ca);
     emulator.addPkiRole('pki', 'client', { maxTtl: 60, notBeforeDuration: 0 });
     const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
-    const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+    const keys = (await webcrypto.subtle.generateKey(alg, true, [
+      'sign',
+      'verify',
+    ])) as webcrypto.CryptoKeyPair;
     const csr = await x509.Pkcs10CertificateRequestGenerator.create({
       name: 'CN=from-csr',
       keys,
