@@ -103,6 +103,9 @@ function collect() {
 function check(snippets, extra) {
   const options = {
     strict: true,
+    // tsyringe's decorators (legacy, as @mtlskit/tsyringe documents) must compile in its examples.
+    experimentalDecorators: true,
+    emitDecoratorMetadata: true,
     target: ts.ScriptTarget.ES2022,
     module: ts.ModuleKind.NodeNext,
     moduleResolution: ts.ModuleResolutionKind.NodeNext,
