@@ -39,3 +39,17 @@ export type {
   VersionIdScheme,
 } from './store.js';
 export { SecretStore } from './store.js';
+export type {
+  VaultAppRoleOptions,
+  VaultCapability,
+  VaultEmulator,
+  VaultEmulatorOptions,
+  VaultKubernetesRoleOptions,
+  VaultMountOptions,
+  VaultPkiRoleOptions,
+  VaultPolicy,
+  VaultSecretData,
+  VaultTokenInfo,
+  VaultTokenOptions,
+} from './vault.js';
+export { parseVaultDuration, startVaultEmulator } from './vault.js';
