@@ -1,6 +1,6 @@
 // checkMangopayIdentity on real certificates from the test CA: empty for the one the guide describes,
 // one finding per departure, with the Git Bash subject diagnosed in plain English.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadCredentials, type MtlsCredentials } from '@mtlskit/core';
@@ -96,7 +96,6 @@ describe('checkMangopayIdentity', () => {
           `/CN=${NAME}\\O=Mangopay\\C=LU`,
         ]);
         expect(made.code).toBe(0);
-        const { readFileSync } = await import('node:fs');
         const signed = await ca.signCsr(readFileSync(csr, 'utf8'), { validForSeconds: 365 * 86_400 });
         const credentials = await loadCredentials({ cert: signed.certPem, key: readFileSync(key, 'utf8') });
         expect(credentials.subject).not.toContain('\nO=');
