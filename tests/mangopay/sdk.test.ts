@@ -251,10 +251,38 @@ describe('a certificate that is not the account’s', () => {
       message: expect.stringContaining(says),
     });
     const client = attachMangopay(sdk('alice'), resolver);
-    // The SDK's authorize() rejects with the error's message as a string.
-    await expect(client.Clients.get()).rejects.toEqual(expect.stringContaining(says));
+    await expect(client.Clients.get()).rejects.toMatchObject({
+      code: 'IDENTITY_MISMATCH',
+      message: expect.stringContaining(says),
+    });
     expect(api.calls).toEqual([]);
     expect(api.server.connections.filter((c) => c.peerFingerprint256 === cert().fingerprint256)).toEqual([]);
+  });
+});
+
+describe('when the credential becomes unusable', () => {
+  // Without attachMangopay's check, the SDK's own error handler throws a TypeError for a request that
+  // got no response: the call would never settle and the process would see an unhandled rejection.
+  it('a call after the certificate expired rejects with EXPIRED instead of hanging', async () => {
+    const shortLived = await ca.issueClient({
+      keyType: 'rsa2048',
+      subject: 'CN=alice.sandbox.mangopay.com, O=Mangopay, C=LU',
+      dnsNames: ['alice.sandbox.mangopay.com'],
+      validForSeconds: 3,
+    });
+    const client = attachMangopay(sdk('alice'), envResolver('alice', shortLived));
+    await client.Clients.get();
+    await new Promise((r) => setTimeout(r, shortLived.notAfter.getTime() - Date.now() + 1_100));
+    await expect(client.Clients.get()).rejects.toMatchObject({ code: 'EXPIRED' });
+    expect(resources()).toHaveLength(1);
+  });
+
+  it('a call after the resolver was closed rejects with CLOSED', async () => {
+    const resolver = envResolver('alice', certs.alice);
+    const client = attachMangopay(sdk('alice'), resolver);
+    await client.Clients.get();
+    await resolver.close();
+    await expect(client.Clients.get()).rejects.toMatchObject({ code: 'CLOSED' });
   });
 });
 

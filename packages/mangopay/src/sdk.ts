@@ -123,6 +123,8 @@ interface SdkInstance {
   config: { clientId?: unknown; baseUrl?: unknown; apiVersion?: unknown };
   httpsAgent?: https.Agent;
   requestOptions?: { headers?: Record<string, unknown>; path?: Record<string, unknown> };
+  authorize?: (...args: unknown[]) => PromiseLike<unknown>;
+  _requestApi?: (...args: unknown[]) => PromiseLike<unknown>;
 }
 
 function isSdkInstance(api: unknown): api is SdkInstance {
@@ -181,7 +183,28 @@ export function attachMangopay<T>(api: T, resolver: TlsResolver, options: Attach
   // The SDK's own agent (keep-alive off) has no pooled sockets; destroying it frees nothing but is tidy.
   if (own !== undefined && own !== agent && typeof own.destroy === 'function') own.destroy();
   if (options.isolate !== false) isolate(api);
+  failFast(api, resolver);
   return api;
+}
+
+/**
+ * The SDK handles a failed connection badly: after its OAuth call, a request that gets no response
+ * (the agent refusing an expired or refused certificate, a closed resolver) throws a TypeError inside
+ * its own error handler — the call never settles and the process sees an unhandled rejection, which
+ * ends it by default. So each call first asks the resolver for a usable credential (cached: a resolved
+ * promise) and rejects with its MtlsError instead of reaching the SDK's handler.
+ */
+function failFast(api: SdkInstance, resolver: TlsResolver): void {
+  for (const name of ['authorize', '_requestApi'] as const) {
+    const original = api[name];
+    if (typeof original !== 'function') continue;
+    api[name] = function (this: unknown, ...args: unknown[]) {
+      const call = resolver.credentials().then(() => original.apply(this, args));
+      // Like the SDK's own promises: a rejection nobody awaits (callback style) is not fatal.
+      call.catch(() => {});
+      return call;
+    };
+  }
 }
 
 /**
