@@ -286,6 +286,22 @@ describe('when the credential becomes unusable', () => {
   });
 });
 
+describe('attaching again', () => {
+  it('moves the instance to the new resolver: its certificate, and its check before each call', async () => {
+    const first = envResolver('alice', certs.alice);
+    const second = envResolver('alice', certs.aliceRenewed);
+    const client = attachMangopay(sdk('alice'), first);
+    await client.Clients.get();
+    attachMangopay(client, second);
+    await first.close();
+    await client.Clients.get();
+    expect(resources().map((c) => c.fingerprint256)).toEqual([
+      certs.alice.fingerprint256,
+      certs.aliceRenewed.fingerprint256,
+    ]);
+  });
+});
+
 describe('two accounts in one process', () => {
   it('mtlskit’s agents never cross certificates, and attached instances keep their own tokens', async () => {
     const alice = attachMangopay(sdk('alice'), envResolver('alice', certs.alice));

@@ -146,6 +146,20 @@ describe('createMangopayResolver', () => {
     expect(warnings[0]?.message).toMatch(/in 1[12] days/);
   });
 
+  it('judges dates by the clock the resolver is given', async () => {
+    const warnings: Finding[] = [];
+    const fiveDaysBefore = good.notAfter.getTime() - 5 * 86_400_000 - 3_600_000;
+    const r = resolver({
+      source: swappable(good).source,
+      ...SANDBOX,
+      clock: { now: () => fiveDaysBefore },
+      mode: 'on-access',
+      onWarning: (f) => warnings.push(f),
+    });
+    await r.credentials();
+    expect(warnings.map((f) => [f.code, f.message.includes('in 5 days')])).toEqual([['EXPIRING_SOON', true]]);
+  });
+
   it('takes a reference, and closes the source it made from it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mtlskit-mangopay-ref-'));
     try {

@@ -81,7 +81,11 @@ function checkedSource(
       const source = await inner.get();
       const material = await source.load(ctx);
       // Decoded and validated exactly as the resolver will (same policy), then judged for Mangopay.
-      const credentials = await loadCredentials({ id: source.id, load: async () => material }, policy, ctx);
+      const credentials = await loadCredentials(
+        { id: source.id, load: async () => material },
+        now === undefined ? policy : { ...policy, now },
+        ctx,
+      );
       const findings = checkMangopayIdentity(credentials, {
         ...identity,
         warnDays: options.warnDays ?? policy.warnDays ?? 30,

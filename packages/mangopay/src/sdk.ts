@@ -183,9 +183,14 @@ export function attachMangopay<T>(api: T, resolver: TlsResolver, options: Attach
   // The SDK's own agent (keep-alive off) has no pooled sockets; destroying it frees nothing but is tidy.
   if (own !== undefined && own !== agent && typeof own.destroy === 'function') own.destroy();
   if (options.isolate !== false) isolate(api);
-  failFast(api, resolver);
+  const attachedBefore = attached.has(api);
+  attached.set(api, resolver);
+  if (!attachedBefore) failFast(api);
   return api;
 }
+
+/** The resolver each attached SDK instance calls through (attaching again replaces it). */
+const attached = new WeakMap<object, TlsResolver>();
 
 /**
  * The SDK handles a failed connection badly: after its OAuth call, a request that gets no response
@@ -194,11 +199,12 @@ export function attachMangopay<T>(api: T, resolver: TlsResolver, options: Attach
  * ends it by default. So each call first asks the resolver for a usable credential (cached: a resolved
  * promise) and rejects with its MtlsError instead of reaching the SDK's handler.
  */
-function failFast(api: SdkInstance, resolver: TlsResolver): void {
+function failFast(api: SdkInstance): void {
   for (const name of ['authorize', '_requestApi'] as const) {
     const original = api[name];
     if (typeof original !== 'function') continue;
     api[name] = function (this: unknown, ...args: unknown[]) {
+      const resolver = attached.get(api) as TlsResolver;
       const call = resolver.credentials().then(() => original.apply(this, args));
       // Like the SDK's own promises: a rejection nobody awaits (callback style) is not fatal.
       call.catch(() => {});
