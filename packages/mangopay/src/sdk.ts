@@ -6,7 +6,7 @@
 // OAuth token and the ClientId of request paths) and in axios' global defaults (base URL, timeout):
 // attachMangopay gives the instance its own copy of the former; the latter stays process-wide.
 import type https from 'node:https';
-import { type Finding, MtlsError, type TlsResolver } from '@mtlskit/core';
+import { assertNoErrors, type Finding, MtlsError, type TlsResolver } from '@mtlskit/core';
 import { type BaseUrlCheck, emitWarning, enforceBaseUrl, environmentOfBaseUrl } from './base-url.js';
 import {
   ENVIRONMENTS,
@@ -67,7 +67,8 @@ function environmentOfAnyHost(baseUrl: unknown): MangopayEnvironment | undefined
  * The SDK's constructor options for the resolver's current credential: `cert`, `key` and `ca` as
  * Base64 PEM, and `baseUrl` (the api-mtls host of the certificate's environment). Works with any
  * source. The SDK reads them once: a certificate renewed later is not picked up — use
- * attachMangopay for that. Throws IDENTITY_MISMATCH (…) when the certificate is not the ClientId's.
+ * attachMangopay for that. Throws the first error of checkMangopayIdentity (IDENTITY_MISMATCH…) when
+ * a ClientId is known (given, or the resolver's) and the certificate is not the one Mangopay expects.
  */
 export async function mangopaySdkConfig(
   resolver: TlsResolver,
@@ -91,7 +92,7 @@ export async function mangopaySdkConfig(
   }
   const clientId = options.clientId ?? registered?.clientId;
   if (clientId !== undefined && environment !== undefined) {
-    assertIdentity(credentials, clientId, environment);
+    assertNoErrors(checkMangopayIdentity(credentials, { clientId, environment }), credentials.sourceId);
   }
   const baseUrl = options.baseUrl ?? MANGOPAY_BASE_URLS[environment as MangopayEnvironment];
   if (environment !== undefined) {
@@ -100,22 +101,6 @@ export async function mangopaySdkConfig(
   const tls = await resolver.tlsOptions();
   const ca = Array.isArray(tls.ca) ? tls.ca.join('\n') : tls.ca;
   return { cert: b64(tls.cert), key: b64(tls.key), ...(ca === undefined ? {} : { ca: b64(ca) }), baseUrl };
-}
-
-function assertIdentity(
-  credentials: Awaited<ReturnType<TlsResolver['credentials']>>,
-  clientId: string,
-  environment: MangopayEnvironment,
-): void {
-  const errors = checkMangopayIdentity(credentials, { clientId, environment }).filter(
-    (f) => f.severity === 'error',
-  );
-  const first = errors[0];
-  if (first === undefined) return;
-  throw new MtlsError(first.code as MtlsError['code'], `${first.message} ${first.fix}`, {
-    field: first.field,
-    sourceId: credentials.sourceId,
-  });
 }
 
 /** What attachMangopay touches on an SDK instance (mangopay4-nodejs-sdk 1.x and 2.x). */
