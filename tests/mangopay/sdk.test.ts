@@ -268,7 +268,7 @@ describe('when the credential becomes unusable', () => {
       keyType: 'rsa2048',
       subject: 'CN=alice.sandbox.mangopay.com, O=Mangopay, C=LU',
       dnsNames: ['alice.sandbox.mangopay.com'],
-      validForSeconds: 3,
+      validForSeconds: 6,
     });
     const client = attachMangopay(sdk('alice'), envResolver('alice', shortLived));
     await client.Clients.get();
