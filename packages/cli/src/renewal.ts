@@ -111,7 +111,7 @@ export function expectedOf(identity: RenewalIdentity): ExpectedIdentity {
 export interface StartOptions extends SourceContext {
   /** The CSR's subject and SANs; default those of the current certificate (a renewal keeps its name). */
   identity?: RenewalIdentity;
-  /** Default: the current key's type (EC P-256 stays EC), else rsa2048. */
+  /** Default: with `identity`, rsa2048; without, the current key's type (EC P-256 stays EC). */
   keyType?: KeyType;
 }
 
@@ -135,20 +135,19 @@ export async function startRenewal(
   const ctx = options.signal ? { signal: options.signal } : {};
   let identity = options.identity;
   let keyType = options.keyType;
-  if (identity === undefined || keyType === undefined) {
+  if (identity === undefined) {
     const current = await currentLeaf(r, ctx);
-    if (identity === undefined) {
-      if (current === undefined) {
-        throw new MtlsError(
-          'SOURCE_NOT_FOUND',
-          `${r.id} has no current certificate to take the name from: give the subject (--client-id, or --subject and --san)`,
-          { sourceId: r.id },
-        );
-      }
-      identity = identityOf(current.decoded.leaf);
+    if (current === undefined) {
+      throw new MtlsError(
+        'SOURCE_NOT_FOUND',
+        `${r.id} has no current certificate to take the name from: give the subject (--client-id, or --subject and --san)`,
+        { sourceId: r.id },
+      );
     }
-    keyType ??= current?.decoded.key.asymmetricKeyType === 'ec' ? 'ec-p256' : 'rsa2048';
+    identity = identityOf(current.decoded.leaf);
+    keyType ??= current.decoded.key.asymmetricKeyType === 'ec' ? 'ec-p256' : 'rsa2048';
   }
+  keyType ??= 'rsa2048';
   const { privateKey, csrPem } = await createKeyAndCsr({
     keyType,
     subject: identity.subject,

@@ -64,7 +64,8 @@ export const spec: CommandSpec = {
     'key-type': {
       type: 'string',
       value: 'TYPE',
-      description: 'rsa2048 or ec-p256 (default: that of the current key).',
+      description:
+        'rsa2048 or ec-p256 (default: that of the current key, rsa2048 with --client-id/--subject).',
     },
     out: {
       type: 'string',
