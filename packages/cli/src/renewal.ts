@@ -267,6 +267,13 @@ export async function completeRenewal(
   }
   const current = await currentLeaf(r, ctx);
   const expected = options.expected ?? (current ? expectedOf(identityOf(current.decoded.leaf)) : undefined);
+  if (expected === undefined) {
+    throw new MtlsError(
+      'INVALID_OPTION',
+      `${r.id} has no current certificate to compare the new one with: say which name it must carry (--client-id, or --subject and --san)`,
+      { sourceId: r.id },
+    );
+  }
   const ca = current?.decoded.ca.map((c) => c.toString()).join('');
   const material: CredentialMaterial = {
     cert: [leaf, ...chain].map((c) => c.toString()).join(''),

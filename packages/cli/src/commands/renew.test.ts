@@ -272,6 +272,8 @@ describe('mtlskit renew (AWS Secrets Manager emulator)', () => {
     const check = await cli(['check', '--source', ref('none/mtls'), '--pending', '--url', server.url], {
       env: AWS_ENV,
     });
+    for (const r of [complete, rollback, check])
+      leakCheck([old.keyPem]).checkText(r.stdout + r.stderr, 'refusal');
     expect(check.code).toBe(4);
     expect(check.stderr).toMatch(/no pending version/);
 
@@ -315,7 +317,56 @@ describe('mtlskit renew (AWS Secrets Manager emulator)', () => {
       const r = await renew(args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr, args.join(' ')).toMatch(message);
+      leakCheck([old.keyPem]).checkText(r.stdout + r.stderr, args.join(' '));
     }
+  });
+
+  it('renews a secret with no current credential yet when the name is given (first issue)', async () => {
+    aws.putSecret('first/mtls', JSON.stringify({ note: 'placeholder' }), { stages: ['AWSPREVIOUS'] });
+    const nameless = await renew(['start', '--source', ref('first/mtls')]);
+    expect(nameless.code).toBe(4);
+    expect(nameless.stderr).toMatch(/SOURCE_NOT_FOUND|no current certificate/);
+    const start = await renew([
+      'start',
+      '--source',
+      ref('first/mtls'),
+      '--subject',
+      'CN=first.example.com',
+      '--san',
+      'first.example.com',
+      '--json',
+    ]);
+    expect(start.code, start.stderr).toBe(0);
+    const signed = await ca.signCsr(JSON.parse(start.stdout).csr);
+    const dir = await withFiles({ 'cert.pem': signed.certPem });
+    const unnamed = await renew(['complete', '--source', ref('first/mtls'), '--cert', join(dir, 'cert.pem')]);
+    expect(unnamed.code).toBe(2);
+    expect(unnamed.stderr).toMatch(/INVALID_OPTION.*say which name it must carry/);
+    const named = await renew([
+      'complete',
+      '--source',
+      ref('first/mtls'),
+      '--cert',
+      join(dir, 'cert.pem'),
+      '--subject',
+      'CN=first.example.com',
+      '--san',
+      'DNS:first.example.com',
+    ]);
+    expect(named.code, named.stderr).toBe(0);
+    expect((await renew(['promote', '--source', ref('first/mtls')])).code).toBe(0);
+    const leaks = leakCheck([pendingKeyOfCurrent('first/mtls')]);
+    for (const r of [nameless, start, unnamed, named])
+      leaks.checkText(r.stdout + r.stderr, 'first issue output');
+  });
+
+  it('is listed in the help, with each step', async () => {
+    const help = await cli(['renew', '--help']);
+    expect(help.code).toBe(0);
+    for (const step of ['start', 'complete', 'promote', 'rollback'])
+      expect(help.stdout).toContain(`mtlskit renew ${step}`);
+    expect((await cli(['--help'])).stdout).toMatch(/renew\s+Staged renewal/);
+    expect((await cli(['check', '--help'])).stdout).toContain('--pending');
   });
 
   it('writes the key to disk only when asked (--key-out, mode 0600), and prints the CSR without --out', async () => {
@@ -403,6 +454,10 @@ async function renewOf(name: string) {
   } finally {
     await source.close();
   }
+}
+
+function pendingKeyOfCurrent(name: string): string {
+  return JSON.parse(String(labelled(name, 'AWSCURRENT')!.value)).key as string;
 }
 
 async function certFile(): Promise<string> {
