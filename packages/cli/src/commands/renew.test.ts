@@ -88,7 +88,7 @@ function continuousClient(reference: string) {
       } catch (err) {
         failures.push(err);
       }
-      await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 1));
     }
   })();
   return {
