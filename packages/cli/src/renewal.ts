@@ -201,7 +201,7 @@ function certificates(sourceId: string, cert: FieldValue): X509Certificate[] {
   const pem = text(cert).match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g);
   try {
     if (pem) return pem.map((b) => new X509Certificate(b));
-    return [new X509Certificate(Buffer.from(typeof cert === 'string' ? cert : cert))];
+    return [new X509Certificate(Buffer.from(cert))];
   } catch (err) {
     throw new MtlsError(
       'DECODE_FAILED',
