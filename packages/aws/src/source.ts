@@ -9,6 +9,7 @@ import {
   PutSecretValueCommand,
   SecretsManagerClient,
   type SecretsManagerClientConfig,
+  UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
 import {
   type CredentialMaterial,
@@ -19,6 +20,7 @@ import {
   MtlsError,
   REFERENCE_FIELDS,
   type SourceContext,
+  type StageChange,
   type StoreOptions,
   type StoreResult,
   withDeadline,
@@ -82,10 +84,17 @@ export interface AwsSecretsManagerSource extends CredentialSource {
   readonly kind: 'static';
   version(ctx?: SourceContext): Promise<string>;
   store(material: CredentialMaterial, options?: StoreOptions): Promise<StoreResult>;
+  storePending(material: CredentialMaterial, ctx?: SourceContext): Promise<StoreResult>;
+  loadPending(ctx?: SourceContext): Promise<CredentialMaterial>;
+  promote(version: string, ctx?: SourceContext): Promise<StageChange>;
+  rollback(ctx?: SourceContext): Promise<StageChange>;
   close(): Promise<void>;
 }
 
 const DEFAULT_STAGE = 'AWSCURRENT';
+/** The staging labels of renewal: what Secrets Manager's own rotation uses. */
+const PENDING = 'AWSPENDING';
+const PREVIOUS = 'AWSPREVIOUS';
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_ATTEMPTS = 2;
 
@@ -484,7 +493,66 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
     });
   }
 
-  return {
+  /**
+   * The one secret renewal works on: a bundle secret read at AWSCURRENT, with no field kept apart
+   * (moving three labels on three secrets could not be done at once).
+   */
+  function renewalTarget(operation: string): Target {
+    const t = targets[0]!;
+    const problem =
+      t.slot !== 'bundle' || targets.length > 1
+        ? 'one secret per field (or a ca/passphrase kept in a secret of its own)'
+        : options.versionId !== undefined
+          ? `the fixed version ${options.versionId}`
+          : stage !== DEFAULT_STAGE
+            ? `the staging label ${stage}`
+            : undefined;
+    if (problem !== undefined) {
+      throw invalid(
+        `${operation} needs ${id} to name one secret holding the whole credential at AWSCURRENT, not ${problem}: use aws-sm://SECRET_ID without versionId, versionStage or per-field secrets`,
+        id,
+      );
+    }
+    return t;
+  }
+
+  /** The versions carrying each label, from DescribeSecret. */
+  async function labels(t: Target, signal: AbortSignal | undefined): Promise<Map<string, string>> {
+    const out = await describeSecret(t, context(t, 'DescribeSecret'), signal);
+    const holders = new Map<string, string>();
+    for (const [versionId, stages] of Object.entries(out.VersionIdsToStages ?? {})) {
+      for (const label of stages ?? []) holders.set(label, versionId);
+    }
+    return holders;
+  }
+
+  /** Moves `label` onto `to` (off the version holding it, if any), or only off `from` when `to` is absent. */
+  async function moveLabel(
+    t: Target,
+    label: string,
+    move: { to?: string; from?: string },
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    await call(context(t, 'UpdateSecretVersionStage', label), signal, (s) =>
+      client.send(
+        new UpdateSecretVersionStageCommand({
+          SecretId: t.secretId,
+          VersionStage: label,
+          ...(move.to !== undefined && { MoveToVersionId: move.to }),
+          ...(move.from !== undefined && { RemoveFromVersionId: move.from }),
+        }),
+        { abortSignal: s },
+      ),
+    );
+  }
+
+  function noVersion(t: Target, what: string, fix: string): MtlsError {
+    return new MtlsError('SOURCE_NOT_FOUND', `secret "${t.secretId}" has ${what} — ${fix}`, {
+      sourceId: id,
+    });
+  }
+
+  const source: AwsSecretsManagerSource = {
     id,
     kind: 'static',
 
@@ -587,10 +655,71 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
       return { version: combine(written) };
     },
 
+    async storePending(material: CredentialMaterial, ctx: SourceContext = {}) {
+      renewalTarget('storing a pending version');
+      return source.store(material, { stage: PENDING, ...(ctx.signal && { signal: ctx.signal }) });
+    },
+
+    async loadPending(ctx: SourceContext = {}) {
+      const t = renewalTarget('reading the pending version');
+      const out = await call(context(t, 'GetSecretValue', PENDING), ctx.signal, (s) =>
+        client.send(new GetSecretValueCommand({ SecretId: t.secretId, VersionStage: PENDING }), {
+          abortSignal: s,
+        }),
+      ).catch((err: unknown) => {
+        if (!MtlsError.is(err, 'SOURCE_NOT_FOUND')) throw err;
+        throw noVersion(t, 'no pending version (AWSPENDING)', 'start a renewal first (mtlskit renew start)');
+      });
+      const value = secretValueOf(out);
+      if (value === undefined || out.VersionId === undefined) {
+        throw noVersion(t, 'an empty AWSPENDING version', 'start the renewal again (mtlskit renew start)');
+      }
+      return { bundle: value, version: out.VersionId, fetchedAt: new Date() };
+    },
+
+    async promote(version: string, ctx: SourceContext = {}) {
+      const t = renewalTarget('promoting the pending version');
+      const held = await labels(t, ctx.signal);
+      const pending = held.get(PENDING);
+      if (pending !== version) {
+        throw noVersion(
+          t,
+          pending === undefined
+            ? `no pending version (AWSPENDING), so version ${version} cannot be promoted`
+            : `version ${pending} pending, not ${version} (another renewal replaced it)`,
+          'check the pending version again (mtlskit check --pending) and promote that one',
+        );
+      }
+      const previous = held.get(DEFAULT_STAGE);
+      if (previous !== version) {
+        await moveLabel(t, DEFAULT_STAGE, { to: version, ...(previous && { from: previous }) }, ctx.signal);
+      }
+      // AWSPREVIOUS now marks the version replaced (Secrets Manager moves it with AWSCURRENT).
+      await moveLabel(t, PENDING, { from: version }, ctx.signal);
+      return { current: version, ...(previous !== undefined && { previous }) };
+    },
+
+    async rollback(ctx: SourceContext = {}) {
+      const t = renewalTarget('rolling back');
+      const held = await labels(t, ctx.signal);
+      const back = held.get(PREVIOUS);
+      const current = held.get(DEFAULT_STAGE);
+      if (back === undefined || back === current) {
+        throw noVersion(
+          t,
+          'no previous version (AWSPREVIOUS) to return to',
+          'a rollback follows a promotion (mtlskit renew promote)',
+        );
+      }
+      await moveLabel(t, DEFAULT_STAGE, { to: back, ...(current && { from: current }) }, ctx.signal);
+      return { current: back, ...(current !== undefined && { previous: current }) };
+    },
+
     async close() {
       if (closed) return;
       closed = true;
       if (owned) client.destroy();
     },
   };
+  return source;
 }

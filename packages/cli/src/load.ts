@@ -31,6 +31,8 @@ export interface LoadRequest {
   passphrase?: string;
   /** EXPIRING_SOON from this many days before notAfter. */
   warnDays: number;
+  /** Read the pending version of a renewal (`check --pending`) instead of the current one. */
+  pending?: boolean;
   /** The identity the certificate must carry (IDENTITY_MISMATCH otherwise). */
   expectedIdentity?: ValidationPolicy['expectedIdentity'];
 }
@@ -92,7 +94,15 @@ export async function sourceFor(req: LoadRequest, io: CliIo, warnings: Finding[]
       },
     };
   }
-  return sourceFromReference(req.reference, { env: io.env, onWarning, importer: cliImporter });
+  const source = await sourceFromReference(req.reference, { env: io.env, onWarning, importer: cliImporter });
+  if (!req.pending) return source;
+  const { pendingSource } = await import('./renewal.js');
+  try {
+    return { ...pendingSource(source), close: async () => source.close?.() };
+  } catch (err) {
+    await source.close?.();
+    throw err;
+  }
 }
 
 function textOf(value: unknown): string {

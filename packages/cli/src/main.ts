@@ -9,6 +9,7 @@ import * as encode from './commands/encode.js';
 import * as init from './commands/init.js';
 import * as inspect from './commands/inspect.js';
 import * as put from './commands/put.js';
+import * as renew from './commands/renew.js';
 import { EXIT, errorJson, exitCodeOf, printError } from './exit.js';
 import { type CliIo, processIo } from './io.js';
 
@@ -17,7 +18,7 @@ interface Command {
   run(parsed: Parsed, io: CliIo): Promise<number>;
 }
 
-const COMMANDS: Record<string, Command> = { init, inspect, check, encode, convert, put };
+const COMMANDS: Record<string, Command> = { init, inspect, check, encode, convert, put, renew };
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {

@@ -35,6 +35,7 @@ export type {
   FindingSeverity,
   SourceContext,
   SourceKind,
+  StageChange,
   StoreOptions,
   StoreResult,
 } from './types.js';

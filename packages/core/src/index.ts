@@ -50,6 +50,7 @@ export type {
   MtlsCredentials,
   SourceContext,
   SourceKind,
+  StageChange,
   StoreOptions,
   StoreResult,
 } from './types.js';

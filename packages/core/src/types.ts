@@ -55,6 +55,14 @@ export interface StoreResult {
   version: string;
 }
 
+/** What {@link CredentialSource.promote} and {@link CredentialSource.rollback} report. */
+export interface StageChange {
+  /** The store's id of the version now current. */
+  current: string;
+  /** The version that was current just before (what a rollback returns to), when the store says. */
+  previous?: string;
+}
+
 /**
  * Where a credential lives. Only `id` and `load` are required; everything else is an optional
  * capability the resolver and the CLI use when present.
@@ -70,6 +78,25 @@ export interface CredentialSource {
   version?(ctx?: SourceContext): Promise<string>;
   /** Writes a new version (used by renewal). */
   store?(material: CredentialMaterial, options?: StoreOptions): Promise<StoreResult>;
+  /**
+   * Renewal: writes `material` as the pending version, beside the current one, which stays what
+   * `load()` returns (AWS: a version labelled AWSPENDING). Replaces an earlier pending version.
+   * Used twice by `mtlskit renew`: the new key alone (`start`), then key and certificate (`complete`).
+   */
+  storePending?(material: CredentialMaterial, ctx?: SourceContext): Promise<StoreResult>;
+  /** Renewal: reads the pending version as stored (its `version` set). SOURCE_NOT_FOUND when there is none. */
+  loadPending?(ctx?: SourceContext): Promise<CredentialMaterial>;
+  /**
+   * Renewal: makes the pending version `version` current, and clears the pending mark. Refuses with
+   * SOURCE_NOT_FOUND when `version` is no longer the pending one (another renewal replaced it), so
+   * what was checked is what gets promoted. Running resolvers pick it up on their next refresh.
+   */
+  promote?(version: string, ctx?: SourceContext): Promise<StageChange>;
+  /**
+   * Renewal: makes the version that was current before the last promotion current again (AWS: the
+   * AWSPREVIOUS version). SOURCE_NOT_FOUND when there is none.
+   */
+  rollback?(ctx?: SourceContext): Promise<StageChange>;
   /** Calls `onChange` when the credential may have changed; returns a function that stops watching. */
   watch?(onChange: () => void): () => void;
   /** Releases clients, watchers and sockets. */

@@ -21,7 +21,7 @@ import { type Diagnosis, diagnose } from '../tls-alerts.js';
 export const spec: CommandSpec = {
   name: 'check',
   summary: 'Make one real mTLS request and report whether the server accepted the client certificate.',
-  usage: ['--url URL [--source REF] [--ca FILE] [--passphrase-env VAR] [--timeout MS] [--json]'],
+  usage: ['--url URL [--source REF] [--pending] [--ca FILE] [--passphrase-env VAR] [--timeout MS] [--json]'],
   details: [
     'Loads and validates the credential (as inspect does), then sends GET URL with it and reports the TLS version, cipher, the server certificate, and the outcome: accepted (any HTTP status: an HTTP 401 means the TLS layer accepted the certificate and the application wants its own credentials), or the TLS alert the server sent and what it means. Warns when a Mangopay URL is not an api-mtls host, where the certificate is never asked for.',
   ],
@@ -31,6 +31,11 @@ export const spec: CommandSpec = {
       type: 'string',
       value: 'REF',
       description: 'Where the credential is (default $MTLS_SOURCE, else env:).',
+    },
+    pending: {
+      type: 'boolean',
+      description:
+        'Use the pending version of a renewal (mtlskit renew start/complete) instead of the current one: try it before promoting it.',
     },
     ca: {
       type: 'string',
@@ -272,6 +277,7 @@ export async function run(parsed: Parsed, io: CliIo): Promise<number> {
     {
       ...(reference !== undefined && { reference }),
       ...(passphrase !== undefined && { passphrase }),
+      ...(flag(parsed, 'pending') && { pending: true }),
       warnDays: 30,
     },
     io,
