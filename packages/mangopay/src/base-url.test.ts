@@ -32,7 +32,7 @@ describe('checkMangopayBaseUrl', () => {
       expect(findings).toEqual([]);
     } else {
       expect(findings).toHaveLength(1);
-      expect(findings[0]).toMatchObject({ code: 'INVALID_REFERENCE', severity: 'error', field: 'baseUrl' });
+      expect(findings[0]).toMatchObject({ code: 'INVALID_OPTION', severity: 'error', field: 'baseUrl' });
       expect(findings[0]?.message).toContain(problem);
     }
   });
@@ -56,7 +56,7 @@ describe('enforceBaseUrl', () => {
   it('throws the first error in throw mode', () => {
     expect(() => enforceBaseUrl('https://api.mangopay.com', 'production', 'throw', () => {})).toThrow(
       expect.objectContaining({
-        code: 'INVALID_REFERENCE',
+        code: 'INVALID_OPTION',
         message: expect.stringContaining('without mTLS'),
       }),
     );

@@ -31,11 +31,11 @@ export function environmentOfBaseUrl(baseUrl: string): MangopayEnvironment | und
 export function checkMangopayBaseUrl(baseUrl: string, environment: MangopayEnvironment): Finding[] {
   const expected = MANGOPAY_BASE_URLS[environment];
   const finding = (message: string, fix = `Use ${expected}.`): Finding[] => [
-    { code: 'INVALID_REFERENCE', severity: 'error', field: 'baseUrl', message, fix },
+    { code: 'INVALID_OPTION', severity: 'error', field: 'baseUrl', message, fix },
   ];
   if (expected === undefined) {
     throw new MtlsError(
-      'INVALID_REFERENCE',
+      'INVALID_OPTION',
       `environment ${JSON.stringify(environment)} is neither 'sandbox' nor 'production'.`,
     );
   }
@@ -84,7 +84,7 @@ export function enforceBaseUrl(
   const first = findings[0];
   if (first === undefined) return;
   if (mode === 'throw') {
-    throw new MtlsError('INVALID_REFERENCE', `${first.message} ${first.fix}`, { field: 'baseUrl' });
+    throw new MtlsError('INVALID_OPTION', `${first.message} ${first.fix}`, { field: 'baseUrl' });
   }
   for (const finding of findings) onWarning(finding);
 }

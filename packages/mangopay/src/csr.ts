@@ -67,7 +67,7 @@ function attributeValue(type: SubjectAttribute, value: string): Buffer {
   if (type === 'C') {
     if (!/^[A-Z]{2}$/.test(value)) {
       throw new MtlsError(
-        'INVALID_REFERENCE',
+        'INVALID_OPTION',
         `the CSR's C must be a two-letter country code such as LU (got "${value}").`,
       );
     }
@@ -82,7 +82,7 @@ function name(subject: CsrRequest['subject']): Buffer {
       const oid = SUBJECT_ATTRIBUTES[type];
       if (oid === undefined || typeof value !== 'string' || value === '') {
         throw new MtlsError(
-          'INVALID_REFERENCE',
+          'INVALID_OPTION',
           `the CSR subject attribute ${String(type)} must be one of ${Object.keys(SUBJECT_ATTRIBUTES).join(', ')} with a non-empty value.`,
         );
       }
@@ -102,7 +102,7 @@ function extensions(request: CsrRequest): Buffer[] {
     for (const dns of dnsNames) {
       if (!PRINTABLE.test(dns) || dns.includes(' ')) {
         throw new MtlsError(
-          'INVALID_REFERENCE',
+          'INVALID_OPTION',
           `"${dns}" is not a DNS name for the CSR's subject alternative names.`,
         );
       }
@@ -125,7 +125,7 @@ function signatureAlgorithm(key: KeyObject): Buffer {
     return sequence(objectId('1.2.840.113549.1.1.11'), tlv(0x05, Buffer.alloc(0)));
   if (key.asymmetricKeyType === 'ec') return sequence(objectId('1.2.840.10045.4.3.2'));
   throw new MtlsError(
-    'INVALID_REFERENCE',
+    'INVALID_OPTION',
     `a CSR can be signed here with an RSA or EC key, not ${String(key.asymmetricKeyType)}.`,
   );
 }
@@ -143,7 +143,7 @@ export function createCsr(request: CsrRequest, privateKey: KeyObject | string): 
   const key = typeof privateKey === 'string' ? createPrivateKey(privateKey) : privateKey;
   if (key.type !== 'private') {
     throw new MtlsError(
-      'INVALID_REFERENCE',
+      'INVALID_OPTION',
       'createCsr needs the private key the certificate will be used with.',
     );
   }

@@ -42,12 +42,12 @@ const CLIENT_ID = /^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$/;
 
 /**
  * Checks a Mangopay identity given in code (it may come from untyped configuration); throws
- * INVALID_REFERENCE naming the member and what to give.
+ * INVALID_OPTION naming the member and what to give.
  */
 export function checkIdentity(identity: unknown, where = 'the Mangopay identity'): MangopayIdentity {
   if (typeof identity !== 'object' || identity === null) {
     throw new MtlsError(
-      'INVALID_REFERENCE',
+      'INVALID_OPTION',
       `${where} is missing: give { clientId: 'your-client-id', environment: 'sandbox' | 'production' }.`,
     );
   }
@@ -55,13 +55,13 @@ export function checkIdentity(identity: unknown, where = 'the Mangopay identity'
   if (typeof clientId !== 'string' || !CLIENT_ID.test(clientId)) {
     const got = typeof clientId === 'string' ? `"${clientId}"` : String(clientId);
     throw new MtlsError(
-      'INVALID_REFERENCE',
+      'INVALID_OPTION',
       `${where}: clientId ${got} is not a Mangopay ClientId (letters, digits, - and _, as it appears in the dashboard). It becomes the first label of the certificate's host name.`,
     );
   }
   if (environment !== 'sandbox' && environment !== 'production') {
     throw new MtlsError(
-      'INVALID_REFERENCE',
+      'INVALID_OPTION',
       `${where}: environment ${JSON.stringify(environment) ?? 'undefined'} is neither 'sandbox' nor 'production'.`,
     );
   }

@@ -161,10 +161,10 @@ describe('checkMangopayIdentity', () => {
     ]);
   });
 
-  it('refuses a malformed identity with INVALID_REFERENCE', async () => {
+  it('refuses a malformed identity with INVALID_OPTION', async () => {
     const credentials = await issue();
     expect(() => checkMangopayIdentity(credentials, { clientId: 'a b', environment: 'sandbox' })).toThrow(
-      expect.objectContaining({ code: 'INVALID_REFERENCE' }),
+      expect.objectContaining({ code: 'INVALID_OPTION' }),
     );
   });
 });

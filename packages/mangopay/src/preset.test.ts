@@ -59,12 +59,12 @@ describe('mangopayCsrPreset', () => {
     [{ clientId: 'acme.evil', environment: 'sandbox' }],
     [{ clientId: 'acme', environment: 'prod' }],
     [{ clientId: 42, environment: 'sandbox' }],
-  ])('refuses %j with INVALID_REFERENCE', (identity) => {
+  ])('refuses %j with INVALID_OPTION', (identity) => {
     expect(() => mangopayCsrPreset(identity as never)).toThrow(MtlsError);
     try {
       mangopayCsrPreset(identity as never);
     } catch (err) {
-      expect((err as MtlsError).code).toBe('INVALID_REFERENCE');
+      expect((err as MtlsError).code).toBe('INVALID_OPTION');
     }
   });
 });
@@ -115,7 +115,7 @@ describe.skipIf(!hasOpenssl())('createMangopayCsr', () => {
     await expect(
       createMangopayCsr({ clientId: 'acme123', environment: 'sandbox', privateKey }),
     ).rejects.toMatchObject({
-      code: 'INVALID_REFERENCE',
+      code: 'INVALID_OPTION',
       message: expect.stringContaining('RSA 2048'),
     });
   });

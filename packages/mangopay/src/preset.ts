@@ -86,7 +86,7 @@ export async function createMangopayCsr(
     privateKey.asymmetricKeyDetails?.modulusLength !== 2048
   ) {
     throw new MtlsError(
-      'INVALID_REFERENCE',
+      'INVALID_OPTION',
       `Mangopay's guide asks for an RSA 2048 key; the key given is ${String(privateKey.asymmetricKeyType).toUpperCase()} ${privateKey.asymmetricKeyDetails?.modulusLength ?? ''}. Leave privateKey out to have one generated.`.replace(
         ' .',
         '.',

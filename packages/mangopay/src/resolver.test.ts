@@ -174,15 +174,15 @@ describe('createMangopayResolver', () => {
     }
   });
 
-  it('refuses a missing source or identity with INVALID_REFERENCE', () => {
+  it('refuses a missing source or identity with INVALID_OPTION', () => {
     expect(() => createMangopayResolver({ source: undefined as never, ...SANDBOX })).toThrow(
-      expect.objectContaining({ code: 'INVALID_REFERENCE' }),
+      expect.objectContaining({ code: 'INVALID_OPTION' }),
     );
     expect(() =>
       createMangopayResolver({ source: 'env:', clientId: 'acme123', environment: 'live' as never }),
     ).toThrow(
       expect.objectContaining({
-        code: 'INVALID_REFERENCE',
+        code: 'INVALID_OPTION',
         message: expect.stringContaining("'production'"),
       }),
     );

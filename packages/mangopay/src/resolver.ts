@@ -125,7 +125,7 @@ function checkedSource(
       const source = await inner.get();
       if (typeof source.store !== 'function') {
         throw new MtlsError(
-          'INVALID_REFERENCE',
+          'INVALID_OPTION',
           `${source.id} cannot store a new version; write it with your vault's own tools.`,
           { sourceId: source.id },
         );
@@ -150,7 +150,7 @@ export function createMangopayResolver(options: MangopayResolverOptions): TlsRes
   const { clientId: _clientId, environment: _environment, onWarning: _onWarning, ...core } = options;
   const given = options.source as unknown;
   if (typeof given !== 'string' && typeof (given as CredentialSource | null)?.load !== 'function') {
-    return createTlsResolver(core); // throws core's INVALID_REFERENCE for the source
+    return createTlsResolver(core); // throws core's INVALID_OPTION for the source
   }
   const source = checkedSource(options.source, identity, options);
   const resolver = createTlsResolver({ ...core, source });

@@ -107,14 +107,14 @@ describe('mangopaySdkConfig', () => {
     await expect(
       mangopaySdkConfig(r, { baseUrl: 'https://api-mtls.sandbox.mangopay.com' }),
     ).rejects.toMatchObject({
-      code: 'INVALID_REFERENCE',
+      code: 'INVALID_OPTION',
       message: expect.stringContaining('sandbox mTLS host, but the certificate is for production'),
     });
   });
 
   it('needs an environment or a base URL for a certificate whose name does not say', async () => {
     await expect(mangopaySdkConfig(resolverFor(plain))).rejects.toMatchObject({
-      code: 'INVALID_REFERENCE',
+      code: 'INVALID_OPTION',
       message: expect.stringContaining("pass { environment: 'sandbox' | 'production' } or a baseUrl"),
     });
     const local = await mangopaySdkConfig(resolverFor(plain), { baseUrl: 'https://127.0.0.1:9443' });
@@ -131,7 +131,7 @@ describe('mangopaySdkConfig', () => {
       onWarning: (f) => warnings.push(f),
     });
     expect(config.baseUrl).toBe(baseUrl);
-    expect(warnings.map((f) => f.code)).toEqual(['INVALID_REFERENCE']);
+    expect(warnings.map((f) => f.code)).toEqual(['INVALID_OPTION']);
   });
 });
 
@@ -195,10 +195,10 @@ describe('attachMangopay', () => {
 
   it('refuses what is not an SDK instance or not a resolver', () => {
     expect(() => attachMangopay({} as never, resolverFor(sandbox))).toThrow(
-      expect.objectContaining({ code: 'INVALID_REFERENCE' }),
+      expect.objectContaining({ code: 'INVALID_OPTION' }),
     );
     expect(() => attachMangopay(sdk(), {} as never)).toThrow(
-      expect.objectContaining({ code: 'INVALID_REFERENCE' }),
+      expect.objectContaining({ code: 'INVALID_OPTION' }),
     );
   });
 

@@ -85,7 +85,7 @@ export async function mangopaySdkConfig(
     (options.baseUrl === undefined ? undefined : environmentOfBaseUrl(options.baseUrl));
   if (environment === undefined && options.baseUrl === undefined) {
     throw new MtlsError(
-      'INVALID_REFERENCE',
+      'INVALID_OPTION',
       `the certificate's name (${named ?? 'no CN'}) does not say which Mangopay environment it is for; pass { environment: 'sandbox' | 'production' } or a baseUrl.`,
       { sourceId: credentials.sourceId },
     );
@@ -134,13 +134,13 @@ export interface AttachMangopayOptions extends Omit<MangopaySdkOptions, 'clientI
 export function attachMangopay<T>(api: T, resolver: TlsResolver, options: AttachMangopayOptions = {}): T {
   if (!isSdkInstance(api)) {
     throw new MtlsError(
-      'INVALID_REFERENCE',
+      'INVALID_OPTION',
       'attachMangopay needs an instance of the Mangopay SDK: new Mangopay({ clientId, clientApiKey, baseUrl }).',
     );
   }
   if (typeof resolver?.agent !== 'function') {
     throw new MtlsError(
-      'INVALID_REFERENCE',
+      'INVALID_OPTION',
       'attachMangopay needs a resolver from createTlsResolver or createMangopayResolver.',
     );
   }

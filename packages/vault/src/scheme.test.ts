@@ -163,11 +163,14 @@ describe('the vault: and vault-pki: schemes', () => {
     );
   });
 
-  it('is documented in docs/adapters/vault.md with exactly these option tables', () => {
-    const doc = readFileSync(new URL('../../../docs/adapters/vault.md', import.meta.url), 'utf8');
-    expect(documentedOptionRows(doc, 'vault')).toEqual(optionTableRows(vaultScheme.options));
-    expect(documentedOptionRows(doc, 'vault-pki')).toEqual(optionTableRows(vaultPkiScheme.options));
-  });
+  it.each(['docs/adapters/vault.md', 'docs/references.md'])(
+    'is documented in %s with exactly these option tables',
+    (page) => {
+      const doc = readFileSync(new URL(`../../../${page}`, import.meta.url), 'utf8');
+      expect(documentedOptionRows(doc, 'vault')).toEqual(optionTableRows(vaultScheme.options));
+      expect(documentedOptionRows(doc, 'vault-pki')).toEqual(optionTableRows(vaultPkiScheme.options));
+    },
+  );
 
   it('parses without loading node-vault: the scheme module imports none of it', async () => {
     const { parseReference: parse } = await import('@mtlskit/core/adapter');

@@ -3,7 +3,7 @@
 // for the server. The CA source is loaded beside the main one; what it holds becomes `material.ca`.
 import { MtlsError } from '../errors.js';
 import type { CredentialMaterial, CredentialSource, FieldValue, SourceContext } from '../types.js';
-import { describeSource } from './shared.js';
+import { describeSource, forwardRenewal } from './shared.js';
 
 function caOf(material: CredentialMaterial, sourceId: string): FieldValue | FieldValue[] {
   const value = material.ca ?? material.bundle ?? material.cert;
@@ -59,6 +59,10 @@ export function withCa(
     };
   }
   if (source.store) combined.store = source.store.bind(source);
+  forwardRenewal(combined, source, 'ca', async (material, ctx) => ({
+    ...material,
+    ca: caOf(await caSource.load(ctx), caSource.id),
+  }));
   describeSource(combined, 'SourceWithCa', id, kind);
   return combined;
 }

@@ -3,7 +3,7 @@
 
 import { MtlsError } from '../errors.js';
 import type { CredentialMaterial, CredentialSource, FieldValue, SourceContext } from '../types.js';
-import { describeSource } from './shared.js';
+import { describeSource, forwardRenewal } from './shared.js';
 
 function passphraseOf(material: CredentialMaterial, sourceId: string): FieldValue {
   const value = material.passphrase ?? material.bundle;
@@ -90,6 +90,10 @@ export function withPassphrase(
       return { version: passVersion === undefined ? written.version : `${written.version}+${passVersion}` };
     };
   }
+  forwardRenewal(combined, source, 'passphrase', async (material, ctx) => ({
+    ...material,
+    passphrase: passphraseOf(await passphraseSource.load(ctx), passphraseSource.id),
+  }));
   describeSource(combined, 'SourceWithPassphrase', id, kind);
   return combined;
 }
