@@ -104,9 +104,14 @@ function loadApi(): Api | null {
   if (api !== undefined) return api;
   try {
     api = require('@opentelemetry/api') as Api;
-    packageVersion = (require('../../package.json') as { version?: string }).version;
   } catch {
     api = null;
+    return api;
+  }
+  try {
+    packageVersion = (require('../../package.json') as { version?: string }).version;
+  } catch {
+    // A bundled copy without its package.json: the meter goes without a version.
   }
   return api;
 }
