@@ -4,7 +4,7 @@
 // sources; and no attribute, span or channel message that names the source's path or carries
 // anything of the key. Certificates from the testkit CA, sources reading real files and variables.
 import diagnostics_channel from 'node:diagnostics_channel';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type IssuedCert, leakCheck, TestCA } from '@mtlskit/testkit';
@@ -23,6 +23,7 @@ import {
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { removeTranspiledCore, runNode, transpiledCore } from '../sources/__tests__/node-child.js';
 import { envSource } from '../sources/env.js';
 import { createTlsResolvers } from './named.js';
 import { createTlsResolver, type TlsResolver } from './resolver.js';
@@ -126,7 +127,10 @@ beforeAll(async () => {
   temp = mkdtempSync(join(tmpdir(), 'mtlskit-telemetry-'));
 });
 
-afterAll(() => rmSync(temp, { recursive: true, force: true }));
+afterAll(async () => {
+  rmSync(temp, { recursive: true, force: true });
+  await removeTranspiledCore();
+});
 
 beforeEach(() => {
   dir = mkdtempSync(join(temp, `${PATH_MARKER}-`));
@@ -406,5 +410,55 @@ describe('no secret material in figures, spans or channel messages', () => {
     } finally {
       channels.stop();
     }
+  });
+});
+
+describe('without @opentelemetry/api installed', () => {
+  /** A script that loads a credential through a copy of core and says whether OpenTelemetry was loaded. */
+  const script = (core: string, certDir: string) => `
+    import diagnostics_channel from 'node:diagnostics_channel';
+    import { createRequire } from 'node:module';
+    import { createTlsResolver } from ${JSON.stringify(`${core}/index.js`)};
+    const seen = [];
+    diagnostics_channel.subscribe('tracing:mtlskit:credential:load:asyncEnd', (m) => seen.push(m.outcome));
+    const resolver = createTlsResolver({ source: ${JSON.stringify(`file:${certDir}`)}, name: 'alone' });
+    const credentials = await resolver.credentials();
+    await resolver.close();
+    const loaded = Object.keys(createRequire(import.meta.url).cache).filter((k) => k.includes('@opentelemetry'));
+    console.log(JSON.stringify({ fingerprint: credentials.fingerprint256, seen, otel: loaded.length > 0 }));
+  `;
+
+  it('core imports, loads credentials and publishes to its channels, loading nothing of OpenTelemetry', async () => {
+    writeCredential(a);
+    const withApi = await transpiledCore();
+    // The same copy of core, its node_modules holding only its own dependencies.
+    const bare = mkdtempSync(join(temp, 'core-without-otel-'));
+    for (const entry of readdirSync(withApi)) {
+      if (entry !== 'node_modules') cpSync(join(withApi, entry), join(bare, entry), { recursive: true });
+    }
+    mkdirSync(join(bare, 'node_modules'));
+    for (const dep of ['undici', 'node-forge']) {
+      symlinkSync(join(withApi, 'node_modules', dep), join(bare, 'node_modules', dep));
+    }
+
+    // pnpm's bin shims put its hoisted store on NODE_PATH, where the API would be found.
+    const nodePath = process.env.NODE_PATH;
+    delete process.env.NODE_PATH;
+    const without = await runNode(script(bare, dir)).finally(() => {
+      if (nodePath !== undefined) process.env.NODE_PATH = nodePath;
+    });
+    expect(without.stderr).toBe('');
+    expect(JSON.parse(without.stdout)).toEqual({
+      fingerprint: a.fingerprint256,
+      seen: ['success'],
+      otel: false,
+    });
+    // The control: the same script over the copy that can see the API loads it.
+    const withIt = await runNode(script(withApi, dir));
+    expect(JSON.parse(withIt.stdout)).toEqual({
+      fingerprint: a.fingerprint256,
+      seen: ['success'],
+      otel: true,
+    });
   });
 });
