@@ -12,6 +12,7 @@ import type { CredentialSource, MtlsCredentials } from '../types.js';
 import type { ValidationPolicy } from '../validation/policy.js';
 import type { ResolverFetch } from './outputs.js';
 import type { ResolverClock } from './schedule.js';
+import type { TelemetryMeterProvider, TelemetryTracerProvider } from './telemetry.js';
 
 export type { ResolverFetch } from './outputs.js';
 export type { ResolverClock } from './schedule.js';
@@ -55,6 +56,18 @@ export interface TlsResolverOptions {
   rejectUnauthorized?: boolean;
   /** A load (or version probe) taking longer than this many ms is abandoned as `SOURCE_UNAVAILABLE`. Default 60 s. */
   loadTimeoutMs?: number;
+  /**
+   * The credential's name in metrics, spans and diagnostics channels (`mtlskit.credential.name`).
+   * Default `default`; `createTlsResolvers` gives each resolver its name in the set.
+   */
+  name?: string;
+  /**
+   * The OpenTelemetry MeterProvider for the resolver's metrics. Default: the global one (when
+   * `@opentelemetry/api` is installed; without it nothing is recorded).
+   */
+  meterProvider?: TelemetryMeterProvider;
+  /** The OpenTelemetry TracerProvider for the span of each load. Default: the global one. */
+  tracerProvider?: TelemetryTracerProvider;
 }
 
 export interface ResolverHealth {

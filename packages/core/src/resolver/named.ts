@@ -132,7 +132,7 @@ function createSet(entries: Map<string, Entry>, describe: (name: string) => stri
         throw new MtlsError('CLOSED', `the resolver set was closed; credential "${name}" cannot be used`);
       }
       try {
-        entry.resolver = createTlsResolver(entry.options);
+        entry.resolver = createTlsResolver({ ...entry.options, name });
       } catch (err) {
         throw withPrefix(`credential "${name}"`, err);
       }

@@ -31,6 +31,7 @@ import {
   SYSTEM_CLOCK,
   WakeUp,
 } from './schedule.js';
+import { type LoadEnd, ResolverTelemetry } from './telemetry.js';
 
 export type {
   ExpiringEvent,
@@ -50,6 +51,13 @@ interface Identity extends TlsIdentity, CredentialTimes {
   warnAt: number;
   warned: boolean;
   expired: boolean;
+}
+
+function checkProvider(option: string, provider: unknown, method: string): void {
+  if (provider === undefined) return;
+  if (provider === null || typeof (provider as Record<string, unknown>)[method] !== 'function') {
+    throw invalidOption(option, `must be an OpenTelemetry provider with a ${method}() method`);
+  }
 }
 
 function asMtlsError(err: unknown, sourceId: string | undefined): MtlsError {
@@ -83,6 +91,7 @@ class Resolver extends EventEmitter implements TlsResolver {
   readonly #schedule: Schedule;
   readonly #outputs: ResolverOutputs;
   readonly #wakeUp: WakeUp;
+  readonly #telemetry: ResolverTelemetry;
 
   #current: Identity | undefined;
   #serial = 0;
@@ -130,6 +139,11 @@ class Resolver extends EventEmitter implements TlsResolver {
     if (options.clock !== undefined && typeof options.clock.now !== 'function') {
       throw invalidOption('clock', 'must have a now() method returning ms since the epoch');
     }
+    if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) {
+      throw invalidOption('name', `must be a non-empty string (got ${JSON.stringify(options.name)})`);
+    }
+    checkProvider('meterProvider', options.meterProvider, 'getMeter');
+    checkProvider('tracerProvider', options.tracerProvider, 'getTracer');
     checkAgentOptions(options.agentOptions);
     this.#mode = options.mode ?? 'background';
     const clock = options.clock ?? SYSTEM_CLOCK;
@@ -153,6 +167,20 @@ class Resolver extends EventEmitter implements TlsResolver {
         caMode: options.caMode ?? 'replace',
         proxy: resolveProxy(options.proxy),
         rejectUnauthorized: options.rejectUnauthorized !== false,
+      },
+    );
+
+    this.#telemetry = new ResolverTelemetry(
+      {
+        name: options.name ?? 'default',
+        meterProvider: options.meterProvider,
+        tracerProvider: options.tracerProvider,
+      },
+      {
+        notAfterMs: () => this.#current?.notAfterMs,
+        lastSuccessMs: () => this.#lastRefreshAt,
+        stale: () => this.#lastError !== undefined && this.#usable(this.#clock.now()) !== undefined,
+        sourceId: () => this.#source?.id ?? this.#reference,
       },
     );
 
@@ -240,6 +268,7 @@ class Resolver extends EventEmitter implements TlsResolver {
       // A source whose unwatch throws has nothing more to stop.
     }
     this.#unwatch = undefined;
+    this.#telemetry.close();
     // Pooled connections end with the resolver; requests in flight finish.
     this.#outputs.retireConnections();
     const source = this.#ownsSource ? this.#source : undefined;
@@ -494,7 +523,11 @@ class Resolver extends EventEmitter implements TlsResolver {
     });
   }
 
-  async #load(probe: boolean): Promise<Identity> {
+  #load(probe: boolean): Promise<Identity> {
+    return this.#telemetry.load(probe, (end) => this.#loadOnce(probe, end));
+  }
+
+  async #loadOnce(probe: boolean, end: LoadEnd): Promise<Identity> {
     try {
       // A source that hangs (a black-holed network, a stuck SDK) must not stall every later refresh:
       // past loadTimeoutMs the attempt is abandoned as a failure, whether or not the source honours
@@ -516,12 +549,18 @@ class Resolver extends EventEmitter implements TlsResolver {
       // probe served older content, and the next probe must see the difference and load again.
       this.#lastProbe = outcome.credentials?.sourceVersion ?? outcome.version;
       this.#succeeded(identity);
+      end({ changed: identity !== cur });
       this.#reportWatchError();
       return identity;
     } catch (err) {
-      if (this.#closed) throw this.#closedError();
+      if (this.#closed) {
+        const closed = this.#closedError();
+        end({ error: closed });
+        throw closed;
+      }
       const error = asMtlsError(err, this.#source?.id);
       this.#failed(error);
+      end({ error });
       this.#reportWatchError();
       throw error;
     }
@@ -626,6 +665,7 @@ class Resolver extends EventEmitter implements TlsResolver {
 
   // A throwing listener is the listener's bug: it must not turn a good load into a failed one.
   #emitSafely<E extends keyof TlsResolverEvents>(event: E, ...args: TlsResolverEvents[E]): void {
+    this.#telemetry[event](args[0] as never);
     try {
       this.emit(event, ...args);
     } catch (err) {
