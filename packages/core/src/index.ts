@@ -16,6 +16,7 @@ export type {
 } from './resolver/named.js';
 export { createTlsResolvers, tlsResolversFromEnv } from './resolver/named.js';
 export type {
+  DispatcherVariant,
   ExpiringEvent,
   RefreshFailedEvent,
   ResolverClock,

@@ -10,10 +10,10 @@ import type { DispatcherOptions } from '../tls/dispatcher.js';
 import type { ProxyOption } from '../tls/proxy.js';
 import type { CredentialSource, MtlsCredentials } from '../types.js';
 import type { ValidationPolicy } from '../validation/policy.js';
-import type { ResolverFetch } from './outputs.js';
+import type { DispatcherVariant, ResolverFetch } from './outputs.js';
 import type { ResolverClock } from './schedule.js';
 
-export type { ResolverFetch } from './outputs.js';
+export type { DispatcherVariant, ResolverFetch } from './outputs.js';
 export type { ResolverClock } from './schedule.js';
 
 export interface TlsResolverOptions {
@@ -108,8 +108,12 @@ export interface TlsResolver {
   secureContext(): Promise<SecureContext>;
   /** A node:https Agent that rotates with the resolver. Synchronous and always the same object. */
   agent(): https.Agent;
-  /** An undici Dispatcher that rotates with the resolver. Always the same object. */
-  dispatcher(): Undici.Dispatcher;
+  /**
+   * An undici Dispatcher that rotates with the resolver. Always the same object for the same options.
+   * `{ allowH2: true }` offers HTTP/2; a rotation moves new requests to a new session (new
+   * certificate) while the old session's streams finish.
+   */
+  dispatcher(options?: DispatcherVariant): Undici.Dispatcher;
   /** undici's fetch through `dispatcher()`. */
   fetch: ResolverFetch;
   /** Plain `cert`/`key`/`ca`/`minVersion` for clients that only take options. Holds the key: never log it. */

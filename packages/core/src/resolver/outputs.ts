@@ -22,6 +22,12 @@ export type ResolverFetch = (
   init?: Undici.RequestInit,
 ) => Promise<Undici.Response>;
 
+/** Options of `dispatcher(options)`. */
+export interface DispatcherVariant {
+  /** Offer h2 by ALPN (undici's `allowH2`); the server picks. Default: the resolver's `dispatcherOptions.allowH2`. */
+  allowH2?: boolean;
+}
+
 /** What the outputs need from the resolver that owns them. */
 export interface IdentitySource {
   /** Acts on a deadline that has come (expiry, due refresh). */
@@ -47,6 +53,8 @@ export class ResolverOutputs {
   readonly #epochListeners: Array<() => void> = [];
   #agent: RotatingHttpsAgent | undefined;
   #dispatcher: RotatingDispatcher | undefined;
+  /** Dispatchers asked for with other options than the resolver's (`dispatcher({ allowH2: true })`). */
+  readonly #variants = new Map<string, RotatingDispatcher>();
 
   constructor(source: IdentitySource, options: OutputOptions) {
     this.#options = options;
@@ -82,9 +90,24 @@ export class ResolverOutputs {
     return this.#agent as unknown as https.Agent;
   }
 
-  dispatcher(): Undici.Dispatcher {
-    this.#dispatcher ??= createRotatingDispatcher(this.provider, this.#options.dispatcherOptions);
-    return this.#dispatcher;
+  /**
+   * The rotating dispatcher; with `allowH2` different from the resolver's `dispatcherOptions`, a
+   * second one (built once, then the same object) that offers h2 (or only http/1.1).
+   */
+  dispatcher(options?: DispatcherVariant): Undici.Dispatcher {
+    const base = this.#options.dispatcherOptions;
+    const allowH2 = options?.allowH2;
+    if (allowH2 === undefined || allowH2 === (base.allowH2 === true)) {
+      this.#dispatcher ??= createRotatingDispatcher(this.provider, base);
+      return this.#dispatcher;
+    }
+    const key = `allowH2=${allowH2}`;
+    let variant = this.#variants.get(key);
+    if (variant === undefined) {
+      variant = createRotatingDispatcher(this.provider, { ...base, allowH2 });
+      this.#variants.set(key, variant);
+    }
+    return variant;
   }
 
   readonly fetch: ResolverFetch = (input, init) => {
@@ -98,6 +121,6 @@ export class ResolverOutputs {
 
   /** Closes the dispatcher gracefully (requests in flight finish); the agent's pool went with the epoch. */
   async close(): Promise<void> {
-    await this.#dispatcher?.close();
+    await Promise.all([this.#dispatcher?.close(), ...[...this.#variants.values()].map((d) => d.close())]);
   }
 }

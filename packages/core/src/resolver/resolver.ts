@@ -18,7 +18,7 @@ import type { ValidatedCredentials } from '../validation/credentials.js';
 import { loadCredentials } from '../validation/load.js';
 import type { ValidationPolicy } from '../validation/policy.js';
 import type { ResolverHealth, TlsResolver, TlsResolverEvents, TlsResolverOptions } from './api.js';
-import { type ResolverFetch, ResolverOutputs } from './outputs.js';
+import { type DispatcherVariant, type ResolverFetch, ResolverOutputs } from './outputs.js';
 import {
   backoffDelay,
   type CredentialTimes,
@@ -41,7 +41,7 @@ export type {
   TlsResolverEvents,
   TlsResolverOptions,
 } from './api.js';
-export type { ResolverFetch } from './outputs.js';
+export type { DispatcherVariant, ResolverFetch } from './outputs.js';
 export type { ResolverClock } from './schedule.js';
 
 interface Identity extends TlsIdentity, CredentialTimes {
@@ -188,8 +188,8 @@ class Resolver extends EventEmitter implements TlsResolver {
     return this.#outputs.agent();
   }
 
-  dispatcher(): Undici.Dispatcher {
-    return this.#outputs.dispatcher();
+  dispatcher(options?: DispatcherVariant): Undici.Dispatcher {
+    return this.#outputs.dispatcher(options);
   }
 
   readonly fetch: ResolverFetch = (input, init) => this.#outputs.fetch(input, init);
