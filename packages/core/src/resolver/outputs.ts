@@ -15,6 +15,7 @@ import {
 import type { IdentityProvider, TlsIdentity } from '../tls/identity.js';
 import type { ProxySettings } from '../tls/proxy.js';
 import type { ValidatedCredentials } from '../validation/credentials.js';
+import { Http2Client, type Http2ClientOptions, type RotatingHttp2Client } from './http2.js';
 
 /** What `fetch()` accepts: undici's fetch signature (the same as the global fetch). */
 export type ResolverFetch = (
@@ -55,6 +56,7 @@ export class ResolverOutputs {
   #dispatcher: RotatingDispatcher | undefined;
   /** Dispatchers asked for with other options than the resolver's (`dispatcher({ allowH2: true })`). */
   readonly #variants = new Map<string, RotatingDispatcher>();
+  readonly #http2Clients = new Set<Http2Client>();
 
   constructor(source: IdentitySource, options: OutputOptions) {
     this.#options = options;
@@ -110,6 +112,15 @@ export class ResolverOutputs {
     return variant;
   }
 
+  /** A new rotating HTTP/2 client of `authority`; closed with the resolver. */
+  http2(authority: string | URL, options?: Http2ClientOptions): RotatingHttp2Client {
+    const client = new Http2Client(this.provider, authority, options, () =>
+      this.#http2Clients.delete(client),
+    );
+    this.#http2Clients.add(client);
+    return client;
+  }
+
   readonly fetch: ResolverFetch = (input, init) => {
     const dispatcher = this.dispatcher();
     return loadUndici().fetch(input, { ...init, dispatcher });
@@ -121,6 +132,10 @@ export class ResolverOutputs {
 
   /** Closes the dispatcher gracefully (requests in flight finish); the agent's pool went with the epoch. */
   async close(): Promise<void> {
-    await Promise.all([this.#dispatcher?.close(), ...[...this.#variants.values()].map((d) => d.close())]);
+    await Promise.all([
+      this.#dispatcher?.close(),
+      ...[...this.#variants.values()].map((d) => d.close()),
+      ...[...this.#http2Clients].map((c) => c.close()),
+    ]);
   }
 }

@@ -18,6 +18,7 @@ import type { ValidatedCredentials } from '../validation/credentials.js';
 import { loadCredentials } from '../validation/load.js';
 import type { ValidationPolicy } from '../validation/policy.js';
 import type { ResolverHealth, TlsResolver, TlsResolverEvents, TlsResolverOptions } from './api.js';
+import type { Http2ClientOptions, RotatingHttp2Client } from './http2.js';
 import { type DispatcherVariant, type ResolverFetch, ResolverOutputs } from './outputs.js';
 import {
   backoffDelay,
@@ -193,6 +194,11 @@ class Resolver extends EventEmitter implements TlsResolver {
   }
 
   readonly fetch: ResolverFetch = (input, init) => this.#outputs.fetch(input, init);
+
+  http2(authority: string | URL, options?: Http2ClientOptions): RotatingHttp2Client {
+    if (this.#closed) throw this.#closedError();
+    return this.#outputs.http2(authority, options);
+  }
 
   refresh(): Promise<MtlsCredentials> {
     return handedOut(
