@@ -9,6 +9,11 @@ export { formatReference, parseReference } from './references/reference.js';
 export type { SchemeInfo, SourceFromReferenceOptions } from './references/registry.js';
 export { listSchemes, parseReferenceAsync, sourceFromReference } from './references/registry.js';
 export type {
+  Http2ClientOptions,
+  Http2SessionOptions,
+  RotatingHttp2Client,
+} from './resolver/http2.js';
+export type {
   NamedTlsResolverConfig,
   SharedResolverOptions,
   TlsResolverSet,
@@ -16,6 +21,7 @@ export type {
 } from './resolver/named.js';
 export { createTlsResolvers, tlsResolversFromEnv } from './resolver/named.js';
 export type {
+  DispatcherVariant,
   ExpiringEvent,
   RefreshFailedEvent,
   ResolverClock,

@@ -10,11 +10,13 @@ import type { DispatcherOptions } from '../tls/dispatcher.js';
 import type { ProxyOption } from '../tls/proxy.js';
 import type { CredentialSource, MtlsCredentials } from '../types.js';
 import type { ValidationPolicy } from '../validation/policy.js';
-import type { ResolverFetch } from './outputs.js';
+import type { Http2ClientOptions, RotatingHttp2Client } from './http2.js';
+import type { DispatcherVariant, ResolverFetch } from './outputs.js';
 import type { ResolverClock } from './schedule.js';
 import type { TelemetryMeterProvider, TelemetryTracerProvider } from './telemetry.js';
 
-export type { ResolverFetch } from './outputs.js';
+export type { Http2ClientOptions, Http2SessionOptions, RotatingHttp2Client } from './http2.js';
+export type { DispatcherVariant, ResolverFetch } from './outputs.js';
 export type { ResolverClock } from './schedule.js';
 
 export interface TlsResolverOptions {
@@ -121,8 +123,18 @@ export interface TlsResolver {
   secureContext(): Promise<SecureContext>;
   /** A node:https Agent that rotates with the resolver. Synchronous and always the same object. */
   agent(): https.Agent;
-  /** An undici Dispatcher that rotates with the resolver. Always the same object. */
-  dispatcher(): Undici.Dispatcher;
+  /**
+   * An undici Dispatcher that rotates with the resolver. Always the same object for the same options.
+   * `{ allowH2: true }` offers HTTP/2; a rotation moves new requests to a new session (new
+   * certificate) while the old session's streams finish.
+   */
+  dispatcher(options?: DispatcherVariant): Undici.Dispatcher;
+  /**
+   * A node:http2 client of `authority` (`https://host:port`) that rotates: `request(headers, options)`
+   * returns the ClientHttp2Stream; after a rotation new streams go on a new session with the new
+   * certificate while the old session finishes its streams and closes. Closed with the resolver.
+   */
+  http2(authority: string | URL, options?: Http2ClientOptions): RotatingHttp2Client;
   /** undici's fetch through `dispatcher()`. */
   fetch: ResolverFetch;
   /** Plain `cert`/`key`/`ca`/`minVersion` for clients that only take options. Holds the key: never log it. */

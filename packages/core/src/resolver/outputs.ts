@@ -15,12 +15,19 @@ import {
 import type { IdentityProvider, TlsIdentity } from '../tls/identity.js';
 import type { ProxySettings } from '../tls/proxy.js';
 import type { ValidatedCredentials } from '../validation/credentials.js';
+import { Http2Client, type Http2ClientOptions, type RotatingHttp2Client } from './http2.js';
 
 /** What `fetch()` accepts: undici's fetch signature (the same as the global fetch). */
 export type ResolverFetch = (
   input: Undici.RequestInfo,
   init?: Undici.RequestInit,
 ) => Promise<Undici.Response>;
+
+/** Options of `dispatcher(options)`. */
+export interface DispatcherVariant {
+  /** Offer h2 by ALPN (undici's `allowH2`); the server picks. Default: the resolver's `dispatcherOptions.allowH2`. */
+  allowH2?: boolean;
+}
 
 /** What the outputs need from the resolver that owns them. */
 export interface IdentitySource {
@@ -47,6 +54,9 @@ export class ResolverOutputs {
   readonly #epochListeners: Array<() => void> = [];
   #agent: RotatingHttpsAgent | undefined;
   #dispatcher: RotatingDispatcher | undefined;
+  /** Dispatchers asked for with other options than the resolver's (`dispatcher({ allowH2: true })`). */
+  readonly #variants = new Map<string, RotatingDispatcher>();
+  readonly #http2Clients = new Set<Http2Client>();
 
   constructor(source: IdentitySource, options: OutputOptions) {
     this.#options = options;
@@ -82,9 +92,33 @@ export class ResolverOutputs {
     return this.#agent as unknown as https.Agent;
   }
 
-  dispatcher(): Undici.Dispatcher {
-    this.#dispatcher ??= createRotatingDispatcher(this.provider, this.#options.dispatcherOptions);
-    return this.#dispatcher;
+  /**
+   * The rotating dispatcher; with `allowH2` different from the resolver's `dispatcherOptions`, a
+   * second one (built once, then the same object) that offers h2 (or only http/1.1).
+   */
+  dispatcher(options?: DispatcherVariant): Undici.Dispatcher {
+    const base = this.#options.dispatcherOptions;
+    const allowH2 = options?.allowH2;
+    if (allowH2 === undefined || allowH2 === (base.allowH2 === true)) {
+      this.#dispatcher ??= createRotatingDispatcher(this.provider, base);
+      return this.#dispatcher;
+    }
+    const key = `allowH2=${allowH2}`;
+    let variant = this.#variants.get(key);
+    if (variant === undefined) {
+      variant = createRotatingDispatcher(this.provider, { ...base, allowH2 });
+      this.#variants.set(key, variant);
+    }
+    return variant;
+  }
+
+  /** A new rotating HTTP/2 client of `authority`; closed with the resolver. */
+  http2(authority: string | URL, options?: Http2ClientOptions): RotatingHttp2Client {
+    const client = new Http2Client(this.provider, authority, options, () =>
+      this.#http2Clients.delete(client),
+    );
+    this.#http2Clients.add(client);
+    return client;
   }
 
   readonly fetch: ResolverFetch = (input, init) => {
@@ -98,6 +132,10 @@ export class ResolverOutputs {
 
   /** Closes the dispatcher gracefully (requests in flight finish); the agent's pool went with the epoch. */
   async close(): Promise<void> {
-    await this.#dispatcher?.close();
+    await Promise.all([
+      this.#dispatcher?.close(),
+      ...[...this.#variants.values()].map((d) => d.close()),
+      ...[...this.#http2Clients].map((c) => c.close()),
+    ]);
   }
 }

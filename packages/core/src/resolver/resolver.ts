@@ -18,7 +18,8 @@ import type { ValidatedCredentials } from '../validation/credentials.js';
 import { loadCredentials } from '../validation/load.js';
 import type { ValidationPolicy } from '../validation/policy.js';
 import type { ResolverHealth, TlsResolver, TlsResolverEvents, TlsResolverOptions } from './api.js';
-import { type ResolverFetch, ResolverOutputs } from './outputs.js';
+import type { Http2ClientOptions, RotatingHttp2Client } from './http2.js';
+import { type DispatcherVariant, type ResolverFetch, ResolverOutputs } from './outputs.js';
 import {
   backoffDelay,
   type CredentialTimes,
@@ -42,7 +43,7 @@ export type {
   TlsResolverEvents,
   TlsResolverOptions,
 } from './api.js';
-export type { ResolverFetch } from './outputs.js';
+export type { DispatcherVariant, ResolverFetch } from './outputs.js';
 export type { ResolverClock } from './schedule.js';
 
 interface Identity extends TlsIdentity, CredentialTimes {
@@ -216,11 +217,16 @@ class Resolver extends EventEmitter implements TlsResolver {
     return this.#outputs.agent();
   }
 
-  dispatcher(): Undici.Dispatcher {
-    return this.#outputs.dispatcher();
+  dispatcher(options?: DispatcherVariant): Undici.Dispatcher {
+    return this.#outputs.dispatcher(options);
   }
 
   readonly fetch: ResolverFetch = (input, init) => this.#outputs.fetch(input, init);
+
+  http2(authority: string | URL, options?: Http2ClientOptions): RotatingHttp2Client {
+    if (this.#closed) throw this.#closedError();
+    return this.#outputs.http2(authority, options);
+  }
 
   refresh(): Promise<MtlsCredentials> {
     return handedOut(

@@ -2,7 +2,9 @@
 // undici Agent of the current epoch. At rotation a fresh Agent takes new requests and the old one is
 // closed gracefully (in-flight requests finish, idle connections close). Connections are opened
 // with the identity current at connect time, through a connector built per identity (so its TLS
-// session cache never resumes an old identity's session). undici is loaded on first use, so users of
+// session cache never resumes an old identity's session). With `allowH2`, a connection may carry one
+// HTTP/2 session for many requests: retiring the old Agent is what moves it to the new certificate
+// (its streams in flight finish, then the session closes with GOAWAY). undici is loaded on first use, so users of
 // the https.Agent alone never pay for it.
 import { createRequire } from 'node:module';
 import type * as Undici from 'undici';
@@ -143,6 +145,9 @@ function defineClass(u: UndiciModule): RotatingDispatcherClass {
         this.#connector = u.buildConnector({
           secureContext: identity.secureContext,
           rejectUnauthorized: this.#provider.rejectUnauthorized,
+          // A custom connector decides ALPN itself: without this, `allowH2` on the Agent offers only
+          // http/1.1. A connector per identity also means a TLS session cache per identity.
+          ...(this.#agentOptions.allowH2 === true ? { allowH2: true } : {}),
           ...(this.#connectTimeout === undefined ? {} : { timeout: this.#connectTimeout }),
         });
         this.#connectorSerial = identity.serial;

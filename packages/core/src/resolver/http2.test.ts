@@ -1,0 +1,124 @@
+// The HTTP/2 client's own rules, with a provider the test controls: argument checks, no request without
+// a usable certificate, CLOSED after close(), and an idle session of an old epoch retired at once.
+// Rotation under load against a real server: tests/http2/node-http2.test.ts.
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { createSecureContext } from 'node:tls';
+import { TestCA } from '@mtlskit/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MtlsError } from '../errors.js';
+import type { IdentityProvider, TlsIdentity } from '../tls/identity.js';
+import { Http2Client } from './http2.js';
+
+function fakeProvider(identity: TlsIdentity | undefined) {
+  const listeners: Array<() => void> = [];
+  const state = { epoch: 0, identity };
+  const provider: IdentityProvider = {
+    get epoch() {
+      return state.epoch;
+    },
+    touch: () => {},
+    current: () => state.identity,
+    acquire: () => Promise.reject(new Error('not used')),
+    onEpoch: (l) => listeners.push(l),
+    rejectUnauthorized: true,
+    proxy: undefined,
+  };
+  return {
+    provider,
+    bump: () => {
+      state.epoch++;
+      for (const l of listeners) l();
+    },
+  };
+}
+
+let server: http2.Http2SecureServer;
+let url: string;
+let identity: TlsIdentity;
+const sessionsClosed: boolean[] = [];
+
+beforeAll(async () => {
+  const ca = await TestCA.create();
+  const [serverCert, clientCert] = [
+    await ca.issueServer({ ipAddresses: ['127.0.0.1'] }),
+    await ca.issueClient(),
+  ];
+  server = http2.createSecureServer({
+    cert: serverCert.fullChainPem,
+    key: serverCert.keyPem,
+    ca: ca.rootPem,
+    requestCert: true,
+  });
+  server.on('session', (s) => {
+    const i = sessionsClosed.push(false) - 1;
+    s.on('close', () => {
+      sessionsClosed[i] = true;
+    });
+  });
+  server.on('stream', (stream) => {
+    stream.respond({ ':status': 200 });
+    stream.end('ok');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  identity = {
+    serial: 1,
+    credentials: {} as TlsIdentity['credentials'],
+    secureContext: createSecureContext({
+      cert: clientCert.fullChainPem,
+      key: clientCert.keyPem,
+      ca: ca.rootPem,
+    }),
+    fingerprint256: clientCert.x509.fingerprint256,
+    notAfterMs: Date.now() + 3_600_000,
+  };
+});
+afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+const status = (stream: http2.ClientHttp2Stream) =>
+  new Promise<number>((resolve, reject) => {
+    stream.on('response', (h) => resolve(Number(h[':status'])));
+    stream.on('error', reject);
+    stream.resume();
+  });
+
+describe('Http2Client', () => {
+  it('refuses an authority that is not an https URL', () => {
+    const { provider } = fakeProvider(identity);
+    for (const bad of ['not a url', 'http://localhost:80']) {
+      expect(() => new Http2Client(provider, bad)).toThrow(
+        expect.objectContaining({ code: 'INVALID_OPTION' }),
+      );
+    }
+  });
+
+  it('throws EXPIRED without a usable certificate, CLOSED after close()', async () => {
+    const none = new Http2Client(fakeProvider(undefined).provider, url);
+    expect(() => none.request({ ':path': '/' })).toThrow(expect.objectContaining({ code: 'EXPIRED' }));
+    const client = new Http2Client(fakeProvider(identity).provider, url);
+    expect(await status(client.request({ ':path': '/' }))).toBe(200);
+    await client.close();
+    let thrown: unknown;
+    try {
+      client.request({ ':path': '/' });
+    } catch (err) {
+      thrown = err;
+    }
+    expect(MtlsError.is(thrown, 'CLOSED')).toBe(true);
+  });
+
+  it('retires an idle session of an old epoch at once, and the next request opens a new one', async () => {
+    const { provider, bump } = fakeProvider(identity);
+    const client = new Http2Client(provider, url);
+    expect(await status(client.request({ ':path': '/' }))).toBe(200);
+    const first = sessionsClosed.length - 1;
+    bump();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(sessionsClosed[first]).toBe(true);
+    expect(client.liveSessions()).toBe(0);
+    expect(await status(client.request({ ':path': '/' }))).toBe(200);
+    expect(sessionsClosed.length - 1).toBe(first + 1);
+    await client.close();
+  });
+});

@@ -1,0 +1,99 @@
+// A real HTTP/2 server requiring client certificates (http/1.1 too, by ALPN), for the HTTP/2 tests:
+// each reply says which certificate the server saw, on which session, over which protocol.
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { TestCA } from '@mtlskit/testkit';
+
+export interface H2Reply {
+  fingerprint256: string | null;
+  session: number;
+  httpVersion: string;
+}
+
+export interface H2TestServer {
+  url: string;
+  /** Sessions (connections) opened, by id: whether each has closed yet. */
+  sessions: Map<number, { closed: boolean; fingerprint256: string | null }>;
+  /** Ends every session with GOAWAY (as a server restart or a load balancer would). */
+  goawayAll(): void;
+  /** Destroys every connection (a network error, as the client sees it). */
+  destroyAll(): void;
+  close(): Promise<void>;
+}
+
+/** `/slow` answers after 800 ms, to hold a stream in flight across a rotation. */
+export async function startH2Server(ca: TestCA): Promise<H2TestServer> {
+  const serverCert = await ca.issueServer({
+    commonName: 'localhost',
+    dnsNames: ['localhost'],
+    ipAddresses: ['127.0.0.1'],
+  });
+  const server = http2.createSecureServer({
+    cert: serverCert.fullChainPem,
+    key: serverCert.keyPem,
+    ca: ca.rootPem,
+    requestCert: true,
+    rejectUnauthorized: true,
+    allowHTTP1: true,
+  });
+  const sessions: H2TestServer['sessions'] = new Map();
+  const live = new Set<http2.ServerHttp2Session>();
+  const sockets = new Set<TLSSocket>();
+  const ids = new WeakMap<object, number>();
+  let next = 0;
+  const fingerprintOf = (socket: TLSSocket) => socket.getPeerCertificate()?.fingerprint256 ?? null;
+  const track = (key: object, socket: TLSSocket, onClose: (f: () => void) => void) => {
+    ids.set(key, ++next);
+    const entry = { closed: false, fingerprint256: fingerprintOf(socket) };
+    sessions.set(next, entry);
+    onClose(() => {
+      entry.closed = true;
+    });
+  };
+  // An h2 connection is one session (its socket, seen through the session, is a proxy object);
+  // an http/1.1 connection is its socket.
+  server.on('secureConnection', (socket: TLSSocket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    if (socket.alpnProtocol !== 'h2') track(socket, socket, (f) => socket.on('close', f));
+  });
+  server.on('session', (session) => {
+    live.add(session);
+    session.on('close', () => live.delete(session));
+    track(session, session.socket as TLSSocket, (f) => session.on('close', f));
+  });
+  server.on('request', (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
+    const session = req.stream?.session;
+    const socket = (session?.socket ?? req.socket) as TLSSocket;
+    const body = JSON.stringify({
+      fingerprint256: fingerprintOf(socket),
+      session: ids.get(session ?? socket) ?? -1,
+      httpVersion: req.httpVersion,
+    } satisfies H2Reply);
+    const send = () => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(body);
+    };
+    req.resume();
+    if (req.url.startsWith('/slow')) setTimeout(send, 800);
+    else send();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `https://localhost:${port}`,
+    sessions,
+    goawayAll: () => {
+      for (const s of live) s.close();
+    },
+    destroyAll: () => {
+      for (const s of sockets) s.destroy();
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
