@@ -620,6 +620,7 @@ class Resolver extends EventEmitter implements TlsResolver {
       this.#kind(),
       credentials.notBefore.getTime(),
       credentials.notAfter.getTime(),
+      this.#clock.now(),
     );
     const identity: Identity = {
       serial: ++this.#serial,

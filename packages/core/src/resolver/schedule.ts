@@ -117,16 +117,23 @@ export interface CredentialTimes {
   readonly warnAt: number;
 }
 
+/**
+ * `receivedMs` is when the certificate was installed. An issuing source's lifetime is counted from
+ * then when notBefore is earlier: Vault PKI backdates notBefore by 30 s, so a certificate of under
+ * about 90 s would otherwise be due for renewal on arrival and be minted again and again.
+ */
 export function credentialTimes(
   s: Schedule,
   kind: SourceKind,
   notBeforeMs: number,
   notAfterMs: number,
+  receivedMs: number = notBeforeMs,
 ): CredentialTimes {
   const window = warnWindowMs(s.warnDays, notBeforeMs, notAfterMs);
+  const start = kind === 'issuing' ? Math.min(notAfterMs, Math.max(notBeforeMs, receivedMs)) : notBeforeMs;
   return {
     notAfterMs,
-    renewAt: notBeforeMs + (notAfterMs - notBeforeMs) * s.renewFraction,
+    renewAt: start + (notAfterMs - start) * s.renewFraction,
     warnWindowMs: window,
     warnAt: kind === 'issuing' ? Number.POSITIVE_INFINITY : notAfterMs - window,
   };
