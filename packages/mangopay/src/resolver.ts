@@ -153,7 +153,13 @@ export function createMangopayResolver(options: MangopayResolverOptions): TlsRes
     return createTlsResolver(core); // throws core's INVALID_OPTION for the source
   }
   const source = checkedSource(options.source, identity, options);
-  const resolver = createTlsResolver({ ...core, source });
+  // Mangopay certificates live 12 months: warn 30 days ahead (core's default for a lifetime this long,
+  // said explicitly so that a shorter certificate warns as early).
+  const resolver = createTlsResolver({
+    ...core,
+    warnDays: core.warnDays ?? core.policy?.warnDays ?? 30,
+    source,
+  });
   const closeResolver = resolver.close.bind(resolver);
   let closing: Promise<void> | undefined;
   resolver.close = () => {

@@ -117,10 +117,15 @@ export interface CredentialTimes {
   readonly warnAt: number;
 }
 
+/** notBefore this little before arrival is a backdate for clock skew, not an aged certificate. */
+const BACKDATE_MS = 5 * 60_000;
+
 /**
- * `receivedMs` is when the certificate was installed. An issuing source's lifetime is counted from
- * then when notBefore is earlier: Vault PKI backdates notBefore by 30 s, so a certificate of under
- * about 90 s would otherwise be due for renewal on arrival and be minted again and again.
+ * `receivedMs` is when the certificate was installed. An issuing source's certificate already due for
+ * renewal on arrival because its notBefore was backdated (Vault PKI backdates 30 s, so a certificate of
+ * under 15 s is due the moment it arrives) has its lifetime counted from arrival instead, so it is not
+ * minted again and again. One whose notBefore is older than a backdate (a stale cache handing out an
+ * aged certificate) stays due.
  */
 export function credentialTimes(
   s: Schedule,
@@ -130,10 +135,14 @@ export function credentialTimes(
   receivedMs: number = notBeforeMs,
 ): CredentialTimes {
   const window = warnWindowMs(s.warnDays, notBeforeMs, notAfterMs);
-  const start = kind === 'issuing' ? Math.min(notAfterMs, Math.max(notBeforeMs, receivedMs)) : notBeforeMs;
+  let renewAt = notBeforeMs + (notAfterMs - notBeforeMs) * s.renewFraction;
+  if (kind === 'issuing' && renewAt <= receivedMs && receivedMs - notBeforeMs <= BACKDATE_MS) {
+    const start = Math.min(notAfterMs, receivedMs);
+    renewAt = start + (notAfterMs - start) * s.renewFraction;
+  }
   return {
     notAfterMs,
-    renewAt: start + (notAfterMs - start) * s.renewFraction,
+    renewAt,
     warnWindowMs: window,
     warnAt: kind === 'issuing' ? Number.POSITIVE_INFINITY : notAfterMs - window,
   };
