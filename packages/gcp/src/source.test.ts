@@ -279,7 +279,10 @@ describe.each(TRANSPORTS)('over %s', (transport) => {
       let started = Date.now();
       const late = await rejection(source.load());
       expect(late.code).toBe('SOURCE_UNAVAILABLE');
-      expect(late.message).toMatch(/did not answer AccessSecretVersion .* within 300 ms/);
+      // The source's deadline or gRPC's own (given the same budget) ends the call, whichever fires first.
+      expect(late.message).toMatch(
+        /did not (answer|complete) AccessSecretVersion .*(within 300 ms|Deadline exceeded)/,
+      );
       expect(Date.now() - started).toBeLessThan(1_500);
       const controller = new AbortController();
       const reason = new Error('stop');
