@@ -598,7 +598,6 @@ const anyText = fc.string({ unit: char, minLength: 1, maxLength: 24 });
 // AWS ids refuse whitespace and control characters; ARNs have their own shape.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is excluded
 const noSpace = anyText.filter((s) => !/[\s\u0000-\u001f\u007f]/.test(s) && !s.startsWith('arn:'));
-const segment = anyText.filter((s) => !s.includes('/') && s !== '.' && s !== '..');
 const envName = fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,15}$/);
 const region = fc.constantFrom('eu-west-1', 'us-east-1', 'ap-southeast-2', 'us-gov-west-1');
 
