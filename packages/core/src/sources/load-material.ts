@@ -19,15 +19,23 @@ export async function loadMaterial(
     // An abort is the caller's own doing: it passes through unchanged, as AbortSignal users expect.
     if (err instanceof MtlsError || (ctx?.signal?.aborted && err === ctx.signal.reason)) throw err;
     if ((err as Error | undefined)?.name === 'AbortError' && ctx?.signal?.aborted) throw err;
-    // Only the error's name and code go into the message: its text may quote secrets. The cause is redacted.
-    const e = err as { name?: unknown; code?: unknown } | null;
-    const what = [typeof e?.name === 'string' ? e.name : 'Error', typeof e?.code === 'string' ? e.code : '']
-      .filter(Boolean)
-      .join(' ');
-    throw new MtlsError(
-      'SOURCE_UNAVAILABLE',
-      `Loading the credential from ${source.id} failed (${what}). Check that the source is reachable and its settings are right, then retry.`,
-      { sourceId: source.id, cause: err },
-    );
+    throw sourceUnavailable(err, source.id);
   }
+}
+
+/**
+ * `err` when it is an MtlsError; else SOURCE_UNAVAILABLE naming only its name and code (its text may
+ * quote secrets: a token in a URL, a header), the cause redacted.
+ */
+export function sourceUnavailable(err: unknown, sourceId: string | undefined): MtlsError {
+  if (MtlsError.is(err)) return err;
+  const e = err as { name?: unknown; code?: unknown } | null;
+  const what = [typeof e?.name === 'string' ? e.name : 'Error', typeof e?.code === 'string' ? e.code : '']
+    .filter(Boolean)
+    .join(' ');
+  return new MtlsError(
+    'SOURCE_UNAVAILABLE',
+    `Loading the credential from ${sourceId ?? 'the source'} failed (${what}). Check that the source is reachable and its settings are right, then retry.`,
+    { sourceId, cause: err },
+  );
 }
