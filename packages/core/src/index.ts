@@ -61,5 +61,5 @@ export type {
   StoreResult,
 } from './types.js';
 export { loadCredentials } from './validation/load.js';
-export type { ValidationPolicy } from './validation/policy.js';
+export type { CheckedParts, ValidationPolicy } from './validation/policy.js';
 export { assertNoErrors, validateCredentials } from './validation/validate.js';

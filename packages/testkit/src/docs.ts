@@ -15,7 +15,8 @@ export function optionTableRows(options: SchemeOptions): string[] {
 export function documentedOptionRows(markdown: string, scheme: string): string[] {
   const section = markdown.split(`\n### ${scheme}\n`)[1]?.split('\n### ')[0] ?? '';
   if (!section.includes('| option | type | default | meaning |')) return [];
-  return section.split('\n').filter((line) => /^\| `[a-zA-Z_]+` \|/.test(line));
+  // Option names as defineScheme allows them (digits and `-` after the first character).
+  return section.split('\n').filter((line) => /^\| `[A-Za-z_][A-Za-z0-9_-]*` \|/.test(line));
 }
 
 /**

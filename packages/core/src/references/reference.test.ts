@@ -571,6 +571,69 @@ describe('parseReference', () => {
   });
 });
 
+describe('parseReference: error paths of option values, definitions and schemes not loaded', () => {
+  const refusal = (text: string, definition?: Parameters<typeof parseReference>[1]): MtlsError => {
+    try {
+      parseReference(text, definition);
+    } catch (e) {
+      expect(e).toBeInstanceOf(MtlsError);
+      return e as MtlsError;
+    }
+    throw new Error(`${text} was accepted`);
+  };
+
+  it("bounds an integer option from above, and never repeats a secret option's value", () => {
+    const remove = registerScheme({
+      scheme: 'sectest',
+      packageName: 'mtlskit-sectest',
+      options: {
+        count: { type: 'integer', min: 1, max: 10, description: 'A count.' },
+        pin: { type: 'integer', max: 10, secret: true, description: 'A secret number.' },
+        flag: { type: 'boolean', secret: true, description: 'A secret flag.' },
+      },
+      create: () => ({ id: 'sectest', load: async () => ({}) }),
+    });
+    try {
+      expect(parseReference('sectest:x?count=10').values).toEqual({ count: 10 });
+      const above = refusal('sectest:x?count=11');
+      expect(above.code).toBe('INVALID_REFERENCE');
+      expect(above.message).toMatch(/count=11 is above the greatest value, 10\. Write count=10 or less\./);
+      expect(pointedAt(above, 'sectest:x?count=11')).toBe('11');
+      // A secret value, wrong by its bound, its type or its form: never in the message nor the sourceId.
+      for (const [text, problem] of [
+        ['sectest:x?pin=987654321', /pin=… is above the greatest value, 10/],
+        ['sectest:x?pin=hunter2secret', /pin=… is not a whole number/],
+        ['sectest:x?flag=hunter2secret', /flag=… is not true or false/],
+      ] as const) {
+        const err = refusal(text);
+        expect(err.message, text).toMatch(problem);
+        leakCheck(['987654321', 'hunter2secret']).check(err, `the error for ${text}`);
+      }
+    } finally {
+      remove();
+    }
+  });
+
+  it('refuses a reference of another scheme than the definition given', () => {
+    const err = refusal('env:', BUILTIN_SCHEMES.file);
+    expect(err.code).toBe('INVALID_REFERENCE');
+    expect(err.message).toMatch(/expected a file: reference\. Write file:/);
+    expect(pointedAt(err, 'env:')).toBe('env');
+  });
+
+  it('says ADAPTER_NOT_INSTALLED, not "unknown scheme", for a known scheme whose grammar is not loaded', () => {
+    for (const text of ['azure-kv://myvault/mtls', 'env:?passphrase=azure-kv://myvault/pass']) {
+      const err = refusal(text);
+      expect(err.code, text).toBe('ADAPTER_NOT_INSTALLED');
+      expect(err.message, text).toBe(
+        "The azure-kv: scheme is defined by @mtlskit/azure, which is not loaded. Import it first (import '@mtlskit/azure'; " +
+          "'@mtlskit/azure/scheme' to parse only), or use sourceFromReference / parseReferenceAsync, which load it. " +
+          'If it is not installed: npm install @mtlskit/azure (pnpm add @mtlskit/azure, yarn add @mtlskit/azure).',
+      );
+    }
+  });
+});
+
 // --- Property: whatever the components, format → parse gives them back ------------------------
 
 const tricky = fc.constantFrom(
@@ -598,7 +661,6 @@ const anyText = fc.string({ unit: char, minLength: 1, maxLength: 24 });
 // AWS ids refuse whitespace and control characters; ARNs have their own shape.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is excluded
 const noSpace = anyText.filter((s) => !/[\s\u0000-\u001f\u007f]/.test(s) && !s.startsWith('arn:'));
-const segment = anyText.filter((s) => !s.includes('/') && s !== '.' && s !== '..');
 const envName = fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,15}$/);
 const region = fc.constantFrom('eu-west-1', 'us-east-1', 'ap-southeast-2', 'us-gov-west-1');
 

@@ -259,13 +259,6 @@ function checkValue(o: RawOption, spec: SchemeOption, scheme: string): string | 
   }
 }
 
-/** Thrown by parseAt for a known scheme whose definition is not loaded; parseReference reports it. */
-class SchemeNotLoaded extends Error {
-  constructor(readonly scheme: string) {
-    super(scheme);
-  }
-}
-
 /** How each scheme that exists is written in hints: `env:`, `aws-sm://`. */
 function schemeHints(): string {
   return schemeNames()
@@ -334,7 +327,7 @@ function parseAt(
   }
   const definition = given ?? definitionOf(scheme);
   if (definition === undefined) {
-    if (KNOWN_SCHEMES[scheme] !== undefined) throw new SchemeNotLoaded(scheme);
+    if (KNOWN_SCHEMES[scheme] !== undefined) throw schemeNotLoaded(scheme);
     const known = schemeNames();
     throw new ReferenceProblem(
       0,
@@ -475,21 +468,23 @@ function parseAt(
   }) as ParsedReference;
 }
 
-/** The error for a known scheme whose package has not defined it (not loaded, or not installed). */
-export function schemeNotLoaded(scheme: string, sourceId?: string): MtlsError {
+const NOT_LOADED = Symbol('mtlskit.schemeNotLoaded');
+
+/**
+ * The error for a known scheme whose package has not defined it (not loaded, or not installed),
+ * marked with the scheme so that parseReferenceAsync can tell why its import did not define it.
+ */
+function schemeNotLoaded(scheme: string): MtlsError {
   const pkg = KNOWN_SCHEMES[scheme] ?? 'its adapter package';
   const err = new MtlsError(
     'ADAPTER_NOT_INSTALLED',
     `The ${scheme}: scheme is defined by ${pkg}, which is not loaded. Import it first (import '${pkg}'; ` +
       `'${pkg}/scheme' to parse only), or use sourceFromReference / parseReferenceAsync, which load it. ` +
       `If it is not installed: npm install ${pkg} (pnpm add ${pkg}, yarn add ${pkg}).`,
-    { ...(sourceId !== undefined && { sourceId }) },
   );
   Object.defineProperty(err, NOT_LOADED, { value: scheme });
   return err;
 }
-
-const NOT_LOADED = Symbol('mtlskit.schemeNotLoaded');
 
 /** The scheme of an ADAPTER_NOT_INSTALLED that parseReference threw for a known scheme not loaded. */
 export function notLoadedScheme(err: unknown): string | undefined {
@@ -516,9 +511,7 @@ export function parseReference<S extends string = string, T = unknown>(
       T
     >;
   } catch (err) {
-    if (err instanceof ReferenceProblem) throw toError(String(text), err, masks as MaskedRanges);
-    if (err instanceof SchemeNotLoaded) throw schemeNotLoaded(err.scheme);
-    throw err;
+    throw err instanceof ReferenceProblem ? toError(String(text), err, masks as MaskedRanges) : err;
   }
 }
 

@@ -11,6 +11,7 @@ import {
   createImporter,
   listSchemes,
   registerScheme,
+  registerSourceFactory,
   type SchemeAdapter,
   type SourceDeps,
   sourceFromReference,
@@ -220,6 +221,17 @@ describe('sourceFromReference: adapter packages', () => {
     expect(unknown.code).toBe('INVALID_REFERENCE');
     expect(unknown.message).toMatch(/unknown option "roleArn" for aws-sm:/);
     expect(calls).toEqual(['@mtlskit/aws/scheme']);
+  });
+
+  it('names a long reference of a missing adapter by its first 80 characters, credentials masked', async () => {
+    const text = `azure-kv://myvault/${'team-'.repeat(30)}mtls?passphrase=hunter2-Correct-Horse`;
+    const err = await rejectionOf(sourceFromReference(text, { importer: notInstalled() }));
+    expect(err.code).toBe('ADAPTER_NOT_INSTALLED');
+    expect(err.sourceId).toBe(`${text.slice(0, 80)}…`);
+    const short = 'azure-kv://myvault/mtls?passphrase=hunter2-Correct-Horse';
+    const masked = await rejectionOf(sourceFromReference(short, { importer: notInstalled() }));
+    expect(masked.sourceId).toMatch(/^azure-kv:\/\/myvault\/mtls\?passphrase=(\*+|\[redacted\])$/);
+    leakCheck(['hunter2-Correct-Horse']).check(masked, 'the error for a literal passphrase');
   });
 
   it('lists the schemes that exist for an unknown scheme, without importing anything', async () => {
@@ -460,6 +472,25 @@ describe('registerScheme', () => {
       registerScheme({ scheme: 'mem', packageName: 'p', options: {}, create: undefined as never }),
     ).toThrow(/create\(ref, deps\) is required/);
     expect(schemeStore().has('mem'), 'nothing registered by a refused adapter').toBe(false);
+  });
+
+  it('refuses a definition that is no object or whose build is no function, and a factory without create', () => {
+    expect(() => defineScheme(null as never)).toThrow(/expects a definition object/);
+    expect(() =>
+      defineScheme({ scheme: 'mem', packageName: 'p', options: {}, build: 'parse' as never }),
+    ).toThrow(/scheme "mem": build must be a function/);
+    const mem = { scheme: 'mem', packageName: 'p', options: {} } as const;
+    const err = (() => {
+      try {
+        registerSourceFactory(mem, undefined as never);
+      } catch (e) {
+        return e as MtlsError;
+      }
+    })();
+    expect(err).toBeInstanceOf(MtlsError);
+    expect(err).toMatchObject({ code: 'INVALID_OPTION' });
+    expect(err!.message).toBe('registerSourceFactory("mem"): create(ref, deps) is required.');
+    expect(schemeStore().has('mem'), 'nothing registered by a refused definition or factory').toBe(false);
   });
 
   it('returns a function that removes only its own registration', async () => {

@@ -228,32 +228,25 @@ function installHint(packageName: string): string {
   return `npm install ${packageName} (pnpm add ${packageName}, yarn add ${packageName})`;
 }
 
-/** Imports `specifier` of the package of `scheme`; returns the import error, or undefined. */
-async function importOf(
+/**
+ * Imports the package of `scheme` (with `part` `'/scheme'`, its grammar alone) unless what that
+ * import defines (the factory; the grammar) is there already; returns the import error, or undefined.
+ */
+async function loadAdapter(
   scheme: string,
-  specifier: (pkg: string) => string,
+  part: '' | '/scheme',
   importer: AdapterImporter,
 ): Promise<unknown> {
   const packageName = KNOWN_SCHEMES[scheme];
-  if (packageName === undefined || packageName === '@mtlskit/core') return undefined;
+  const done =
+    part === '' ? schemeStore().get(scheme)?.create !== undefined : definitionOf(scheme) !== undefined;
+  if (done || packageName === undefined || packageName === '@mtlskit/core') return undefined;
   try {
-    await importer(specifier(packageName));
+    await importer(packageName + part);
     return undefined;
   } catch (err) {
     return err ?? new Error('import failed');
   }
-}
-
-/** Loads the grammar of `scheme` (`<package>/scheme`) unless it is defined; returns the import error. */
-function loadGrammar(scheme: string, importer: AdapterImporter): Promise<unknown> {
-  if (definitionOf(scheme) !== undefined) return Promise.resolve(undefined);
-  return importOf(scheme, (pkg) => `${pkg}/scheme`, importer);
-}
-
-/** Loads the whole adapter of `scheme` unless its factory is registered; returns the import error. */
-function loadFactory(scheme: string, importer: AdapterImporter): Promise<unknown> {
-  if (schemeStore().get(scheme)?.create !== undefined) return Promise.resolve(undefined);
-  return importOf(scheme, (pkg) => pkg, importer);
 }
 
 /** ADAPTER_NOT_INSTALLED for `scheme`, whose package failed to import (or imported without defining it). */
@@ -288,7 +281,7 @@ async function createSource(
 ): Promise<CredentialSource> {
   const core = CORE_FACTORIES[ref.scheme];
   if (core) return core(ref, deps);
-  const failure = await loadFactory(ref.scheme, importer);
+  const failure = await loadAdapter(ref.scheme, '', importer);
   const entry = schemeStore().get(ref.scheme);
   if (entry?.create === undefined) throw adapterMissing(ref.scheme, failure, ref.id);
   const create = entry.create as unknown as SourceFactory;
@@ -338,7 +331,7 @@ export async function parseReferenceAsync(
   const failures = new Map<string, unknown>();
   const scheme = typeof text === 'string' ? schemeOf(text) : undefined;
   for (const s of scheme === undefined ? [] : [scheme, ...subReferenceSchemes(text)]) {
-    if (!failures.has(s)) failures.set(s, await loadGrammar(s, importer));
+    if (!failures.has(s)) failures.set(s, await loadAdapter(s, '/scheme', importer));
   }
   try {
     return parseReference(text);

@@ -11,7 +11,7 @@ import type { IdentityProvider, TlsIdentity } from '../tls/identity.js';
 import { Http2Client } from './http2.js';
 
 function fakeProvider(identity: TlsIdentity | undefined) {
-  const listeners: Array<() => void> = [];
+  const listeners = new Set<() => void>();
   const state = { epoch: 0, identity };
   const provider: IdentityProvider = {
     get epoch() {
@@ -20,12 +20,16 @@ function fakeProvider(identity: TlsIdentity | undefined) {
     touch: () => {},
     current: () => state.identity,
     acquire: () => Promise.reject(new Error('not used')),
-    onEpoch: (l) => listeners.push(l),
+    onEpoch: (l) => {
+      listeners.add(l);
+      return () => listeners.delete(l);
+    },
     rejectUnauthorized: true,
     proxy: undefined,
   };
   return {
     provider,
+    listeners,
     bump: () => {
       state.epoch++;
       for (const l of listeners) l();
@@ -106,6 +110,16 @@ describe('Http2Client', () => {
       thrown = err;
     }
     expect(MtlsError.is(thrown, 'CLOSED')).toBe(true);
+  });
+
+  it('stops listening for rotations once closed, so a closed client is not kept by its resolver', async () => {
+    const { provider, listeners } = fakeProvider(identity);
+    const clients = [new Http2Client(provider, url), new Http2Client(provider, url)];
+    expect(listeners.size).toBe(2);
+    await clients[0]!.close();
+    expect(listeners.size).toBe(1);
+    await clients[1]!.close();
+    expect(listeners.size).toBe(0);
   });
 
   it('retires an idle session of an old epoch at once, and the next request opens a new one', async () => {

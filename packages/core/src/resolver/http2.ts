@@ -52,6 +52,7 @@ export class Http2Client implements RotatingHttp2Client {
   readonly #live = new Set<http2.ClientHttp2Session>();
   #closed = false;
   readonly #onClose: (() => void) | undefined;
+  readonly #stopEpochs: () => void;
 
   constructor(
     provider: IdentityProvider,
@@ -75,8 +76,9 @@ export class Http2Client implements RotatingHttp2Client {
     this.authority = url.origin;
     this.#provider = provider;
     this.#options = options.sessionOptions ?? {};
-    // An idle client must not hold a session of the old certificate open.
-    provider.onEpoch(() => {
+    // An idle client must not hold a session of the old certificate open. (Until it is closed: a
+    // closed client must not stay reachable from the resolver.)
+    this.#stopEpochs = provider.onEpoch(() => {
       const entry = this.#current;
       if (entry !== undefined && entry.epoch !== provider.epoch) {
         this.#current = undefined;
@@ -99,6 +101,7 @@ export class Http2Client implements RotatingHttp2Client {
   async close(): Promise<void> {
     this.#closed = true;
     this.#current = undefined;
+    this.#stopEpochs();
     this.#onClose?.();
     await Promise.all(
       [...this.#live].map(

@@ -51,7 +51,7 @@ export class ResolverOutputs {
   readonly provider: IdentityProvider;
   readonly #options: OutputOptions;
   #epoch = 0;
-  readonly #epochListeners: Array<() => void> = [];
+  readonly #epochListeners = new Set<() => void>();
   #agent: RotatingHttpsAgent | undefined;
   #dispatcher: RotatingDispatcher | undefined;
   /** Dispatchers asked for with other options than the resolver's (`dispatcher({ allowH2: true })`). */
@@ -70,7 +70,10 @@ export class ResolverOutputs {
       current: () => source.current(),
       acquire: () => source.acquire(),
       onEpoch: (listener) => {
-        this.#epochListeners.push(listener);
+        // A wrapper per call: the same function registered twice is removed once per registration.
+        const entry = () => listener();
+        this.#epochListeners.add(entry);
+        return () => this.#epochListeners.delete(entry);
       },
       rejectUnauthorized: options.rejectUnauthorized,
       proxy: options.proxy,

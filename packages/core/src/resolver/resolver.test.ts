@@ -174,6 +174,58 @@ describe('createTlsResolver: loading', () => {
     expect((creds[0] as { fingerprint256: string }).fingerprint256).toBe(a.fingerprint256);
   });
 
+  it("runs the policy's own check on each load: its error refuses a rotation (the old credentials stay), its warnings ride along", async () => {
+    const clock = new ManualClock();
+    const source = new MemorySource().serve(pair(a, ca.rootPem));
+    const seenAt: number[] = [];
+    const r = resolver({
+      source,
+      clock,
+      mode: 'on-access',
+      policy: {
+        check: (credentials, { now }) => {
+          seenAt.push(now);
+          return credentials.leaf.fingerprint256 === b.fingerprint256
+            ? [{ code: 'IDENTITY_MISMATCH', severity: 'error', message: 'Not ours.', fix: 'Use ours.' }]
+            : [{ code: 'ORDER', severity: 'warning', message: 'Odd.', fix: 'None.' }];
+        },
+      },
+    });
+    const first = await r.credentials();
+    expect(first.findings.map((f) => f.code)).toEqual(['ORDER']);
+    source.serve(pair(b, ca.rootPem));
+    await expect(r.refresh()).rejects.toMatchObject({
+      code: 'IDENTITY_MISMATCH',
+      message: 'Not ours. Use ours.',
+    });
+    expect(await r.credentials()).toBe(first);
+    expect(seenAt).toEqual([clock.now(), clock.now()]);
+  });
+
+  it("any failure that is not an MtlsError (a check that throws, say) is SOURCE_UNAVAILABLE naming only the error's name and code", async () => {
+    const token = 'hvs.CAESIJlZ0123456789abcdefghij';
+    let fail = false;
+    const source = new MemorySource().serve(pair(a, ca.rootPem));
+    const r = resolver({
+      source,
+      mode: 'on-access',
+      policy: {
+        check: () => {
+          if (fail)
+            throw Object.assign(new TypeError(`lookup with token ${token} failed`), { code: 'E_LOOKUP' });
+          return [];
+        },
+      },
+    });
+    const first = await r.credentials();
+    fail = true;
+    const err = (await r.refresh().catch((e: unknown) => e)) as MtlsError;
+    expect(err).toMatchObject({ code: 'SOURCE_UNAVAILABLE', retryable: true });
+    expect(err.message).toContain('failed (TypeError E_LOOKUP)');
+    leakCheck([token]).check(err, 'the refresh error');
+    expect(await r.credentials()).toBe(first);
+  });
+
   it('a failed, corrupt or mismatched refresh keeps the last good credentials (never past their notAfter), reports refreshFailed, and recovers when fixed', async () => {
     const clock = new ManualClock();
     const short = await ca.issueClient({ notAfter: new Date(clock.now() + 3_600_000) });

@@ -9,6 +9,7 @@ import type * as Undici from 'undici';
 import { isPromiseLike, MtlsError, promiseGivenError } from '../errors.js';
 import { sourceFromReference } from '../references/registry.js';
 import { withDeadline } from '../sources/deadline.js';
+import { sourceUnavailable } from '../sources/load-material.js';
 import { checkAgentOptions } from '../tls/agent.js';
 import { buildSecureContext, type PlainTlsOptions } from '../tls/context.js';
 import type { TlsIdentity } from '../tls/identity.js';
@@ -59,16 +60,6 @@ function checkProvider(option: string, provider: unknown, method: string): void 
   if (provider === null || typeof (provider as Record<string, unknown>)[method] !== 'function') {
     throw invalidOption(option, `must be an OpenTelemetry provider with a ${method}() method`);
   }
-}
-
-function asMtlsError(err: unknown, sourceId: string | undefined): MtlsError {
-  if (MtlsError.is(err)) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  return new MtlsError(
-    'SOURCE_UNAVAILABLE',
-    `loading credentials from ${sourceId ?? 'the source'} failed (${message}); the resolver retries with backoff`,
-    { sourceId, cause: err },
-  );
 }
 
 /**
@@ -564,7 +555,7 @@ class Resolver extends EventEmitter implements TlsResolver {
         end({ error: closed });
         throw closed;
       }
-      const error = asMtlsError(err, this.#source?.id);
+      const error = sourceUnavailable(err, this.#source?.id);
       this.#failed(error);
       end({ error });
       this.#reportWatchError();

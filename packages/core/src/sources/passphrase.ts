@@ -2,8 +2,8 @@
 // The passphrase source is loaded beside the main one; what it holds becomes `material.passphrase`.
 
 import { MtlsError } from '../errors.js';
-import type { CredentialMaterial, CredentialSource, FieldValue, SourceContext } from '../types.js';
-import { describeSource, forwardRenewal } from './shared.js';
+import type { CredentialMaterial, CredentialSource, FieldValue } from '../types.js';
+import { withField } from './with-field.js';
 
 function passphraseOf(material: CredentialMaterial, sourceId: string): FieldValue {
   const value = material.passphrase ?? material.bundle;
@@ -29,42 +29,12 @@ export function withPassphrase(
   passphraseSource: CredentialSource,
   id = source.id,
 ): CredentialSource {
-  const kind = source.kind ?? 'static';
-  const combined: CredentialSource = {
+  const combined = withField(
+    source,
+    passphraseSource,
+    { field: 'passphrase', read: passphraseOf, name: 'SourceWithPassphrase' },
     id,
-    kind,
-    async load(ctx?: SourceContext) {
-      const [material, pass] = await Promise.all([source.load(ctx), passphraseSource.load(ctx)]);
-      const version =
-        material.version !== undefined && pass.version !== undefined
-          ? `${material.version}+${pass.version}`
-          : undefined;
-      return {
-        ...material,
-        passphrase: passphraseOf(pass, passphraseSource.id),
-        ...(version !== undefined && { version }),
-      };
-    },
-    async close() {
-      await Promise.all([source.close?.(), passphraseSource.close?.()]);
-    },
-  };
-  if (source.version && passphraseSource.version) {
-    const a = source.version.bind(source);
-    const b = passphraseSource.version.bind(passphraseSource);
-    combined.version = async (ctx) => {
-      const [x, y] = await Promise.all([a(ctx), b(ctx)]);
-      return `${x}+${y}`;
-    };
-  }
-  if (source.watch || passphraseSource.watch) {
-    combined.watch = (onChange) => {
-      const stops = [source.watch?.(onChange), passphraseSource.watch?.(onChange)];
-      return () => {
-        for (const stop of stops) stop?.();
-      };
-    };
-  }
+  );
   if (source.store) {
     const store = source.store.bind(source);
     // The passphrase stays where it lives: written to its own source when that source can be
@@ -90,10 +60,5 @@ export function withPassphrase(
       return { version: passVersion === undefined ? written.version : `${written.version}+${passVersion}` };
     };
   }
-  forwardRenewal(combined, source, 'passphrase', async (material, ctx) => ({
-    ...material,
-    passphrase: passphraseOf(await passphraseSource.load(ctx), passphraseSource.id),
-  }));
-  describeSource(combined, 'SourceWithPassphrase', id, kind);
   return combined;
 }

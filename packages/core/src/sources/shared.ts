@@ -6,7 +6,7 @@ import type { Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { inspect } from 'node:util';
 import { MtlsError } from '../errors.js';
-import type { CredentialMaterial, CredentialSource, FieldValue, Finding, SourceContext } from '../types.js';
+import type { CredentialMaterial, FieldValue, Finding } from '../types.js';
 import { withDeadline } from './deadline.js';
 
 /** Far above any real credential (a PKCS#12 with a long chain is a few KiB); stops a wrong path at /dev/zero. */
@@ -318,30 +318,4 @@ export function describeSource(target: object, name: string, id: string, kind: s
     [inspect.custom]: { value: () => `${name} { id: ${JSON.stringify(id)}, kind: '${kind}' }` },
     toJSON: { value: () => ({ type: name, id, kind }) },
   });
-}
-
-/**
- * Gives `combined` (a source wrapping `source` with one field read elsewhere: `withPassphrase`,
- * `withCa`) the renewal steps of `source`: the pending version is written without `field` (it stays
- * where it lives) and read back with `field` added by `addField`; promote and rollback are `source`'s.
- */
-export function forwardRenewal(
-  combined: CredentialSource,
-  source: CredentialSource,
-  field: 'passphrase' | 'ca',
-  addField: (material: CredentialMaterial, ctx?: SourceContext) => Promise<CredentialMaterial>,
-): void {
-  if (source.storePending) {
-    const storePending = source.storePending.bind(source);
-    combined.storePending = (material, ctx) => {
-      const { [field]: _elsewhere, ...rest } = material;
-      return storePending(rest, ctx);
-    };
-  }
-  if (source.loadPending) {
-    const loadPending = source.loadPending.bind(source);
-    combined.loadPending = async (ctx) => addField(await loadPending(ctx), ctx);
-  }
-  if (source.promote) combined.promote = source.promote.bind(source);
-  if (source.rollback) combined.rollback = source.rollback.bind(source);
 }

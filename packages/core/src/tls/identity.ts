@@ -30,8 +30,8 @@ export interface IdentityProvider {
   current(): TlsIdentity | undefined;
   /** Waits for a usable identity; rejects with the load error, `EXPIRED` or `CLOSED`. */
   acquire(): Promise<TlsIdentity>;
-  /** Called synchronously, after `epoch` changed. */
-  onEpoch(listener: () => void): void;
+  /** Calls `listener` synchronously after each change of `epoch`, until the function returned is called. */
+  onEpoch(listener: () => void): () => void;
   readonly rejectUnauthorized: boolean;
   readonly proxy: ProxySettings | undefined;
 }

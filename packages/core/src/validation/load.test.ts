@@ -10,6 +10,7 @@ import { inspect } from 'node:util';
 import { hasOpenssl, type IssuedCert, leakCheck, runOpenssl, TestCA } from '@mtlskit/testkit';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { INT, OCTETS, OID, SEQ } from '../__tests__/der.js';
+import { loadMaterial } from '../decode.js';
 import { parseOne } from '../decoding/asn1.js';
 import { LIMITS } from '../decoding/limits.js';
 import { MtlsError, type MtlsErrorCode } from '../errors.js';
@@ -622,6 +623,22 @@ describe('loadCredentials with a source', () => {
     expect(err.message).toContain('vault://secret/mtls failed (Error ECONNREFUSED)');
     leakCheck([token]).check(err, 'SOURCE_UNAVAILABLE error');
     expect(inspect(err)).not.toContain('X-Vault-Token');
+  });
+
+  test('the same rule is loadMaterial of @mtlskit/core/decode, for tools that load without validating', async () => {
+    const failing: CredentialSource = {
+      id: 'vault://secret/mtls',
+      load: () => Promise.reject(Object.assign(new Error('token hvs.x leaked'), { code: 'ECONNRESET' })),
+    };
+    const err = (await loadMaterial(failing).catch((e: unknown) => e)) as MtlsError;
+    expect(err).toBeInstanceOf(MtlsError);
+    expect(err).toMatchObject({ code: 'SOURCE_UNAVAILABLE', sourceId: 'vault://secret/mtls' });
+    expect(err.message).toContain('vault://secret/mtls failed (Error ECONNRESET)');
+    expect(err.message).not.toContain('hvs.x');
+    const original = new MtlsError('ACCESS_DENIED', 'denied');
+    await expect(loadMaterial({ id: 'x', load: () => Promise.reject(original) })).rejects.toBe(original);
+    const material = { cert: leaf.certPem, key: leaf.keyPem };
+    expect(await loadMaterial({ id: 'x', load: async () => material })).toBe(material);
   });
 
   test('decode and validation errors name the source they came from', async () => {

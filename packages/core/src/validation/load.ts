@@ -4,8 +4,9 @@
 
 import { type DecodeOptions, decodeWith } from '../decoding/decode.js';
 import { LegacyCiphersNeeded, legacyCiphersIfLoaded, loadLegacyCiphers } from '../decoding/legacy-ciphers.js';
-import { isPromiseLike, MtlsError, promiseGivenError } from '../errors.js';
+import { isPromiseLike, promiseGivenError } from '../errors.js';
 import { sourceFromReference } from '../references/registry.js';
+import { loadMaterial } from '../sources/load-material.js';
 import type { CredentialMaterial, CredentialSource, SourceContext } from '../types.js';
 import { ValidatedCredentials } from './credentials.js';
 import { resolvePolicy, type ValidationPolicy } from './policy.js';
@@ -15,29 +16,6 @@ function isSource(value: CredentialSource | CredentialMaterial): value is Creden
   return (
     typeof value === 'object' && value !== null && typeof (value as CredentialSource).load === 'function'
   );
-}
-
-async function loadMaterial(
-  source: CredentialSource,
-  ctx: SourceContext | undefined,
-): Promise<CredentialMaterial> {
-  try {
-    return await source.load(ctx ?? {});
-  } catch (err) {
-    // An abort is the caller's own doing: it passes through unchanged, as AbortSignal users expect.
-    if (err instanceof MtlsError || (ctx?.signal?.aborted && err === ctx.signal.reason)) throw err;
-    if ((err as Error | undefined)?.name === 'AbortError' && ctx?.signal?.aborted) throw err;
-    // Only the error's name and code go into the message: its text may quote secrets. The cause is redacted.
-    const e = err as { name?: unknown; code?: unknown } | null;
-    const what = [typeof e?.name === 'string' ? e.name : 'Error', typeof e?.code === 'string' ? e.code : '']
-      .filter(Boolean)
-      .join(' ');
-    throw new MtlsError(
-      'SOURCE_UNAVAILABLE',
-      `Loading the credential from ${source.id} failed (${what}). Check that the source is reachable and its settings are right, then retry.`,
-      { sourceId: source.id, cause: err },
-    );
-  }
 }
 
 /**

@@ -2,6 +2,7 @@
 // how a JSON bundle names its fields. Defaults are written once, here, and a policy of the wrong
 // shape (it may come from untyped JSON) is an MtlsError rather than a TypeError or a skipped check.
 import { MtlsError } from '../errors.js';
+import type { Finding, MtlsCredentials } from '../types.js';
 
 /** The fields of a credential, as named in CredentialMaterial and in a JSON bundle. */
 export type CredentialField = 'cert' | 'key' | 'passphrase' | 'ca' | 'pfx';
@@ -41,7 +42,17 @@ export interface ValidationPolicy {
   fields?: Partial<Record<CredentialField, string>>;
   /** A passphrase from elsewhere; it takes precedence over one in the material. */
   passphrase?: string;
+  /**
+   * Checks of your own, run after core's on every credential validated with this policy
+   * (`loadCredentials`, each load of a resolver, `validateCredentials`): their error findings refuse
+   * the credential as core's do (the first one thrown as an MtlsError of its code), their warnings
+   * ride on the credentials' `findings`. `now` is the time the validity dates were judged at.
+   */
+  check?: (credentials: CheckedParts, context: { now: number }) => readonly Finding[];
 }
+
+/** What a policy's `check` is given: the decoded parts of the credential. */
+export type CheckedParts = Pick<MtlsCredentials, 'leaf' | 'chain' | 'key' | 'ca'>;
 
 /**
  * Names under which a JSON bundle may hold each field, compared after lower-casing and removing
@@ -82,6 +93,7 @@ export interface ResolvedPolicy {
   /** For each field, the normalised names accepted in a JSON bundle, in order of preference. */
   bundleNames: Record<CredentialField, readonly string[]>;
   passphrase: string | undefined;
+  check: ValidationPolicy['check'];
 }
 
 const DEFAULT_WARN_DAYS = 30;
@@ -142,6 +154,7 @@ function checkPolicy(policy: unknown): asserts policy is ValidationPolicy {
   optional(p, 'requireClientAuth', 'boolean', 'Give true or false.');
   optional(p, 'pfxCaAsTrust', 'boolean', 'Give true or false.');
   optional(p, 'passphrase', 'string', 'Give the passphrase as a string.');
+  optional(p, 'check', 'function', 'Give a function (credentials, { now }) returning an array of findings.');
   if (
     p.warnDays !== undefined &&
     !(typeof p.warnDays === 'number' && p.warnDays >= 0 && p.warnDays < Infinity)
@@ -201,6 +214,7 @@ export function resolvePolicy(given?: ValidationPolicy | null): ResolvedPolicy {
     pfxCaAsTrust: policy.pfxCaAsTrust ?? false,
     bundleNames,
     passphrase: policy.passphrase,
+    check: policy.check,
   };
 }
 

@@ -320,6 +320,77 @@ describe('messages name the field a value came from', () => {
   });
 });
 
+describe("a policy's own check runs after core's", () => {
+  const warning = {
+    code: 'SUBJECT_ORDER',
+    severity: 'warning' as const,
+    message: 'The subject is in an unusual order.',
+    fix: 'Reissue it.',
+  };
+  const wrongHost = {
+    code: 'IDENTITY_MISMATCH',
+    severity: 'error' as const,
+    field: 'cert',
+    message: 'The certificate is not for this API.',
+    fix: 'Use the one issued for it.',
+  };
+  const material = () => ({ cert: mangopay.fullChainPem, key: mangopay.keyPem });
+
+  test('is given the decoded parts and the time the dates were judged at; its warnings ride along', async () => {
+    const seen: unknown[] = [];
+    const at = Date.parse(mangopay.x509.validFrom) + DAY;
+    const policy: ValidationPolicy = {
+      now: () => at,
+      check: (credentials, context) => {
+        seen.push({ subject: credentials.leaf.subject, chain: credentials.chain.length, context });
+        expect(credentials.key.asymmetricKeyType).toBe('rsa');
+        return [warning];
+      },
+    };
+    const creds = await loadCredentials(material(), policy);
+    expect(creds.findings).toContainEqual(warning);
+    expect(seen).toEqual([{ subject: mangopay.x509.subject, chain: 1, context: { now: at } }]);
+    expect(codes(findings(mangopay, policy))).toEqual(['warning:SUBJECT_ORDER']);
+  });
+
+  test("its errors refuse the credential as core's do, and come after core's in the list", async () => {
+    const policy: ValidationPolicy = { check: () => [warning, wrongHost] };
+    await expect(loadCredentials(material(), policy)).rejects.toMatchObject({
+      code: 'IDENTITY_MISMATCH',
+      field: 'cert',
+      message: 'The certificate is not for this API. Use the one issued for it.',
+    });
+    const expired = { ...policy, now: () => Date.parse(mangopay.x509.validTo) + DAY };
+    expect(codes(findings(mangopay, expired))).toEqual([
+      'error:EXPIRED',
+      'error:IDENTITY_MISMATCH',
+      'warning:SUBJECT_ORDER',
+    ]);
+    await expect(loadCredentials(material(), expired)).rejects.toMatchObject({ code: 'EXPIRED' });
+  });
+
+  test('is refused when it is no function, returns no array, or an error of no MtlsError code', async () => {
+    for (const [check, says] of [
+      ['strict', /policy's check is a string, not a function/],
+      [() => undefined, /check\(\) returned undefined, not an array of findings/],
+      [
+        () => [{ ...wrongHost, code: 'MY_RULE' }],
+        /error finding of code "MY_RULE", which is no MtlsError code/,
+      ],
+    ] as const) {
+      const err = await loadCredentials(material(), { check } as unknown as ValidationPolicy).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(MtlsError);
+      expect(err).toMatchObject({ code: 'INVALID_OPTION' });
+      expect((err as Error).message).toMatch(says);
+    }
+    // A warning may carry a code of its own.
+    const creds = await loadCredentials(material(), { check: () => [{ ...warning, code: 'MY_RULE' }] });
+    expect(creds.findings.map((f) => f.code)).toEqual(['MY_RULE']);
+  });
+});
+
 describe('a policy of the wrong shape is INVALID_OPTION, never a TypeError or a skipped check', () => {
   const expiredNow = () => Date.parse(mangopay.x509.validTo) + DAY;
 

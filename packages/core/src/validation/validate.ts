@@ -17,7 +17,7 @@ import {
 import { issuedBy, keyMatches } from '../decoding/chain.js';
 import type { DecodedMaterial } from '../decoding/decode.js';
 import { describeKey } from '../decoding/keys.js';
-import { MtlsError } from '../errors.js';
+import { ERROR_CODES, MtlsError } from '../errors.js';
 import type { Finding } from '../types.js';
 import { type ResolvedPolicy, resolvePolicy, type ValidationPolicy, warnWindowMs } from './policy.js';
 
@@ -178,10 +178,10 @@ function checkDates(
   chain: readonly X509Certificate[],
   ca: readonly X509Certificate[],
   policy: ResolvedPolicy,
+  now: number,
   origin: Origin,
   out: Finding[],
 ): void {
-  const now = policy.now();
   const field = origin.leaf;
   const label = origin.labels.leaf;
   const { notBefore, notAfter } = validity(leaf);
@@ -562,16 +562,45 @@ export function validateResolved(decoded: Validatable, p: ResolvedPolicy): Findi
     labels: decoded.origin?.labels ?? { leaf: `\`${leaf}\``, key: `\`${key}\``, ca: '`ca`' },
   };
   const out: Finding[] = [];
+  const now = p.now();
   checkKey(decoded.leaf, decoded.key, origin, out);
   checkChain(decoded.leaf, decoded.chain, origin, out);
-  checkDates(decoded.leaf, decoded.chain, decoded.ca, p, origin, out);
+  checkDates(decoded.leaf, decoded.chain, decoded.ca, p, now, origin, out);
   checkTrustAnchors(decoded.ca, origin, out);
   checkUsage(decoded.leaf, p, origin, out);
   if (p.requireClientAuth) checkChainUsage(decoded.chain, origin, out);
   checkIdentity(decoded.leaf, p, origin, out);
   checkStrength(decoded.leaf, decoded.chain, origin, out);
   out.push(...(decoded.findings ?? []));
+  if (p.check !== undefined) out.push(...ownChecks(p.check, decoded, now));
   return [...out.filter((f) => f.severity === 'error'), ...out.filter((f) => f.severity !== 'error')];
+}
+
+/** The findings of a policy's own `check`, which must be an array of them. */
+function ownChecks(
+  check: NonNullable<ResolvedPolicy['check']>,
+  decoded: Validatable,
+  now: number,
+): Finding[] {
+  const { leaf, chain, key, ca } = decoded;
+  const findings: unknown = check({ leaf, chain, key, ca }, { now });
+  if (!Array.isArray(findings)) {
+    throw new MtlsError(
+      'INVALID_OPTION',
+      `The validation policy's check() returned ${findings === null ? 'null' : typeof findings}, not an array of findings. Return [] when all is well.`,
+    );
+  }
+  // An error finding is thrown as an MtlsError of its code: it must be one.
+  const unknown = (findings as Finding[]).find(
+    (f) => f?.severity === 'error' && !Object.hasOwn(ERROR_CODES, f.code),
+  );
+  if (unknown !== undefined) {
+    throw new MtlsError(
+      'INVALID_OPTION',
+      `The validation policy's check() returned an error finding of code ${JSON.stringify(unknown.code)}, which is no MtlsError code. Give errors a code of ERROR_CODES (e.g. IDENTITY_MISMATCH); warnings may have any code.`,
+    );
+  }
+  return findings as Finding[];
 }
 
 /**
