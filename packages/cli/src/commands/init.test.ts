@@ -59,6 +59,7 @@ describe('mtlskit init', () => {
     const r = await cli(['init', '--client-id', 'myplatform', '--out', dir]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^Subject\s+CN=myplatform\.sandbox\.mangopay\.com, O=Mangopay, C=LU$/m);
+    expect(r.stdout).toContain(`--url https://api-mtls.sandbox.mangopay.com/v2.01/`);
     const keyPath = join(dir, 'private.key');
     expect((await stat(keyPath)).mode & 0o777).toBe(0o600);
     const csrPem = await readFile(join(dir, 'certificate.csr'), 'utf8');
