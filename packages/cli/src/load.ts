@@ -109,6 +109,9 @@ function textOf(value: unknown): string {
   return typeof value === 'string' ? value : Buffer.from(value as Uint8Array).toString('latin1');
 }
 
+// TODO(loadMaterial): a copy of core's validation/load.ts loadMaterial (without its abort handling,
+// which the CLI does not need). Import core's from @mtlskit/core/decode once it is exported there,
+// and delete this one; load.test.ts then tests core's through it.
 /** source.load(), with anything that is not an MtlsError reported as SOURCE_UNAVAILABLE (name and code only). */
 export async function loadMaterial(source: CredentialSource): Promise<CredentialMaterial> {
   try {

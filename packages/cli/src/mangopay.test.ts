@@ -1,18 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { environmentOfHost, environmentOfName, mangopayHost, mangopayIdentity } from './mangopay.js';
+import { UsageError } from './args.js';
+import { csrNameOf, environmentOfHost, mangopayHost, mangopayPreset } from './mangopay.js';
 
 describe('Mangopay naming', () => {
-  it('names the CSR subject CN, O, C in that order, sandbox by default', () => {
-    expect(mangopayIdentity('acme')).toEqual({
-      commonName: 'acme.sandbox.mangopay.com',
+  it('names the CSR subject CN, O, C in that order, sandbox unless --production', () => {
+    expect(csrNameOf(mangopayPreset('acme', false))).toEqual({
       subject: [
         ['CN', 'acme.sandbox.mangopay.com'],
         ['O', 'Mangopay'],
         ['C', 'LU'],
       ],
-      dnsName: 'acme.sandbox.mangopay.com',
+      san: ['DNS:acme.sandbox.mangopay.com'],
     });
-    expect(mangopayIdentity('acme', 'production').commonName).toBe('acme.prod.mangopay.com');
+    expect(mangopayPreset('acme', true).commonName).toBe('acme.prod.mangopay.com');
+  });
+
+  it('makes a --client-id that cannot be a ClientId a usage error', () => {
+    expect(() => mangopayPreset('bad name!', false)).toThrow(UsageError);
+    expect(() => mangopayPreset('a.b', true)).toThrow(/--client-id "a\.b" is not a Mangopay ClientId/);
   });
 
   it.each([
@@ -33,12 +38,11 @@ describe('Mangopay naming', () => {
     expect(mangopayHost(new URL(url))).toEqual(expected);
   });
 
-  it('tells the environment of a host and of a certificate name', () => {
+  it('tells the environment of a host, with or without api-mtls', () => {
     expect(environmentOfHost('API-MTLS.sandbox.mangopay.com')).toBe('sandbox');
     expect(environmentOfHost('api-mtls.mangopay.com')).toBe('production');
+    expect(environmentOfHost('api.sandbox.mangopay.com')).toBe('sandbox');
+    expect(environmentOfHost('api.mangopay.com')).toBe('production');
     expect(environmentOfHost('api.example.com')).toBeUndefined();
-    expect(environmentOfName('acme.prod.mangopay.com')).toBe('production');
-    expect(environmentOfName('acme.sandbox.mangopay.com')).toBe('sandbox');
-    expect(environmentOfName('client.example.com')).toBeUndefined();
   });
 });

@@ -1,59 +1,45 @@
-// Mangopay's naming, kept in one small module of the CLI (init's default subject, check's host
-// warning). @mtlskit/mangopay owns these presets for applications; this copy exists so the CLI does not
-// depend on it yet, and is meant to be replaced by it.
-//
-// The reference is the OpenSSL command from Mangopay's mTLS guide:
-//   openssl genrsa -out private.key 2048
-//   openssl req -new -key private.key -out certificate.csr \
-//     -subj "/CN=<ClientId>.sandbox.mangopay.com/O=Mangopay/C=LU" \
-//     -addext "subjectAltName=DNS:<ClientId>.sandbox.mangopay.com" -addext "extendedKeyUsage=clientAuth"
-// (production: <ClientId>.prod.mangopay.com). OpenSSL writes the subject in the order given.
+// Mangopay's naming as the commands use it. @mtlskit/mangopay owns the naming (the CSR preset, the
+// certificate host names, the base URLs); this module turns it into what the CLI needs: the name a
+// --client-id stands for (init, renew, inspect), and the host classification behind check's warnings.
+import { MtlsError } from '@mtlskit/core';
+import {
+  MANGOPAY_BASE_URLS,
+  MANGOPAY_PLAIN_BASE_URLS,
+  type MangopayCsrPreset,
+  type MangopayEnvironment,
+  mangopayCsrPreset,
+} from '@mtlskit/mangopay';
+import { UsageError } from './args.js';
 
-export type MangopayEnvironment = 'sandbox' | 'production';
+/** The preset for `--client-id ID [--production]`; an ID that cannot be a ClientId is a usage error. */
+export function mangopayPreset(clientId: string, production: boolean): MangopayCsrPreset {
+  try {
+    return mangopayCsrPreset({ clientId, environment: production ? 'production' : 'sandbox' });
+  } catch (err) {
+    if (!MtlsError.is(err) || err.code !== 'INVALID_OPTION') throw err;
+    throw new UsageError(
+      `--client-id "${clientId}" is not a Mangopay ClientId (letters, digits, - and _; it becomes a DNS name).`,
+    );
+  }
+}
 
-const DOMAIN: Record<MangopayEnvironment, string> = {
-  sandbox: 'sandbox.mangopay.com',
-  production: 'prod.mangopay.com',
-};
-
-/** The mTLS base URLs (the hosts with `api-mtls` that require the client certificate). */
-export const MANGOPAY_MTLS_BASE_URL: Record<MangopayEnvironment, string> = {
-  sandbox: 'https://api-mtls.sandbox.mangopay.com',
-  production: 'https://api-mtls.mangopay.com',
-};
-
-/** A ClientId as it may appear in a DNS name. */
-export const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
-
-/** The identity Mangopay expects in the CSR and certificate for a ClientId. */
-export function mangopayIdentity(
-  clientId: string,
-  environment: MangopayEnvironment = 'sandbox',
-): { commonName: string; subject: [string, string][]; dnsName: string } {
-  const commonName = `${clientId}.${DOMAIN[environment]}`;
+/** A preset's subject and SAN in the form the CLI's CSR writer takes them. */
+export function csrNameOf(preset: MangopayCsrPreset): { subject: [string, string][]; san: string[] } {
   return {
-    commonName,
-    subject: [
-      ['CN', commonName],
-      ['O', 'Mangopay'],
-      ['C', 'LU'],
-    ],
-    dnsName: commonName,
+    subject: preset.subject.map(([k, v]): [string, string] => [k, v]),
+    san: (preset.dnsNames ?? []).map((dns) => `DNS:${dns}`),
   };
 }
 
-/** The Mangopay environment a certificate's common name was issued for, if it follows the naming. */
-export function environmentOfName(commonName: string | undefined): MangopayEnvironment | undefined {
-  const cn = commonName?.toLowerCase() ?? '';
-  return (Object.keys(DOMAIN) as MangopayEnvironment[]).find((env) => cn.endsWith(`.${DOMAIN[env]}`));
-}
+const ENVIRONMENTS = Object.keys(MANGOPAY_BASE_URLS) as MangopayEnvironment[];
+const hostOf = (url: string) => new URL(url).hostname;
 
 /** The Mangopay environment of an API host (`api-mtls.sandbox.mangopay.com` → sandbox). */
 export function environmentOfHost(host: string): MangopayEnvironment | undefined {
   const h = host.toLowerCase();
-  if (h === 'api.sandbox.mangopay.com' || h === 'api-mtls.sandbox.mangopay.com') return 'sandbox';
-  if (h === 'api.mangopay.com' || h === 'api-mtls.mangopay.com') return 'production';
-  return undefined;
+  return ENVIRONMENTS.find(
+    (env) => h === hostOf(MANGOPAY_BASE_URLS[env]) || h === hostOf(MANGOPAY_PLAIN_BASE_URLS[env]),
+  );
 }
 
 /**
@@ -66,10 +52,9 @@ export function mangopayHost(
   const host = url.hostname.toLowerCase();
   if (host !== 'mangopay.com' && !host.endsWith('.mangopay.com')) return { mangopay: false };
   if (host.startsWith('api-mtls.')) return { mangopay: true, mtls: true };
-  if (host === 'api.mangopay.com' || host === 'api.sandbox.mangopay.com') {
-    const suggestion = new URL(url.href);
-    suggestion.hostname = host.replace(/^api\./, 'api-mtls.');
-    return { mangopay: true, mtls: false, suggestion: suggestion.href };
-  }
-  return { mangopay: true, mtls: false };
+  const plain = ENVIRONMENTS.find((env) => host === hostOf(MANGOPAY_PLAIN_BASE_URLS[env]));
+  if (plain === undefined) return { mangopay: true, mtls: false };
+  const suggestion = new URL(url.href);
+  suggestion.hostname = hostOf(MANGOPAY_BASE_URLS[plain]);
+  return { mangopay: true, mtls: false, suggestion: suggestion.href };
 }

@@ -44,6 +44,15 @@ describe('checkMangopayBaseUrl', () => {
     );
   });
 
+  it('throws INVALID_OPTION for an environment that is neither sandbox nor production', () => {
+    expect(() => checkMangopayBaseUrl(MANGOPAY_BASE_URLS.production, 'prod' as never)).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_OPTION',
+        message: `environment "prod" is neither 'sandbox' nor 'production'.`,
+      }),
+    );
+  });
+
   it('maps the api-mtls hosts back to their environment', () => {
     expect(environmentOfBaseUrl('https://api-mtls.mangopay.com/v2.01')).toBe('production');
     expect(environmentOfBaseUrl('https://api-mtls.sandbox.mangopay.com')).toBe('sandbox');

@@ -144,11 +144,24 @@ describe.skipIf(!hasOpenssl())('createMangopayCsr', () => {
     expect(read.text.stdout).not.toContain('Extended Key Usage');
   });
 
-  it('refuses a public key, an Ed25519 key and a bad country code', () => {
+  it('refuses a public key, an Ed25519 key, a bad country code, an unknown or empty attribute and a bad DNS name', () => {
     const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const ed = generateKeyPairSync('ed25519').privateKey;
     expect(() => createCsr({ subject: [['CN', 'x']] }, publicKey)).toThrow(/private key/);
     expect(() => createCsr({ subject: [['CN', 'x']] }, ed)).toThrow(/RSA or EC/);
     expect(() => createCsr({ subject: [['C', 'Luxembourg']] }, privateKey)).toThrow(/two-letter/);
+    for (const subject of [[['SN', 'x']], [['CN', '']]]) {
+      expect(() => createCsr({ subject: subject as never }, privateKey)).toThrow(
+        expect.objectContaining({
+          code: 'INVALID_OPTION',
+          message: expect.stringMatching(/must be one of CN, O, OU, C, L, ST with a non-empty value/),
+        }),
+      );
+    }
+    for (const dns of ['two words.example.com', 'é.example.com']) {
+      expect(() => createCsr({ subject: [['CN', 'x']], dnsNames: [dns] }, privateKey)).toThrow(
+        `"${dns}" is not a DNS name`,
+      );
+    }
   });
 });

@@ -174,6 +174,18 @@ describe('createMangopayResolver', () => {
     }
   });
 
+  it('keeps the source’s own warnings on the credentials, as core’s resolver does', async () => {
+    const own: Finding = {
+      code: 'KEY_FILE_PERMISSIONS',
+      severity: 'warning',
+      field: 'key',
+      message: 'the key file is readable by its group',
+      fix: 'chmod 600 it',
+    };
+    const r = resolver({ source: { ...swappable(good).source, warnings: [own] }, ...SANDBOX });
+    expect((await r.credentials()).findings).toContainEqual(own);
+  });
+
   it('refuses a missing source or identity with INVALID_OPTION', () => {
     expect(() => createMangopayResolver({ source: undefined as never, ...SANDBOX })).toThrow(
       expect.objectContaining({ code: 'INVALID_OPTION' }),

@@ -10,7 +10,6 @@ import {
   createTlsResolver,
   type Finding,
   loadCredentials,
-  MtlsError,
   type SourceContext,
   sourceFromReference,
   type TlsResolver,
@@ -77,6 +76,10 @@ function checkedSource(
     get kind() {
       return inner.current()?.kind ?? 'static';
     },
+    // What core puts on the credentials after each load (e.g. a group-readable key file).
+    get warnings() {
+      return inner.current()?.warnings;
+    },
     async load(ctx?: SourceContext): Promise<CredentialMaterial> {
       const source = await inner.get();
       const material = await source.load(ctx);
@@ -120,17 +123,6 @@ function checkedSource(
         stopped = true;
         stop?.();
       };
-    },
-    async store(material, storeOptions) {
-      const source = await inner.get();
-      if (typeof source.store !== 'function') {
-        throw new MtlsError(
-          'INVALID_OPTION',
-          `${source.id} cannot store a new version; write it with your vault's own tools.`,
-          { sourceId: source.id },
-        );
-      }
-      return source.store(material, storeOptions);
     },
     // The resolver closes only sources it made from a reference; this one it was given, so the
     // caller (createMangopayResolver) closes it with the resolver.

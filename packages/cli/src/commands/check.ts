@@ -10,12 +10,13 @@ import type { PeerCertificate, TLSSocket } from 'node:tls';
 import tls from 'node:tls';
 import { createTlsResolver, type Finding } from '@mtlskit/core';
 import { redactText } from '@mtlskit/core/adapter';
+import { parseCertificateName } from '@mtlskit/mangopay';
 import { type CommandSpec, flag, integer, type Parsed, secretFromEnv, str, UsageError } from '../args.js';
 import { EXIT } from '../exit.js';
 import { findingsText, isoDate, oneLine, table } from '../format.js';
 import { type CliIo, pathFrom } from '../io.js';
 import { type LoadedCredential, loadForInspection } from '../load.js';
-import { environmentOfHost, environmentOfName, mangopayHost } from '../mangopay.js';
+import { environmentOfHost, mangopayHost } from '../mangopay.js';
 import { type Diagnosis, diagnose } from '../tls-alerts.js';
 
 export const spec: CommandSpec = {
@@ -194,7 +195,8 @@ function mangopayWarnings(url: URL, leaf: X509Certificate): string[] {
     );
   }
   const hostEnv = environmentOfHost(url.hostname);
-  const certEnv = environmentOfName(/^CN=(.*)$/m.exec(leaf.subject)?.[1]);
+  const commonName = /^CN=(.*)$/m.exec(leaf.subject)?.[1];
+  const certEnv = commonName === undefined ? undefined : parseCertificateName(commonName)?.environment;
   if (hostEnv !== undefined && certEnv !== undefined && hostEnv !== certEnv) {
     warnings.push(
       `The certificate is named for Mangopay ${certEnv} but ${url.hostname} is ${hostEnv}: each environment accepts only its own certificates.`,

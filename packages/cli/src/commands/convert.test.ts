@@ -32,27 +32,50 @@ async function pemPair(): Promise<string> {
   });
 }
 
+/** `convert --to p12` of the files pemPair writes (certificate.pem, private.key) to `out`, then `more`. */
+const toP12 = (out: string, ...more: string[]) => [
+  'convert',
+  '--to',
+  'p12',
+  '--cert',
+  'certificate.pem',
+  '--key',
+  'private.key',
+  '--out',
+  out,
+  ...more,
+];
+
+/** What `openssl pkcs12 -info` prints about a file (stderr and stdout), after checking it succeeded. */
+async function opensslInfo(p12: string): Promise<string> {
+  const info = await runOpenssl(['pkcs12', '-in', p12, '-info', '-noout', '-passin', 'env:P12'], {
+    env: { P12: PASS },
+  });
+  expect(info.code, info.stderr).toBe(0);
+  return info.stderr + info.stdout;
+}
+
+/** What `keytool -list` prints about a file, after checking it succeeded. */
+function keytoolList(p12: string): string {
+  const list = spawnSync(
+    'keytool',
+    ['-list', '-keystore', p12, '-storetype', 'PKCS12', '-storepass:env', 'P12'],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, P12: PASS },
+    },
+  );
+  expect(list.status, list.stderr).toBe(0);
+  return list.stdout;
+}
+
 describe('mtlskit convert --to p12', () => {
   it('writes a modern PKCS#12 (AES-256, PBKDF2) that core, Node, openssl and keytool read, mode 0600', async () => {
     const dir = await pemPair();
-    const r = await cli(
-      [
-        'convert',
-        '--to',
-        'p12',
-        '--cert',
-        'certificate.pem',
-        '--chain',
-        'chain.pem',
-        '--key',
-        'private.key',
-        '--out',
-        'client.p12',
-        '--out-passphrase-env',
-        'P12',
-      ],
-      { cwd: dir, env: { P12: PASS } },
-    );
+    const r = await cli(toP12('client.p12', '--chain', 'chain.pem', '--out-passphrase-env', 'P12'), {
+      cwd: dir,
+      env: { P12: PASS },
+    });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^Encryption\s+PBES2 AES-256-CBC PBKDF2-HMAC-SHA256, HMAC-SHA256 MAC$/m);
@@ -73,86 +96,39 @@ describe('mtlskit convert --to p12', () => {
       fingerprint256: leaf.fingerprint256,
     });
     if (hasOpenssl()) {
-      const info = await runOpenssl(['pkcs12', '-in', p12, '-info', '-noout', '-passin', 'env:P12'], {
-        env: { P12: PASS },
-      });
-      expect(info.code, info.stderr).toBe(0);
-      expect(info.stderr + info.stdout).toMatch(
-        /Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC, Iteration 2048, PRF hmacWithSHA256/,
-      );
-      expect(info.stderr + info.stdout).toMatch(/MAC: sha256/);
+      const info = await opensslInfo(p12);
+      expect(info).toMatch(/Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC, Iteration 2048, PRF hmacWithSHA256/);
+      expect(info).toMatch(/MAC: sha256/);
     }
     if (keytool) {
-      const list = spawnSync(
-        'keytool',
-        ['-list', '-keystore', p12, '-storetype', 'PKCS12', '-storepass:env', 'P12'],
-        { encoding: 'utf8', env: { ...process.env, P12: PASS } },
-      );
-      expect(list.status, list.stderr).toBe(0);
-      expect(list.stdout).toMatch(/client-9\.sandbox\.mangopay\.com, .*PrivateKeyEntry/);
+      expect(keytoolList(p12)).toMatch(/client-9\.sandbox\.mangopay\.com, .*PrivateKeyEntry/);
     }
   });
 
   it('writes a legacy 3DES / SHA-1 PKCS#12 with --legacy, readable by Node, openssl and keytool', async () => {
     const dir = await pemPair();
-    const r = await cli(
-      [
-        'convert',
-        '--to',
-        'p12',
-        '--legacy',
-        '--cert',
-        'certificate.pem',
-        '--key',
-        'private.key',
-        '--out',
-        'old.p12',
-        '--out-passphrase-env',
-        'P12',
-        '--name',
-        'mangopay',
-      ],
-      { cwd: dir, env: { P12: PASS } },
-    );
+    const r = await cli(toP12('old.p12', '--legacy', '--out-passphrase-env', 'P12', '--name', 'mangopay'), {
+      cwd: dir,
+      env: { P12: PASS },
+    });
     expect(r.code).toBe(0);
-    const bytes = await readFile(join(dir, 'old.p12'));
+    const p12 = join(dir, 'old.p12');
+    const bytes = await readFile(p12);
     expect(decodeMaterial({ pfx: bytes, passphrase: PASS }).leaf.fingerprint256).toBe(leaf.fingerprint256);
     expect(() => tls.createSecureContext({ pfx: bytes, passphrase: PASS })).not.toThrow();
     if (hasOpenssl()) {
-      const info = await runOpenssl(['pkcs12', '-in', 'old.p12', '-info', '-noout', '-passin', 'env:P12'], {
-        cwd: dir,
-        env: { P12: PASS },
-      });
-      expect(info.code, info.stderr).toBe(0);
-      expect(info.stderr + info.stdout).toMatch(
-        /Shrouded Keybag: pbeWithSHA1And3-KeyTripleDES-CBC, Iteration 2048/,
-      );
-      expect(info.stderr + info.stdout).toMatch(/MAC: sha1/);
+      const info = await opensslInfo(p12);
+      expect(info).toMatch(/Shrouded Keybag: pbeWithSHA1And3-KeyTripleDES-CBC, Iteration 2048/);
+      expect(info).toMatch(/MAC: sha1/);
     }
     if (keytool) {
-      const list = spawnSync(
-        'keytool',
-        ['-list', '-keystore', join(dir, 'old.p12'), '-storetype', 'PKCS12', '-storepass:env', 'P12'],
-        { encoding: 'utf8', env: { ...process.env, P12: PASS } },
-      );
-      expect(list.status, list.stderr).toBe(0);
-      expect(list.stdout).toMatch(/^mangopay, .*PrivateKeyEntry/m);
+      expect(keytoolList(p12)).toMatch(/^mangopay, .*PrivateKeyEntry/m);
     }
   });
 
   it('needs a password unless --insecure, and never overwrites without --force', async () => {
     const dir = await pemPair();
-    const base = [
-      'convert',
-      '--to',
-      'p12',
-      '--cert',
-      'certificate.pem',
-      '--key',
-      'private.key',
-      '--out',
-      'c.p12',
-    ];
+    const base = toP12('c.p12');
     const noPass = await cli(base, { cwd: dir });
     expect(noPass.code).toBe(2);
     expect(noPass.stderr).toMatch(/needs a password: give --out-passphrase-env VAR \(or --insecure/);
@@ -169,21 +145,7 @@ describe('mtlskit convert --to p12', () => {
   it('refuses a key that does not belong to the certificate (exit 1)', async () => {
     const other = await (await TestCA.create()).issueClient();
     const dir = await withFiles({ 'certificate.pem': leaf.certPem, 'private.key': other.keyPem });
-    const r = await cli(
-      [
-        'convert',
-        '--to',
-        'p12',
-        '--cert',
-        'certificate.pem',
-        '--key',
-        'private.key',
-        '--out',
-        'x.p12',
-        '--insecure',
-      ],
-      { cwd: dir },
-    );
+    const r = await cli(toP12('x.p12', '--insecure'), { cwd: dir });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/KEY_MISMATCH/);
   });
@@ -195,23 +157,7 @@ describe('mtlskit convert --to p12', () => {
       'private.key': leaf.keyPem,
       'chain.pem': stray.certPem,
     });
-    const r = await cli(
-      [
-        'convert',
-        '--to',
-        'p12',
-        '--cert',
-        'certificate.pem',
-        '--chain',
-        'chain.pem',
-        '--key',
-        'private.key',
-        '--out',
-        'x.p12',
-        '--insecure',
-      ],
-      { cwd: dir },
-    );
+    const r = await cli(toP12('x.p12', '--chain', 'chain.pem', '--insecure'), { cwd: dir });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/CHAIN_INVALID/);
   });
@@ -258,23 +204,7 @@ describe('mtlskit convert --to pem', () => {
     const leak = leakCheck([leaf.keyPem, leaf.keyDer, PASS]);
     const dir = await pemPair();
     const outputs = [
-      await cli(
-        [
-          'convert',
-          '--to',
-          'p12',
-          '--cert',
-          'certificate.pem',
-          '--key',
-          'private.key',
-          '--out',
-          'a.p12',
-          '--out-passphrase-env',
-          'P',
-          '--json',
-        ],
-        { cwd: dir, env: { P: PASS } },
-      ),
+      await cli(toP12('a.p12', '--out-passphrase-env', 'P', '--json'), { cwd: dir, env: { P: PASS } }),
       await cli(['convert', '--to', 'pem', 'a.p12', '--passphrase-env', 'P', '--out', 'pem'], {
         cwd: dir,
         env: { P: 'wrong-password-1' },

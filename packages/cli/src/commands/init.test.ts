@@ -25,12 +25,41 @@ function requestInfo(der: Buffer): Buffer {
   return inner.subarray(0, head + len);
 }
 
+/**
+ * The CSR Mangopay's guide has OpenSSL make with the key init wrote in `dir`, for `commonName`
+ * (DER; OPENSSL_CONF empty so no local configuration adds to it).
+ */
+async function opensslCsr(dir: string, commonName: string): Promise<Buffer> {
+  const ossl = await runOpenssl(
+    [
+      'req',
+      '-new',
+      '-key',
+      'private.key',
+      '-outform',
+      'DER',
+      '-out',
+      'openssl.der',
+      '-subj',
+      `/CN=${commonName}/O=Mangopay/C=LU`,
+      '-addext',
+      `subjectAltName=DNS:${commonName}`,
+      '-addext',
+      'extendedKeyUsage=clientAuth',
+    ],
+    { cwd: dir, env: { OPENSSL_CONF: '/dev/null' } },
+  );
+  expect(ossl.code, ossl.stderr).toBe(0);
+  return readFile(join(dir, 'openssl.der'));
+}
+
 describe('mtlskit init', () => {
   it('writes private.key (mode 0600) and a CSR that is byte for byte what Mangopay’s OpenSSL commands produce', async () => {
     const dir = await tempDir();
     const r = await cli(['init', '--client-id', 'myplatform', '--out', dir]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^Subject\s+CN=myplatform\.sandbox\.mangopay\.com, O=Mangopay, C=LU$/m);
+    expect(r.stdout).toContain(`--url https://api-mtls.sandbox.mangopay.com/v2.01/`);
     const keyPath = join(dir, 'private.key');
     expect((await stat(keyPath)).mode & 0o777).toBe(0o600);
     const csrPem = await readFile(join(dir, 'certificate.csr'), 'utf8');
@@ -59,28 +88,9 @@ describe('mtlskit init', () => {
     );
     expect(text.stdout).toMatch(/X509v3 Extended Key Usage: \n\s+TLS Web Client Authentication/);
     expect(text.stdout).toMatch(/Signature Algorithm: sha256WithRSAEncryption/);
-    const ossl = await runOpenssl(
-      [
-        'req',
-        '-new',
-        '-key',
-        'private.key',
-        '-outform',
-        'DER',
-        '-out',
-        'openssl.der',
-        '-subj',
-        '/CN=myplatform.sandbox.mangopay.com/O=Mangopay/C=LU',
-        '-addext',
-        'subjectAltName=DNS:myplatform.sandbox.mangopay.com',
-        '-addext',
-        'extendedKeyUsage=clientAuth',
-      ],
-      { cwd: dir, env: { OPENSSL_CONF: '/dev/null' } },
-    );
-    expect(ossl.code, ossl.stderr).toBe(0);
+    const ossl = await opensslCsr(dir, 'myplatform.sandbox.mangopay.com');
     // RSA PKCS#1 v1.5 signatures are deterministic: the same key gives the very same CSR.
-    expect(derOf(csrPem).equals(await readFile(join(dir, 'openssl.der')))).toBe(true);
+    expect(derOf(csrPem).equals(ossl)).toBe(true);
   });
 
   it('uses the production name with --production, and EC P-256 with the same encoding as openssl', async () => {
@@ -103,29 +113,10 @@ describe('mtlskit init', () => {
       encrypted: false,
     });
     if (!hasOpenssl()) return;
-    const ossl = await runOpenssl(
-      [
-        'req',
-        '-new',
-        '-key',
-        'private.key',
-        '-outform',
-        'DER',
-        '-out',
-        'openssl.der',
-        '-subj',
-        '/CN=acme.prod.mangopay.com/O=Mangopay/C=LU',
-        '-addext',
-        'subjectAltName=DNS:acme.prod.mangopay.com',
-        '-addext',
-        'extendedKeyUsage=clientAuth',
-      ],
-      { cwd: dir, env: { OPENSSL_CONF: '/dev/null' } },
-    );
-    expect(ossl.code, ossl.stderr).toBe(0);
+    const ossl = await opensslCsr(dir, 'acme.prod.mangopay.com');
     // ECDSA signatures are randomised: compare what is signed.
     const ours = requestInfo(derOf(await readFile(join(dir, 'certificate.csr'), 'utf8')));
-    expect(ours.equals(requestInfo(await readFile(join(dir, 'openssl.der'))))).toBe(true);
+    expect(ours.equals(requestInfo(ossl))).toBe(true);
   });
 
   it('refuses to overwrite a key unless --force', async () => {

@@ -2,12 +2,14 @@
 // to hand to the CA. Mangopay naming by default; --subject/--san for any other CA.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { MangopayCsrPreset, MangopayEnvironment } from '@mtlskit/mangopay';
 import { type CommandSpec, flag, list, type Parsed, secretFromEnv, str, UsageError } from '../args.js';
+import { createKeyAndCsr, createKeyAndMangopayCsr } from '../csr.js';
 import { EXIT } from '../exit.js';
 import { refuseOverwrite, writeNewFile } from '../files.js';
 import { table } from '../format.js';
 import { type CliIo, pathFrom } from '../io.js';
-import { CLIENT_ID, MANGOPAY_MTLS_BASE_URL, mangopayIdentity } from '../mangopay.js';
+import { csrNameOf, mangopayPreset } from '../mangopay.js';
 import { KEY_TYPES, type KeyType, parseSan, parseSubject } from '../names.js';
 
 export const KEY_FILE = 'private.key';
@@ -80,7 +82,7 @@ function keyTypeOf(parsed: Parsed): KeyType {
 function requestOf(parsed: Parsed): {
   subject: [string, string][];
   san: string[];
-  mangopay?: 'sandbox' | 'production';
+  mangopay?: { environment: MangopayEnvironment; preset: MangopayCsrPreset };
 } {
   const clientId = str(parsed, 'client-id');
   const subject = str(parsed, 'subject');
@@ -89,16 +91,11 @@ function requestOf(parsed: Parsed): {
     throw new UsageError('Give --client-id (Mangopay naming) or --subject (any CA), not both.');
   }
   if (clientId !== undefined) {
-    if (!CLIENT_ID.test(clientId)) {
-      throw new UsageError(
-        `--client-id "${clientId}" is not a Mangopay ClientId (letters, digits, - and _; it becomes a DNS name).`,
-      );
-    }
+    const production = flag(parsed, 'production');
+    const preset = mangopayPreset(clientId, production);
     if (san.length > 0)
       throw new UsageError('--san goes with --subject; with --client-id the SAN is the Mangopay name.');
-    const environment = flag(parsed, 'production') ? 'production' : 'sandbox';
-    const id = mangopayIdentity(clientId, environment);
-    return { subject: id.subject, san: [`DNS:${id.dnsName}`], mangopay: environment };
+    return { ...csrNameOf(preset), mangopay: { environment: production ? 'production' : 'sandbox', preset } };
   }
   if (subject === undefined)
     throw new UsageError('Give --client-id ID (Mangopay) or --subject DN (any other CA).');
@@ -127,13 +124,9 @@ export async function run(parsed: Parsed, io: CliIo): Promise<number> {
   const force = flag(parsed, 'force');
   await refuseOverwrite([keyPath], force, 'It may be the key of a certificate in use');
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  // The X.509 library loads only when a CSR is made: help and usage errors stay fast.
-  const { createKeyAndCsr } = await import('../csr.js');
-  const { privateKey, csrPem } = await createKeyAndCsr({
-    keyType,
-    subject: request.subject,
-    san: request.san,
-  });
+  const { privateKey, csrPem } = request.mangopay
+    ? await createKeyAndMangopayCsr(keyType, request.mangopay.preset)
+    : await createKeyAndCsr({ keyType, subject: request.subject, san: request.san });
   const keyPem = privateKey.export(
     passphrase === undefined
       ? { type: 'pkcs8', format: 'pem' }
@@ -152,9 +145,9 @@ export async function run(parsed: Parsed, io: CliIo): Promise<number> {
   }
   const next = request.mangopay
     ? [
-        `1. In the Mangopay Dashboard (${request.mangopay}), request an mTLS certificate with ${csrPath}.`,
+        `1. In the Mangopay Dashboard (${request.mangopay.environment}), request an mTLS certificate with ${csrPath}.`,
         `2. Save the certificate it gives you as ${join(dir, 'certificate.pem')}.`,
-        `3. Check it: mtlskit inspect ${dir}   then   mtlskit check --source file:${dir} --url ${MANGOPAY_MTLS_BASE_URL[request.mangopay]}/v2.01/`,
+        `3. Check it: mtlskit inspect ${dir}   then   mtlskit check --source file:${dir} --url ${request.mangopay.preset.baseUrl}/v2.01/`,
         `4. Store it for your app (e.g. mtlskit put aws-sm://… --from ${dir}), or Base64 it: mtlskit encode ${join(dir, 'certificate.pem')}`,
       ]
     : [

@@ -214,7 +214,7 @@ describe('mtlskit inspect', () => {
     expect(net.offLoopback()).toEqual([]);
   });
 
-  it('exits 2 for usage errors: bad reference, unknown option, bad --warn-days, both --source and FILE, unset passphrase variable', async () => {
+  it('exits 2 for usage errors: bad reference, unknown option, bad --warn-days, both --source and FILE, unset passphrase variable, bad --client-id', async () => {
     const cases: [string[], RegExp][] = [
       [['inspect', '--source', 'nosuchscheme://x'], /INVALID_REFERENCE|ADAPTER_NOT_INSTALLED/],
       [['inspect', '--bogus'], /Unknown option '--bogus'/],
@@ -225,6 +225,7 @@ describe('mtlskit inspect', () => {
         /looks like a reference, not a file: write --source aws-sm:\/\/prod\/mtls/,
       ],
       [['inspect', 'x.p12', '--passphrase-env', 'NOT_SET_ANYWHERE'], /NOT_SET_ANYWHERE, which is not set/],
+      [['inspect', '--client-id', 'a.b'], /--client-id "a\.b" is not a Mangopay ClientId/],
     ];
     for (const [args, message] of cases) {
       const r = await cli(args);

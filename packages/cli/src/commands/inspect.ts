@@ -19,7 +19,7 @@ import {
 } from '../format.js';
 import { type CliIo, pathFrom } from '../io.js';
 import { type LoadedCredential, loadForInspection } from '../load.js';
-import { mangopayIdentity } from '../mangopay.js';
+import { mangopayPreset } from '../mangopay.js';
 
 export const spec: CommandSpec = {
   name: 'inspect',
@@ -199,21 +199,15 @@ export async function run(parsed: Parsed, io: CliIo): Promise<number> {
   const clientId = str(parsed, 'client-id');
   if (clientId === undefined && flag(parsed, 'production'))
     throw new UsageError('--production goes with --client-id.');
-  const identity =
-    clientId === undefined
-      ? undefined
-      : mangopayIdentity(clientId, flag(parsed, 'production') ? 'production' : 'sandbox');
+  const preset = clientId === undefined ? undefined : mangopayPreset(clientId, flag(parsed, 'production'));
   const passphrase = secretFromEnv(parsed, 'passphrase-env', io.env);
   const loaded = await loadForInspection(
     {
       ...(reference !== undefined && { reference }),
       ...(file !== undefined && { file }),
       ...(passphrase !== undefined && { passphrase }),
-      ...(identity !== undefined && {
-        expectedIdentity: {
-          subject: identity.subject.map(([k, v]) => `${k}=${v}`).join(', '),
-          dnsName: identity.dnsName,
-        },
+      ...(preset !== undefined && {
+        expectedIdentity: { subject: preset.subjectText, dnsName: preset.commonName },
       }),
       warnDays,
     },

@@ -1,4 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { awsSecretsManagerSource } from '@mtlskit/aws';
 import { createTlsResolver, MtlsError } from '@mtlskit/core';
@@ -31,6 +31,11 @@ const AWS_ENV = {
 };
 const NAME = 'CN=client-42.sandbox.mangopay.com, O=Mangopay, C=LU';
 const DNS = 'client-42.sandbox.mangopay.com';
+/** Another ClientId's name, for a certificate the CA issues under a name other than the CSR's. */
+const OTHER_NAME = {
+  subject: 'CN=client-43.sandbox.mangopay.com',
+  dnsNames: ['client-43.sandbox.mangopay.com'],
+};
 
 let aws: AwsSecretsManagerEmulator;
 let net: ReturnType<typeof trackConnections>;
@@ -59,6 +64,14 @@ const ref = (name: string) => `aws-sm://${name}?region=eu-west-1&endpoint=${aws.
 const seed = (name: string) =>
   aws.putSecret(name, JSON.stringify({ cert: old.fullChainPem, key: old.keyPem, ca: server.caPem }));
 const renew = (args: string[]) => cli(['renew', ...args], { env: AWS_ENV });
+/** `mtlskit check --pending` of a secret against `url` (the test server by default). */
+const checkPending = (name: string, url = server.url, ...more: string[]) =>
+  cli(['check', '--source', ref(name), '--pending', '--url', url, ...more], { env: AWS_ENV });
+/** The emulated secret `name`, read through the AWS adapter as an application would. */
+const sourceOf = (name: string) =>
+  awsSecretsManagerSource({ secretId: name, region: 'eu-west-1', endpoint: aws.url, maxAttempts: 1 });
+/** A PEM (or any text) written to a temporary cert.pem, for --cert. */
+const certFile = async (pem: string) => join(await withFiles({ 'cert.pem': pem }), 'cert.pem');
 /** The version holding `label`, and what it stores, as the emulator sees it. */
 const labelled = (name: string, label: string) => aws.secrets.get(name, { label });
 const pendingKeyPem = (name: string): string =>
@@ -67,12 +80,7 @@ const pendingKeyPem = (name: string): string =>
 /** Requests the testkit server one after another through a resolver's agent until stopped. */
 function continuousClient(reference: string) {
   const resolver = createTlsResolver({
-    source: awsSecretsManagerSource({
-      secretId: reference,
-      region: 'eu-west-1',
-      endpoint: aws.url,
-      maxAttempts: 1,
-    }),
+    source: sourceOf(reference),
     refreshIntervalMs: 50,
     jitter: 0,
   });
@@ -131,15 +139,13 @@ describe('mtlskit renew (AWS Secrets Manager emulator)', () => {
       expect(labelled('app/mtls', 'AWSPENDING')!.id).toBe(started.pendingVersion);
       expect(labelled('app/mtls', 'AWSCURRENT')!.value).toContain(old.certPem.trim().split('\n')[1]);
       expect(Object.keys(JSON.parse(String(labelled('app/mtls', 'AWSPENDING')!.value)))).toEqual(['key']);
-      expect(started).toMatchObject({ subject: NAME.replace(/, /g, ', '), subjectAltName: `DNS:${DNS}` });
+      expect(started).toMatchObject({ subject: NAME, subjectAltName: `DNS:${DNS}` });
       // Nothing but the CSR reached the disk.
       expect(await readdir(dir)).toEqual(['renewal.csr']);
       const csr = await readFile(csrFile, 'utf8');
 
       // Before the certificate is in, the pending version cannot be checked nor promoted.
-      const early = await cli(['check', '--source', ref('app/mtls'), '--pending', '--url', server.url], {
-        env: AWS_ENV,
-      });
+      const early = await checkPending('app/mtls');
       outputs.push(early);
       expect(early.code).toBe(1);
       expect(early.stderr).toMatch(/MISSING_FIELD/);
@@ -149,13 +155,12 @@ describe('mtlskit renew (AWS Secrets Manager emulator)', () => {
       expect(earlyPromote.stderr).toMatch(/MISSING_FIELD.*renew complete/);
 
       const signed = await ca.signCsr(csr, { validForSeconds: 365 * 86_400 });
-      const certDir = await withFiles({ 'certificate.pem': signed.fullChainPem });
       const complete = await renew([
         'complete',
         '--source',
         ref('app/mtls'),
         '--cert',
-        join(certDir, 'certificate.pem'),
+        await certFile(signed.fullChainPem),
         '--json',
       ]);
       outputs.push(complete);
@@ -166,10 +171,7 @@ describe('mtlskit renew (AWS Secrets Manager emulator)', () => {
 
       // A real handshake with the pending credential; running clients still use the old one.
       const requestsBefore = server.requests.length;
-      const check = await cli(
-        ['check', '--source', ref('app/mtls'), '--pending', '--url', `${server.url}/check`, '--json'],
-        { env: AWS_ENV },
-      );
+      const check = await checkPending('app/mtls', `${server.url}/check`, '--json');
       outputs.push(check);
       expect(check.code, check.stderr).toBe(0);
       expect(JSON.parse(check.stdout)).toMatchObject({
@@ -221,40 +223,26 @@ describe('mtlskit renew (AWS Secrets Manager emulator)', () => {
     const otherCsr = (await renewOf('refuse/other')).csrPem;
     const cases: [string, string, RegExp][] = [
       ['another key', (await ca.signCsr(otherCsr)).certPem, /KEY_MISMATCH/],
-      [
-        'another name',
-        (
-          await ca.signCsr(csr, {
-            subject: 'CN=client-43.sandbox.mangopay.com',
-            dnsNames: ['client-43.sandbox.mangopay.com'],
-          })
-        ).certPem,
-        /IDENTITY_MISMATCH/,
-      ],
+      ['another name', (await ca.signCsr(csr, OTHER_NAME)).certPem, /IDENTITY_MISMATCH/],
       ['no clientAuth', (await ca.signCsr(csr, { clientAuth: false })).certPem, /NO_CLIENT_AUTH/],
       ['not a certificate', 'hello, not a certificate', /DECODE_FAILED/],
     ];
     const leaks = leakCheck([old.keyPem, pendingKeyPem('refuse/mtls')]);
     for (const [what, pem, code] of cases) {
-      const dir = await withFiles({ 'cert.pem': pem });
-      const r = await renew(['complete', '--source', ref('refuse/mtls'), '--cert', join(dir, 'cert.pem')]);
+      const r = await renew(['complete', '--source', ref('refuse/mtls'), '--cert', await certFile(pem)]);
       expect(r.code, what).toBe(1);
       expect(r.stderr, what).toMatch(code);
       leaks.checkText(r.stderr + r.stdout, what);
       expect(labelled('refuse/mtls', 'AWSPENDING')!.id, what).toBe(pendingVersion);
     }
     // The expected name can be given: the same certificate of another name is then accepted.
-    const renamed = await ca.signCsr(csr, {
-      subject: 'CN=client-43.sandbox.mangopay.com',
-      dnsNames: ['client-43.sandbox.mangopay.com'],
-    });
-    const dir = await withFiles({ 'cert.pem': renamed.certPem });
+    const renamed = await ca.signCsr(csr, OTHER_NAME);
     const ok = await renew([
       'complete',
       '--source',
       ref('refuse/mtls'),
       '--cert',
-      join(dir, 'cert.pem'),
+      await certFile(renamed.certPem),
       '--client-id',
       'client-43',
     ]);
@@ -263,15 +251,19 @@ describe('mtlskit renew (AWS Secrets Manager emulator)', () => {
 
   it('refuses promote of another version, rollback without a previous version, and complete without a pending one (exit 4)', async () => {
     seed('none/mtls');
-    const complete = await renew(['complete', '--source', ref('none/mtls'), '--cert', await certFile()]);
+    const complete = await renew([
+      'complete',
+      '--source',
+      ref('none/mtls'),
+      '--cert',
+      await certFile(old.certPem),
+    ]);
     expect(complete.code).toBe(4);
     expect(complete.stderr).toMatch(/SOURCE_NOT_FOUND.*no pending version.*renew start/);
     const rollback = await renew(['rollback', '--source', ref('none/mtls')]);
     expect(rollback.code).toBe(4);
     expect(rollback.stderr).toMatch(/SOURCE_NOT_FOUND.*no previous version/);
-    const check = await cli(['check', '--source', ref('none/mtls'), '--pending', '--url', server.url], {
-      env: AWS_ENV,
-    });
+    const check = await checkPending('none/mtls');
     for (const r of [complete, rollback, check])
       leakCheck([old.keyPem]).checkText(r.stdout + r.stderr, 'refusal');
     expect(check.code).toBe(4);
@@ -279,9 +271,9 @@ describe('mtlskit renew (AWS Secrets Manager emulator)', () => {
 
     const { csrPem } = await renewOf('none/mtls');
     const signed = await ca.signCsr(csrPem);
-    const dir = await withFiles({ 'cert.pem': signed.certPem });
     expect(
-      (await renew(['complete', '--source', ref('none/mtls'), '--cert', join(dir, 'cert.pem')])).code,
+      (await renew(['complete', '--source', ref('none/mtls'), '--cert', await certFile(signed.certPem)]))
+        .code,
     ).toBe(0);
     const wrong = await renew(['promote', '--source', ref('none/mtls'), '--version', 'not-the-pending-one']);
     expect(wrong.code).toBe(4);
@@ -338,8 +330,8 @@ describe('mtlskit renew (AWS Secrets Manager emulator)', () => {
     ]);
     expect(start.code, start.stderr).toBe(0);
     const signed = await ca.signCsr(JSON.parse(start.stdout).csr);
-    const dir = await withFiles({ 'cert.pem': signed.certPem });
-    const unnamed = await renew(['complete', '--source', ref('first/mtls'), '--cert', join(dir, 'cert.pem')]);
+    const cert = await certFile(signed.certPem);
+    const unnamed = await renew(['complete', '--source', ref('first/mtls'), '--cert', cert]);
     expect(unnamed.code).toBe(2);
     expect(unnamed.stderr).toMatch(/INVALID_OPTION.*say which name it must carry/);
     const named = await renew([
@@ -347,7 +339,7 @@ describe('mtlskit renew (AWS Secrets Manager emulator)', () => {
       '--source',
       ref('first/mtls'),
       '--cert',
-      join(dir, 'cert.pem'),
+      cert,
       '--subject',
       'CN=first.example.com',
       '--san',
@@ -383,7 +375,6 @@ describe('mtlskit renew (AWS Secrets Manager emulator)', () => {
     ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^-----BEGIN CERTIFICATE REQUEST-----/);
-    const { stat } = await import('node:fs/promises');
     expect((await stat(join(dir, 'new.key'))).mode & 0o777).toBe(0o600);
     expect(await readFile(join(dir, 'new.key'), 'utf8')).toBe(pendingKeyPem('keyout/mtls'));
     leakCheck([pendingKeyPem('keyout/mtls')]).checkText(r.stdout + r.stderr, 'start output');
@@ -393,12 +384,7 @@ describe('mtlskit renew (AWS Secrets Manager emulator)', () => {
 describe('@mtlskit/cli/renewal (library)', () => {
   it('runs the same steps on a source object; results and errors carry no key', async () => {
     seed('lib/mtls');
-    const source = awsSecretsManagerSource({
-      secretId: 'lib/mtls',
-      region: 'eu-west-1',
-      endpoint: aws.url,
-      maxAttempts: 1,
-    });
+    const source = sourceOf('lib/mtls');
     try {
       const started = await startRenewal(source);
       expect(started.identity).toEqual({
@@ -443,12 +429,7 @@ describe('@mtlskit/cli/renewal (library)', () => {
 /** Starts a renewal of a fresh secret through the library (for a CSR of another key). */
 async function renewOf(name: string) {
   seed(name);
-  const source = awsSecretsManagerSource({
-    secretId: name,
-    region: 'eu-west-1',
-    endpoint: aws.url,
-    maxAttempts: 1,
-  });
+  const source = sourceOf(name);
   try {
     return await startRenewal(source);
   } finally {
@@ -458,9 +439,4 @@ async function renewOf(name: string) {
 
 function pendingKeyOfCurrent(name: string): string {
   return JSON.parse(String(labelled(name, 'AWSCURRENT')!.value)).key as string;
-}
-
-async function certFile(): Promise<string> {
-  const dir = await withFiles({ 'cert.pem': old.certPem });
-  return join(dir, 'cert.pem');
 }

@@ -9,7 +9,7 @@ import { refuseOverwrite, writeNewFile } from '../files.js';
 import { table } from '../format.js';
 import { type CliIo, pathFrom } from '../io.js';
 import { sourceFor } from '../load.js';
-import { CLIENT_ID, mangopayIdentity } from '../mangopay.js';
+import { csrNameOf, mangopayPreset } from '../mangopay.js';
 import { KEY_TYPES, type KeyType, parseSan, parseSubject } from '../names.js';
 import type { RenewalIdentity } from '../renewal.js';
 
@@ -114,14 +114,10 @@ function identityOf(parsed: Parsed): RenewalIdentity | undefined {
   if (clientId !== undefined && subject !== undefined)
     throw new UsageError('Give --client-id (Mangopay naming) or --subject (any CA), not both.');
   if (clientId !== undefined) {
-    if (!CLIENT_ID.test(clientId))
-      throw new UsageError(
-        `--client-id "${clientId}" is not a Mangopay ClientId (letters, digits, - and _).`,
-      );
+    const preset = mangopayPreset(clientId, flag(parsed, 'production'));
     if (san.length > 0)
       throw new UsageError('--san goes with --subject; with --client-id the SAN is the Mangopay name.');
-    const id = mangopayIdentity(clientId, flag(parsed, 'production') ? 'production' : 'sandbox');
-    return { subject: id.subject, san: [`DNS:${id.dnsName}`] };
+    return csrNameOf(preset);
   }
   if (flag(parsed, 'production')) throw new UsageError('--production goes with --client-id.');
   if (subject === undefined) {
