@@ -2,6 +2,7 @@
 // Benchmarks import the built packages (run `npm run build` or `node scripts/setup.mjs` first) and
 // report ratios measured within one run, since this machine is shared and noisy.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import { fileURLToPath } from 'node:url';
 
 const DOC = fileURLToPath(new URL('../../docs/benchmarks.md', import.meta.url));
@@ -55,6 +56,19 @@ export async function interleaved(variants, rounds, perRound) {
     return ratios.length % 2 ? ratios[mid] : (ratios[mid - 1] + ratios[mid]) / 2;
   };
   return { wall: perCall(wall), cpu: perCall(cpu), medianRatio };
+}
+
+/** One GET through a node:https `agent`, the response read to its end. */
+export function httpsGet(url, agent) {
+  return new Promise((resolve, reject) => {
+    https
+      .get(url, { agent }, (res) => {
+        res.resume();
+        res.on('end', resolve);
+        res.on('error', reject);
+      })
+      .on('error', reject);
+  });
 }
 
 /** Formats nanoseconds for a table cell. */

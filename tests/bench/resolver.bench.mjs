@@ -9,7 +9,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { createTlsResolver } from '@mtlskit/core';
 import { startMtlsServer, TestCA } from '@mtlskit/testkit';
-import { fmtNs, interleaved, machine, measure, writeSection } from './lib.mjs';
+import { fmtNs, httpsGet as get, interleaved, machine, measure, writeSection } from './lib.mjs';
 
 // The undici the resolver itself uses, so both sides of the fetch comparison run the same code.
 const undici = createRequire(fileURLToPath(import.meta.resolve('@mtlskit/core')))('undici');
@@ -25,18 +25,6 @@ function gc() {
   v8.setFlagsFromString('--expose-gc');
   globalThis.gc = vm.runInNewContext('gc');
   return globalThis.gc();
-}
-
-function get(url, agent) {
-  return new Promise((resolve, reject) => {
-    https
-      .get(url, { agent }, (res) => {
-        res.resume();
-        res.on('end', resolve);
-        res.on('error', reject);
-      })
-      .on('error', reject);
-  });
 }
 
 /** ns per call (wall time) of each variant: ROUNDS rounds of PER_ROUND sequential calls, order alternating. */
