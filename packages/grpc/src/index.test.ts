@@ -233,4 +233,17 @@ describe('rotatingClient', () => {
     expect(create).toHaveBeenCalledTimes(1);
     await expect(unary(client, 'after close')).rejects.toThrow();
   });
+
+  it('a rotation still building its credentials when close() is called builds no client', async () => {
+    const { r, source, certs } = await setup();
+    const create = vi.fn((creds: grpc.ChannelCredentials) => new Echo(target, creds));
+    const client = await rotatingClient(r, create);
+    const secureContext = r.secureContext.bind(r);
+    vi.spyOn(r, 'secureContext').mockImplementationOnce(() => sleep(50).then(secureContext));
+    source.serve(certs[1] as IssuedCert);
+    await r.refresh();
+    client.close();
+    await sleep(100);
+    expect(create).toHaveBeenCalledTimes(1);
+  });
 });
