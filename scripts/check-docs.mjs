@@ -10,6 +10,9 @@
 // Snippets may use, without defining them, the placeholders declared in GLOBALS below (an app's
 // logger, its alerting, a resolver made earlier on the page): a snippet that defines one shadows it.
 // Usage: node scripts/check-docs.mjs [--list] [--files A.md B.md] (only those). Run `npm run build` first.
+// In turbo (//#check:docs) it depends on @mtlskit/tests#build, a task tests/ does not define: turbo
+// still runs its ^build, which builds exactly the packages tests/package.json depends on — the ones a
+// snippet can import — so a package added there is built first without naming it in turbo.json.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';

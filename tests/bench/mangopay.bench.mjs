@@ -9,46 +9,10 @@ import { createTlsResolver } from '@mtlskit/core';
 import { attachMangopay, mangopaySdkConfig } from '@mtlskit/mangopay';
 import { startMtlsServer, TestCA } from '@mtlskit/testkit';
 import Mangopay from 'mangopay4-nodejs-sdk';
-import { fmtNs, machine, writeSection } from './lib.mjs';
+import { fmtNs, interleaved, machine, writeSection } from './lib.mjs';
 
 const CLIENT_ID = 'benchclient';
 const API_KEY = 'bench-api-key';
-
-/**
- * Wall time and CPU time (this process: the SDK and the server, both sides of every handshake) in ns
- * per call of each variant: `rounds` rounds of `perRound` sequential calls, order alternating. CPU
- * time says what a call costs even when a loaded machine stretches the wall time with waiting.
- */
-async function interleaved(variants, rounds, perRound) {
-  const names = Object.keys(variants);
-  const wall = Object.fromEntries(names.map((k) => [k, 0]));
-  const cpu = Object.fromEntries(names.map((k) => [k, 0]));
-  const perRound_ = [];
-  for (const name of names) for (let i = 0; i < perRound; i++) await variants[name]();
-  for (let round = 0; round < rounds; round++) {
-    const times = {};
-    perRound_.push(times);
-    for (const name of round % 2 === 0 ? names : [...names].reverse()) {
-      const fn = variants[name];
-      const started = performance.now();
-      const cpuStarted = process.cpuUsage();
-      for (let i = 0; i < perRound; i++) await fn();
-      const used = process.cpuUsage(cpuStarted);
-      times[name] = performance.now() - started;
-      wall[name] += times[name];
-      cpu[name] += (used.user + used.system) / 1000;
-    }
-  }
-  const perCall = (totals) =>
-    Object.fromEntries(names.map((k) => [k, (totals[k] * 1e6) / (rounds * perRound)]));
-  /** The median over rounds of `a`'s time over `b`'s: each ratio compares calls made moments apart. */
-  const medianRatio = (a, b) => {
-    const ratios = perRound_.map((t) => t[a] / t[b]).sort((x, y) => x - y);
-    const mid = ratios.length >> 1;
-    return ratios.length % 2 ? ratios[mid] : (ratios[mid - 1] + ratios[mid]) / 2;
-  };
-  return { wall: perCall(wall), cpu: perCall(cpu), medianRatio };
-}
 
 // The stand-in: OAuth token for the bench account, then GET /v2.01/:clientId/clients.
 const body = (res, status, value) => {

@@ -9,7 +9,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { createTlsResolver } from '@mtlskit/core';
 import { startMtlsServer, TestCA } from '@mtlskit/testkit';
-import { fmtNs, machine, measure, writeSection } from './lib.mjs';
+import { fmtNs, httpsGet as get, interleaved, machine, measure, writeSection } from './lib.mjs';
 
 // The undici the resolver itself uses, so both sides of the fetch comparison run the same code.
 const undici = createRequire(fileURLToPath(import.meta.resolve('@mtlskit/core')))('undici');
@@ -27,33 +27,8 @@ function gc() {
   return globalThis.gc();
 }
 
-function get(url, agent) {
-  return new Promise((resolve, reject) => {
-    https
-      .get(url, { agent }, (res) => {
-        res.resume();
-        res.on('end', resolve);
-        res.on('error', reject);
-      })
-      .on('error', reject);
-  });
-}
-
-/** ns per call of each variant: ROUNDS rounds of PER_ROUND sequential calls, order alternating. */
-async function interleaved(variants) {
-  const names = Object.keys(variants);
-  const totals = Object.fromEntries(names.map((k) => [k, 0]));
-  for (const name of names) for (let i = 0; i < PER_ROUND; i++) await variants[name]();
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const name of round % 2 === 0 ? names : [...names].reverse()) {
-      const fn = variants[name];
-      const started = performance.now();
-      for (let i = 0; i < PER_ROUND; i++) await fn();
-      totals[name] += performance.now() - started;
-    }
-  }
-  return Object.fromEntries(names.map((k) => [k, (totals[k] * 1e6) / (ROUNDS * PER_ROUND)]));
-}
+/** ns per call (wall time) of each variant: ROUNDS rounds of PER_ROUND sequential calls, order alternating. */
+const perCall = async (variants) => (await interleaved(variants, ROUNDS, PER_ROUND)).wall;
 
 function countPooled(pool) {
   return Object.values(pool).reduce((sum, list) => sum + (list?.length ?? 0), 0);
@@ -78,15 +53,15 @@ const noKeepAlive = new https.Agent({ keepAlive: false, ...pem });
 const handDispatcher = new undici.Agent({ connect: { ...pem } });
 const agent = resolver.agent();
 
-const http1 = await interleaved({
+const http1 = await perCall({
   resolverAgent: () => get(url, agent),
   handAgent: () => get(url, handAgent),
 });
-const fetches = await interleaved({
+const fetches = await perCall({
   resolverFetch: () => resolver.fetch(url).then((res) => res.arrayBuffer()),
   handFetch: () => undici.fetch(url, { dispatcher: handDispatcher }).then((res) => res.arrayBuffer()),
 });
-const keepAliveOff = await interleaved({
+const keepAliveOff = await perCall({
   resolverAgent: () => get(url, agent),
   noKeepAlive: () => get(url, noKeepAlive),
 });

@@ -11,7 +11,7 @@ import {
   type TlsResolver,
 } from '@mtlskit/core';
 import { type IssuedCert, TestCA } from '@mtlskit/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { channelCredentials, rotatingClient } from './index.js';
 
 interface EchoReply {
@@ -196,5 +196,54 @@ describe('rotatingClient', () => {
     for (const fps of byConnection.values()) expect(fps.size).toBe(1);
     client.close();
     await expect(unary(client, 'after close')).rejects.toThrow();
+  });
+
+  it('refuses a create that is not a function', async () => {
+    const { r } = await setup();
+    await expect(rotatingClient(r, {} as never)).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+  });
+
+  it('a rotation whose credentials cannot be built keeps the current client; the next rotation moves', async () => {
+    const { r, source, certs, fp } = await setup();
+    const create = vi.fn((creds: grpc.ChannelCredentials) => new Echo(target, creds));
+    const client = await rotatingClient(r, create);
+    expect((await unary(client, 'first')).fingerprint256).toBe(fp[0]);
+    vi.spyOn(r, 'secureContext').mockRejectedValueOnce(new Error('no context'));
+    source.serve(certs[1] as IssuedCert);
+    await r.refresh();
+    await sleep(20);
+    expect(create).toHaveBeenCalledTimes(1);
+    expect((await unary(client, 'still')).fingerprint256).toBe(fp[0]);
+    source.serve(certs[2] as IssuedCert);
+    await r.refresh();
+    await sleep(20);
+    expect(create).toHaveBeenCalledTimes(2);
+    expect((await unary(client, 'moved')).fingerprint256).toBe(fp[2]);
+    client.close();
+  });
+
+  it('after close() it builds no client on rotation', async () => {
+    const { r, source, certs } = await setup();
+    const create = vi.fn((creds: grpc.ChannelCredentials) => new Echo(target, creds));
+    const client = await rotatingClient(r, create);
+    client.close();
+    source.serve(certs[1] as IssuedCert);
+    await r.refresh();
+    await sleep(20);
+    expect(create).toHaveBeenCalledTimes(1);
+    await expect(unary(client, 'after close')).rejects.toThrow();
+  });
+
+  it('a rotation still building its credentials when close() is called builds no client', async () => {
+    const { r, source, certs } = await setup();
+    const create = vi.fn((creds: grpc.ChannelCredentials) => new Echo(target, creds));
+    const client = await rotatingClient(r, create);
+    const secureContext = r.secureContext.bind(r);
+    vi.spyOn(r, 'secureContext').mockImplementationOnce(() => sleep(50).then(secureContext));
+    source.serve(certs[1] as IssuedCert);
+    await r.refresh();
+    client.close();
+    await sleep(100);
+    expect(create).toHaveBeenCalledTimes(1);
   });
 });

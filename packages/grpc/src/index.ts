@@ -33,23 +33,18 @@ export async function rotatingClient<T extends Client>(
       'rotatingClient(resolver, create): create must be a function (credentials) => new YourClient(target, credentials)',
     );
   }
+  // The client of the current certificate; each one before it was closed when it was replaced.
   let current = create(await channelCredentials(resolver));
-  const live = new Set<Client>([current]);
   let closed = false;
-  // grpc-js closes a channel once its calls in flight end: new calls on it fail, old ones finish.
-  const retire = (client: Client) => {
-    client.close();
-    live.delete(client);
-  };
   const onRotated = () => {
     // The new identity is current when `rotated` fires: its SecureContext comes back at once.
-    resolver.secureContext().then(
-      (ctx) => {
+    channelCredentials(resolver).then(
+      (creds) => {
         if (closed) return;
         const previous = current;
-        current = create(credentials.createFromSecureContext(ctx));
-        live.add(current);
-        retire(previous);
+        current = create(creds);
+        // grpc-js closes a channel once its calls in flight end: new calls on it fail, old ones finish.
+        previous.close();
       },
       () => {
         // The resolver reports failures itself (health(), refreshFailed); the old client keeps serving.
@@ -60,7 +55,7 @@ export async function rotatingClient<T extends Client>(
   const close = () => {
     closed = true;
     resolver.off('rotated', onRotated);
-    for (const client of [...live]) retire(client);
+    current.close();
   };
   return new Proxy(current, {
     get(_target, prop) {

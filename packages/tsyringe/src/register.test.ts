@@ -98,6 +98,13 @@ function thrown(fn: () => unknown): Error {
   throw new Error('expected a throw');
 }
 
+/** The INVALID_OPTION MtlsError `fn` throws. */
+function refusal(fn: () => unknown): MtlsError {
+  const err = thrown(fn);
+  expect(MtlsError.is(err, INVALID_OPTION)).toBe(true);
+  return err as MtlsError;
+}
+
 describe('registerTlsResolvers in a real container', () => {
   it('injects the resolver registered under each name, and its requests present that certificate', async () => {
     const root = rootContainer.createChildContainer();
@@ -255,9 +262,7 @@ describe('what registerTlsResolvers refuses', () => {
   it('a name registered twice on one container, naming it', async () => {
     const scope = rootContainer.createChildContainer();
     registerTlsResolvers(scope, { eu: fileRef('acme') });
-    const err = thrown(() => registerTlsResolvers(scope, { us: fileRef('acme'), eu: fileRef('globex') }));
-    expect(MtlsError.is(err)).toBe(true);
-    expect((err as MtlsError).code).toBe(INVALID_OPTION);
+    const err = refusal(() => registerTlsResolvers(scope, { us: fileRef('acme'), eu: fileRef('globex') }));
     expect(err.message).toMatch(/named "eu" is already registered on this container/);
     // Nothing of the refused call was registered.
     expect(scope.isRegistered(tlsResolverToken('us'))).toBe(false);
@@ -269,14 +274,23 @@ describe('what registerTlsResolvers refuses', () => {
     const one = rootContainer.createChildContainer();
     const two = rootContainer.createChildContainer();
     registerTlsResolvers(one, set);
-    expect(thrown(() => registerTlsResolvers(two, set)).message).toMatch(/already registered on a container/);
+    expect(refusal(() => registerTlsResolvers(two, set)).message).toMatch(
+      /already registered on a container/,
+    );
     expect(
-      thrown(() => registerTlsResolvers(two, tlsResolversFromEnv({ MTLS_SOURCE: 'env:' }), { jitter: 0 }))
+      refusal(() => registerTlsResolvers(two, tlsResolversFromEnv({ MTLS_SOURCE: 'env:' }), { jitter: 0 }))
         .message,
     ).toMatch(/shared options apply to a config object/);
-    expect(thrown(() => registerTlsResolvers({} as DependencyContainer, {})).message).toMatch(
+    expect(refusal(() => registerTlsResolvers({} as DependencyContainer, {})).message).toMatch(
       /needs a tsyringe container/,
     );
+    for (const config of [null, undefined, 'file:/etc/tls']) {
+      expect(refusal(() => registerTlsResolvers(two, config as never)).message).toMatch(
+        /needs an object of name → credential/,
+      );
+    }
+    // Nothing of the refused calls was registered on `two`.
+    expect(two.isRegistered(tlsResolverToken())).toBe(false);
     // The set from the environment works like a config object, and the container closes it.
     const tls = one.resolve<TlsResolver>(tlsResolverToken());
     expect(await presentedBy(tls)).toBe('acme');
