@@ -17,7 +17,7 @@ import {
   validateCredentials,
 } from '@mtlskit/core';
 import { type AdapterImporter, createImporter, defaultImporter } from '@mtlskit/core/adapter';
-import { decodeMaterial } from '@mtlskit/core/decode';
+import { decodeMaterial, loadMaterial } from '@mtlskit/core/decode';
 import { type CliIo, pathFrom } from './io.js';
 
 export interface LoadRequest {
@@ -107,27 +107,6 @@ export async function sourceFor(req: LoadRequest, io: CliIo, warnings: Finding[]
 
 function textOf(value: unknown): string {
   return typeof value === 'string' ? value : Buffer.from(value as Uint8Array).toString('latin1');
-}
-
-// TODO(loadMaterial): a copy of core's validation/load.ts loadMaterial (without its abort handling,
-// which the CLI does not need). Import core's from @mtlskit/core/decode once it is exported there,
-// and delete this one; load.test.ts then tests core's through it.
-/** source.load(), with anything that is not an MtlsError reported as SOURCE_UNAVAILABLE (name and code only). */
-export async function loadMaterial(source: CredentialSource): Promise<CredentialMaterial> {
-  try {
-    return await source.load({});
-  } catch (err) {
-    if (MtlsError.is(err)) throw err;
-    const e = err as { name?: unknown; code?: unknown } | null;
-    const what = [typeof e?.name === 'string' ? e.name : 'Error', typeof e?.code === 'string' ? e.code : '']
-      .filter(Boolean)
-      .join(' ');
-    throw new MtlsError(
-      'SOURCE_UNAVAILABLE',
-      `Loading the credential from ${source.id} failed (${what}). Check that the source is reachable and its settings are right, then retry.`,
-      { sourceId: source.id, cause: err },
-    );
-  }
 }
 
 /** Certificates in a PEM text or one DER certificate; empty when there are none. */
