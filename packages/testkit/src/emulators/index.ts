@@ -17,6 +17,8 @@ export type {
   GcpVersionState,
 } from './gcp-secret-manager.js';
 export { crc32cBitwise, startGcpSecretManagerEmulator } from './gcp-secret-manager.js';
+export type { Closable, LoopbackHarness } from './harness.js';
+export { startLoopbackHarness, until } from './harness.js';
 export type {
   EmulatorCall,
   EmulatorRequest,
