@@ -74,10 +74,10 @@ export interface AuthenticatorOptions {
   /** The namespace of the source's calls. */
   namespace: string | undefined;
   onWarning: (finding: Finding) => void;
-  /** Fraction of a TTL after which the token is renewed. Default 2/3. */
-  renewFraction?: number;
 }
 
+/** Fraction of a TTL after which the token is renewed. */
+const RENEW_FRACTION = 2 / 3;
 const RETRY_CAP_MS = 30_000;
 
 function missingFile(sourceId: string, what: string, path: string, cause: unknown): MtlsError {
@@ -140,15 +140,12 @@ export class VaultAuthenticator {
   #fileStamp: string | undefined;
   #retries = 0;
   #warned = new Set<string>();
-  readonly #fraction: number;
 
   constructor(
     private readonly auth: VaultAuth | undefined,
     private readonly transport: VaultTransport,
     private readonly opts: AuthenticatorOptions,
-  ) {
-    this.#fraction = opts.renewFraction ?? 2 / 3;
-  }
+  ) {}
 
   /** The namespace of the auth mount and of the tokens it gives. */
   get #authNamespace(): string | undefined {
@@ -362,7 +359,7 @@ export class VaultAuthenticator {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#closed || !lease.ttlMs) return;
-    const wait = delayMs ?? Math.max(0, lease.since + lease.ttlMs * this.#fraction - Date.now());
+    const wait = delayMs ?? Math.max(0, lease.since + lease.ttlMs * RENEW_FRACTION - Date.now());
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       void this.#onTimer(lease);
