@@ -2,7 +2,6 @@
 // fallback, against the loopback emulator) hands out an agent that makes real mTLS requests, follows a
 // rotation done in the store, reads the payload only when GetSecretVersion reports a new version, and
 // keeps the last good credential through a damaged read or a disabled newest version.
-import { createRequire } from 'node:module';
 import {
   createTlsResolver,
   type RefreshFailedEvent,
@@ -16,15 +15,6 @@ import { until, useMtlsFixture } from '../support/e2e.js';
 
 const NAME = 'projects/mtlskit-test/secrets/payments-mtls';
 
-// The google-gax inside @google-cloud/secret-manager: its grpc (insecure channel) and auth library.
-const gcpRequire = createRequire(new URL('../../packages/gcp/package.json', import.meta.url));
-const gax = gcpRequire(
-  gcpRequire.resolve('google-gax', { paths: [gcpRequire.resolve('@google-cloud/secret-manager')] }),
-) as {
-  grpc: { credentials: { createInsecure(): unknown } };
-  googleAuthLibrary: { PassThroughClient: new () => object };
-};
-
 const mtls = useMtlsFixture();
 const { bundle, presented } = mtls;
 let emulator: GcpSecretManagerEmulator;
@@ -32,17 +22,7 @@ let resolver: TlsResolver | undefined;
 
 describe.each(['grpc', 'rest'] as const)('a resolver over Google Secret Manager (%s)', (transport) => {
   function source() {
-    const common = { apiEndpoint: '127.0.0.1', universeDomain: 'googleapis.com' };
-    const clientOptions = (
-      transport === 'grpc'
-        ? { ...common, port: emulator.grpcPort, sslCreds: gax.grpc.credentials.createInsecure() }
-        : {
-            ...common,
-            port: emulator.port,
-            protocol: 'http',
-            authClient: new gax.googleAuthLibrary.PassThroughClient(),
-          }
-    ) as GcpClientOptions;
+    const clientOptions = emulator.clientOptions(transport) as GcpClientOptions;
     return gcpSecretManagerSource({ name: NAME, transport, clientOptions, timeoutMs: 2_000 });
   }
 

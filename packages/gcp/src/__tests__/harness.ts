@@ -37,14 +37,9 @@ export const gax = require(
 export function emulatorClientOptions(
   emulator: GcpSecretManagerEmulator,
   transport: Transport,
-  authClient: object = new gax.googleAuthLibrary.PassThroughClient(),
+  authClient?: object,
 ): GcpClientOptions {
-  const common = { apiEndpoint: '127.0.0.1', universeDomain: 'googleapis.com' };
-  return (
-    transport === 'grpc'
-      ? { ...common, port: emulator.grpcPort, sslCreds: gax.grpc.credentials.createInsecure() }
-      : { ...common, port: emulator.port, protocol: 'http', authClient }
-  ) as GcpClientOptions;
+  return emulator.clientOptions(transport, authClient) as GcpClientOptions;
 }
 
 export interface GcpHarness extends LoopbackHarness<GcpSecretManagerEmulator> {

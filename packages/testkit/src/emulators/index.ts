@@ -12,6 +12,7 @@ export * from './azure-key-vault.js';
 export type { CallIdentity, FaultKind, FaultSpec, InjectedFault } from './faults.js';
 export { corruptValue, FAULT_KINDS, FaultInjector } from './faults.js';
 export type {
+  GcpEmulatorClientOptions,
   GcpSecretManagerEmulator,
   GcpSecretManagerEmulatorOptions,
   GcpVersionState,
