@@ -196,6 +196,28 @@ describe('AppRole', () => {
     expect(read?.headers['x-vault-namespace']).toBe('team-a/payments');
   });
 
+  it('a source closed while its secret id is read does not log in, and fails the call with CLOSED', async () => {
+    const { roleId } = vault.emulator.addAppRole('payments', { secretIds: [SECRET_ID] });
+    let source: { id: string; load(): Promise<unknown>; close(): Promise<void> } | undefined;
+    source = vault.source({
+      path: 'secret/app',
+      kv: 2,
+      auth: {
+        method: 'approle',
+        roleId,
+        secretId: async () => {
+          await source?.close();
+          return SECRET_ID;
+        },
+      },
+    });
+    const err = await failure(source.load());
+    expect(err.code).toBe('CLOSED');
+    expect(err.sourceId).toBe(source.id);
+    expect(err.message).toContain('was closed: create a new one');
+    expect(count('AppRoleLogin')).toBe(0);
+  });
+
   it('refuses a wrong secret id with ACCESS_DENIED and no secret in the error', async () => {
     const { roleId } = vault.emulator.addAppRole('payments', { secretIds: ['the-right-one'] });
     const source = vault.source({

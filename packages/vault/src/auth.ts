@@ -189,13 +189,14 @@ export class VaultAuthenticator {
     }
   }
 
+  #closedError(): MtlsError {
+    const { sourceId } = this.opts;
+    return new MtlsError('CLOSED', `the source ${sourceId} was closed: create a new one`, { sourceId });
+  }
+
   /** The token for the next call (logging in, or re-reading the token file, when needed). */
   async token(signal?: AbortSignal): Promise<string | undefined> {
-    if (this.#closed) {
-      throw new MtlsError('CLOSED', `the source ${this.opts.sourceId} was closed: create a new one`, {
-        sourceId: this.opts.sourceId,
-      });
-    }
+    if (this.#closed) throw this.#closedError();
     signal?.throwIfAborted();
     const auth = this.auth;
     if (auth === undefined) return undefined;
@@ -320,7 +321,8 @@ export class VaultAuthenticator {
             );
       body = { role: auth.role, jwt };
     }
-    if (this.#closed) throw new MtlsError('CLOSED', `the source ${this.opts.sourceId} was closed`);
+    // Closed while the login's secret was being read: no login for a source nobody uses.
+    if (this.#closed) throw this.#closedError();
     const answer = objectBody(
       await this.transport.call(
         { method: 'POST', path: `auth/${mount}/login`, body, namespace: this.#authNamespace },
