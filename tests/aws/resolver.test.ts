@@ -12,33 +12,17 @@ import {
   type RotatedEvent,
   type TlsResolver,
 } from '@mtlskit/core';
-import {
-  type AwsSecretsManagerEmulator,
-  type ConnectionTracker,
-  httpsRequest,
-  type IssuedCert,
-  type MtlsTestServer,
-  startAwsSecretsManagerEmulator,
-  startMtlsServer,
-  TestCA,
-  trackConnections,
-} from '@mtlskit/testkit';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { type AwsSecretsManagerEmulator, startAwsSecretsManagerEmulator } from '@mtlskit/testkit';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { until, useMtlsFixture } from '../support/e2e.js';
 
 const CREDENTIALS = { accessKeyId: 'AKIDE2ETEST', secretAccessKey: 'e2e-secret-access-key' };
-const NINETY_DAYS = 90 * 24 * 3600;
 const SECRET = 'prod/payments/mtls';
 
-let ca: TestCA;
-let alice: IssuedCert;
-let bob: IssuedCert;
-let server: MtlsTestServer;
-let net: ConnectionTracker;
+const mtls = useMtlsFixture();
+const { bundle, presented } = mtls;
 let emulator: AwsSecretsManagerEmulator;
 let resolver: TlsResolver | undefined;
-
-const bundle = (cert: IssuedCert) =>
-  JSON.stringify({ cert: cert.certPem, key: cert.keyPem, ca: server.caPem });
 
 function source(extra: { onWarning?: (finding: Finding) => void; endpoint?: string } = {}) {
   return awsSecretsManagerSource({
@@ -50,13 +34,6 @@ function source(extra: { onWarning?: (finding: Finding) => void; endpoint?: stri
     timeoutMs: 2_000,
     ...extra,
   });
-}
-
-/** What the server saw: the fingerprint of the client certificate on this request. */
-async function presented(r: TlsResolver): Promise<string | undefined> {
-  const response = await httpsRequest(`${server.url}/whoami`, { agent: r.agent() });
-  expect(response.status).toBe(200);
-  return server.requests.at(-1)?.peerFingerprint256;
 }
 
 /**
@@ -107,14 +84,6 @@ async function startHoldingProxy(target: string) {
   };
 }
 
-async function until(predicate: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 /** Waits for `n` more calls of `operation` than the emulator has logged so far. */
 async function moreCalls(operation: string, n: number, what: string): Promise<void> {
   const since = emulator.log.count({ operation });
@@ -133,25 +102,13 @@ function pollingResolver(src = source()): { r: TlsResolver; rotated: string[] } 
 /** Makes bob's version current over alice's; returns alice's version id, to roll back to. */
 function rotateToBob(): string | undefined {
   const v1 = emulator.secrets.get(SECRET, { label: 'AWSCURRENT' });
-  emulator.putSecret(SECRET, bundle(bob));
+  emulator.putSecret(SECRET, bundle(mtls.bob));
   return v1?.id;
 }
 
-beforeAll(async () => {
-  net = trackConnections();
-  ca = await TestCA.create({ commonName: 'e2e client CA' });
-  alice = await ca.issueClient({ commonName: 'alice', validForSeconds: NINETY_DAYS });
-  bob = await ca.issueClient({ commonName: 'bob', validForSeconds: NINETY_DAYS });
-  server = await startMtlsServer({ clientCa: ca });
-});
-afterAll(async () => {
-  await server.close();
-  net.stop();
-  expect(net.offLoopback()).toEqual([]);
-});
 beforeEach(async () => {
   emulator = await startAwsSecretsManagerEmulator({ region: 'eu-west-1' });
-  emulator.putSecret(SECRET, bundle(alice));
+  emulator.putSecret(SECRET, bundle(mtls.alice));
 });
 afterEach(async () => {
   vi.unstubAllEnvs();
@@ -163,8 +120,8 @@ afterEach(async () => {
 describe('a resolver over AWS Secrets Manager', () => {
   it('loads the credential from Secrets Manager and makes a real mTLS request with it', async () => {
     resolver = createTlsResolver({ source: source() });
-    expect(await presented(resolver)).toBe(alice.fingerprint256);
-    expect(server.requests.at(-1)?.authorized).toBe(true);
+    expect(await presented(resolver)).toBe(mtls.alice.fingerprint256);
+    expect(mtls.server.requests.at(-1)?.authorized).toBe(true);
     expect(emulator.log.operations()).toEqual(['GetSecretValue']);
     expect(emulator.log.calls().every((c) => c.remoteAddress === '127.0.0.1')).toBe(true);
   });
@@ -177,7 +134,7 @@ describe('a resolver over AWS Secrets Manager', () => {
     resolver = createTlsResolver({
       source: `aws-sm://prod/payments/mtls?region=eu-west-1&endpoint=${emulator.url}&maxAttempts=1`,
     });
-    expect(await presented(resolver)).toBe(alice.fingerprint256);
+    expect(await presented(resolver)).toBe(mtls.alice.fingerprint256);
     expect(String(emulator.log.last()?.headers.authorization)).toContain(
       `Credential=${CREDENTIALS.accessKeyId}/`,
     );
@@ -187,37 +144,37 @@ describe('a resolver over AWS Secrets Manager', () => {
     resolver = createTlsResolver({ source: source() });
     const rotated: RotatedEvent[] = [];
     resolver.on('rotated', (e) => rotated.push(e));
-    expect(await presented(resolver)).toBe(alice.fingerprint256);
+    expect(await presented(resolver)).toBe(mtls.alice.fingerprint256);
 
-    emulator.putSecret(SECRET, bundle(bob));
+    emulator.putSecret(SECRET, bundle(mtls.bob));
     await resolver.refresh();
 
     expect(rotated).toEqual([
       expect.objectContaining({
-        previousFingerprint256: alice.fingerprint256,
-        fingerprint256: bob.fingerprint256,
+        previousFingerprint256: mtls.alice.fingerprint256,
+        fingerprint256: mtls.bob.fingerprint256,
       }),
     ]);
-    expect(await presented(resolver)).toBe(bob.fingerprint256);
-    const [before, after] = server.requests.slice(-2);
+    expect(await presented(resolver)).toBe(mtls.bob.fingerprint256);
+    const [before, after] = mtls.server.requests.slice(-2);
     expect(after?.connectionId).not.toBe(before?.connectionId);
     expect(after?.sessionReused).toBe(false);
   });
 
   it('probes with DescribeSecret and reads the secret value only when its version changed', async () => {
     resolver = createTlsResolver({ source: source(), refreshIntervalMs: 40, jitter: 0 });
-    expect(await presented(resolver)).toBe(alice.fingerprint256);
+    expect(await presented(resolver)).toBe(mtls.alice.fingerprint256);
 
     await until(() => emulator.log.count({ operation: 'DescribeSecret' }) >= 4, 'four probes');
     expect(emulator.log.count({ operation: 'GetSecretValue' })).toBe(1);
 
     const rotated = new Promise<RotatedEvent>((resolve) => resolver?.once('rotated', resolve));
     const probesBefore = emulator.log.count({ operation: 'DescribeSecret' });
-    emulator.putSecret(SECRET, bundle(bob));
-    expect((await rotated).fingerprint256).toBe(bob.fingerprint256);
+    emulator.putSecret(SECRET, bundle(mtls.bob));
+    expect((await rotated).fingerprint256).toBe(mtls.bob.fingerprint256);
     expect(emulator.log.count({ operation: 'GetSecretValue' })).toBe(2);
     expect(emulator.log.count({ operation: 'DescribeSecret' })).toBeGreaterThan(probesBefore);
-    expect(await presented(resolver)).toBe(bob.fingerprint256);
+    expect(await presented(resolver)).toBe(mtls.bob.fingerprint256);
 
     await moreCalls('DescribeSecret', 3, 'three more probes');
     expect(emulator.log.count({ operation: 'GetSecretValue' })).toBe(2);
@@ -233,12 +190,12 @@ describe('a resolver over AWS Secrets Manager', () => {
     });
     const failures: RefreshFailedEvent[] = [];
     resolver.on('refreshFailed', (e) => failures.push(e));
-    expect(await presented(resolver)).toBe(alice.fingerprint256);
+    expect(await presented(resolver)).toBe(mtls.alice.fingerprint256);
 
     const rotated = new Promise<RotatedEvent>((resolve) => resolver?.once('rotated', resolve));
-    emulator.putSecret(SECRET, bundle(bob));
-    expect((await rotated).fingerprint256).toBe(bob.fingerprint256);
-    expect(await presented(resolver)).toBe(bob.fingerprint256);
+    emulator.putSecret(SECRET, bundle(mtls.bob));
+    expect((await rotated).fingerprint256).toBe(mtls.bob.fingerprint256);
+    expect(await presented(resolver)).toBe(mtls.bob.fingerprint256);
     expect(failures).toEqual([]);
     // Refused once, then never asked again; every probe since is one read of the stage.
     expect(emulator.log.count({ operation: 'DescribeSecret' })).toBe(1);
@@ -257,17 +214,17 @@ describe('a resolver over AWS Secrets Manager', () => {
         refreshIntervalMs: 100,
         jitter: 0,
       });
-      expect(await presented(resolver)).toBe(alice.fingerprint256);
+      expect(await presented(resolver)).toBe(mtls.alice.fingerprint256);
 
       // The next GetSecretValue is a probe's (nothing changed, so nothing is loaded): it reads alice,
       // and its answer is held while the operator rotates and asks for a refresh.
       const held = proxy.holdNext('GetSecretValue');
       await held.reached;
-      emulator.putSecret(SECRET, bundle(bob));
+      emulator.putSecret(SECRET, bundle(mtls.bob));
       const refreshed = resolver.refresh();
       held.release();
-      expect((await refreshed).fingerprint256).toBe(bob.fingerprint256);
-      expect(await presented(resolver)).toBe(bob.fingerprint256);
+      expect((await refreshed).fingerprint256).toBe(mtls.bob.fingerprint256);
+      expect(await presented(resolver)).toBe(mtls.bob.fingerprint256);
     } finally {
       await resolver?.close();
       resolver = undefined;
@@ -278,73 +235,73 @@ describe('a resolver over AWS Secrets Manager', () => {
   it('with DescribeSecret denied, does not switch back to the old certificate when one probe meets a lagging replica', async () => {
     emulator.fail({ kind: 'denied', operation: 'DescribeSecret', times: Number.POSITIVE_INFINITY });
     const { r, rotated } = pollingResolver(source({ onWarning: () => {} }));
-    expect(await presented(r)).toBe(alice.fingerprint256);
+    expect(await presented(r)).toBe(mtls.alice.fingerprint256);
 
-    emulator.putSecret(SECRET, bundle(bob));
+    emulator.putSecret(SECRET, bundle(mtls.bob));
     await until(() => rotated.length > 0, 'the rotation');
     // One probe's read of AWSCURRENT is served alice's version by a replica behind the rotation.
     emulator.fail({ kind: 'stale', operation: 'GetSecretValue' });
     await until(() => emulator.log.calls().some((c) => c.fault === 'stale'), 'the lagging read');
     await moreCalls('GetSecretValue', 3, 'three more probes');
 
-    expect(rotated).toEqual([bob.fingerprint256]);
+    expect(rotated).toEqual([mtls.bob.fingerprint256]);
     // Not announced, so not loaded either: every read since the start was a read of the stage.
     expect(emulator.log.calls({ operation: 'GetSecretValue' }).map((c) => c.body)).not.toContainEqual(
       expect.objectContaining({ VersionId: expect.anything() }),
     );
-    expect(await presented(r)).toBe(bob.fingerprint256);
+    expect(await presented(r)).toBe(mtls.bob.fingerprint256);
   });
 
   it('rotates even when the read after the probe is served by a replica that has not seen the rotation', async () => {
     resolver = createTlsResolver({ source: source(), refreshIntervalMs: 40, jitter: 0 });
-    expect(await presented(resolver)).toBe(alice.fingerprint256);
+    expect(await presented(resolver)).toBe(mtls.alice.fingerprint256);
 
     // The resolver files what it loads under the version its probe announced: had it kept the old
     // value served here, no later probe would differ and it would stay on alice for good.
     emulator.fail({ kind: 'stale', operation: 'GetSecretValue' });
-    const v2 = emulator.putSecret(SECRET, bundle(bob));
-    await until(() => resolver?.health().fingerprint256 === bob.fingerprint256, 'the rotation');
+    const v2 = emulator.putSecret(SECRET, bundle(mtls.bob));
+    await until(() => resolver?.health().fingerprint256 === mtls.bob.fingerprint256, 'the rotation');
     expect(emulator.log.calls({ operation: 'GetSecretValue' }).map((c) => [c.fault, c.body])).toEqual([
       [undefined, { SecretId: SECRET, VersionStage: 'AWSCURRENT' }],
       ['stale', { SecretId: SECRET, VersionStage: 'AWSCURRENT' }],
       [undefined, { SecretId: SECRET, VersionId: v2.id }],
     ]);
-    expect(await presented(resolver)).toBe(bob.fingerprint256);
+    expect(await presented(resolver)).toBe(mtls.bob.fingerprint256);
   });
 
   it('rolls back exactly once to a version the process never read, and stays there', async () => {
     const v1 = rotateToBob();
     // The process starts while bob's version is current: alice's is never read.
     const { r, rotated } = pollingResolver();
-    expect(await presented(r)).toBe(bob.fingerprint256);
+    expect(await presented(r)).toBe(mtls.bob.fingerprint256);
 
     // The operator moves AWSCURRENT back (update-secret-version-stage).
     emulator.secrets.moveLabel(SECRET, 'AWSCURRENT', { to: v1 });
     await until(() => rotated.length > 0, 'the rollback');
     await moreCalls('DescribeSecret', 5, 'five more probes');
-    expect(rotated).toEqual([alice.fingerprint256]);
-    expect(await presented(r)).toBe(alice.fingerprint256);
+    expect(rotated).toEqual([mtls.alice.fingerprint256]);
+    expect(await presented(r)).toBe(mtls.alice.fingerprint256);
   });
 
   it('after a rollback, does not alternate while every read of AWSCURRENT meets a replica still on the replaced version', async () => {
     const v1 = rotateToBob();
     const { r, rotated } = pollingResolver();
-    expect(await presented(r)).toBe(bob.fingerprint256);
+    expect(await presented(r)).toBe(mtls.bob.fingerprint256);
 
     emulator.secrets.moveLabel(SECRET, 'AWSCURRENT', { to: v1 });
     emulator.fail({ kind: 'stale', operation: 'GetSecretValue', times: Number.POSITIVE_INFINITY });
     await until(() => rotated.length > 0, 'the rollback');
     await moreCalls('DescribeSecret', 5, 'five more probes');
-    expect(rotated).toEqual([alice.fingerprint256]);
+    expect(rotated).toEqual([mtls.alice.fingerprint256]);
     expect(emulator.log.calls().some((c) => c.fault === 'stale')).toBe(true);
-    expect(await presented(r)).toBe(alice.fingerprint256);
+    expect(await presented(r)).toBe(mtls.alice.fingerprint256);
   });
 
   it('with DescribeSecret denied, after a rollback a probe that meets a replica still on the replaced version does not switch back', async () => {
     const v1 = rotateToBob();
     emulator.fail({ kind: 'denied', operation: 'DescribeSecret', times: Number.POSITIVE_INFINITY });
     const { r, rotated } = pollingResolver(source({ onWarning: () => {} }));
-    expect(await presented(r)).toBe(bob.fingerprint256);
+    expect(await presented(r)).toBe(mtls.bob.fingerprint256);
 
     emulator.secrets.moveLabel(SECRET, 'AWSCURRENT', { to: v1 });
     await until(() => rotated.length > 0, 'the rollback');
@@ -352,18 +309,18 @@ describe('a resolver over AWS Secrets Manager', () => {
     emulator.fail({ kind: 'stale', operation: 'GetSecretValue' });
     await until(() => emulator.log.calls().some((c) => c.fault === 'stale'), 'the lagging read');
     await moreCalls('GetSecretValue', 3, 'three more probes');
-    expect(rotated).toEqual([alice.fingerprint256]);
-    expect(await presented(r)).toBe(alice.fingerprint256);
+    expect(rotated).toEqual([mtls.alice.fingerprint256]);
+    expect(await presented(r)).toBe(mtls.alice.fingerprint256);
   });
 
   it('with DescribeSecret denied, a rotation picked up by refresh() is not undone by a replica still on the old version', async () => {
     emulator.fail({ kind: 'denied', operation: 'DescribeSecret', times: Number.POSITIVE_INFINITY });
     const { r, rotated } = pollingResolver(source({ onWarning: () => {} }));
-    expect(await presented(r)).toBe(alice.fingerprint256);
+    expect(await presented(r)).toBe(mtls.alice.fingerprint256);
 
     // The operator writes bob and asks for him at once: no probe steers that load.
-    emulator.putSecret(SECRET, bundle(bob));
-    expect((await r.refresh()).fingerprint256).toBe(bob.fingerprint256);
+    emulator.putSecret(SECRET, bundle(mtls.bob));
+    expect((await r.refresh()).fingerprint256).toBe(mtls.bob.fingerprint256);
     // The next probe's read and the load it starts both meet a replica still on alice's version.
     emulator.fail({ kind: 'stale', operation: 'GetSecretValue', times: 2 });
     await until(
@@ -371,8 +328,8 @@ describe('a resolver over AWS Secrets Manager', () => {
       'the two lagging reads',
     );
     await moreCalls('GetSecretValue', 3, 'three more probes');
-    expect(rotated).toEqual([bob.fingerprint256]);
-    expect(await presented(r)).toBe(bob.fingerprint256);
+    expect(rotated).toEqual([mtls.bob.fingerprint256]);
+    expect(await presented(r)).toBe(mtls.bob.fingerprint256);
   });
 
   it.each([
@@ -382,29 +339,29 @@ describe('a resolver over AWS Secrets Manager', () => {
     'a rollback (to a version %s) picked up by refresh() stays: the next probes confirm it without switching back',
     async (_, readBefore) => {
       const v1 = emulator.secrets.get(SECRET, { label: 'AWSCURRENT' });
-      if (!readBefore) emulator.putSecret(SECRET, bundle(bob));
+      if (!readBefore) emulator.putSecret(SECRET, bundle(mtls.bob));
       const { r, rotated } = pollingResolver();
       if (readBefore) {
-        expect(await presented(r)).toBe(alice.fingerprint256);
-        emulator.putSecret(SECRET, bundle(bob));
-        expect((await r.refresh()).fingerprint256).toBe(bob.fingerprint256);
+        expect(await presented(r)).toBe(mtls.alice.fingerprint256);
+        emulator.putSecret(SECRET, bundle(mtls.bob));
+        expect((await r.refresh()).fingerprint256).toBe(mtls.bob.fingerprint256);
       } else {
-        expect(await presented(r)).toBe(bob.fingerprint256);
+        expect(await presented(r)).toBe(mtls.bob.fingerprint256);
       }
 
       emulator.secrets.moveLabel(SECRET, 'AWSCURRENT', { to: v1?.id });
-      expect((await r.refresh()).fingerprint256).toBe(alice.fingerprint256);
+      expect((await r.refresh()).fingerprint256).toBe(mtls.alice.fingerprint256);
       await moreCalls('DescribeSecret', 4, 'four more probes');
       expect(rotated).toEqual(
-        readBefore ? [bob.fingerprint256, alice.fingerprint256] : [alice.fingerprint256],
+        readBefore ? [mtls.bob.fingerprint256, mtls.alice.fingerprint256] : [mtls.alice.fingerprint256],
       );
-      expect(await presented(r)).toBe(alice.fingerprint256);
+      expect(await presented(r)).toBe(mtls.alice.fingerprint256);
     },
   );
 
   it('keeps serving the last good credential while Secrets Manager throttles, then recovers', async () => {
     resolver = createTlsResolver({ source: source(), backoff: { initialMs: 20, maxMs: 50 } });
-    expect(await presented(resolver)).toBe(alice.fingerprint256);
+    expect(await presented(resolver)).toBe(mtls.alice.fingerprint256);
 
     const failures: RefreshFailedEvent[] = [];
     resolver.on('refreshFailed', (e) => failures.push(e));
@@ -413,20 +370,20 @@ describe('a resolver over AWS Secrets Manager', () => {
       operation: 'GetSecretValue',
       times: Number.POSITIVE_INFINITY,
     });
-    emulator.putSecret(SECRET, bundle(bob));
+    emulator.putSecret(SECRET, bundle(mtls.bob));
     await resolver.refresh().catch(() => undefined);
 
     await until(() => failures.length > 0, 'a refreshFailed event');
     expect(failures[0]?.error).toBeInstanceOf(MtlsError);
     expect(failures[0]?.error.code).toBe('THROTTLED');
     expect(failures[0]?.stale).toBe(true);
-    expect(await presented(resolver)).toBe(alice.fingerprint256);
+    expect(await presented(resolver)).toBe(mtls.alice.fingerprint256);
 
     throttle.clear();
     await until(
-      () => resolver?.health().fingerprint256 === bob.fingerprint256,
+      () => resolver?.health().fingerprint256 === mtls.bob.fingerprint256,
       'recovery after the throttling ends',
     );
-    expect(await presented(resolver)).toBe(bob.fingerprint256);
+    expect(await presented(resolver)).toBe(mtls.bob.fingerprint256);
   });
 });

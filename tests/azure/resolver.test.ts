@@ -15,28 +15,17 @@ import {
   sourceFromReference,
   type TlsResolver,
 } from '@mtlskit/core';
-import {
-  type AzureKeyVaultEmulator,
-  type ConnectionTracker,
-  httpsRequest,
-  type IssuedCert,
-  type MtlsTestServer,
-  startAzureKeyVaultEmulator,
-  startMtlsServer,
-  TestCA,
-  trackConnections,
-} from '@mtlskit/testkit';
+import { type AzureKeyVaultEmulator, startAzureKeyVaultEmulator } from '@mtlskit/testkit';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { until, useMtlsFixture } from '../support/e2e.js';
 
-const NINETY_DAYS = 90 * 24 * 3600;
 const SECRET = 'payments-client-cert';
 const TOKEN = 'e2e-kv-bearer-token';
 
-let ca: TestCA;
-let alice: IssuedCert;
-let bob: IssuedCert;
-let server: MtlsTestServer;
-let net: ConnectionTracker;
+// The certificates come from an issuing CA under the root the server trusts (the secret carries the
+// intermediate), with RSA keys as Key Vault certificates have by default.
+const mtls = useMtlsFixture({ intermediate: true, keyType: 'rsa2048' });
+const { presented } = mtls;
 let emulator: AzureKeyVaultEmulator;
 let resolver: TlsResolver | undefined;
 let dir: string;
@@ -58,37 +47,13 @@ function source(): Promise<CredentialSource> {
   });
 }
 
-/** What the server saw: the fingerprint of the client certificate on this request. */
-async function presented(r: TlsResolver): Promise<string | undefined> {
-  const response = await httpsRequest(`${server.url}/whoami`, { agent: r.agent() });
-  expect(response.status).toBe(200);
-  return server.requests.at(-1)?.peerFingerprint256;
-}
-
-async function until(predicate: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 beforeAll(async () => {
-  net = trackConnections();
-  const root = await TestCA.create({ commonName: 'e2e client root' });
-  ca = await root.intermediate({ commonName: 'e2e issuing CA' });
-  alice = await ca.issueClient({ commonName: 'alice', validForSeconds: NINETY_DAYS, keyType: 'rsa2048' });
-  bob = await ca.issueClient({ commonName: 'bob', validForSeconds: NINETY_DAYS, keyType: 'rsa2048' });
-  server = await startMtlsServer({ clientCa: root });
   dir = await mkdtemp(join(tmpdir(), 'mtlskit-e2e-azure-'));
   caFile = join(dir, 'api-ca.pem');
-  await writeFile(caFile, server.caPem);
+  await writeFile(caFile, mtls.server.caPem);
 });
 afterAll(async () => {
-  await server.close();
   await rm(dir, { recursive: true, force: true });
-  net.stop();
-  expect(net.offLoopback()).toEqual([]);
 });
 beforeEach(async () => {
   emulator = await startAzureKeyVaultEmulator();
@@ -103,10 +68,10 @@ describe('a resolver over Azure Key Vault', () => {
   it.each(['pkcs12', 'pem'] as const)(
     'loads a certificate-backed secret (%s) and makes a real mTLS request with it, chain included',
     async (format) => {
-      await emulator.importCertificate(SECRET, alice, { format });
+      await emulator.importCertificate(SECRET, mtls.alice, { format });
       resolver = createTlsResolver({ source: await source() });
-      expect(await presented(resolver)).toBe(alice.fingerprint256);
-      const seen = server.requests.at(-1);
+      expect(await presented(resolver)).toBe(mtls.alice.fingerprint256);
+      const seen = mtls.server.requests.at(-1);
       expect(seen?.authorized).toBe(true);
       // The intermediate came from the certificate's secret: the server linked the chain through it.
       expect(seen?.peerChainDer.length).toBe(2);
@@ -116,63 +81,46 @@ describe('a resolver over Azure Key Vault', () => {
   );
 
   it('follows a renewed certificate while requests flow: none fails, new connections present it', async () => {
-    await emulator.importCertificate(SECRET, alice);
+    await emulator.importCertificate(SECRET, mtls.alice);
     resolver = createTlsResolver({ source: await source(), refreshIntervalMs: 40, jitter: 0 });
     const r = resolver;
-    expect(await presented(r)).toBe(alice.fingerprint256);
+    expect(await presented(r)).toBe(mtls.alice.fingerprint256);
 
-    const failures: unknown[] = [];
     const refreshFailures: RefreshFailedEvent[] = [];
     r.on('refreshFailed', (e) => refreshFailures.push(e));
-    let running = true;
-    let sent = 0;
-    const workers = Array.from({ length: 4 }, async () => {
-      while (running) {
-        try {
-          const response = await httpsRequest(`${server.url}/flow`, { agent: r.agent() });
-          if (response.status !== 200) failures.push(new Error(`status ${response.status}`));
-        } catch (err) {
-          failures.push(err);
-        }
-        sent++;
-      }
-    });
+    const requests = mtls.flow(r);
 
-    await until(() => sent >= 40, 'requests before the rotation');
+    await until(() => requests.sent >= 40, 'requests before the rotation');
     const rotated = new Promise<RotatedEvent>((resolve) => r.once('rotated', resolve));
-    await emulator.importCertificate(SECRET, bob);
+    await emulator.importCertificate(SECRET, mtls.bob);
     const event = await rotated;
     const rotatedAt = Date.now();
-    const connectionsBefore = new Set(
-      server.requests.filter((q) => q.at < rotatedAt).map((q) => q.connectionId),
-    );
-    const sentAtRotation = sent;
-    await until(() => sent >= sentAtRotation + 40, 'requests after the rotation');
-    running = false;
-    await Promise.all(workers);
+    const sentAtRotation = requests.sent;
+    await until(() => requests.sent >= sentAtRotation + 40, 'requests after the rotation');
+    await requests.stop();
 
-    expect(failures).toEqual([]);
+    expect(requests.failures).toEqual([]);
     expect(refreshFailures).toEqual([]);
     expect(event).toMatchObject({
-      previousFingerprint256: alice.fingerprint256,
-      fingerprint256: bob.fingerprint256,
+      previousFingerprint256: mtls.alice.fingerprint256,
+      fingerprint256: mtls.bob.fingerprint256,
     });
-    const after = server.requests.filter((q) => q.path === '/flow' && !connectionsBefore.has(q.connectionId));
+    const after = mtls.presentedOnNewConnections(rotatedAt);
     expect(after.length).toBeGreaterThan(0);
-    expect(new Set(after.map((q) => q.peerFingerprint256))).toEqual(new Set([bob.fingerprint256]));
-    expect(await presented(r)).toBe(bob.fingerprint256);
+    expect(new Set(after)).toEqual(new Set([mtls.bob.fingerprint256]));
+    expect(await presented(r)).toBe(mtls.bob.fingerprint256);
   });
 
   it('reads the value once per refresh (Key Vault has no cheaper probe), and once more on a change', async () => {
-    await emulator.importCertificate(SECRET, alice, { format: 'pem' });
+    await emulator.importCertificate(SECRET, mtls.alice, { format: 'pem' });
     resolver = createTlsResolver({ source: await source(), refreshIntervalMs: 40, jitter: 0 });
-    expect(await presented(resolver)).toBe(alice.fingerprint256);
+    expect(await presented(resolver)).toBe(mtls.alice.fingerprint256);
     const reads = () => emulator.log.count({ operation: 'GetSecret' });
     await until(() => reads() >= 5, 'four probes');
     const rotations: RotatedEvent[] = [];
     resolver.on('rotated', (e) => rotations.push(e));
     const before = reads();
-    await emulator.importCertificate(SECRET, bob, { format: 'pem' });
+    await emulator.importCertificate(SECRET, mtls.bob, { format: 'pem' });
     await until(() => rotations.length === 1, 'the rotation');
     // The probe that saw the new version, then the load of it.
     expect(reads() - before).toBeGreaterThanOrEqual(2);
@@ -182,7 +130,7 @@ describe('a resolver over Azure Key Vault', () => {
   });
 
   it('a staged (disabled) newest version fails refreshes with ACCESS_DENIED while the last good certificate is served; enabling it rotates', async () => {
-    await emulator.importCertificate(SECRET, alice);
+    await emulator.importCertificate(SECRET, mtls.alice);
     resolver = createTlsResolver({
       source: await source(),
       refreshIntervalMs: 40,
@@ -190,20 +138,20 @@ describe('a resolver over Azure Key Vault', () => {
       backoff: { initialMs: 20, maxMs: 50 },
     });
     const r = resolver;
-    expect(await presented(r)).toBe(alice.fingerprint256);
+    expect(await presented(r)).toBe(mtls.alice.fingerprint256);
     const failures: RefreshFailedEvent[] = [];
     r.on('refreshFailed', (e) => failures.push(e));
 
-    const staged = await emulator.importCertificate(SECRET, bob);
+    const staged = await emulator.importCertificate(SECRET, mtls.bob);
     emulator.setEnabled(SECRET, staged.id, false);
     await until(() => failures.length > 0, 'a refreshFailed event');
     expect(failures[0]?.error.code).toBe('ACCESS_DENIED');
     expect(failures[0]?.error.message).toContain('is disabled');
     expect(failures[0]?.stale).toBe(true);
-    expect(await presented(r)).toBe(alice.fingerprint256);
+    expect(await presented(r)).toBe(mtls.alice.fingerprint256);
 
     emulator.setEnabled(SECRET, staged.id, true);
-    await until(() => r.health().fingerprint256 === bob.fingerprint256, 'the rotation once enabled');
-    expect(await presented(r)).toBe(bob.fingerprint256);
+    await until(() => r.health().fingerprint256 === mtls.bob.fingerprint256, 'the rotation once enabled');
+    expect(await presented(r)).toBe(mtls.bob.fingerprint256);
   });
 });

@@ -2,7 +2,6 @@
 // fallback, against the loopback emulator) hands out an agent that makes real mTLS requests, follows a
 // rotation done in the store, reads the payload only when GetSecretVersion reports a new version, and
 // keeps the last good credential through a damaged read or a disabled newest version.
-import { createRequire } from 'node:module';
 import {
   createTlsResolver,
   type RefreshFailedEvent,
@@ -10,82 +9,20 @@ import {
   type TlsResolver,
 } from '@mtlskit/core';
 import { type GcpClientOptions, gcpSecretManagerSource } from '@mtlskit/gcp';
-import {
-  type ConnectionTracker,
-  type GcpSecretManagerEmulator,
-  httpsRequest,
-  type IssuedCert,
-  type MtlsTestServer,
-  startGcpSecretManagerEmulator,
-  startMtlsServer,
-  TestCA,
-  trackConnections,
-} from '@mtlskit/testkit';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type GcpSecretManagerEmulator, startGcpSecretManagerEmulator } from '@mtlskit/testkit';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { until, useMtlsFixture } from '../support/e2e.js';
 
-const NINETY_DAYS = 90 * 24 * 3600;
 const NAME = 'projects/mtlskit-test/secrets/payments-mtls';
 
-// The google-gax inside @google-cloud/secret-manager: its grpc (insecure channel) and auth library.
-const gcpRequire = createRequire(new URL('../../packages/gcp/package.json', import.meta.url));
-const gax = gcpRequire(
-  gcpRequire.resolve('google-gax', { paths: [gcpRequire.resolve('@google-cloud/secret-manager')] }),
-) as {
-  grpc: { credentials: { createInsecure(): unknown } };
-  googleAuthLibrary: { PassThroughClient: new () => object };
-};
-
-let ca: TestCA;
-let alice: IssuedCert;
-let bob: IssuedCert;
-let server: MtlsTestServer;
-let net: ConnectionTracker;
+const mtls = useMtlsFixture();
+const { bundle, presented } = mtls;
 let emulator: GcpSecretManagerEmulator;
 let resolver: TlsResolver | undefined;
 
-const bundle = (cert: IssuedCert) =>
-  JSON.stringify({ cert: cert.certPem, key: cert.keyPem, ca: server.caPem });
-
-async function presented(r: TlsResolver): Promise<string | undefined> {
-  const response = await httpsRequest(`${server.url}/whoami`, { agent: r.agent() });
-  expect(response.status).toBe(200);
-  return server.requests.at(-1)?.peerFingerprint256;
-}
-
-async function until(predicate: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-beforeAll(async () => {
-  net = trackConnections();
-  ca = await TestCA.create({ commonName: 'e2e client CA' });
-  alice = await ca.issueClient({ commonName: 'alice', validForSeconds: NINETY_DAYS });
-  bob = await ca.issueClient({ commonName: 'bob', validForSeconds: NINETY_DAYS });
-  server = await startMtlsServer({ clientCa: ca });
-});
-afterAll(async () => {
-  await server.close();
-  net.stop();
-  expect(net.offLoopback()).toEqual([]);
-});
-
 describe.each(['grpc', 'rest'] as const)('a resolver over Google Secret Manager (%s)', (transport) => {
   function source() {
-    const common = { apiEndpoint: '127.0.0.1', universeDomain: 'googleapis.com' };
-    const clientOptions = (
-      transport === 'grpc'
-        ? { ...common, port: emulator.grpcPort, sslCreds: gax.grpc.credentials.createInsecure() }
-        : {
-            ...common,
-            port: emulator.port,
-            protocol: 'http',
-            authClient: new gax.googleAuthLibrary.PassThroughClient(),
-          }
-    ) as GcpClientOptions;
+    const clientOptions = emulator.clientOptions(transport) as GcpClientOptions;
     return gcpSecretManagerSource({ name: NAME, transport, clientOptions, timeoutMs: 2_000 });
   }
 
@@ -96,7 +33,7 @@ describe.each(['grpc', 'rest'] as const)('a resolver over Google Secret Manager 
 
   beforeEach(async () => {
     emulator = await startGcpSecretManagerEmulator();
-    emulator.putSecret(NAME, bundle(alice));
+    emulator.putSecret(NAME, bundle(mtls.alice));
   });
   afterEach(async () => {
     await resolver?.close();
@@ -106,27 +43,27 @@ describe.each(['grpc', 'rest'] as const)('a resolver over Google Secret Manager 
 
   it('loads the credential and makes a real mTLS request with it', async () => {
     resolver = createTlsResolver({ source: source() });
-    expect(await presented(resolver)).toBe(alice.fingerprint256);
-    expect(server.requests.at(-1)?.authorized).toBe(true);
+    expect(await presented(resolver)).toBe(mtls.alice.fingerprint256);
+    expect(mtls.server.requests.at(-1)?.authorized).toBe(true);
     expect(emulator.log.operations()).toEqual(['AccessSecretVersion']);
   });
 
   it('probes with GetSecretVersion, reads the payload only on a new version, and presents it on new connections', async () => {
     const r = pollingResolver();
-    expect(await presented(r)).toBe(alice.fingerprint256);
+    expect(await presented(r)).toBe(mtls.alice.fingerprint256);
     await until(() => emulator.log.count({ operation: 'GetSecretVersion' }) >= 4, 'four probes');
     expect(emulator.log.count({ operation: 'AccessSecretVersion' })).toBe(1);
 
     const rotated = new Promise<RotatedEvent>((resolve) => r.once('rotated', resolve));
-    emulator.putSecret(NAME, bundle(bob));
+    emulator.putSecret(NAME, bundle(mtls.bob));
     const event = await rotated;
     expect(event).toMatchObject({
-      previousFingerprint256: alice.fingerprint256,
-      fingerprint256: bob.fingerprint256,
+      previousFingerprint256: mtls.alice.fingerprint256,
+      fingerprint256: mtls.bob.fingerprint256,
     });
     expect(emulator.log.count({ operation: 'AccessSecretVersion' })).toBe(2);
-    expect(await presented(r)).toBe(bob.fingerprint256);
-    const [before, after] = server.requests.slice(-2);
+    expect(await presented(r)).toBe(mtls.bob.fingerprint256);
+    const [before, after] = mtls.server.requests.slice(-2);
     expect(after?.sessionReused).toBe(false);
     expect(after?.connectionId).not.toBe(before?.connectionId);
   });
@@ -135,33 +72,33 @@ describe.each(['grpc', 'rest'] as const)('a resolver over Google Secret Manager 
     const r = pollingResolver();
     const failures: RefreshFailedEvent[] = [];
     r.on('refreshFailed', (e) => failures.push(e));
-    expect(await presented(r)).toBe(alice.fingerprint256);
+    expect(await presented(r)).toBe(mtls.alice.fingerprint256);
 
     emulator.fail({ kind: 'corrupt', times: 1 });
     const rotated = new Promise<RotatedEvent>((resolve) => r.once('rotated', resolve));
-    emulator.putSecret(NAME, bundle(bob));
+    emulator.putSecret(NAME, bundle(mtls.bob));
     await until(() => failures.length > 0, 'the damaged read to fail');
     expect(failures[0]?.error).toMatchObject({ code: 'INTEGRITY_FAILED' });
-    expect(await presented(r)).toBe(alice.fingerprint256);
-    expect((await rotated).fingerprint256).toBe(bob.fingerprint256);
-    expect(await presented(r)).toBe(bob.fingerprint256);
+    expect(await presented(r)).toBe(mtls.alice.fingerprint256);
+    expect((await rotated).fingerprint256).toBe(mtls.bob.fingerprint256);
+    expect(await presented(r)).toBe(mtls.bob.fingerprint256);
   });
 
   it('keeps serving when the newest version is disabled, and picks up the next one', async () => {
     const r = pollingResolver();
     const failures: RefreshFailedEvent[] = [];
     r.on('refreshFailed', (e) => failures.push(e));
-    expect(await presented(r)).toBe(alice.fingerprint256);
+    expect(await presented(r)).toBe(mtls.alice.fingerprint256);
 
-    emulator.putSecret(NAME, bundle(bob), { state: 'DISABLED' });
+    emulator.putSecret(NAME, bundle(mtls.bob), { state: 'DISABLED' });
     await until(() => failures.length > 0, 'a refresh to fail on the disabled version');
     expect(failures[0]?.error).toMatchObject({ code: 'SOURCE_NOT_FOUND' });
     expect(failures[0]?.error.message).toMatch(/version 2 of .* is DISABLED/);
-    expect(await presented(r)).toBe(alice.fingerprint256);
+    expect(await presented(r)).toBe(mtls.alice.fingerprint256);
 
     const rotated = new Promise<RotatedEvent>((resolve) => r.once('rotated', resolve));
     emulator.setState(NAME, 2, 'ENABLED');
-    expect((await rotated).fingerprint256).toBe(bob.fingerprint256);
-    expect(await presented(r)).toBe(bob.fingerprint256);
+    expect((await rotated).fingerprint256).toBe(mtls.bob.fingerprint256);
+    expect(await presented(r)).toBe(mtls.bob.fingerprint256);
   });
 });

@@ -9,67 +9,27 @@ import {
   type RotatedEvent,
   type TlsResolver,
 } from '@mtlskit/core';
-import {
-  type ConnectionTracker,
-  httpsRequest,
-  type IssuedCert,
-  type MtlsTestServer,
-  startMtlsServer,
-  startVaultEmulator,
-  TestCA,
-  trackConnections,
-  type VaultEmulator,
-} from '@mtlskit/testkit';
+import { startVaultEmulator, type VaultEmulator } from '@mtlskit/testkit';
 import { type VaultAuth, vaultSource } from '@mtlskit/vault';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { until, useMtlsFixture } from '../support/e2e.js';
 
-const NINETY_DAYS = 90 * 24 * 3600;
 const PATH = 'secret/payments/mtls';
 const SECRET_ID = 'e2e-secret-id-4f9a1c';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-let ca: TestCA;
-let alice: IssuedCert;
-let bob: IssuedCert;
-let server: MtlsTestServer;
-let net: ConnectionTracker;
+const mtls = useMtlsFixture();
+const { fields, presented } = mtls;
 let emulator: VaultEmulator;
 let resolver: TlsResolver | undefined;
-
-const fieldsOf = (cert: IssuedCert) => ({ cert: cert.certPem, key: cert.keyPem, ca: server.caPem });
 
 function source(auth: VaultAuth = { method: 'token', token: emulator.rootToken, renew: false }) {
   return vaultSource({ path: PATH, endpoint: emulator.url, auth, timeoutMs: 2_000 });
 }
 
-async function presented(r: TlsResolver): Promise<string | undefined> {
-  const response = await httpsRequest(`${server.url}/whoami`, { agent: r.agent() });
-  expect(response.status).toBe(200);
-  return server.requests.at(-1)?.peerFingerprint256;
-}
-
-async function until(predicate: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-beforeAll(async () => {
-  net = trackConnections();
-  ca = await TestCA.create({ commonName: 'e2e client CA' });
-  alice = await ca.issueClient({ commonName: 'alice', validForSeconds: NINETY_DAYS });
-  bob = await ca.issueClient({ commonName: 'bob', validForSeconds: NINETY_DAYS });
-  server = await startMtlsServer({ clientCa: ca });
-});
-afterAll(async () => {
-  await server.close();
-  net.stop();
-  expect(net.offLoopback()).toEqual([]);
-});
 beforeEach(async () => {
   emulator = await startVaultEmulator();
-  emulator.putSecret(PATH, fieldsOf(alice));
+  emulator.putSecret(PATH, fields(mtls.alice));
 });
 afterEach(async () => {
   await resolver?.close();
@@ -80,8 +40,8 @@ afterEach(async () => {
 describe('a resolver over Vault KV', () => {
   it('loads the credential from Vault and makes a real mTLS request with it', async () => {
     resolver = createTlsResolver({ source: source() });
-    expect(await presented(resolver)).toBe(alice.fingerprint256);
-    expect(server.requests.at(-1)?.authorized).toBe(true);
+    expect(await presented(resolver)).toBe(mtls.alice.fingerprint256);
+    expect(mtls.server.requests.at(-1)?.authorized).toBe(true);
     expect(emulator.log.operations()).toEqual(['DetectMount', 'ReadSecret']);
   });
 
@@ -89,33 +49,33 @@ describe('a resolver over Vault KV', () => {
     resolver = createTlsResolver({ source: source() });
     const rotated: RotatedEvent[] = [];
     resolver.on('rotated', (e) => rotated.push(e));
-    expect(await presented(resolver)).toBe(alice.fingerprint256);
+    expect(await presented(resolver)).toBe(mtls.alice.fingerprint256);
 
-    emulator.putSecret(PATH, fieldsOf(bob));
+    emulator.putSecret(PATH, fields(mtls.bob));
     await resolver.refresh();
     expect(rotated).toEqual([
       expect.objectContaining({
-        previousFingerprint256: alice.fingerprint256,
-        fingerprint256: bob.fingerprint256,
+        previousFingerprint256: mtls.alice.fingerprint256,
+        fingerprint256: mtls.bob.fingerprint256,
       }),
     ]);
-    expect(await presented(resolver)).toBe(bob.fingerprint256);
-    const [before, after] = server.requests.slice(-2);
+    expect(await presented(resolver)).toBe(mtls.bob.fingerprint256);
+    const [before, after] = mtls.server.requests.slice(-2);
     expect(after?.connectionId).not.toBe(before?.connectionId);
     expect(after?.sessionReused).toBe(false);
   });
 
   it('probes KV v2 metadata and reads the secret only when its version changed', async () => {
     resolver = createTlsResolver({ source: source(), refreshIntervalMs: 40, jitter: 0 });
-    expect(await presented(resolver)).toBe(alice.fingerprint256);
+    expect(await presented(resolver)).toBe(mtls.alice.fingerprint256);
     await until(() => emulator.log.count({ operation: 'ReadMetadata' }) >= 4, 'four probes');
     expect(emulator.log.count({ operation: 'ReadSecret' })).toBe(1);
 
     const rotated = new Promise<RotatedEvent>((resolve) => resolver?.once('rotated', resolve));
-    emulator.putSecret(PATH, fieldsOf(bob));
-    expect((await rotated).fingerprint256).toBe(bob.fingerprint256);
+    emulator.putSecret(PATH, fields(mtls.bob));
+    expect((await rotated).fingerprint256).toBe(mtls.bob.fingerprint256);
     expect(emulator.log.count({ operation: 'ReadSecret' })).toBe(2);
-    expect(await presented(resolver)).toBe(bob.fingerprint256);
+    expect(await presented(resolver)).toBe(mtls.bob.fingerprint256);
   });
 
   it('keeps refreshing while its AppRole token reaches its max TTL: new logins, no failed request', async () => {
@@ -131,22 +91,15 @@ describe('a resolver over Vault KV', () => {
     });
     const failures: RefreshFailedEvent[] = [];
     resolver.on('refreshFailed', (e) => failures.push(e));
-    expect(await presented(resolver)).toBe(alice.fingerprint256);
+    expect(await presented(resolver)).toBe(mtls.alice.fingerprint256);
 
     // Three token lifetimes of continuous probes and mTLS requests, and a rotation on the way.
-    const started = Date.now();
-    let requests = 0;
-    let rotatedAt: number | undefined;
-    while (Date.now() - started < 7_000) {
-      if (rotatedAt === undefined && Date.now() - started > 3_500) {
-        emulator.putSecret(PATH, fieldsOf(bob));
-        rotatedAt = Date.now();
-      }
-      await presented(resolver);
-      requests += 1;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    expect(await presented(resolver)).toBe(bob.fingerprint256);
+    const requests = mtls.flow(resolver, { workers: 1, path: '/whoami', pauseMs: 50 });
+    await sleep(3_500);
+    emulator.putSecret(PATH, fields(mtls.bob));
+    await sleep(3_500);
+    await requests.stop();
+    expect(await presented(resolver)).toBe(mtls.bob.fingerprint256);
 
     const logins = emulator.log.count({ operation: 'AppRoleLogin' });
     expect(logins).toBeGreaterThanOrEqual(3);
@@ -157,7 +110,8 @@ describe('a resolver over Vault KV', () => {
     // Not one call Vault refused, not one refresh failed, every mTLS request answered.
     expect(emulator.log.calls().filter((c) => c.status !== 200)).toEqual([]);
     expect(failures).toEqual([]);
-    expect(requests).toBeGreaterThan(30);
+    expect(requests.failures).toEqual([]);
+    expect(requests.sent).toBeGreaterThan(30);
   });
 
   it('a token that dies early (revoked) is replaced by one login, and the refresh does not fail', async () => {
@@ -169,11 +123,11 @@ describe('a resolver over Vault KV', () => {
     });
     const failures: RefreshFailedEvent[] = [];
     resolver.on('refreshFailed', (e) => failures.push(e));
-    expect(await presented(resolver)).toBe(alice.fingerprint256);
+    expect(await presented(resolver)).toBe(mtls.alice.fingerprint256);
     emulator.revokeToken(String(emulator.log.last({ operation: 'ReadSecret' })?.headers['x-vault-token']));
-    emulator.putSecret(PATH, fieldsOf(bob));
+    emulator.putSecret(PATH, fields(mtls.bob));
     await resolver.refresh();
-    expect(await presented(resolver)).toBe(bob.fingerprint256);
+    expect(await presented(resolver)).toBe(mtls.bob.fingerprint256);
     expect(emulator.log.count({ operation: 'AppRoleLogin' })).toBe(2);
     expect(failures).toEqual([]);
   });

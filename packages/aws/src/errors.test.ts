@@ -130,6 +130,45 @@ describe('toMtlsError', () => {
     expect(shown).not.toMatch(/AWS4-HMAC-SHA256|x-amz-|\$response|\$metadata/i);
   });
 
+  it('words the cases no emulator call above reaches: decryption, refusals outside PutSecretValue, an unreadable answer, no region', () => {
+    const ctx = { sourceId: 'id', operation: 'GetSecretValue', secretId: 's' };
+    const sdkError = (name: string, message: string, status?: number) =>
+      Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status } });
+
+    const decrypt = toMtlsError(sdkError('DecryptionFailure', 'kms', 400), ctx);
+    expect(decrypt.code).toBe('INTEGRITY_FAILED');
+    expect(decrypt.message).toMatch(/could not decrypt secret "s" with its KMS key/);
+
+    const quota = toMtlsError(sdkError('LimitExceededException', 'too many', 400), ctx);
+    expect([quota.code, quota.retryable]).toEqual(['SOURCE_UNAVAILABLE', false]);
+    expect(quota.message).toMatch(/a Secrets Manager quota was reached: wait, or ask AWS/);
+
+    const state = toMtlsError(sdkError('InvalidRequestException', 'not now', 400), ctx);
+    expect([state.code, state.retryable]).toEqual(['SOURCE_UNAVAILABLE', false]);
+    expect(state.message).toMatch(/does not allow this call: check the secret in the AWS console/);
+
+    // A 200 whose body is not Secrets Manager's JSON (a proxy's page) is worth retrying, not a refusal.
+    for (const unreadable of [
+      sdkError('SyntaxError', 'Unexpected token <', 200),
+      sdkError('Error', 'Deserialization error: to see the raw response, inspect the hidden field', 400),
+    ]) {
+      const mapped = toMtlsError(unreadable, ctx);
+      expect([mapped.code, mapped.retryable]).toEqual(['SOURCE_UNAVAILABLE', true]);
+      expect(mapped.message).toMatch(/did not complete GetSecretValue .* check network access/);
+    }
+
+    const region = toMtlsError(sdkError('Error', 'Region is missing'), ctx);
+    expect(region.code).toBe('INVALID_REFERENCE');
+    expect(region.message).toMatch(/no AWS region for secret "s" — add \?region=/);
+
+    const credentials = toMtlsError(sdkError('CredentialsProviderError', 'Could not load credentials'), {
+      ...ctx,
+      operation: 'DescribeSecret',
+    });
+    expect(credentials.code).toBe('ACCESS_DENIED');
+    expect(credentials.message).toMatch(/^no AWS credentials were found for DescribeSecret/);
+  });
+
   it('passes an MtlsError through unchanged and names the field in per-field mode', () => {
     const original = new MtlsError('KEY_MISMATCH', 'x');
     expect(toMtlsError(original, { sourceId: 'id', operation: 'GetSecretValue', secretId: 's' })).toBe(

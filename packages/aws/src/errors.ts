@@ -209,10 +209,10 @@ export function toMtlsError(err: unknown, ctx: AwsCallContext): MtlsError {
 }
 
 /** The error for an SDK call that outlived its deadline. */
-export function timeoutError(ctx: AwsCallContext, timeoutMs: number, cause: unknown): MtlsError {
+export function timeoutError(ctx: AwsCallContext, timeoutMs: number): MtlsError {
   return new MtlsError(
     'SOURCE_UNAVAILABLE',
     `AWS Secrets Manager did not answer ${ctx.operation} on ${describe(ctx)} within ${timeoutMs} ms — check network access to the endpoint, or raise the timeoutMs option`,
-    { sourceId: ctx.sourceId, field: ctx.field, cause },
+    { sourceId: ctx.sourceId, field: ctx.field },
   );
 }

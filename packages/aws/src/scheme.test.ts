@@ -1,6 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { MtlsError, type ParsedReference, parseReference } from '@mtlskit/core/adapter';
-import { documentedOptionRows, optionTableRows, pointedAt } from '@mtlskit/testkit';
+import { parseReference } from '@mtlskit/core/adapter';
+import { documentedOptionRows, optionTableRows } from '@mtlskit/testkit';
+import {
+  type InvalidReferenceForm,
+  referenceFormTests,
+  type ValidReferenceForm,
+} from '@mtlskit/testkit/conformance';
 import { describe, expect, it, vi } from 'vitest';
 import { awsSmScheme } from './scheme.js';
 
@@ -13,7 +18,7 @@ vi.mock('@aws-sdk/client-secrets-manager', () => {
 const ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/mtls-AbCdEf';
 
 // The forms of aws-sm: references, and the target the source is built from.
-const VALID: Array<[string, Partial<ParsedReference>]> = [
+const VALID: ValidReferenceForm[] = [
   [
     'aws-sm://prod/mtls?region=eu-west-1',
     { scheme: 'aws-sm', target: { secretId: 'prod/mtls', fields: {}, region: 'eu-west-1' } },
@@ -54,7 +59,7 @@ const VALID: Array<[string, Partial<ParsedReference>]> = [
 ];
 
 // Malformed forms: the message, and the part the caret line points at.
-const INVALID: Array<[string, RegExp, string]> = [
+const INVALID: InvalidReferenceForm[] = [
   ['aws-sm:prod/mtls', /aws-sm: needs "\/\/" after the colon/, 'prod/mtls'],
   ['aws-sm://', /aws-sm:\/\/ names no credential/, ''],
   ['aws-sm://prod?region=eu_west_1', /"eu_west_1" is not an AWS region name/, 'region=eu_west_1'],
@@ -73,24 +78,7 @@ const INVALID: Array<[string, RegExp, string]> = [
 ];
 
 describe('the aws-sm: scheme', () => {
-  it.each(VALID)('parses %s', (text, expected) => {
-    const ref = parseReference(text, awsSmScheme);
-    expect(ref).toMatchObject(expected);
-    expect(Object.isFrozen(ref)).toBe(true);
-  });
-
-  it.each(INVALID)('rejects %j, pointing at the wrong part', (text, message, pointed) => {
-    let err: unknown;
-    try {
-      parseReference(text);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(MtlsError);
-    expect((err as MtlsError).code).toBe('INVALID_REFERENCE');
-    expect((err as MtlsError).message).toMatch(message);
-    expect(pointedAt(err as MtlsError, text)).toBe(pointed);
-  });
+  referenceFormTests({ parse: (text) => parseReference(text, awsSmScheme), valid: VALID, invalid: INVALID });
 
   it('is documented in docs/references.md with exactly this option table', () => {
     const doc = readFileSync(new URL('../../../docs/references.md', import.meta.url), 'utf8');

@@ -293,7 +293,7 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
     return withDeadline(run, {
       signal,
       timeoutMs,
-      onTimeout: () => timeoutError(ctx, timeoutMs, undefined),
+      onTimeout: () => timeoutError(ctx, timeoutMs),
       onError: (err) => toMtlsError(err, ctx),
     });
   }

@@ -1,8 +1,13 @@
 import { readFileSync } from 'node:fs';
 // The azure-kv: grammar: every form, the target the source is built from, and for each malformed form
 // the message and the part its caret line points at. Parsing never loads the Azure SDK.
-import { MtlsError, type ParsedReference, parseReference } from '@mtlskit/core/adapter';
-import { documentedOptionRows, optionTableRows, pointedAt } from '@mtlskit/testkit';
+import { MtlsError, parseReference } from '@mtlskit/core/adapter';
+import { documentedOptionRows, optionTableRows } from '@mtlskit/testkit';
+import {
+  type InvalidReferenceForm,
+  referenceFormTests,
+  type ValidReferenceForm,
+} from '@mtlskit/testkit/conformance';
 import { describe, expect, it, vi } from 'vitest';
 import { azureKvScheme } from './scheme.js';
 
@@ -18,7 +23,7 @@ vi.mock('@azure/identity', () => {
 
 const V = '0123456789abcdef0123456789abcdef';
 
-const VALID: Array<[string, Partial<ParsedReference>]> = [
+const VALID: ValidReferenceForm[] = [
   [
     'azure-kv://myvault/mtls',
     {
@@ -79,7 +84,7 @@ const VALID: Array<[string, Partial<ParsedReference>]> = [
   ],
 ];
 
-const INVALID: Array<[string, RegExp, string]> = [
+const INVALID: InvalidReferenceForm[] = [
   ['azure-kv:myvault/mtls', /azure-kv: needs "\/\/" after the colon/, 'myvault/mtls'],
   ['azure-kv://v/mtls', /"v" is not a Key Vault name/, 'v'],
   ['azure-kv://my_vault/mtls', /"my_vault" is not a Key Vault name/, 'my_vault'],
@@ -114,17 +119,10 @@ function rejection(text: string): MtlsError {
 }
 
 describe('the azure-kv: scheme', () => {
-  it.each(VALID)('parses %s', (text, expected) => {
-    const ref = parseReference(text, azureKvScheme);
-    expect(ref).toMatchObject(expected);
-    expect(Object.isFrozen(ref)).toBe(true);
-  });
-
-  it.each(INVALID)('rejects %j, pointing at the wrong part', (text, message, pointed) => {
-    const err = rejection(text);
-    expect(err.code).toBe('INVALID_REFERENCE');
-    expect(err.message).toMatch(message);
-    expect(pointedAt(err, text)).toBe(pointed);
+  referenceFormTests({
+    parse: (text) => parseReference(text, azureKvScheme),
+    valid: VALID,
+    invalid: INVALID,
   });
 
   it('suggests the option meant, and never echoes a passphrase written where a reference belongs', () => {

@@ -467,6 +467,12 @@ describe('errors', () => {
     const source = kv.source({ name: 'mtls' });
     await source.close();
     expect((await failure(source.load())).code).toBe('CLOSED');
+    // A pinned version answers version() without a call, and refuses it all the same once closed.
+    const pinned = kv.source({ name: 'mtls', version: '0123456789abcdef0123456789abcdef' });
+    await pinned.close();
+    const err = await failure(pinned.version());
+    expect(err.code).toBe('CLOSED');
+    expect(err.message).toContain('was closed: create a new one');
   });
 });
 

@@ -262,6 +262,11 @@ export function azureKeyVaultSource(options: AzureKeyVaultSourceOptions): AzureK
     return client;
   }
 
+  function assertOpen(): void {
+    if (closed)
+      throw new MtlsError('CLOSED', `the source ${id} was closed: create a new one`, { sourceId: id });
+  }
+
   /**
    * Runs one SDK call under the caller's signal and the deadline. Rejects with the caller's abort
    * reason, a timeout error, or the mapped SDK error — even when the SDK ignores its signal.
@@ -271,8 +276,7 @@ export function azureKeyVaultSource(options: AzureKeyVaultSourceOptions): AzureK
     signal: AbortSignal | undefined,
     run: (c: SecretClientLike, s: AbortSignal) => Promise<T>,
   ): Promise<T> {
-    if (closed)
-      throw new MtlsError('CLOSED', `the source ${id} was closed: create a new one`, { sourceId: id });
+    assertOpen();
     return withDeadline(async (s) => run(await clientOf(), s), {
       signal,
       timeoutMs,
@@ -348,8 +352,7 @@ export function azureKeyVaultSource(options: AzureKeyVaultSourceOptions): AzureK
     async version(ctx: SourceContext = {}) {
       if (pinned !== undefined) {
         // A version's content never changes: nothing to ask.
-        if (closed)
-          throw new MtlsError('CLOSED', `the source ${id} was closed: create a new one`, { sourceId: id });
+        assertOpen();
         ctx.signal?.throwIfAborted();
         return pinned;
       }

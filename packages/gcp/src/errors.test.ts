@@ -93,6 +93,40 @@ describe('toMtlsError', () => {
     expect(mapped.code).toBe('INTEGRITY_FAILED');
   });
 
+  it('names the role each write needs when Google refuses it', () => {
+    const denied = grpc(7, 'Permission denied');
+    expect(toMtlsError(denied, { ...ctx, operation: 'AddSecretVersion' }).message).toContain(
+      'roles/secretmanager.secretVersionAdder',
+    );
+    expect(toMtlsError(denied, { ...ctx, operation: 'DisableSecretVersion' }).message).toContain(
+      'roles/secretmanager.secretVersionManager',
+    );
+  });
+
+  it('points a regional secret that is missing or rejected at the regional endpoint', () => {
+    const regional = { ...ctx, name: 'projects/p/locations/europe-west1/secrets/s/versions/latest' };
+    for (const err of [grpc(5, 'not found'), grpc(3, 'Invalid resource field value')]) {
+      expect(toMtlsError(err, regional).message).toMatch(/the regional endpoint of the location/);
+      expect(toMtlsError(err, ctx).message).not.toMatch(/regional endpoint/);
+    }
+  });
+
+  it('reads a REST status without Google’s JSON body by its number', () => {
+    const bare = (status: number) => Object.assign(new Error('<html>proxy</html>'), { status });
+    expect(toMtlsError(bare(400), ctx).code).toBe('INVALID_REFERENCE');
+    expect(toMtlsError(bare(504), ctx)).toMatchObject({ code: 'SOURCE_UNAVAILABLE', retryable: true });
+    expect(toMtlsError(bare(409), ctx)).toMatchObject({ code: 'SOURCE_UNAVAILABLE', retryable: false });
+    // A 4xx Google's REST surface does not use is a proxy's, not Secret Manager's: worth retrying.
+    expect(toMtlsError(bare(418), ctx).message).toMatch(/gave no usable answer/);
+  });
+
+  it('retries what carries no status at all: no answer, or not Secret Manager’s', () => {
+    const mapped = toMtlsError(new Error('socket hang up'), ctx);
+    expect(mapped).toMatchObject({ code: 'SOURCE_UNAVAILABLE', retryable: true });
+    expect(mapped.message).toMatch(/gave no usable answer to AccessSecretVersion .*\(socket hang up\)/);
+    expect(toMtlsError('not an error', ctx).code).toBe('SOURCE_UNAVAILABLE');
+  });
+
   it('passes MtlsErrors through and words a timeout', () => {
     const own = new MtlsError('CLOSED', 'closed');
     expect(toMtlsError(own, ctx)).toBe(own);

@@ -234,10 +234,10 @@ export function toMtlsError(err: unknown, ctx: GcpCallContext): MtlsError {
 }
 
 /** The error for a call that outlived its deadline. */
-export function timeoutError(ctx: GcpCallContext, timeoutMs: number, cause?: unknown): MtlsError {
+export function timeoutError(ctx: GcpCallContext, timeoutMs: number): MtlsError {
   return new MtlsError(
     'SOURCE_UNAVAILABLE',
     `Secret Manager did not answer ${ctx.operation} on ${ctx.name} within ${timeoutMs} ms — check network access to the endpoint, or raise the timeoutMs option`,
-    { sourceId: ctx.sourceId, ...(cause === undefined ? {} : { cause }) },
+    { sourceId: ctx.sourceId },
   );
 }

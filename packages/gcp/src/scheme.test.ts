@@ -1,6 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { MtlsError, type ParsedReference, parseReference } from '@mtlskit/core/adapter';
-import { documentedOptionRows, optionTableRows, pointedAt } from '@mtlskit/testkit';
+import { parseReference } from '@mtlskit/core/adapter';
+import { documentedOptionRows, optionTableRows } from '@mtlskit/testkit';
+import {
+  type InvalidReferenceForm,
+  referenceFormTests,
+  type ValidReferenceForm,
+} from '@mtlskit/testkit/conformance';
 import { describe, expect, it, vi } from 'vitest';
 import { gcpSmScheme } from './scheme.js';
 
@@ -11,7 +16,7 @@ vi.mock('@google-cloud/secret-manager', () => {
 });
 
 // The forms of gcp-sm: references, and the target the source is built from.
-const VALID: Array<[string, Partial<ParsedReference>]> = [
+const VALID: ValidReferenceForm[] = [
   [
     'gcp-sm://projects/my-project/secrets/mtls',
     {
@@ -70,7 +75,7 @@ const VALID: Array<[string, Partial<ParsedReference>]> = [
 ];
 
 // Malformed forms: the message, and the part the caret line points at.
-const INVALID: Array<[string, RegExp, string]> = [
+const INVALID: InvalidReferenceForm[] = [
   ['gcp-sm:projects/p/secrets/s', /gcp-sm: needs "\/\/" after the colon/, 'projects/p/secrets/s'],
   ['gcp-sm://', /the secret resource name is missing/, ''],
   ['gcp-sm://my-secret', /"my-secret" is not a secret resource name/, 'my-secret'],
@@ -94,24 +99,11 @@ const INVALID: Array<[string, RegExp, string]> = [
 ];
 
 describe('the gcp-sm: scheme', () => {
-  it.each(VALID)('parses %s', (text, expected) => {
-    const ref = parseReference(text, gcpSmScheme);
-    expect(ref).toMatchObject(expected);
-    expect(Object.isFrozen(ref)).toBe(true);
-  });
-
-  it.each(INVALID)('rejects %j, pointing at the wrong part', (text, message, pointed) => {
-    let err: unknown;
-    try {
-      parseReference(text, gcpSmScheme);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(MtlsError);
-    expect((err as MtlsError).code).toBe('INVALID_REFERENCE');
-    expect((err as MtlsError).message).toMatch(message);
-    expect(pointedAt(err as MtlsError, text)).toBe(pointed);
-    expect((err as MtlsError).message).not.toContain('hunter2');
+  referenceFormTests({
+    parse: (text) => parseReference(text, gcpSmScheme),
+    valid: VALID,
+    invalid: INVALID,
+    neverEchoed: 'hunter2',
   });
 
   it('has one option table: transport, timeoutMs and the passphrase and ca sub-references', () => {

@@ -15,6 +15,13 @@ import { type IssuedCert, TestCA } from './ca.js';
 import type { TestKeyType } from './keys.js';
 import { leakCheck } from './leak.js';
 
+export type {
+  InvalidReferenceForm,
+  ReferenceFormOptions,
+  ValidReferenceForm,
+} from './reference-forms.js';
+export { referenceFormTests } from './reference-forms.js';
+
 /** What the factory is given: a fresh test CA and a credential it issued, which the harness must hold. */
 export interface ConformanceContext {
   ca: TestCA;

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { loadCredentials, MtlsError } from '@mtlskit/core';
-import { type IssuedCert, leakCheck, TestCA } from '@mtlskit/testkit';
+import { type IssuedCert, leakCheck, TestCA, type VaultAppRoleOptions } from '@mtlskit/testkit';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   JWT,
@@ -64,6 +64,16 @@ async function failure(promise: Promise<unknown>): Promise<MtlsError> {
   if (!MtlsError.is(err)) throw new Error(`expected an MtlsError, got ${String(err)}`);
   leakCheck(SECRETS()).check(err, 'the error');
   return err;
+}
+
+/** A source on secret/app logging in as AppRole "payments" (SECRET_ID its secret id, `role` its settings). */
+function appRoleSource(role: Omit<VaultAppRoleOptions, 'secretIds'> = {}) {
+  const { roleId } = vault.emulator.addAppRole('payments', { secretIds: [SECRET_ID], ...role });
+  return vault.source({
+    path: 'secret/app',
+    kv: 2,
+    auth: { method: 'approle', roleId, secretId: SECRET_ID },
+  });
 }
 
 /** Writes a file the way Vault Agent's sink does: a new file renamed over the old one. */
@@ -186,6 +196,28 @@ describe('AppRole', () => {
     expect(read?.headers['x-vault-namespace']).toBe('team-a/payments');
   });
 
+  it('a source closed while its secret id is read does not log in, and fails the call with CLOSED', async () => {
+    const { roleId } = vault.emulator.addAppRole('payments', { secretIds: [SECRET_ID] });
+    let source: { id: string; load(): Promise<unknown>; close(): Promise<void> } | undefined;
+    source = vault.source({
+      path: 'secret/app',
+      kv: 2,
+      auth: {
+        method: 'approle',
+        roleId,
+        secretId: async () => {
+          await source?.close();
+          return SECRET_ID;
+        },
+      },
+    });
+    const err = await failure(source.load());
+    expect(err.code).toBe('CLOSED');
+    expect(err.sourceId).toBe(source.id);
+    expect(err.message).toContain('was closed: create a new one');
+    expect(count('AppRoleLogin')).toBe(0);
+  });
+
   it('refuses a wrong secret id with ACCESS_DENIED and no secret in the error', async () => {
     const { roleId } = vault.emulator.addAppRole('payments', { secretIds: ['the-right-one'] });
     const source = vault.source({
@@ -200,16 +232,7 @@ describe('AppRole', () => {
   });
 
   it('renews at two thirds of the TTL, and logs in again when the max TTL caps the renewal', async () => {
-    const { roleId } = vault.emulator.addAppRole('payments', {
-      secretIds: [SECRET_ID],
-      tokenTtl: 3,
-      tokenMaxTtl: 4,
-    });
-    const source = vault.source({
-      path: 'secret/app',
-      kv: 2,
-      auth: { method: 'approle', roleId, secretId: SECRET_ID },
-    });
+    const source = appRoleSource({ tokenTtl: 3, tokenMaxTtl: 4 });
     await loads(source);
     // 2 s: renewal, granted 2 s of the 3 asked (max TTL 4 s); 2/3 of that later: a new login.
     await until(() => count('RenewSelf') === 1, 'the renewal', 3_000);
@@ -223,12 +246,7 @@ describe('AppRole', () => {
   });
 
   it('logs in again when Vault refuses to renew', async () => {
-    const { roleId } = vault.emulator.addAppRole('payments', { secretIds: [SECRET_ID], tokenTtl: 2 });
-    const source = vault.source({
-      path: 'secret/app',
-      kv: 2,
-      auth: { method: 'approle', roleId, secretId: SECRET_ID },
-    });
+    const source = appRoleSource({ tokenTtl: 2 });
     await loads(source);
     vault.emulator.fail({
       kind: 'error',
@@ -241,12 +259,7 @@ describe('AppRole', () => {
   });
 
   it('logs in again before expiry when a renewal fails and no time is left to retry it', async () => {
-    const { roleId } = vault.emulator.addAppRole('payments', { secretIds: [SECRET_ID], tokenTtl: 3 });
-    const source = vault.source({
-      path: 'secret/app',
-      kv: 2,
-      auth: { method: 'approle', roleId, secretId: SECRET_ID },
-    });
+    const source = appRoleSource({ tokenTtl: 3 });
     await loads(source);
     vault.emulator.fail({ kind: 'serverError', status: 503, operation: 'RenewSelf' });
     await answeredLogins(2, 'the login after the failed renewal');
@@ -258,12 +271,7 @@ describe('AppRole', () => {
   });
 
   it('a 403 after the token died logs in once and succeeds; concurrent callers share the login', async () => {
-    const { roleId } = vault.emulator.addAppRole('payments', { secretIds: [SECRET_ID], tokenTtl: 600 });
-    const source = vault.source({
-      path: 'secret/app',
-      kv: 2,
-      auth: { method: 'approle', roleId, secretId: SECRET_ID },
-    });
+    const source = appRoleSource({ tokenTtl: 600 });
     await loads(source);
     vault.emulator.revokeToken(String(tokensSent()[0]));
     await Promise.all(Array.from({ length: 8 }, () => loads(source)));
@@ -309,12 +317,7 @@ describe('AppRole', () => {
   });
 
   it('close() stops the renewal timer', async () => {
-    const { roleId } = vault.emulator.addAppRole('payments', { secretIds: [SECRET_ID], tokenTtl: 1 });
-    const source = vault.source({
-      path: 'secret/app',
-      kv: 2,
-      auth: { method: 'approle', roleId, secretId: SECRET_ID },
-    });
+    const source = appRoleSource({ tokenTtl: 1 });
     await loads(source);
     await source.close();
     await sleep(1_200);

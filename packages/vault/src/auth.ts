@@ -74,10 +74,10 @@ export interface AuthenticatorOptions {
   /** The namespace of the source's calls. */
   namespace: string | undefined;
   onWarning: (finding: Finding) => void;
-  /** Fraction of a TTL after which the token is renewed. Default 2/3. */
-  renewFraction?: number;
 }
 
+/** Fraction of a TTL after which the token is renewed. */
+const RENEW_FRACTION = 2 / 3;
 const RETRY_CAP_MS = 30_000;
 
 function missingFile(sourceId: string, what: string, path: string, cause: unknown): MtlsError {
@@ -140,15 +140,12 @@ export class VaultAuthenticator {
   #fileStamp: string | undefined;
   #retries = 0;
   #warned = new Set<string>();
-  readonly #fraction: number;
 
   constructor(
     private readonly auth: VaultAuth | undefined,
     private readonly transport: VaultTransport,
     private readonly opts: AuthenticatorOptions,
-  ) {
-    this.#fraction = opts.renewFraction ?? 2 / 3;
-  }
+  ) {}
 
   /** The namespace of the auth mount and of the tokens it gives. */
   get #authNamespace(): string | undefined {
@@ -192,13 +189,14 @@ export class VaultAuthenticator {
     }
   }
 
+  #closedError(): MtlsError {
+    const { sourceId } = this.opts;
+    return new MtlsError('CLOSED', `the source ${sourceId} was closed: create a new one`, { sourceId });
+  }
+
   /** The token for the next call (logging in, or re-reading the token file, when needed). */
   async token(signal?: AbortSignal): Promise<string | undefined> {
-    if (this.#closed) {
-      throw new MtlsError('CLOSED', `the source ${this.opts.sourceId} was closed: create a new one`, {
-        sourceId: this.opts.sourceId,
-      });
-    }
+    if (this.#closed) throw this.#closedError();
     signal?.throwIfAborted();
     const auth = this.auth;
     if (auth === undefined) return undefined;
@@ -323,7 +321,8 @@ export class VaultAuthenticator {
             );
       body = { role: auth.role, jwt };
     }
-    if (this.#closed) throw new MtlsError('CLOSED', `the source ${this.opts.sourceId} was closed`);
+    // Closed while the login's secret was being read: no login for a source nobody uses.
+    if (this.#closed) throw this.#closedError();
     const answer = objectBody(
       await this.transport.call(
         { method: 'POST', path: `auth/${mount}/login`, body, namespace: this.#authNamespace },
@@ -362,7 +361,7 @@ export class VaultAuthenticator {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#closed || !lease.ttlMs) return;
-    const wait = delayMs ?? Math.max(0, lease.since + lease.ttlMs * this.#fraction - Date.now());
+    const wait = delayMs ?? Math.max(0, lease.since + lease.ttlMs * RENEW_FRACTION - Date.now());
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       void this.#onTimer(lease);

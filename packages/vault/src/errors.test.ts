@@ -4,7 +4,7 @@
 import { createServer } from 'node:net';
 import { inspect } from 'node:util';
 import { MtlsError, type MtlsErrorCode } from '@mtlskit/core';
-import { leakCheck, startVaultEmulator } from '@mtlskit/testkit';
+import { leakCheck, startVaultEmulator, TestCA } from '@mtlskit/testkit';
 import nodeVault from 'node-vault';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { JWT, ROOT_TOKEN, SECRET_ID, startVaultHarness, type VaultHarness } from './__tests__/harness.js';
@@ -186,6 +186,31 @@ describe('transport failures', () => {
     expect(mapped.code).toBe('SOURCE_UNAVAILABLE');
   });
 
+  it('https:// to a Vault that speaks plain HTTP → SOURCE_UNAVAILABLE, not retried, naming the scheme', async () => {
+    const err = await failure(
+      vault.source({ path: 'secret/app', endpoint: vault.emulator.url.replace('http:', 'https:') }).load(),
+      'https to http',
+    );
+    expect([err.code, err.retryable]).toEqual(['SOURCE_UNAVAILABLE', false]);
+    expect(err.message).toMatch(/did not speak the protocol of the address .* http:\/\/ or https:\/\//);
+  });
+
+  it('a Vault certificate the client does not trust → SOURCE_UNAVAILABLE, not retried, naming VAULT_CACERT', async () => {
+    const serverCa = await TestCA.create();
+    const cert = await serverCa.issueServer({ commonName: '127.0.0.1', ipAddresses: ['127.0.0.1'] });
+    const tls = await startVaultHarness({ tls: { cert: cert.certPem, key: cert.keyPem } });
+    try {
+      tls.emulator.putSecret('secret/app', { cert: 'c', key: 'k' });
+      const err = await failure(tls.source({ path: 'secret/app' }).load(), 'untrusted certificate');
+      expect([err.code, err.retryable]).toEqual(['SOURCE_UNAVAILABLE', false]);
+      expect(err.message).toMatch(
+        /the TLS connection to Vault at https:.* failed \(.*\) — .*set VAULT_CACERT/,
+      );
+    } finally {
+      await tls.close();
+    }
+  });
+
   it('an abort rejects at once with the abort, even though node-vault cannot be cancelled', async () => {
     vault.emulator.fail({ kind: 'slow', operation: 'ReadSecret' });
     const controller = new AbortController();
@@ -196,5 +221,45 @@ describe('transport failures', () => {
     expect(err).toBe(controller.signal.reason);
     expect((err as Error).name).toBe('AbortError');
     expect(Date.now() - started).toBeLessThan(500);
+  });
+});
+
+describe('the answers no emulator fault produces', () => {
+  const ctx = {
+    sourceId: 'vault://secret/app',
+    action: 'read secret "secret/app"',
+    endpoint: 'https://vault:8200',
+  };
+  const answer = (statusCode: number, message: string) =>
+    Object.assign(new Error(message), { name: 'ApiResponseError', response: { statusCode, body: {} } });
+
+  it('a refused login (400 naming the role or secret id) → ACCESS_DENIED saying to check the role', () => {
+    const err = toMtlsError(answer(400, 'invalid role or secret ID'), {
+      ...ctx,
+      action: 'log in with AppRole',
+    });
+    expect(err.code).toBe('ACCESS_DENIED');
+    expect(err.message).toMatch(/^could not log in with AppRole: Vault refused the login — check the role/);
+  });
+
+  it('412 (a replica behind the index asked for) is retried; another 4xx is a refusal, not retried', () => {
+    expect(toMtlsError(answer(412, 'index not yet reached'), ctx)).toMatchObject({
+      code: 'SOURCE_UNAVAILABLE',
+      retryable: true,
+    });
+    const refused = toMtlsError(answer(405, 'unsupported operation'), ctx);
+    expect([refused.code, refused.retryable]).toEqual(['SOURCE_UNAVAILABLE', false]);
+    expect(refused.message).toMatch(/refused the call \(status 405\).*\(Vault said: unsupported operation\)/);
+  });
+
+  it('a redirect loop names the standby, and a not-found adds the source’s hint', () => {
+    const loop = toMtlsError(
+      Object.assign(new Error('Maximum number of redirects exceeded'), { code: 'ERR_FR_TOO_MANY_REDIRECTS' }),
+      ctx,
+    );
+    expect(loop.code).toBe('SOURCE_UNAVAILABLE');
+    expect(loop.message).toMatch(/redirected the call \(a standby node, redirecting in a loop\)/);
+    const hinted = toMtlsError(answer(404, ''), { ...ctx, notFoundHint: 'is the KV version right?' });
+    expect(hinted.message).toMatch(/check the mount, the path and the version; is the KV version right\?$/);
   });
 });

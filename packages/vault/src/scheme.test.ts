@@ -2,8 +2,13 @@
 // each malformed form with the part the error points at, the option tables as documented, and
 // parsing without loading node-vault.
 import { readFileSync } from 'node:fs';
-import { MtlsError, type ParsedReference, parseReference } from '@mtlskit/core/adapter';
-import { documentedOptionRows, optionTableRows, pointedAt } from '@mtlskit/testkit';
+import { parseReference } from '@mtlskit/core/adapter';
+import { documentedOptionRows, optionTableRows } from '@mtlskit/testkit';
+import {
+  type InvalidReferenceForm,
+  referenceFormTests,
+  type ValidReferenceForm,
+} from '@mtlskit/testkit/conformance';
 import { describe, expect, it, vi } from 'vitest';
 import { vaultPkiScheme, vaultScheme } from './scheme.js';
 
@@ -13,7 +18,7 @@ vi.mock('node-vault', () => {
   return { default: () => ({}) };
 });
 
-const VALID: Array<[string, Partial<ParsedReference>]> = [
+const VALID: ValidReferenceForm[] = [
   ['vault://secret/mtls/client', { scheme: 'vault', target: { mount: 'secret', path: 'mtls/client' } }],
   [
     'vault://mtls/client?mount=team-a/kv&kv=2',
@@ -97,7 +102,7 @@ const VALID: Array<[string, Partial<ParsedReference>]> = [
   ],
 ];
 
-const INVALID: Array<[string, RegExp, string]> = [
+const INVALID: InvalidReferenceForm[] = [
   ['vault:secret/mtls', /needs "\/\/" after the colon/, 'secret/mtls'],
   ['vault://secret', /"secret" names a mount but no secret inside it/, 'secret'],
   ['vault://secret/x?kv=3', /kv=3 is not one of 1, 2/, '3'],
@@ -138,24 +143,7 @@ const INVALID: Array<[string, RegExp, string]> = [
 ];
 
 describe('the vault: and vault-pki: schemes', () => {
-  it.each(VALID)('parses %s', (text, expected) => {
-    const ref = parseReference(text);
-    expect(ref).toMatchObject(expected);
-    expect(Object.isFrozen(ref)).toBe(true);
-  });
-
-  it.each(INVALID)('rejects %j, pointing at the wrong part', (text, message, pointed) => {
-    let err: unknown;
-    try {
-      parseReference(text);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(MtlsError);
-    expect((err as MtlsError).code).toBe('INVALID_REFERENCE');
-    expect((err as MtlsError).message).toMatch(message);
-    if (pointed !== '') expect(pointedAt(err as MtlsError, text)).toBe(pointed);
-  });
+  referenceFormTests({ parse: (text) => parseReference(text), valid: VALID, invalid: INVALID });
 
   it('writes a secret-free canonical id', () => {
     expect(parseReference('vault://secret/mtls?kv=2&auth=approle&roleIdFile=/r&secretIdFile=/s').id).toBe(

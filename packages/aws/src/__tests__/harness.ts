@@ -5,8 +5,9 @@
 import {
   type AwsSecretsManagerEmulator,
   type AwsSecretsManagerEmulatorOptions,
+  type LoopbackHarness,
   startAwsSecretsManagerEmulator,
-  trackConnections,
+  startLoopbackHarness,
 } from '@mtlskit/testkit';
 import {
   type AwsSecretsManagerSource,
@@ -20,40 +21,28 @@ export const TEST_CREDENTIALS = {
 };
 export const TEST_REGION = 'eu-west-1';
 
-export interface AwsHarness {
-  emulator: AwsSecretsManagerEmulator;
+export interface AwsHarness extends LoopbackHarness<AwsSecretsManagerEmulator> {
   /** A source on the emulator; options override the test defaults. Closed by `close()`. */
   source(options: AwsSecretsManagerSourceOptions): AwsSecretsManagerSource;
-  /** Closes sources and emulator; rejects when any connection made meanwhile left loopback. */
-  close(): Promise<void>;
 }
 
 export async function startAwsHarness(options: AwsSecretsManagerEmulatorOptions = {}): Promise<AwsHarness> {
-  const net = trackConnections();
-  const emulator = await startAwsSecretsManagerEmulator({ region: TEST_REGION, ...options });
-  const opened: AwsSecretsManagerSource[] = [];
+  const base = await startLoopbackHarness(() =>
+    startAwsSecretsManagerEmulator({ region: TEST_REGION, ...options }),
+  );
   return {
-    emulator,
+    ...base,
     source(sourceOptions) {
-      const source = awsSecretsManagerSource({
-        endpoint: emulator.url,
-        region: TEST_REGION,
-        credentials: TEST_CREDENTIALS,
-        maxAttempts: 1,
-        timeoutMs: 2_000,
-        ...sourceOptions,
-      });
-      opened.push(source);
-      return source;
-    },
-    async close() {
-      await Promise.all(opened.map((s) => s.close()));
-      await emulator.close();
-      net.stop();
-      const away = net.offLoopback();
-      if (away.length > 0) {
-        throw new Error(`connections left loopback: ${away.map((c) => `${c.host}:${c.port}`).join(', ')}`);
-      }
+      return base.own(
+        awsSecretsManagerSource({
+          endpoint: base.emulator.url,
+          region: TEST_REGION,
+          credentials: TEST_CREDENTIALS,
+          maxAttempts: 1,
+          timeoutMs: 2_000,
+          ...sourceOptions,
+        }),
+      );
     },
   };
 }

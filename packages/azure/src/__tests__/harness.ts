@@ -8,8 +8,9 @@ import { SecretClient } from '@azure/keyvault-secrets';
 import {
   type AzureKeyVaultEmulator,
   type AzureKeyVaultEmulatorOptions,
+  type LoopbackHarness,
   startAzureKeyVaultEmulator,
-  trackConnections,
+  startLoopbackHarness,
 } from '@mtlskit/testkit';
 import { type AzureKeyVaultSource, type AzureKeyVaultSourceOptions, azureKeyVaultSource } from '../source.js';
 
@@ -29,51 +30,38 @@ export function testCredential(token = TEST_TOKEN): TokenCredential & { scopes: 
   };
 }
 
-export interface AzureHarness {
-  emulator: AzureKeyVaultEmulator;
+export interface AzureHarness extends LoopbackHarness<AzureKeyVaultEmulator> {
   /** Client options that reach the emulator: its CA trusted, no challenge-resource check, no retries. */
   clientOptions: ConstructorParameters<typeof SecretClient>[2];
   /** A real SecretClient on the emulator, as an application configures one. */
   client(credential?: TokenCredential): SecretClient;
   /** A source on the emulator; options override the test defaults. Closed by `close()`. */
   source(options: Omit<AzureKeyVaultSourceOptions, 'vaultUrl'> & { vaultUrl?: string }): AzureKeyVaultSource;
-  /** Closes sources and emulator; rejects when any connection made meanwhile left loopback. */
-  close(): Promise<void>;
 }
 
 export async function startAzureHarness(options: AzureKeyVaultEmulatorOptions = {}): Promise<AzureHarness> {
-  const net = trackConnections();
-  const emulator = await startAzureKeyVaultEmulator(options);
-  const opened: AzureKeyVaultSource[] = [];
+  const base = await startLoopbackHarness(() => startAzureKeyVaultEmulator(options));
+  const { emulator } = base;
   const clientOptions = {
     tlsOptions: { ca: emulator.caPem },
     disableChallengeResourceVerification: true,
     retryOptions: { maxRetries: 0 },
   };
   return {
-    emulator,
+    ...base,
     clientOptions,
     client: (credential = testCredential()) => new SecretClient(emulator.url, credential, clientOptions),
     source(sourceOptions) {
-      const source = azureKeyVaultSource({
-        vaultUrl: emulator.url,
-        credential: testCredential(),
-        clientOptions,
-        maxRetries: 0,
-        timeoutMs: 2_000,
-        ...sourceOptions,
-      });
-      opened.push(source);
-      return source;
-    },
-    async close() {
-      await Promise.all(opened.map((s) => s.close()));
-      await emulator.close();
-      net.stop();
-      const away = net.offLoopback();
-      if (away.length > 0) {
-        throw new Error(`connections left loopback: ${away.map((c) => `${c.host}:${c.port}`).join(', ')}`);
-      }
+      return base.own(
+        azureKeyVaultSource({
+          vaultUrl: emulator.url,
+          credential: testCredential(),
+          clientOptions,
+          maxRetries: 0,
+          timeoutMs: 2_000,
+          ...sourceOptions,
+        }),
+      );
     },
   };
 }

@@ -8,8 +8,9 @@ import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import {
   type GcpSecretManagerEmulator,
   type GcpSecretManagerEmulatorOptions,
+  type LoopbackHarness,
   startGcpSecretManagerEmulator,
-  trackConnections,
+  startLoopbackHarness,
 } from '@mtlskit/testkit';
 import {
   type GcpClientOptions,
@@ -36,66 +37,45 @@ export const gax = require(
 export function emulatorClientOptions(
   emulator: GcpSecretManagerEmulator,
   transport: Transport,
-  authClient: object = new gax.googleAuthLibrary.PassThroughClient(),
+  authClient?: object,
 ): GcpClientOptions {
-  const common = { apiEndpoint: '127.0.0.1', universeDomain: 'googleapis.com' };
-  return (
-    transport === 'grpc'
-      ? { ...common, port: emulator.grpcPort, sslCreds: gax.grpc.credentials.createInsecure() }
-      : { ...common, port: emulator.port, protocol: 'http', authClient }
-  ) as GcpClientOptions;
+  return emulator.clientOptions(transport, authClient) as GcpClientOptions;
 }
 
-export interface GcpHarness {
+export interface GcpHarness extends LoopbackHarness<GcpSecretManagerEmulator> {
   transport: Transport;
-  emulator: GcpSecretManagerEmulator;
   /** A source on the emulator (a client of its own); options override the test defaults. Closed by `close()`. */
   source(options: Partial<GcpSecretManagerSourceOptions> & { name: string }): GcpSecretManagerSource;
   /** A real client on the emulator, for injection. Closed by `close()`. */
   client(): SecretManagerClientLike;
-  /** Closes sources, clients and emulator; rejects when any connection made meanwhile left loopback. */
-  close(): Promise<void>;
 }
 
 export async function startGcpHarness(
   transport: Transport,
   options: GcpSecretManagerEmulatorOptions = {},
 ): Promise<GcpHarness> {
-  const net = trackConnections();
-  const emulator = await startGcpSecretManagerEmulator(options);
-  const sources: GcpSecretManagerSource[] = [];
-  const clients: SecretManagerServiceClient[] = [];
+  const base = await startLoopbackHarness(() => startGcpSecretManagerEmulator(options));
+  const { emulator } = base;
   return {
+    ...base,
     transport,
-    emulator,
     source(sourceOptions) {
-      const source = gcpSecretManagerSource({
-        transport,
-        clientOptions: emulatorClientOptions(emulator, transport),
-        timeoutMs: 2_000,
-        onWarning: () => {},
-        ...sourceOptions,
-      });
-      sources.push(source);
-      return source;
+      return base.own(
+        gcpSecretManagerSource({
+          transport,
+          clientOptions: emulatorClientOptions(emulator, transport),
+          timeoutMs: 2_000,
+          onWarning: () => {},
+          ...sourceOptions,
+        }),
+      );
     },
     client() {
       const client = new SecretManagerServiceClient({
         ...emulatorClientOptions(emulator, transport),
         fallback: transport === 'rest',
       });
-      clients.push(client);
-      return client as unknown as SecretManagerClientLike;
-    },
-    async close() {
-      await Promise.all(sources.map((s) => s.close()));
-      await Promise.all(clients.map((c) => c.close()));
-      await emulator.close();
-      net.stop();
-      const away = net.offLoopback();
-      if (away.length > 0) {
-        throw new Error(`connections left loopback: ${away.map((c) => `${c.host}:${c.port}`).join(', ')}`);
-      }
+      return base.own(client) as unknown as SecretManagerClientLike;
     },
   };
 }

@@ -338,3 +338,27 @@ describe('GCP Secret Manager emulator over REST', () => {
     expect(await res.text()).toBe('{"truncated');
   });
 });
+
+describe('clientOptions', () => {
+  it.each(['grpc', 'rest'] as const)(
+    'points the real Google client at the emulator over %s',
+    async (transport) => {
+      const { SecretManagerServiceClient } = await import('@google-cloud/secret-manager');
+      emulator.putSecret('prod-mtls', 'payload');
+      const google = new SecretManagerServiceClient({
+        ...emulator.clientOptions(transport),
+        fallback: transport === 'rest',
+      } as ConstructorParameters<typeof SecretManagerServiceClient>[0]);
+      try {
+        const [answer] = await google.accessSecretVersion({ name: V('latest') });
+        expect(Buffer.from(answer.payload?.data as Uint8Array).toString()).toBe('payload');
+        // gRPC calls are logged under their service path, REST ones under the resource's.
+        expect(emulator.log.calls().map((c) => [c.operation, c.path.startsWith('/google.cloud')])).toEqual([
+          ['AccessSecretVersion', transport === 'grpc'],
+        ]);
+      } finally {
+        await google.close();
+      }
+    },
+  );
+});

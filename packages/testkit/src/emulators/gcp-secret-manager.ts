@@ -28,6 +28,24 @@ export interface GcpSecretManagerEmulatorOptions {
   projectNumber?: string;
 }
 
+/**
+ * Options of the real `SecretManagerServiceClient` (and of gcpSecretManagerSource's `clientOptions`)
+ * that reach an emulator: gRPC as plain HTTP/2 (insecure channel credentials), or REST over plain
+ * HTTP with a pass-through auth client. `universeDomain` keeps the client from looking up default
+ * credentials.
+ */
+export interface GcpEmulatorClientOptions {
+  apiEndpoint: string;
+  port: number;
+  universeDomain: string;
+  /** gRPC: google-gax's own `grpc.credentials.createInsecure()`. */
+  sslCreds?: unknown;
+  /** REST: plain HTTP. */
+  protocol?: 'http';
+  /** REST: the auth client (default google-gax's `PassThroughClient`, which adds no credentials). */
+  authClient?: object;
+}
+
 /** A version's state, as the API names it. */
 export type GcpVersionState = 'ENABLED' | 'DISABLED' | 'DESTROYED';
 
@@ -45,6 +63,14 @@ export interface GcpSecretManagerEmulator extends LoopbackEmulator {
   setState(secret: string, version: number, state: GcpVersionState): void;
   /** The key the emulator files a secret under, in the store and in the log: `projects/ID/…/secrets/S`. */
   keyOf(secret: string): string;
+  /** Client options that point the real Google client at this emulator over `transport`. */
+  clientOptions(transport: 'grpc' | 'rest', authClient?: object): GcpEmulatorClientOptions;
+}
+
+/** The google-gax the Google client uses (its grpc and auth library), not one of the testkit's own. */
+interface Gax {
+  grpc: { credentials: { createInsecure(): unknown } };
+  googleAuthLibrary: { PassThroughClient: new () => object };
 }
 
 /** CRC32C (Castagnoli), bit by bit: deliberately not the table method of the adapter, so each checks the other. */
@@ -635,6 +661,20 @@ export async function startGcpSecretManagerEmulator(
     },
     setState,
     keyOf,
+    clientOptions(transport: 'grpc' | 'rest', authClient?: object): GcpEmulatorClientOptions {
+      const gax = require(
+        require.resolve('google-gax', { paths: [require.resolve('@google-cloud/secret-manager')] }),
+      ) as Gax;
+      const common = { apiEndpoint: '127.0.0.1', universeDomain: 'googleapis.com' };
+      return transport === 'grpc'
+        ? { ...common, port: grpcPort, sslCreds: gax.grpc.credentials.createInsecure() }
+        : {
+            ...common,
+            port: emulator.port,
+            protocol: 'http',
+            authClient: authClient ?? new gax.googleAuthLibrary.PassThroughClient(),
+          };
+    },
     close() {
       closed ??= (async () => {
         closing.abort();

@@ -12,11 +12,14 @@ export * from './azure-key-vault.js';
 export type { CallIdentity, FaultKind, FaultSpec, InjectedFault } from './faults.js';
 export { corruptValue, FAULT_KINDS, FaultInjector } from './faults.js';
 export type {
+  GcpEmulatorClientOptions,
   GcpSecretManagerEmulator,
   GcpSecretManagerEmulatorOptions,
   GcpVersionState,
 } from './gcp-secret-manager.js';
 export { crc32cBitwise, startGcpSecretManagerEmulator } from './gcp-secret-manager.js';
+export type { Closable, LoopbackHarness } from './harness.js';
+export { startLoopbackHarness, until } from './harness.js';
 export type {
   EmulatorCall,
   EmulatorRequest,
