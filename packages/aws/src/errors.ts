@@ -2,7 +2,7 @@
 // to do. Matching is on the error's `name` (and `code` for network errors), never `instanceof`: several
 // Secrets Manager errors (AccessDenied, Throttling, Validation) are not modelled classes and arrive as
 // a plain SecretsManagerServiceException carrying the right name.
-import { MtlsError, type MtlsErrorCode } from '@mtlskit/core';
+import { isNetworkErrorCode, MtlsError, type MtlsErrorCode, quoteVendorMessage } from '@mtlskit/core/adapter';
 
 /** What was being done when the SDK failed, for the message. */
 export interface AwsCallContext {
@@ -57,19 +57,6 @@ const UNAVAILABLE = new Set([
   'RequestTimeout',
   'RequestTimeoutException',
 ]);
-const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'EPROTO',
-]);
 
 interface SdkErrorShape {
   name?: unknown;
@@ -77,15 +64,6 @@ interface SdkErrorShape {
   message?: unknown;
   $fault?: unknown;
   $metadata?: { httpStatusCode?: unknown };
-}
-
-/** How much of AWS's message a mapped error quotes: its first line, cut to this many characters. */
-const MAX_QUOTED = 300;
-
-function firstLine(message: unknown): string {
-  if (typeof message !== 'string') return '';
-  const line = message.split('\n')[0] ?? '';
-  return line.length > MAX_QUOTED ? `${line.slice(0, MAX_QUOTED)}…` : line;
 }
 
 function describe(ctx: AwsCallContext): string {
@@ -114,7 +92,7 @@ function classify(err: SdkErrorShape): { code: MtlsErrorCode; retryable?: boolea
   const message = typeof err.message === 'string' ? err.message : '';
 
   // Network codes first: the SDK names a reset connection `TimeoutError` but keeps `code: ECONNRESET`.
-  if (netCode !== undefined && NETWORK_CODES.has(netCode)) return { code: 'SOURCE_UNAVAILABLE' };
+  if (netCode !== undefined && isNetworkErrorCode(netCode)) return { code: 'SOURCE_UNAVAILABLE' };
   if (NOT_FOUND.has(name)) return { code: 'SOURCE_NOT_FOUND' };
   // InvalidRequestException: "not valid for the current state of the secret". A secret scheduled for
   // deletion answers it to every call, and for mtlskit it is gone; AWS tells the cases apart only in
@@ -168,7 +146,7 @@ function advice(
   const name = typeof err.name === 'string' ? err.name : 'Error';
   if (reason === 'refused') {
     // AWS's own words first: for a refusal they say what is wrong better than any table here.
-    const said = firstLine(err.message);
+    const said = quoteVendorMessage(err.message);
     return `AWS Secrets Manager refused ${ctx.operation} on ${describe(ctx)} (${name}${said ? `: ${said}` : ''}) — ${refusalFix(name, ctx)}; retrying the same call will not help, so it is not retried`;
   }
   switch (code) {
@@ -198,7 +176,7 @@ export function toMtlsError(err: unknown, ctx: AwsCallContext): MtlsError {
   if (err instanceof MtlsError) return err;
   const shape: SdkErrorShape = typeof err === 'object' && err !== null ? (err as SdkErrorShape) : {};
   const { code, retryable, reason } = classify(shape);
-  const said = reason === 'refused' ? '' : firstLine(shape.message);
+  const said = reason === 'refused' ? '' : quoteVendorMessage(shape.message);
   const detail = said ? `: ${said}` : '';
   return new MtlsError(code, `${advice(code, reason, shape, ctx)}${detail}`, {
     sourceId: ctx.sourceId,

@@ -14,6 +14,7 @@ import {
 import {
   type CredentialMaterial,
   type CredentialSource,
+  closedSourceError,
   type FieldValue,
   type Finding,
   formatReference,
@@ -23,6 +24,7 @@ import {
   type StageChange,
   type StoreOptions,
   type StoreResult,
+  timeoutOption,
   withDeadline,
 } from '@mtlskit/core/adapter';
 import { decodeMaterial } from '@mtlskit/core/decode';
@@ -257,9 +259,7 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
   const targets = targetsOf(options, options.id ?? 'aws-sm:');
   const id = options.id ?? awsReferenceOf(options);
   const stage = options.versionStage ?? DEFAULT_STAGE;
-  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0))
-    throw invalid(`timeoutMs must be a positive number, got ${timeoutMs}`, id);
+  const timeoutMs = timeoutOption(options.timeoutMs, DEFAULT_TIMEOUT_MS, id);
   if (
     options.maxAttempts !== undefined &&
     !(Number.isInteger(options.maxAttempts) && options.maxAttempts >= 1)
@@ -286,8 +286,7 @@ export function awsSecretsManagerSource(options: AwsSecretsManagerSourceOptions)
     signal: AbortSignal | undefined,
     run: (s: AbortSignal) => Promise<T>,
   ): Promise<T> {
-    if (closed)
-      throw new MtlsError('CLOSED', `the source ${id} was closed: create a new one`, { sourceId: id });
+    if (closed) throw closedSourceError(id);
     // Past timeoutMs the call is abandoned (its SDK request aborted, so not retried either), and
     // the caller's abort rejects at once with its reason.
     return withDeadline(run, {

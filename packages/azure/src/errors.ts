@@ -3,7 +3,7 @@
 // never `instanceof`: the client may come from another copy of the SDK. A RestError carries the
 // request (with its `Authorization: Bearer` header) and the response: only the redacted name, code,
 // status and message reach the MtlsError's cause (MtlsError redacts whatever it is given).
-import { MtlsError, type MtlsErrorCode } from '@mtlskit/core/adapter';
+import { MtlsError, type MtlsErrorCode, quoteVendorMessage } from '@mtlskit/core/adapter';
 
 /** What was being done when the SDK failed, for the message. */
 export interface AzureCallContext {
@@ -38,15 +38,6 @@ const NO_TOKEN = new Set([
 /** Network and TLS failures below HTTP, as core-rest-pipeline reports them in `code`. */
 const NETWORK =
   /^(?:E[A-Z_]+|REQUEST_SEND_ERROR|UND_ERR_[A-Z_]+|ERR_TLS_[A-Z_]+|ERR_SSL_[A-Z_]+|[A-Z_]*CERT[A-Z_]*|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN)$/;
-
-/** How much of Key Vault's message a mapped error quotes: its first line, cut to this many characters. */
-const MAX_QUOTED = 300;
-
-function firstLine(message: unknown): string {
-  if (typeof message !== 'string') return '';
-  const line = message.split(/\r?\n/)[0]?.trim() ?? '';
-  return line.length > MAX_QUOTED ? `${line.slice(0, MAX_QUOTED)}…` : line;
-}
 
 function describe(ctx: AzureCallContext): string {
   const what = `secret "${ctx.secret}" in ${ctx.vaultUrl}`;
@@ -120,7 +111,7 @@ function classify(err: SdkErrorShape, ctx: AzureCallContext): Mapped {
   const status = typeof err.statusCode === 'number' ? err.statusCode : undefined;
   const code = typeof err.code === 'string' ? err.code : undefined;
   const inner = err.details?.error?.innerError?.code;
-  const said = firstLine(err.message);
+  const said = quoteVendorMessage(err.message);
 
   if (NO_TOKEN.has(name)) {
     const tried = credentialsTried(err);

@@ -7,12 +7,15 @@ import { SecretClient, type SecretClientOptions } from '@azure/keyvault-secrets'
 import {
   type CredentialMaterial,
   type CredentialSource,
+  closedSourceError,
   type FieldValue,
   formatReference,
   MtlsError,
+  REFERENCE_FIELDS,
   type SourceContext,
   type StoreOptions,
   type StoreResult,
+  timeoutOption,
   withDeadline,
 } from '@mtlskit/core/adapter';
 import { decodeMaterial } from '@mtlskit/core/decode';
@@ -161,8 +164,7 @@ function secretOf(material: CredentialMaterial): { value: string; contentType?: 
       material.contentType ?? (typeof material.bundle === 'string' ? undefined : PKCS12_CONTENT_TYPE);
     return { value: toText(material.bundle), ...(contentType === undefined ? {} : { contentType }) };
   }
-  const fields = ['cert', 'key', 'passphrase', 'ca', 'pfx'] as const;
-  const only = fields.filter((f) => material[f] !== undefined);
+  const only = REFERENCE_FIELDS.filter((f) => material[f] !== undefined);
   // A PFX alone without a password is what Key Vault itself keeps behind a certificate.
   if (only.length === 1 && only[0] === 'pfx')
     return { value: toText(material.pfx!), contentType: PKCS12_CONTENT_TYPE };
@@ -220,9 +222,7 @@ export function azureKeyVaultSource(options: AzureKeyVaultSourceOptions): AzureK
   const name = options.name;
   const pinned = options.version;
   const id = options.id ?? azureReferenceOf({ vaultUrl, name, version: pinned });
-  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0))
-    throw invalid(`timeoutMs must be a positive number, got ${timeoutMs}`, id);
+  const timeoutMs = timeoutOption(options.timeoutMs, DEFAULT_TIMEOUT_MS, id);
   const maxRetries =
     options.maxRetries ?? options.clientOptions?.retryOptions?.maxRetries ?? DEFAULT_MAX_RETRIES;
   if (!(Number.isInteger(maxRetries) && maxRetries >= 0)) {
@@ -263,8 +263,7 @@ export function azureKeyVaultSource(options: AzureKeyVaultSourceOptions): AzureK
   }
 
   function assertOpen(): void {
-    if (closed)
-      throw new MtlsError('CLOSED', `the source ${id} was closed: create a new one`, { sourceId: id });
+    if (closed) throw closedSourceError(id);
   }
 
   /**

@@ -25,6 +25,12 @@ export type {
   SchemeOptionType,
 } from './references/scheme.js';
 export { defineScheme, KNOWN_SCHEMES, REFERENCE_FIELDS } from './references/scheme.js';
+export {
+  closedSourceError,
+  isNetworkErrorCode,
+  quoteVendorMessage,
+  timeoutOption,
+} from './sources/adapter-kit.js';
 export type { DeadlineOptions } from './sources/deadline.js';
 export { withDeadline } from './sources/deadline.js';
 export type {

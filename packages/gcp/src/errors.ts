@@ -3,7 +3,7 @@
 // status (404) and Google's JSON error as the message; both are read here, by number (the ranges do
 // not overlap), never by class. Only Google's message is quoted: the error objects also carry call
 // metadata and request configuration (authorization headers), which redaction drops.
-import { MtlsError, type MtlsErrorCode } from '@mtlskit/core/adapter';
+import { isNetworkErrorCode, MtlsError, type MtlsErrorCode, quoteVendorMessage } from '@mtlskit/core/adapter';
 
 /** What was being done when the client failed, for the message. */
 export interface GcpCallContext {
@@ -49,25 +49,6 @@ const FROM_HTTP: Record<number, GrpcStatus> = {
   504: 'DEADLINE_EXCEEDED',
 };
 
-const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'EPROTO',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
-
-/** How much of Google's message a mapped error quotes. */
-const MAX_QUOTED = 300;
-
 interface ClientErrorShape {
   code?: unknown;
   status?: unknown;
@@ -83,20 +64,15 @@ interface Reading {
   network: boolean;
 }
 
-function firstLine(text: string): string {
-  const line = text.split('\n')[0] ?? '';
-  return line.length > MAX_QUOTED ? `${line.slice(0, MAX_QUOTED)}…` : line;
-}
-
 function read(err: ClientErrorShape): Reading {
   const message = typeof err.message === 'string' ? err.message : '';
   const code = err.code;
-  if (typeof code === 'string' && NETWORK_CODES.has(code)) {
-    return { status: 'UNAVAILABLE', http: undefined, said: firstLine(message), network: true };
+  if (isNetworkErrorCode(code)) {
+    return { status: 'UNAVAILABLE', http: undefined, said: quoteVendorMessage(message), network: true };
   }
   if (typeof code === 'number' && code >= 0 && code < GRPC.length) {
     const details = typeof err.details === 'string' ? err.details : message.replace(/^\d+ [A-Z_]+: /, '');
-    return { status: GRPC[code], http: undefined, said: firstLine(details), network: false };
+    return { status: GRPC[code], http: undefined, said: quoteVendorMessage(details), network: false };
   }
   const http =
     typeof code === 'number' && code >= 100 ? code : typeof err.status === 'number' ? err.status : undefined;
@@ -114,9 +90,9 @@ function read(err: ClientErrorShape): Reading {
         ? (named as GrpcStatus)
         : (FROM_HTTP[http] ?? (http >= 500 ? 'UNAVAILABLE' : undefined));
     const said = typeof body?.error?.message === 'string' ? body.error.message : message;
-    return { status, http, said: firstLine(said), network: false };
+    return { status, http, said: quoteVendorMessage(said), network: false };
   }
-  return { status: undefined, http: undefined, said: firstLine(message), network: false };
+  return { status: undefined, http: undefined, said: quoteVendorMessage(message), network: false };
 }
 
 /** "DISABLED" or "DESTROYED" when Google refused a version for its state. */

@@ -7,12 +7,15 @@ import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import {
   type CredentialMaterial,
   type CredentialSource,
+  closedSourceError,
   type FieldValue,
   type Finding,
   MtlsError,
+  REFERENCE_FIELDS,
   type SourceContext,
   type StoreOptions,
   type StoreResult,
+  timeoutOption,
   withDeadline,
 } from '@mtlskit/core/adapter';
 import { checksumValue, crc32c } from './crc32c.js';
@@ -105,7 +108,6 @@ export interface GcpSecretManagerSource extends CredentialSource {
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
-const FIELDS = ['cert', 'key', 'passphrase', 'ca', 'pfx'] as const;
 
 function invalid(message: string, id: string): MtlsError {
   return new MtlsError('INVALID_OPTION', message, { sourceId: id });
@@ -143,7 +145,7 @@ function payloadOf(material: CredentialMaterial): Uint8Array | undefined {
     return typeof material.bundle === 'string' ? Buffer.from(material.bundle) : material.bundle;
   }
   const json: Record<string, string | string[]> = {};
-  for (const field of FIELDS) {
+  for (const field of REFERENCE_FIELDS) {
     const value = material[field];
     if (value === undefined) continue;
     json[field] = Array.isArray(value) ? value.map(toText) : toText(value);
@@ -170,9 +172,7 @@ export function gcpSecretManagerSource(options: GcpSecretManagerSourceOptions): 
   const id = options.id ?? gcpReferenceOf(target.versionName, transport);
   if (transport !== 'grpc' && transport !== 'rest')
     throw invalid(`transport must be grpc or rest, got ${String(transport)}`, id);
-  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0))
-    throw invalid(`timeoutMs must be a positive number, got ${timeoutMs}`, id);
+  const timeoutMs = timeoutOption(options.timeoutMs, DEFAULT_TIMEOUT_MS, id);
   if (options.client !== undefined && !isClient(options.client)) {
     throw invalid(
       `the client given for ${id} is not a SecretManagerServiceClient from @google-cloud/secret-manager (it needs accessSecretVersion, getSecretVersion and addSecretVersion)`,
@@ -217,8 +217,7 @@ export function gcpSecretManagerSource(options: GcpSecretManagerSourceOptions): 
     signal: AbortSignal | undefined,
     run: (c: SecretManagerClientLike) => Promise<T>,
   ): Promise<T> {
-    if (closed)
-      throw new MtlsError('CLOSED', `the source ${id} was closed: create a new one`, { sourceId: id });
+    if (closed) throw closedSourceError(id);
     const onError = (err: unknown) => toMtlsError(err, ctx);
     const c = await withDeadline(clientOf, { signal, onTimeout: () => undefined, onError });
     return withDeadline(

@@ -5,7 +5,7 @@
 // source logs in again before the token ends. A call refused with 403 because the token died anyway
 // (revoked, clock skew) logs in once and is sent once more — never a loop. close() stops the timer.
 import { readFile, stat } from 'node:fs/promises';
-import { type Finding, MtlsError } from '@mtlskit/core/adapter';
+import { closedSourceError, type Finding, MtlsError } from '@mtlskit/core/adapter';
 import type { VaultRequest, VaultTransport } from './client.js';
 import { objectBody } from './client.js';
 import { statusOf, toMtlsError, type VaultCallContext, vaultMessage } from './errors.js';
@@ -190,8 +190,7 @@ export class VaultAuthenticator {
   }
 
   #closedError(): MtlsError {
-    const { sourceId } = this.opts;
-    return new MtlsError('CLOSED', `the source ${sourceId} was closed: create a new one`, { sourceId });
+    return closedSourceError(this.opts.sourceId);
   }
 
   /** The token for the next call (logging in, or re-reading the token file, when needed). */

@@ -4,7 +4,12 @@
 // certificate is the resolver's business (a fraction of the lifetime of the one it holds, which a
 // role's max TTL may have made shorter than asked); the authentication is the KV source's.
 import { X509Certificate } from 'node:crypto';
-import { type CredentialSource, MtlsError, type SourceContext } from '@mtlskit/core/adapter';
+import {
+  type CredentialSource,
+  closedSourceError,
+  MtlsError,
+  type SourceContext,
+} from '@mtlskit/core/adapter';
 import { objectBody } from './client.js';
 import { type CsrKeyType, createKeyAndCsr } from './csr.js';
 import { invalidOption } from './errors.js';
@@ -134,8 +139,7 @@ export function vaultPkiSource(options: VaultPkiSourceOptions): VaultPkiSource {
     async load(ctxArg: SourceContext = {}) {
       const { signal } = ctxArg;
       signal?.throwIfAborted();
-      if (closed)
-        throw new MtlsError('CLOSED', `the source ${id} was closed: create a new one`, { sourceId: id });
+      if (closed) throw closedSourceError(id);
       const made =
         mode === 'sign'
           ? await createKeyAndCsr(keyType, {
