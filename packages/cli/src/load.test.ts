@@ -1,6 +1,6 @@
 import { MtlsError } from '@mtlskit/core';
-import { describe, expect, it } from 'vitest';
 import { loadMaterial } from '@mtlskit/core/decode';
+import { describe, expect, it } from 'vitest';
 
 describe('loadMaterial', () => {
   it('reports a source failure that is not an MtlsError as SOURCE_UNAVAILABLE, by name and code only', async () => {
