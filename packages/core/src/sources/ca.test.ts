@@ -56,6 +56,24 @@ describe('withCa and withPassphrase pass the renewal steps through', () => {
     expect(await combined.loadPending!()).toMatchObject({ key: 'new key', passphrase: 'pass' });
   });
 
+  it('withCa: store() writes to the main source without the CA, which stays where it lives', async () => {
+    const written: CredentialMaterial[] = [];
+    const main: CredentialSource = {
+      id: 'mem:main',
+      load: async () => ({ cert: 'current cert', key: 'current key' }),
+      store: async (material) => {
+        written.push(material);
+        return { version: 'v2' };
+      },
+    };
+    const combined = withCa(main, { id: 'env:API_CA', load: async () => ({ bundle: 'the CA' }) });
+    expect(await combined.store!({ cert: 'new cert', key: 'new key', ca: 'a CA copied along' })).toEqual({
+      version: 'v2',
+    });
+    expect(written).toEqual([{ cert: 'new cert', key: 'new key' }]);
+    expect((await combined.load()).ca).toBe('the CA');
+  });
+
   it('offers no step the wrapped source lacks', () => {
     const plain: CredentialSource = { id: 'mem:plain', load: async () => ({}) };
     const combined = withCa(plain, { id: 'env:CA', load: async () => ({ bundle: 'x' }) });

@@ -18,8 +18,8 @@ function caOf(material: CredentialMaterial, sourceId: string): FieldValue | Fiel
 
 /**
  * `source`, with the CA taken from `caSource` (its `ca` field, or the whole value it holds:
- * `env:VAR`, `file:PATH`). The id stays that of `source` unless `id` is given. Writes go to `source`
- * alone: the CA is not part of a renewal.
+ * `env:VAR`, `file:PATH`). The id stays that of `source` unless `id` is given. Writes (`store`, the renewal's
+ * pending version) go to `source` without the CA, which stays in `caSource`: write a new CA there.
  */
 export function withCa(
   source: CredentialSource,

@@ -15,7 +15,7 @@ export interface FieldFrom<F extends 'passphrase' | 'ca'> {
 
 /**
  * `source`, with `spec.field` taken from `other`. `version` exists when both sources have one;
- * `store` is `source`'s (a caller with other write semantics replaces it).
+ * `store` writes to `source` without the field (a caller with other write semantics replaces it).
  */
 export function withField<F extends 'passphrase' | 'ca'>(
   source: CredentialSource,
@@ -60,15 +60,20 @@ export function withField<F extends 'passphrase' | 'ca'>(
       };
     };
   }
-  if (source.store) combined.store = source.store.bind(source);
-  // The renewal steps: the pending version is written without the field (it stays where it
-  // lives) and read back with it; promote and rollback are `source`'s.
+  // Writes (a new version, the renewal's pending one) go to `source` without the field: it stays
+  // where it lives, and what load() returns keeps coming from `other`. The pending version is read
+  // back with it; promote and rollback are `source`'s.
+  const without = (material: CredentialMaterial): CredentialMaterial => {
+    const { [field]: _elsewhere, ...rest } = material;
+    return rest;
+  };
+  if (source.store) {
+    const store = source.store.bind(source);
+    combined.store = (material, options) => store(without(material), options);
+  }
   if (source.storePending) {
     const storePending = source.storePending.bind(source);
-    combined.storePending = (material, ctx) => {
-      const { [field]: _elsewhere, ...rest } = material;
-      return storePending(rest, ctx);
-    };
+    combined.storePending = (material, ctx) => storePending(without(material), ctx);
   }
   if (source.loadPending) {
     const loadPending = source.loadPending.bind(source);
