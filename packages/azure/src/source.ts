@@ -637,6 +637,13 @@ export function azureKeyVaultSource(options: AzureKeyVaultSourceOptions): AzureK
 
     async promote(version: string, ctx: SourceContext = {}) {
       renewal('promoting the pending version');
+      // Checked before any call: a promotion this client could not finish must not start.
+      if (typeof (await clientOf()).updateSecretProperties !== 'function') {
+        throw invalid(
+          `the client given for ${id} cannot update secret properties (no updateSecretProperties), which promote needs: give a SecretClient of @azure/keyvault-secrets 4.x`,
+          id,
+        );
+      }
       const got = await pending(ctx.signal);
       if (got === 'none' || got === 'promoted' || got.version !== version) {
         throw noVersion(
@@ -659,19 +666,13 @@ export function azureKeyVaultSource(options: AzureKeyVaultSourceOptions): AzureK
               ctx.signal,
             );
       const previous = promoted === before?.version ? before.tags[TAG_PREVIOUS] : before?.version;
-      await call(context('updateSecretProperties', version, pendingName), ctx.signal, async (c, s) => {
-        if (typeof c.updateSecretProperties !== 'function') {
-          throw invalid(
-            `the client given for ${id} cannot update secret properties (no updateSecretProperties): give a SecretClient of @azure/keyvault-secrets 4.x`,
-            id,
-          );
-        }
-        return c.updateSecretProperties(pendingName, version, {
+      await call(context('updateSecretProperties', version, pendingName), ctx.signal, (c, s) =>
+        c.updateSecretProperties!(pendingName, version, {
           enabled: false,
           tags: { [TAG_PENDING_OF]: name, [TAG_PROMOTED_TO]: promoted },
           abortSignal: s,
-        });
-      });
+        }),
+      );
       return { current: promoted, ...(previous !== undefined && { previous }) };
     },
 
