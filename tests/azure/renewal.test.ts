@@ -4,7 +4,11 @@
 // fails; the server sees the old certificate until the promotion, the new one after it, and the old
 // one again after the rollback; the application's source never reads more than one getSecret per
 // refresh (no list of versions: renewal never disables the newest version).
-import { azureKeyVaultSource } from '@mtlskit/azure';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { azureKeyVaultSource, azureKvScheme } from '@mtlskit/azure';
+import { run } from '@mtlskit/cli';
 import {
   completeRenewal,
   loadPending,
@@ -14,6 +18,7 @@ import {
   startRenewal,
 } from '@mtlskit/cli/renewal';
 import { createTlsResolver, type RefreshFailedEvent } from '@mtlskit/core';
+import { registerSourceFactory } from '@mtlskit/core/adapter';
 import {
   type AzureKeyVaultEmulator,
   type ConnectionTracker,
@@ -39,30 +44,65 @@ let ca: TestCA;
 let server: MtlsTestServer;
 let old: IssuedCert;
 let emulator: AzureKeyVaultEmulator;
+let dir: string;
+let unregister: (() => void) | undefined;
 beforeAll(async () => {
   net = trackConnections();
   ca = await TestCA.create({ commonName: 'renewal client CA' });
   server = await startMtlsServer({ clientCa: ca });
   old = await ca.issueClient({ subject: NAME, dnsNames: [DNS], validForSeconds: 30 * 86_400 });
   emulator = await startAzureKeyVaultEmulator();
+  dir = await mkdtemp(join(tmpdir(), 'mtlskit-e2e-azure-renew-'));
+  // The CLI builds its source from the reference alone (DefaultAzureCredential, Key Vault's TLS and
+  // challenge checks): for the emulator, azure-kv: references in this process get the test client.
+  unregister = registerSourceFactory(azureKvScheme, (ref) =>
+    azureKeyVaultSource({
+      id: ref.id,
+      name: ref.target.secret,
+      vaultUrl: ref.target.vaultUrl,
+      ...(ref.target.version !== undefined && { version: ref.target.version }),
+      ...testClient(),
+    }),
+  );
 });
 afterAll(async () => {
+  unregister?.();
+  await rm(dir, { recursive: true, force: true });
   await emulator?.close();
   await server?.close();
   net?.stop();
   expect(net.offLoopback()).toEqual([]);
 });
 
+/** How sources reach the emulator: a static token, its CA, no challenge-resource check, no retries. */
+const testClient = () => ({
+  credential: { getToken: async () => ({ token: TOKEN, expiresOnTimestamp: Date.now() + 3600_000 }) },
+  clientOptions: { tlsOptions: { ca: emulator.caPem }, disableChallengeResourceVerification: true },
+  maxRetries: 0,
+  timeoutMs: 2_000,
+});
+
 /** A Key Vault source on the emulator, as an application or the renewing job configures one. */
-const sourceOf = (name: string) =>
-  azureKeyVaultSource({
-    name,
-    vaultUrl: emulator.url,
-    credential: { getToken: async () => ({ token: TOKEN, expiresOnTimestamp: Date.now() + 3600_000 }) },
-    clientOptions: { tlsOptions: { ca: emulator.caPem }, disableChallengeResourceVerification: true },
-    maxRetries: 0,
-    timeoutMs: 2_000,
+const sourceOf = (name: string) => azureKeyVaultSource({ name, vaultUrl: emulator.url, ...testClient() });
+
+/** `mtlskit ARGS` in this process; its exit code, standard output and error. */
+async function mtlskit(args: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await run(args, {
+    out: (t) => {
+      stdout += t;
+    },
+    err: (t) => {
+      stderr += t;
+    },
+    progress: () => {},
+    readStdin: async () => Buffer.alloc(0),
+    env: { PATH: process.env.PATH, NO_PROXY: '127.0.0.1,localhost' },
+    cwd: dir,
   });
+  return { code, stdout, stderr };
+}
 
 describe('staged renewal over Azure Key Vault', () => {
   it('start → complete → check pending → promote → rollback while a client makes requests: none fails', async () => {
@@ -122,10 +162,9 @@ describe('staged renewal over Azure Key Vault', () => {
       const checked = await httpsRequest(`${server.url}/check`, { agent: trial.agent() });
       await trial.close();
       expect(checked.status).toBe(200);
-      expect(server.requests.at(-1)).toMatchObject({
-        path: '/check',
-        peerFingerprint256: signed.fingerprint256,
-      });
+      expect(server.requests.filter((q) => q.path === '/check').at(-1)?.peerFingerprint256).toBe(
+        signed.fingerprint256,
+      );
       await served(old.fingerprint256, 'the old certificate while a renewal is pending');
 
       const promoted = await promoteRenewal(renewer, { version: completed.version });
@@ -155,5 +194,79 @@ describe('staged renewal over Azure Key Vault', () => {
     expect(emulator.log.calls().filter((c) => c.status === 403)).toEqual([]);
     const leaks = leakCheck([old.keyPem, newKey, TOKEN]);
     for (const [i, r] of results.entries()) leaks.check(r, `result ${i}`);
+  });
+
+  it('mtlskit renew start|complete|promote|rollback and check --pending with an azure-kv: reference', async () => {
+    const name = 'cli-mtls';
+    const first = emulator.putSecret(
+      name,
+      JSON.stringify({ cert: old.fullChainPem, key: old.keyPem, ca: server.caPem }),
+    );
+    const ref = `azure-kv://${new URL(emulator.url).host}/${name}`;
+    const outputs: { code: number; stdout: string; stderr: string }[] = [];
+    const step = async (args: string[]) => {
+      const r = await mtlskit(args);
+      outputs.push(r);
+      return r;
+    };
+
+    const start = await step(['renew', 'start', '--source', ref, '--json']);
+    expect(start.code, start.stderr).toBe(0);
+    const started = JSON.parse(start.stdout);
+    expect(started).toMatchObject({
+      subject: NAME,
+      pendingVersion: emulator.secrets.latest(`${name}-mtlskit-pending`)!.id,
+    });
+    const newKey = JSON.parse(String(emulator.secrets.latest(`${name}-mtlskit-pending`)!.value))
+      .key as string;
+    const signed = await ca.signCsr(started.csr, { validForSeconds: 365 * 86_400 });
+    const certFile = join(dir, 'certificate.pem');
+    await writeFile(certFile, signed.fullChainPem);
+
+    const complete = await step(['renew', 'complete', '--source', ref, '--cert', certFile, '--json']);
+    expect(complete.code, complete.stderr).toBe(0);
+    const completed = JSON.parse(complete.stdout);
+    const check = await step([
+      'check',
+      '--source',
+      ref,
+      '--pending',
+      '--url',
+      `${server.url}/check`,
+      '--json',
+    ]);
+    expect(check.code, check.stderr).toBe(0);
+    expect(JSON.parse(check.stdout)).toMatchObject({
+      status: 'accepted',
+      clientCertificate: { fingerprint256: signed.fingerprint256 },
+    });
+    expect(emulator.secrets.latest(name)!.id).toBe(first.id);
+
+    const wrong = await step(['renew', 'promote', '--source', ref, '--version', 'c'.repeat(32)]);
+    expect(wrong.code).toBe(4);
+    expect(wrong.stderr).toMatch(/SOURCE_NOT_FOUND.*not c+/);
+    const promote = await step([
+      'renew',
+      'promote',
+      '--source',
+      ref,
+      '--version',
+      completed.pendingVersion,
+      '--json',
+    ]);
+    expect(promote.code, promote.stderr).toBe(0);
+    expect(JSON.parse(promote.stdout)).toMatchObject({
+      current: emulator.secrets.latest(name)!.id,
+      previous: first.id,
+    });
+    const rollback = await step(['renew', 'rollback', '--source', ref, '--json']);
+    expect(rollback.code, rollback.stderr).toBe(0);
+    expect(emulator.secrets.latest(name)!.value).toBe(first.value);
+
+    const pinned = await step(['renew', 'start', '--source', `${ref}/${first.id}`]);
+    expect(pinned.code).toBe(2);
+    expect(pinned.stderr).toMatch(/INVALID_OPTION.*not the fixed version/);
+    const leaks = leakCheck([old.keyPem, newKey, TOKEN]);
+    for (const [i, o] of outputs.entries()) leaks.checkText(o.stdout + o.stderr, `output ${i}`);
   });
 });
