@@ -215,6 +215,26 @@ describe('Key Vault staged renewal', () => {
     expect(String(denied)).not.toContain(TEST_TOKEN);
   });
 
+  it('rejects with the caller’s abort reason, before or during a call', async () => {
+    kv.emulator.putSecret('r7', bundleOf(alice));
+    const source = kv.source({ name: 'r7' });
+    const reason = new Error('stopped by the caller');
+    for (const step of [
+      (signal: AbortSignal) => source.storePending({ key: bob.keyPem }, { signal }),
+      (signal: AbortSignal) => source.loadPending({ signal }),
+      (signal: AbortSignal) => source.promote('v', { signal }),
+      (signal: AbortSignal) => source.rollback({ signal }),
+    ]) {
+      await expect(step(AbortSignal.abort(reason))).rejects.toBe(reason);
+    }
+    kv.emulator.fail({ kind: 'slow', delayMs: 1_000, operation: 'GetSecret' });
+    const controller = new AbortController();
+    const pending = source.rollback({ signal: controller.signal });
+    setTimeout(() => controller.abort(reason), 50);
+    await expect(pending).rejects.toBe(reason);
+    expect(kv.emulator.log.operations()).not.toContain('SetSecret');
+  });
+
   it('refuses an injected client that cannot update properties, before changing anything it cannot finish', async () => {
     kv.emulator.putSecret('r6', bundleOf(alice));
     const client = kv.client();

@@ -232,6 +232,10 @@ function versionOfId(id: string | undefined): string | undefined {
  * (rotation is a new version). A certificate's secret (`application/x-pkcs12`: Base64 PFX, usually
  * with an empty password; `application/x-pem-file`: the key, then the chain) is handed to core as a
  * bundle with its content type; one whose key is not exportable is refused with a clear error.
+ * While the newest version is disabled (Key Vault then refuses it and serves no other), the current
+ * version is the newest enabled one: a list of the versions' properties, then a getSecret of it.
+ * Staged renewal (storePending, loadPending, promote, rollback) is described at the top of this file
+ * and in docs/renewal.md.
  */
 export function azureKeyVaultSource(options: AzureKeyVaultSourceOptions): AzureKeyVaultSource {
   const early = options.id ?? 'azure-kv:';
