@@ -26,12 +26,22 @@ describe('toMtlsError', () => {
     );
   });
 
-  it('a disabled newest version says no older one is served in its place', () => {
+  it('a disabled secret (no version given: every version is disabled) says to enable one', () => {
     const err = toMtlsError(restError(403, 'Forbidden', 'disabled', 'SecretDisabled'), ctx);
     expect(err.code).toBe('ACCESS_DENIED');
     expect(err.message).toMatch(
-      /^the newest version of secret "mtls" .* is disabled, and Key Vault serves no older version/,
+      /^every version of secret "mtls" .* is disabled \(SecretDisabled\) — enable one \(az keyvault secret set-attributes --version VERSION --enabled true\)/,
     );
+    const listing = toMtlsError(restError(403, 'Forbidden', 'no list', 'AccessDenied'), {
+      ...ctx,
+      operation: 'listPropertiesOfSecretVersions',
+    });
+    expect(listing.message).toMatch(/secret permission "list" .* assign "Key Vault Secrets User"/);
+    const update = toMtlsError(restError(403, 'Forbidden', 'no', 'ForbiddenByRbac'), {
+      ...ctx,
+      operation: 'updateSecretProperties',
+    });
+    expect(update.message).toMatch(/not allowed to update .*"Key Vault Secrets Officer"/);
   });
 
   it('a 409 on a read is a plain refusal, not the deleted-secret advice of a write; a 408 is retried', () => {

@@ -8,8 +8,8 @@ import { MtlsError, type MtlsErrorCode, quoteVendorMessage } from '@mtlskit/core
 /** What was being done when the SDK failed, for the message. */
 export interface AzureCallContext {
   sourceId: string;
-  /** `getSecret` or `setSecret`. */
-  operation: 'getSecret' | 'setSecret';
+  /** The SDK method called. */
+  operation: 'getSecret' | 'setSecret' | 'updateSecretProperties' | 'listPropertiesOfSecretVersions';
   /** The secret name. */
   secret: string;
   /** The vault URL. */
@@ -46,9 +46,16 @@ function describe(ctx: AzureCallContext): string {
 
 /** The role and the access-policy permission an operation needs. */
 function permissionOf(ctx: AzureCallContext): { role: string; verb: string; policy: string } {
-  return ctx.operation === 'setSecret'
-    ? { role: 'Key Vault Secrets Officer', verb: 'write', policy: 'set' }
-    : { role: 'Key Vault Secrets User', verb: 'read', policy: 'get' };
+  switch (ctx.operation) {
+    case 'setSecret':
+      return { role: 'Key Vault Secrets Officer', verb: 'write', policy: 'set' };
+    case 'updateSecretProperties':
+      return { role: 'Key Vault Secrets Officer', verb: 'update', policy: 'set' };
+    case 'listPropertiesOfSecretVersions':
+      return { role: 'Key Vault Secrets User', verb: 'list the versions of', policy: 'list' };
+    default:
+      return { role: 'Key Vault Secrets User', verb: 'read', policy: 'get' };
+  }
 }
 
 /** The credentials a DefaultAzureCredential (or any chain) tried, named in its errors. */
@@ -95,7 +102,7 @@ function forbidden(inner: string, ctx: AzureCallContext, said: string): Mapped {
         code: 'ACCESS_DENIED',
         message:
           ctx.version === undefined
-            ? `the newest version of ${describe(ctx)} is disabled, and Key Vault serves no older version in its place (SecretDisabled) — enable it (az keyvault secret set-attributes --enabled true), write a new enabled version, or pin an enabled version`
+            ? `every version of ${describe(ctx)} is disabled (SecretDisabled) — enable one (az keyvault secret set-attributes --version VERSION --enabled true) or write a new version`
             : `version ${ctx.version} of secret "${ctx.secret}" in ${ctx.vaultUrl} is disabled (SecretDisabled) — enable it (az keyvault secret set-attributes --enabled true) or pin another version`,
       };
     default:

@@ -22,7 +22,12 @@ export {
   azureKeyVaultSource,
   azureReferenceOf,
   PEM_CONTENT_TYPE,
+  PENDING_SUFFIX,
   PKCS12_CONTENT_TYPE,
+  TAG_COPY_OF,
+  TAG_PENDING_OF,
+  TAG_PREVIOUS,
+  TAG_PROMOTED_TO,
 } from './source.js';
 
 /**

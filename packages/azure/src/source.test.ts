@@ -231,16 +231,21 @@ describe('store()', () => {
     expect(await fingerprint(loaded)).toBe(next.fingerprint256);
   });
 
-  it('writes a staged version disabled; until it is enabled, reads of the newest version are refused', async () => {
+  it('writes a staged version disabled; while the newest is disabled, it reads the newest enabled one', async () => {
     const v1 = kv.emulator.putSecret('mtls', bundle(leaf));
     const source = kv.source({ name: 'mtls' });
     const staged = await source.store({ cert: next.fullChainPem, key: next.keyPem }, { enabled: false });
     expect(kv.emulator.secrets.latest('mtls')).toMatchObject({ id: staged.version, enabled: false });
-    const err = await failure(source.load());
-    expect(err.code).toBe('ACCESS_DENIED');
-    expect(err.message).toMatch(
-      /the newest version of secret "mtls" .* is disabled, and Key Vault serves no older version/,
-    );
+    // Key Vault refuses the newest version; the source lists the versions and reads the newest enabled.
+    kv.emulator.log.clear();
+    const loaded = await source.load();
+    expect(loaded.version).toBe(v1.id);
+    expect(await fingerprint(loaded)).toBe(leaf.fingerprint256);
+    expect(kv.emulator.log.operations()).toEqual(['GetSecret', 'ListSecretVersions', 'GetSecret']);
+    // version() needs no value: the list names it.
+    kv.emulator.log.clear();
+    expect(await source.version()).toBe(v1.id);
+    expect(kv.emulator.log.operations()).toEqual(['GetSecret', 'ListSecretVersions']);
     // A reader pinned to the version in use is not affected.
     expect(await fingerprint(await kv.source({ name: 'mtls', version: v1.id }).load())).toBe(
       leaf.fingerprint256,
@@ -249,7 +254,52 @@ describe('store()', () => {
     const byStage = await source.store({ bundle: bundle(next) }, { stage: 'pending' });
     expect(kv.emulator.secrets.latest('mtls')).toMatchObject({ id: byStage.version, enabled: false });
     kv.emulator.setEnabled('mtls', byStage.version, true);
+    kv.emulator.log.clear();
     expect(await fingerprint(await source.load())).toBe(next.fingerprint256);
+    expect(kv.emulator.log.operations()).toEqual(['GetSecret']);
+  });
+
+  it('picks the newest enabled version by creation date, across pages, whatever the list order', async () => {
+    const t0 = Date.now() - 100 * 86_400_000;
+    // 30 versions, a day apart: two pages of the list (Key Vault lists 25 at most, in id order).
+    const versions = Array.from({ length: 30 }, (_, i) =>
+      kv.emulator.putSecret('many', bundle(i === 27 ? next : leaf), {
+        createdAt: new Date(t0 + i * 86_400_000),
+      }),
+    );
+    kv.emulator.setEnabled('many', versions[29]!.id, false);
+    kv.emulator.setEnabled('many', versions[28]!.id, false);
+    const source = kv.source({ name: 'many' });
+    await source.version();
+    kv.emulator.log.clear();
+    const loaded = await source.load();
+    expect(loaded.version).toBe(versions[27]!.id);
+    expect(await fingerprint(loaded)).toBe(next.fingerprint256);
+    expect(kv.emulator.log.operations()).toEqual([
+      'GetSecret',
+      'ListSecretVersions',
+      'ListSecretVersions',
+      'GetSecret',
+    ]);
+  });
+
+  it('refuses a secret whose versions are all disabled, naming what to do, and a denied list', async () => {
+    const v1 = kv.emulator.putSecret('off', bundle(leaf), { enabled: false });
+    const source = kv.source({ name: 'off' });
+    const err = await failure(source.load());
+    expect(err.code).toBe('ACCESS_DENIED');
+    expect(err.message).toMatch(/every version of secret "off" .* is disabled .* enable one/);
+    const pinned = await failure(kv.source({ name: 'off', version: v1.id }).load());
+    expect(pinned.message).toMatch(`version ${v1.id} of secret "off"`);
+    kv.emulator.setEnabled('off', v1.id, true);
+    kv.emulator.putSecret('off', bundle(next), { enabled: false });
+    kv.emulator.fail({ kind: 'error', code: 'AccessDenied', operation: 'ListSecretVersions' });
+    const denied = await failure(source.load());
+    expect(denied.code).toBe('ACCESS_DENIED');
+    // The SDK's pager drops Key Vault's inner code: the message names both permission models.
+    expect(denied.message).toMatch(
+      /refused listPropertiesOfSecretVersions on secret "off" .*"Key Vault Secrets User" \(or the access-policy permission list\)/,
+    );
   });
 
   it('refuses to store into a pinned version, or nothing at all', async () => {

@@ -2,6 +2,9 @@
 // PEM, or the secret behind a Key Vault certificate: a Base64 PFX or a key-first PEM, told apart by
 // its content type), reports the version Key Vault's `id` names, and writes renewals with setSecret.
 // It fetches and never decodes: the material goes to core as a `bundle` with its `contentType`.
+// Staged renewal keeps the pending version in a companion secret, `NAME-mtlskit-pending`: a disabled
+// version cannot be read back (Key Vault answers 403 SecretDisabled to every read of one), and an
+// enabled one in the secret itself would be what every reader of the newest version gets.
 import type { TokenCredential } from '@azure/identity';
 import { SecretClient, type SecretClientOptions } from '@azure/keyvault-secrets';
 import {
@@ -13,6 +16,7 @@ import {
   MtlsError,
   REFERENCE_FIELDS,
   type SourceContext,
+  type StageChange,
   type StoreOptions,
   type StoreResult,
   timeoutOption,
@@ -31,7 +35,10 @@ export const PEM_CONTENT_TYPE = 'application/x-pem-file';
  * What the source needs of a SecretClient. Structural on purpose: a client from another copy or
  * version of `@azure/keyvault-secrets` is used as given (never checked with `instanceof`).
  */
-export type SecretClientLike = Pick<SecretClient, 'getSecret' | 'setSecret'> & { readonly vaultUrl?: string };
+export type SecretClientLike = Pick<SecretClient, 'getSecret' | 'setSecret'> &
+  Partial<Pick<SecretClient, 'updateSecretProperties' | 'listPropertiesOfSecretVersions'>> & {
+    readonly vaultUrl?: string;
+  };
 
 /** Options of {@link azureKeyVaultSource}. */
 export interface AzureKeyVaultSourceOptions {
@@ -77,8 +84,27 @@ export interface AzureKeyVaultSource extends CredentialSource {
   readonly kind: 'static';
   version(ctx?: SourceContext): Promise<string>;
   store(material: CredentialMaterial, options?: AzureStoreOptions): Promise<StoreResult>;
+  /** Writes `material` as the newest version of the companion secret `NAME-mtlskit-pending`. */
+  storePending(material: CredentialMaterial, ctx?: SourceContext): Promise<StoreResult>;
+  /** Reads the newest version of `NAME-mtlskit-pending`; SOURCE_NOT_FOUND when none is pending. */
+  loadPending(ctx?: SourceContext): Promise<CredentialMaterial>;
+  /** Copies pending version `version` into the secret as its new newest version, then disables it. */
+  promote(version: string, ctx?: SourceContext): Promise<StageChange>;
+  /** Copies the version current before the last promotion or rollback back as the newest version. */
+  rollback(ctx?: SourceContext): Promise<StageChange>;
   close(): Promise<void>;
 }
+
+/** What staged renewal adds to a secret's name for the companion secret holding the pending version. */
+export const PENDING_SUFFIX = '-mtlskit-pending';
+/** Tags of renewal. On the companion's versions: the secret they renew. */
+export const TAG_PENDING_OF = 'mtlskit-pending-of';
+/** On a promoted (then disabled) pending version: the version of the secret it became. */
+export const TAG_PROMOTED_TO = 'mtlskit-promoted-to';
+/** On a version promote or rollback wrote: the version that was current before it (what a rollback returns to). */
+export const TAG_PREVIOUS = 'mtlskit-previous';
+/** On a version promote or rollback wrote: the version whose content it carries (pending or restored). */
+export const TAG_COPY_OF = 'mtlskit-copy-of';
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_RETRIES = 1;
@@ -140,6 +166,21 @@ function vaultUrlFrom(options: AzureKeyVaultSourceOptions, id: string): string |
   return vaultUrlOf(vault);
 }
 
+/** Key Vault's answer to a read of a disabled version (403, inner code SecretDisabled), from the SDK's error. */
+function isDisabledError(err: unknown): boolean {
+  const e = err as { statusCode?: unknown; details?: { error?: { innerError?: { code?: unknown } } } } | null;
+  return e?.statusCode === 403 && e.details?.error?.innerError?.code === 'SecretDisabled';
+}
+
+/** One version as getSecret returned it. */
+interface Fetched {
+  value: string;
+  version: string;
+  contentType?: string;
+  tags: Record<string, string>;
+  managed: boolean;
+}
+
 function checkClient(client: unknown, id: string): SecretClientLike {
   const c = client as Partial<Record<'getSecret' | 'setSecret', unknown>> | null;
   if (
@@ -191,6 +232,10 @@ function versionOfId(id: string | undefined): string | undefined {
  * (rotation is a new version). A certificate's secret (`application/x-pkcs12`: Base64 PFX, usually
  * with an empty password; `application/x-pem-file`: the key, then the chain) is handed to core as a
  * bundle with its content type; one whose key is not exportable is refused with a clear error.
+ * While the newest version is disabled (Key Vault then refuses it and serves no other), the current
+ * version is the newest enabled one: a list of the versions' properties, then a getSecret of it.
+ * Staged renewal (storePending, loadPending, promote, rollback) is described at the top of this file
+ * and in docs/renewal.md.
  */
 export function azureKeyVaultSource(options: AzureKeyVaultSourceOptions): AzureKeyVaultSource {
   const early = options.id ?? 'azure-kv:';
@@ -284,10 +329,16 @@ export function azureKeyVaultSource(options: AzureKeyVaultSourceOptions): AzureK
     });
   }
 
-  const context = (operation: AzureCallContext['operation'], version?: string): AzureCallContext => ({
+  const pendingName = `${name}${PENDING_SUFFIX}`;
+
+  const context = (
+    operation: AzureCallContext['operation'],
+    version?: string,
+    secret: string = name,
+  ): AzureCallContext => ({
     sourceId: id,
     operation,
-    secret: name,
+    secret,
     vaultUrl,
     version,
   });
@@ -313,35 +364,196 @@ export function azureKeyVaultSource(options: AzureKeyVaultSourceOptions): AzureK
     );
   }
 
-  async function read(signal: AbortSignal | undefined): Promise<CredentialMaterial & { version: string }> {
-    const got = await call(context('getSecret', pinned), signal, (c, s) =>
-      c.getSecret(name, { ...(pinned === undefined ? {} : { version: pinned }), abortSignal: s }),
+  /**
+   * One getSecret of `secret` (its newest version without `version`), or `disabled` when Key Vault
+   * answers that the version asked for is disabled (403 SecretDisabled).
+   */
+  async function fetchVersion(
+    signal: AbortSignal | undefined,
+    secret: string,
+    version: string | undefined,
+  ): Promise<Fetched | 'disabled'> {
+    const got = await call(context('getSecret', version, secret), signal, (c, s) =>
+      c
+        .getSecret(secret, { ...(version === undefined ? {} : { version }), abortSignal: s })
+        .catch((err: unknown) => {
+          if (isDisabledError(err)) return 'disabled' as const;
+          throw err;
+        }),
     );
-    const version = got.properties?.version ?? versionOfId(got.properties?.id);
-    if (version === undefined) {
+    if (got === 'disabled') return got;
+    const found = got.properties?.version ?? versionOfId(got.properties?.id);
+    if (found === undefined) {
       throw new MtlsError(
         'SOURCE_UNAVAILABLE',
-        `Key Vault's answer for secret "${name}" in ${vaultUrl} names no version (its id is not a secret identifier) — check that vaultUrl is a Key Vault`,
+        `Key Vault's answer for secret "${secret}" in ${vaultUrl} names no version (its id is not a secret identifier) — check that vaultUrl is a Key Vault`,
         { sourceId: id },
       );
     }
     if (typeof got.value !== 'string' || got.value === '') {
       throw new MtlsError(
         'MISSING_FIELD',
-        `secret "${name}" in ${vaultUrl} (version ${version}) is empty — store the credential in it`,
-        {
-          sourceId: id,
-        },
+        `secret "${secret}" in ${vaultUrl} (version ${found}) is empty — store the credential in it`,
+        { sourceId: id },
       );
     }
     const contentType = got.properties?.contentType;
-    if (got.properties?.managed === true) checkExportable(got.value, contentType, version);
+    return {
+      value: got.value,
+      version: found,
+      ...(contentType ? { contentType } : {}),
+      tags: { ...got.properties?.tags },
+      managed: got.properties?.managed === true,
+    };
+  }
+
+  /** The error of a disabled version that has no enabled one to stand for it. */
+  function disabledError(version: string | undefined): MtlsError {
+    return toMtlsError(
+      {
+        statusCode: 403,
+        message: 'Operation get is not allowed on a disabled secret.',
+        details: { error: { innerError: { code: 'SecretDisabled' } } },
+      },
+      context('getSecret', version),
+    );
+  }
+
+  /**
+   * The newest enabled version of the secret by creation date, for when its newest version is
+   * disabled (Key Vault then serves no other in its place): one list of the versions' properties,
+   * a page per 25 versions, no values. Undefined when every version is disabled.
+   */
+  async function newestEnabled(signal: AbortSignal | undefined): Promise<string | undefined> {
+    const listed = await call(context('listPropertiesOfSecretVersions'), signal, async (c, s) => {
+      if (typeof c.listPropertiesOfSecretVersions !== 'function') {
+        throw invalid(
+          `the client given for ${id} cannot list secret versions (no listPropertiesOfSecretVersions): give a SecretClient of @azure/keyvault-secrets 4.x`,
+          id,
+        );
+      }
+      const all: { version: string; created: number; enabled: boolean }[] = [];
+      for await (const p of c.listPropertiesOfSecretVersions(name, { abortSignal: s })) {
+        const version = p.version ?? versionOfId(p.id);
+        if (version !== undefined) {
+          all.push({ version, created: p.createdOn?.getTime() ?? 0, enabled: p.enabled !== false });
+        }
+      }
+      return all;
+    });
+    let best: { version: string; created: number } | undefined;
+    for (const v of listed) if (v.enabled && (best === undefined || v.created >= best.created)) best = v;
+    return best?.version;
+  }
+
+  /**
+   * The current version: the newest (one getSecret, as always), or — when the newest is disabled,
+   * e.g. withdrawn by hand — the newest enabled one (a list, then with `value` a getSecret of it).
+   */
+  async function current(signal: AbortSignal | undefined, value: boolean): Promise<Fetched | string> {
+    const got = await fetchVersion(signal, name, pinned);
+    if (got !== 'disabled') return got;
+    if (pinned !== undefined) throw disabledError(pinned);
+    const version = await newestEnabled(signal);
+    if (version === undefined) throw disabledError(undefined);
+    if (!value) return version;
+    const older = await fetchVersion(signal, name, version);
+    // Disabled between the list and the read: the next load looks again.
+    if (older === 'disabled') throw disabledError(version);
+    return older;
+  }
+
+  // Whether the last read of the secret found the secret behind a Key Vault certificate: renewal
+  // then goes through Key Vault's own certificate operations, not setSecret.
+  let lastManaged = false;
+
+  async function read(signal: AbortSignal | undefined): Promise<CredentialMaterial & { version: string }> {
+    const got = (await current(signal, true)) as Fetched;
+    lastManaged = got.managed;
+    if (got.managed) checkExportable(got.value, got.contentType, got.version);
     return {
       bundle: got.value,
-      ...(contentType ? { contentType } : {}),
-      version,
+      ...(got.contentType ? { contentType: got.contentType } : {}),
+      version: got.version,
       fetchedAt: new Date(),
     };
+  }
+
+  /** Refuses renewal on a source that cannot stage (INVALID_OPTION), before any call. */
+  function renewal(operation: string): void {
+    assertOpen();
+    if (pinned !== undefined) {
+      throw invalid(
+        `${operation} needs ${id} to read the newest version of "${name}", not the fixed version ${pinned}: drop the version from the reference`,
+        id,
+      );
+    }
+    if (pendingName.length > 127) {
+      throw invalid(
+        `${operation} keeps the pending version in the secret "${name}${PENDING_SUFFIX}", which is longer than Key Vault's 127 characters: renew a secret whose name has at most ${127 - PENDING_SUFFIX.length}`,
+        id,
+      );
+    }
+  }
+
+  function refuseManaged(operation: string): never {
+    throw invalid(
+      `${operation}: "${name}" in ${vaultUrl} is the secret behind a Key Vault certificate, which only Key Vault's certificate operations change — renew the certificate in Key Vault (az keyvault certificate create with a CSR, then az keyvault certificate pending merge), or keep the credential in a plain secret`,
+      id,
+    );
+  }
+
+  function noVersion(what: string, fix: string): MtlsError {
+    return new MtlsError('SOURCE_NOT_FOUND', `${id} has ${what} — ${fix}`, { sourceId: id });
+  }
+
+  /** The pending version (the newest of the companion secret), or why there is none. */
+  async function pending(signal: AbortSignal | undefined): Promise<Fetched | 'none' | 'promoted'> {
+    try {
+      const got = await fetchVersion(signal, pendingName, undefined);
+      return got === 'disabled' ? 'promoted' : got;
+    } catch (err) {
+      if (MtlsError.is(err, 'SOURCE_NOT_FOUND')) return 'none';
+      throw err;
+    }
+  }
+
+  const NO_PENDING = 'start a renewal first (mtlskit renew start)';
+
+  /** Writes a version of `secret` and returns its id. */
+  async function write(
+    secret: string,
+    value: { value: string; contentType?: string | undefined },
+    tags: Record<string, string> | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<string> {
+    const written = await call(context('setSecret', undefined, secret), signal, (c, s) =>
+      c.setSecret(secret, value.value, {
+        ...(value.contentType === undefined ? {} : { contentType: value.contentType }),
+        ...(tags === undefined ? {} : { tags }),
+        enabled: true,
+        abortSignal: s,
+      }),
+    );
+    const version = written.properties?.version ?? versionOfId(written.properties?.id);
+    if (version === undefined) {
+      throw new MtlsError(
+        'SOURCE_UNAVAILABLE',
+        `Key Vault's answer to setSecret on secret "${secret}" in ${vaultUrl} names no version`,
+        { sourceId: id },
+      );
+    }
+    return version;
+  }
+
+  /** The current version, or undefined when the secret does not exist yet (a first issue). */
+  async function currentOrNone(signal: AbortSignal | undefined): Promise<Fetched | undefined> {
+    try {
+      return (await current(signal, true)) as Fetched;
+    } catch (err) {
+      if (MtlsError.is(err, 'SOURCE_NOT_FOUND')) return undefined;
+      throw err;
+    }
   }
 
   return {
@@ -355,7 +567,8 @@ export function azureKeyVaultSource(options: AzureKeyVaultSourceOptions): AzureK
         ctx.signal?.throwIfAborted();
         return pinned;
       }
-      return (await read(ctx.signal)).version;
+      const got = await current(ctx.signal, false);
+      return typeof got === 'string' ? got : got.version;
     },
 
     load(ctx: SourceContext = {}) {
@@ -395,6 +608,103 @@ export function azureKeyVaultSource(options: AzureKeyVaultSourceOptions): AzureK
         );
       }
       return { version };
+    },
+
+    async storePending(material: CredentialMaterial, ctx: SourceContext = {}) {
+      renewal('storing a pending version');
+      if (lastManaged) refuseManaged('storing a pending version');
+      const secret = secretOf(material);
+      if (secret === undefined) {
+        throw new MtlsError(
+          'MISSING_FIELD',
+          `nothing to store as the pending version of ${id}: the material has no certificate, key or bundle`,
+          { sourceId: id },
+        );
+      }
+      return { version: await write(pendingName, secret, { [TAG_PENDING_OF]: name }, ctx.signal) };
+    },
+
+    async loadPending(ctx: SourceContext = {}) {
+      renewal('reading the pending version');
+      const got = await pending(ctx.signal);
+      if (got === 'none') throw noVersion(`no pending version (no secret "${pendingName}")`, NO_PENDING);
+      if (got === 'promoted') {
+        throw noVersion(`no pending version (the last one, in "${pendingName}", was promoted)`, NO_PENDING);
+      }
+      return {
+        bundle: got.value,
+        ...(got.contentType ? { contentType: got.contentType } : {}),
+        version: got.version,
+        fetchedAt: new Date(),
+      };
+    },
+
+    async promote(version: string, ctx: SourceContext = {}) {
+      renewal('promoting the pending version');
+      // Checked before any call: a promotion this client could not finish must not start.
+      if (typeof (await clientOf()).updateSecretProperties !== 'function') {
+        throw invalid(
+          `the client given for ${id} cannot update secret properties (no updateSecretProperties), which promote needs: give a SecretClient of @azure/keyvault-secrets 4.x`,
+          id,
+        );
+      }
+      const got = await pending(ctx.signal);
+      if (got === 'none' || got === 'promoted' || got.version !== version) {
+        throw noVersion(
+          typeof got === 'string'
+            ? `no pending version, so version ${version} cannot be promoted`
+            : `version ${got.version} pending, not ${version} (another renewal replaced it)`,
+          'check the pending version again (mtlskit check --pending) and promote that one',
+        );
+      }
+      const before = await currentOrNone(ctx.signal);
+      if (before?.managed) refuseManaged('promoting the pending version');
+      // A promote cut short after its write (the pending version still enabled) is finished, not repeated.
+      const promoted =
+        before !== undefined && before.tags[TAG_COPY_OF] === version
+          ? before.version
+          : await write(
+              name,
+              got,
+              { ...(before && { [TAG_PREVIOUS]: before.version }), [TAG_COPY_OF]: version },
+              ctx.signal,
+            );
+      const previous = promoted === before?.version ? before.tags[TAG_PREVIOUS] : before?.version;
+      await call(context('updateSecretProperties', version, pendingName), ctx.signal, (c, s) =>
+        c.updateSecretProperties!(pendingName, version, {
+          enabled: false,
+          tags: { [TAG_PENDING_OF]: name, [TAG_PROMOTED_TO]: promoted },
+          abortSignal: s,
+        }),
+      );
+      return { current: promoted, ...(previous !== undefined && { previous }) };
+    },
+
+    async rollback(ctx: SourceContext = {}) {
+      renewal('rolling back');
+      const now = await currentOrNone(ctx.signal);
+      const back = now?.tags[TAG_PREVIOUS];
+      if (now === undefined || back === undefined) {
+        throw noVersion(
+          `no previous version to return to (its newest version has no ${TAG_PREVIOUS} tag)`,
+          'a rollback follows a promotion (mtlskit renew promote)',
+        );
+      }
+      const old = await fetchVersion(ctx.signal, name, back).catch((err: unknown) => {
+        if (!MtlsError.is(err, 'SOURCE_NOT_FOUND')) throw err;
+        throw noVersion(
+          `no version ${back} to return to (it was purged)`,
+          'promote the version you want instead, or write it again',
+        );
+      });
+      if (old === 'disabled') throw disabledError(back);
+      const restored = await write(
+        name,
+        old,
+        { [TAG_PREVIOUS]: now.version, [TAG_COPY_OF]: back },
+        ctx.signal,
+      );
+      return { current: restored, previous: now.version };
     },
 
     async close() {

@@ -170,6 +170,71 @@ describe('Azure Key Vault emulator', () => {
     expect(empty.status).toBe(400);
   });
 
+  it('updates one version’s tags and content type (replacing the tags), never without a version', async () => {
+    const v1 = emulator.putSecret('mtls', 'one', { tags: { a: '1' } });
+    emulator.putSecret('mtls', 'two');
+    const reply = await send(emulator, 'PATCH', `/secrets/mtls/${v1.id}?${API}`, {
+      body: { tags: { b: '2' }, attributes: { enabled: false } },
+    });
+    expect(reply.status).toBe(200);
+    expect(reply.json).toMatchObject({ tags: { b: '2' }, attributes: { enabled: false } });
+    expect(reply.json).not.toHaveProperty('value');
+    expect(emulator.tagsOf('mtls', v1.id)).toEqual({ b: '2' });
+    expect(emulator.secrets.get('mtls', { versionId: v1.id })?.enabled).toBe(false);
+    // A later read of the version shows the update; a PATCH of only the attributes keeps the tags.
+    await send(emulator, 'PATCH', `/secrets/mtls/${v1.id}?${API}`, {
+      body: { attributes: { enabled: true } },
+    });
+    expect((await send(emulator, 'GET', `/secrets/mtls/${v1.id}?${API}`)).json).toMatchObject({
+      value: 'one',
+      tags: { b: '2' },
+    });
+    expect((await send(emulator, 'PATCH', `/secrets/mtls?${API}`, { body: { tags: {} } })).status).toBe(405);
+    const tooMany = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`t${i}`, 'x']));
+    const refused = await send(emulator, 'PATCH', `/secrets/mtls/${v1.id}?${API}`, {
+      body: { tags: tooMany },
+    });
+    expect([refused.status, errorOf(refused).code]).toEqual([400, 'BadParameter']);
+    expect(emulator.log.operations()).toEqual([
+      'UpdateSecret',
+      'UpdateSecret',
+      'GetSecret',
+      'UpdateSecret',
+      'UpdateSecret',
+    ]);
+  });
+
+  it('lists the versions’ properties without values, disabled ones included, 25 a page in id order', async () => {
+    const t0 = Date.UTC(2026, 0, 1);
+    const made = Array.from({ length: 27 }, (_, i) =>
+      emulator.putSecret('many', `v${i}`, { createdAt: new Date(t0 + i * 1000), enabled: i !== 26 }),
+    );
+    const first = await send(emulator, 'GET', `/secrets/many/versions?${API}`);
+    expect(first.status).toBe(200);
+    const page1 = first.json as { value: Record<string, unknown>[]; nextLink: string | null };
+    expect(page1.value).toHaveLength(25);
+    expect(page1.value.some((v) => 'value' in v)).toBe(false);
+    const next = new URL(page1.nextLink!);
+    const second = await send(emulator, 'GET', `${next.pathname}${next.search}`);
+    const page2 = second.json as {
+      value: { id: string; attributes: { enabled: boolean; created: number } }[];
+      nextLink: string | null;
+    };
+    expect(page2.value).toHaveLength(2);
+    expect(page2.nextLink).toBeNull();
+    const ids = [...page1.value, ...page2.value].map((v) => String(v.id).split('/').at(-1)!);
+    expect(ids).toEqual(made.map((v) => v.id).sort());
+    const last = [...page1.value, ...page2.value].find((v) => String(v.id).endsWith(made[26]!.id)) as {
+      attributes: { enabled: boolean; created: number };
+    };
+    expect(last.attributes).toMatchObject({ enabled: false, created: (t0 + 26_000) / 1000 });
+    const small = await send(emulator, 'GET', `/secrets/many/versions?${API}&maxresults=2`);
+    expect((small.json as { value: unknown[] }).value).toHaveLength(2);
+    expect((await send(emulator, 'GET', `/secrets/many/versions?${API}&maxresults=26`)).status).toBe(400);
+    expect((await send(emulator, 'GET', `/secrets/none/versions?${API}`)).status).toBe(404);
+    expect(emulator.log.operations()[0]).toBe('ListSecretVersions');
+  });
+
   it('refuses a token outside acceptTokens with Key Vault’s 401 invalid_token', async () => {
     const strict = await startAzureKeyVaultEmulator({ ca, acceptTokens: ['good'] });
     try {

@@ -2,7 +2,9 @@
 // HTTPS with a certificate from the testkit CA, the 401 Bearer challenge every client starts with,
 // secrets with 32-hex-digit versions, content types, disabled versions, certificate-backed secrets
 // (`managed`, with a `kid`), and Key Vault's error shapes (`{"error":{"code","message","innererror"}}`).
-// Operations: GetSecret, SetSecret, UpdateSecret; a request without a token is the `Challenge`.
+// Operations: GetSecret, SetSecret, UpdateSecret (attributes, tags, content type of one version),
+// ListSecretVersions (pages of at most 25, in the order of the version ids as Key Vault lists them,
+// not by date); a request without a token is the `Challenge`.
 import { randomUUID } from 'node:crypto';
 import { TestCA } from '../ca.js';
 import { corruptValue, type FaultSpec } from './faults.js';
@@ -40,6 +42,8 @@ export interface AzurePutOptions {
   tags?: Record<string, string>;
   /** Marks it as the secret behind a certificate (`managed: true`, a `kid`). */
   managed?: boolean;
+  /** When the version was created (Key Vault reports whole seconds). Default now. */
+  createdAt?: Date;
 }
 
 /** How {@link AzureKeyVaultEmulator.importCertificate} writes a certificate's secret. */
@@ -77,6 +81,8 @@ export interface AzureKeyVaultEmulator extends LoopbackEmulator {
   ): Promise<SecretVersion>;
   /** Enables or disables one version. */
   setEnabled(name: string, version: string, enabled: boolean): void;
+  /** The tags of one version as Key Vault serves them now (updates included); undefined when it has none. */
+  tagsOf(name: string, version: string): Record<string, string> | undefined;
   /** The secret identifier Key Vault returns as `id`: `https://127.0.0.1:PORT/secrets/NAME/VERSION`. */
   idOf(name: string, version: string): string;
 }
@@ -120,18 +126,23 @@ function errorResponse(
   };
 }
 
-/** `/secrets/NAME`, `/secrets/NAME/`, `/secrets/NAME/VERSION`, decoded. */
-function parsePath(url: URL): { name?: string; version?: string } {
+/** `/secrets/NAME`, `/secrets/NAME/`, `/secrets/NAME/VERSION`, `/secrets/NAME/versions`, decoded. */
+function parsePath(url: URL): { name?: string; version?: string; list?: boolean } {
   const parts = url.pathname.split('/').map((p) => decodeURIComponent(p));
   if (parts[1] !== 'secrets' || parts.length < 3 || parts.length > 4) return {};
+  // Key Vault's versions are 32 hexadecimal digits: `versions` is the list, never a version.
+  if (parts[3] === 'versions') return { name: parts[2], list: true };
   return { name: parts[2], version: parts[3] || undefined };
 }
+
+/** Key Vault's largest page of a list (`maxresults` may ask for fewer). */
+const PAGE_SIZE = 25;
 
 function operationOf(request: EmulatorRequest): string {
   if (!request.headers.authorization) return 'Challenge';
   switch (request.method) {
     case 'GET':
-      return 'GetSecret';
+      return parsePath(request.url).list ? 'ListSecretVersions' : 'GetSecret';
     case 'PUT':
       return 'SetSecret';
     case 'PATCH':
@@ -159,16 +170,25 @@ export async function startAzureKeyVaultEmulator(
   const challenge = `Bearer authorization="https://login.microsoftonline.com/${tenantId}", resource="https://vault.azure.net"`;
   let baseUrl = '';
 
+  // What UpdateSecret changed of a version (tags, content type), by `NAME/VERSION`: the shared store
+  // keeps the metadata a version was written with.
+  const updates = new Map<string, Pick<AzurePutOptions, 'tags' | 'contentType'>>();
+
   const idOf = (name: string, version: string) => `${baseUrl}/secrets/${name}/${version}`;
 
-  function bundleOf(name: string, version: SecretVersion, value: string) {
-    const meta = version.metadata as AzurePutOptions;
+  const metaOf = (name: string, version: SecretVersion): AzurePutOptions => ({
+    ...(version.metadata as AzurePutOptions),
+    ...updates.get(`${name}/${version.id}`),
+  });
+
+  /** A version as Key Vault describes it in a list or an update: everything but the value. */
+  function itemOf(name: string, version: SecretVersion) {
+    const meta = metaOf(name, version);
     return {
-      value,
       id: idOf(name, version.id),
       ...(meta.contentType === undefined ? {} : { contentType: meta.contentType }),
       ...(meta.tags === undefined ? {} : { tags: meta.tags }),
-      ...(meta.managed ? { kid: `${baseUrl}/keys/${name}/${version.id}`, managed: true } : {}),
+      ...(meta.managed ? { managed: true } : {}),
       attributes: {
         enabled: version.enabled,
         created: unixSeconds(version.createdAt),
@@ -176,6 +196,15 @@ export async function startAzureKeyVaultEmulator(
         recoveryLevel: 'Recoverable+Purgeable',
         recoverableDays: 90,
       },
+    };
+  }
+
+  function bundleOf(name: string, version: SecretVersion, value: string) {
+    const { managed, ...item } = itemOf(name, version);
+    return {
+      value,
+      ...item,
+      ...(managed ? { kid: `${baseUrl}/keys/${name}/${version.id}`, managed } : {}),
     };
   }
 
@@ -223,6 +252,24 @@ export async function startAzureKeyVaultEmulator(
     return typeof attributes?.enabled === 'boolean' ? { enabled: attributes.enabled } : {};
   }
 
+  /** Tags as Key Vault takes them: at most 15, names up to 512 characters, values up to 256. */
+  function tagsOf(b: Record<string, unknown>): Record<string, string> | undefined {
+    if (b.tags === undefined || b.tags === null) return undefined;
+    const entries = typeof b.tags === 'object' ? Object.entries(b.tags as object) : undefined;
+    if (
+      entries === undefined ||
+      entries.length > 15 ||
+      entries.some(([k, v]) => typeof v !== 'string' || k.length > 512 || v.length > 256)
+    ) {
+      throw new KeyVaultError(
+        400,
+        'BadParameter',
+        'Tags must be at most 15 string values, names up to 512 characters and values up to 256.',
+      );
+    }
+    return Object.fromEntries(entries) as Record<string, string>;
+  }
+
   const operations: Record<string, (call: EmulatorCall) => unknown> = {
     GetSecret(call) {
       const { name, version } = parsePath(call.url);
@@ -246,30 +293,70 @@ export async function startAzureKeyVaultEmulator(
           'Secret value exceeds the maximum allowed size of 25600 bytes.',
         );
       }
+      const tags = tagsOf(b);
       const put: AzurePutOptions = {
         ...(typeof b.contentType === 'string' ? { contentType: b.contentType } : {}),
-        ...(typeof b.tags === 'object' && b.tags !== null ? { tags: b.tags as Record<string, string> } : {}),
+        ...(tags === undefined ? {} : { tags }),
       };
       const stored = putSecret(requireName(name), b.value, { ...put, ...attributesOf(b) });
       return bundleOf(name!, stored, b.value);
     },
 
+    // Key Vault updates one version (a PATCH without a version is refused): its attributes, and its
+    // tags and content type when given (tags are replaced as a whole). It answers without the value.
     UpdateSecret(call) {
       const { name, version } = parsePath(call.url);
+      if (version === undefined) throw new KeyVaultError(405, 'MethodNotAllowed', 'PATCH takes a version.');
       const found = versionFor(requireName(name), version, false);
-      const { enabled } = attributesOf(body(call));
+      const b = body(call);
+      const { enabled } = attributesOf(b);
+      const tags = tagsOf(b);
       if (enabled !== undefined) secrets.setEnabled(name!, found.id, enabled);
+      const key = `${name}/${found.id}`;
+      if (tags !== undefined || typeof b.contentType === 'string') {
+        updates.set(key, {
+          ...updates.get(key),
+          ...(tags === undefined ? {} : { tags }),
+          ...(typeof b.contentType === 'string' ? { contentType: b.contentType } : {}),
+        });
+      }
       const updated = secrets.get(name!, { versionId: found.id })!;
-      // An update answers without the value.
       const { value: _, ...rest } = bundleOf(name!, updated, '');
       return rest;
+    },
+
+    // The versions' properties (no values), disabled ones included, a page at a time: Key Vault lists
+    // them in the order of their ids, so the newest is found by `created`, not by position.
+    ListSecretVersions(call) {
+      const { name } = parsePath(call.url);
+      const secret = secrets.describe(requireName(name));
+      if (!secret) throw notFound(name!);
+      const asked = Number(call.url.searchParams.get('maxresults') ?? PAGE_SIZE);
+      if (!Number.isInteger(asked) || asked < 1 || asked > PAGE_SIZE) {
+        throw new KeyVaultError(400, 'BadParameter', `maxresults must be between 1 and ${PAGE_SIZE}.`);
+      }
+      const sorted = [...secret.versions].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      const from = Number(call.url.searchParams.get('$skiptoken') ?? 0) || 0;
+      const page = sorted.slice(from, from + asked);
+      const next = from + asked < sorted.length ? from + asked : undefined;
+      return {
+        value: page.map((v) => itemOf(name!, v)),
+        nextLink:
+          next === undefined
+            ? null
+            : `${baseUrl}/secrets/${name}/versions?api-version=7.6&maxresults=${asked}&$skiptoken=${next}`,
+      };
     },
   };
 
   function putSecret(name: string, value: string, put: AzurePutOptions = {}): SecretVersion {
-    const { enabled, ...metadata } = put;
+    const { enabled, createdAt, ...metadata } = put;
     // Key Vault has no labels: the newest version is the one a read without a version gets.
-    const version = secrets.put(name, value, { labels: [], metadata: { ...metadata } });
+    const version = secrets.put(name, value, {
+      labels: [],
+      metadata: { ...metadata },
+      ...(createdAt === undefined ? {} : { createdAt }),
+    });
     if (enabled === false) secrets.setEnabled(name, version.id, false);
     return secrets.get(name, { versionId: version.id })!;
   }
@@ -387,6 +474,10 @@ export async function startAzureKeyVaultEmulator(
     },
     setEnabled(name: string, version: string, enabled: boolean) {
       secrets.setEnabled(name, version, enabled);
+    },
+    tagsOf(name: string, version: string) {
+      const found = secrets.get(name, { versionId: version });
+      return found && metaOf(name, found).tags;
     },
     idOf,
   });
