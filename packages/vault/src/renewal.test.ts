@@ -109,6 +109,36 @@ describe('Vault KV staged renewal', () => {
     ]);
   });
 
+  it('spends the documented Vault calls on each renewal step', async () => {
+    vault.emulator.putSecret('secret/calls', fields(alice));
+    const source = vault.source({ path: 'secret/calls', kv: 2 });
+    const step = async (run: () => Promise<unknown>) => {
+      vault.emulator.log.clear();
+      await run();
+      return vault.emulator.log.operations();
+    };
+    const marking = ['WriteMetadata', 'ReadMetadata'];
+    // The first start also marks the current version before writing the pending one.
+    expect(await step(() => source.storePending({ key: bob.keyPem }))).toEqual([
+      'ReadMetadata',
+      'ReadSecret',
+      ...marking,
+      'WriteSecret',
+      'ReadMetadata',
+      ...marking,
+    ]);
+    expect(await step(() => source.storePending(fields(bob)))).toEqual([
+      'ReadMetadata',
+      'ReadSecret',
+      'WriteSecret',
+      'ReadMetadata',
+      ...marking,
+    ]);
+    expect(await step(() => source.loadPending())).toEqual(['ReadMetadata', 'ReadSecret']);
+    expect(await step(() => source.promote('3'))).toEqual(['ReadMetadata', ...marking]);
+    expect(await step(() => source.rollback())).toEqual(['ReadMetadata', ...marking]);
+  });
+
   it('promotes exactly the pending version asked for, and rolls back (twice: back and forth)', async () => {
     vault.emulator.putSecret('secret/r3', fields(alice));
     const source = vault.source({ path: 'secret/r3', kv: 2 });
