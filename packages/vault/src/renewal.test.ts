@@ -349,4 +349,20 @@ describe('Vault KV staged renewal', () => {
     expect(raced.message).toMatch(/raced with another change: a new version was written since version 2/);
     expect(marks('secret/r11')).toEqual({ 'mtlskit-current': '1' });
   });
+
+  it('takes its first mark back when another writer wrote a version meanwhile, so that version stays current', async () => {
+    vault.emulator.putSecret('secret/r12', fields(alice));
+    const source = vault.source({ path: 'secret/r12', kv: 2 });
+    vault.emulator.fail({ kind: 'slow', operation: 'ReadSecret', delayMs: 1_000 });
+    const storing = rejection(source.storePending({ key: bob.keyPem }));
+    await sleep(300);
+    vault.emulator.putSecret('secret/r12', fields(carol)); // e.g. `vault kv put` from another process
+    const raced = await storing;
+    expect(raced.message).toMatch(
+      /a new version was written since version 1, so mtlskit-current was removed again/,
+    );
+    expect(marks('secret/r12')).toEqual({});
+    expect(vault.emulator.secrets.describe('secret/r12')!.versions).toHaveLength(2);
+    expect(await fingerprint(await source.load())).toBe(carol.fingerprint256);
+  });
 });

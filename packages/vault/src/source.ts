@@ -654,10 +654,16 @@ export function vaultSource(options: VaultSourceOptions): VaultSource {
         );
       } catch (err) {
         if (MtlsError.is(err, 'SOURCE_UNAVAILABLE') && /check-and-set/.test(err.message)) {
+          // The mark set just now would hide the other writer's version from applications: undo it.
+          if (marked === undefined) {
+            await writeMarks(loc, first.custom ?? {}, 'unmarking the current version', signal).catch(
+              () => {},
+            );
+          }
           throw racedError(
             id,
             'storing the pending version of',
-            `a new version was written since version ${first.latest}`,
+            `a new version was written since version ${first.latest}${marked === undefined ? `, so ${CURRENT} was removed again` : ''}`,
           );
         }
         throw err;
