@@ -125,7 +125,8 @@ function digestOf(data: Record<string, unknown>): string {
 
 /**
  * A `static` CredentialSource reading one HashiCorp Vault KV secret with node-vault. version() reads
- * KV v2 metadata (current_version), never the secret; on KV v1, which keeps no versions, it reads the
+ * KV v2 metadata (current_version, or the version custom_metadata `mtlskit-current` names once a
+ * staged renewal marked it), never the secret; on KV v1, which keeps no versions, it reads the
  * secret and reports a digest of it.
  */
 export function vaultSource(options: VaultSourceOptions): VaultSource {
