@@ -365,4 +365,19 @@ describe('Vault KV staged renewal', () => {
     expect(vault.emulator.secrets.describe('secret/r12')!.versions).toHaveLength(2);
     expect(await fingerprint(await source.load())).toBe(carol.fingerprint256);
   });
+
+  it('refuses to start on a Vault without custom_metadata (before 1.9) before writing anything', async () => {
+    const old = await startVaultHarness({ withoutCustomMetadata: true });
+    try {
+      old.emulator.putSecret('secret/legacy', fields(alice));
+      const source = old.source({ path: 'secret/legacy', kv: 2 });
+      const err = await rejection(source.storePending({ key: bob.keyPem }));
+      expect(err.code).toBe('INVALID_OPTION');
+      expect(err.message).toMatch(/which this Vault does not return: it needs Vault 1.9 or later/);
+      expect(old.emulator.log.operations()).toEqual(['ReadMetadata']);
+      expect(await fingerprint(await source.load())).toBe(alice.fingerprint256);
+    } finally {
+      await old.close();
+    }
+  });
 });

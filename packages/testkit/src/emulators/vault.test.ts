@@ -182,6 +182,24 @@ describe('Vault emulator: KV v2 custom_metadata', () => {
   });
 });
 
+describe('Vault emulator: before 1.9 (withoutCustomMetadata)', () => {
+  it('answers without custom_metadata and ignores it in a metadata write, with Vault’s warning', async () => {
+    const old = await startVaultEmulator({ withoutCustomMetadata: true });
+    try {
+      old.putSecret('secret/app', { cert: 'c1' });
+      const put = await call(old, 'POST', 'secret/metadata/app', { body: { custom_metadata: { a: 'b' } } });
+      expect(put.status).toBe(200);
+      expect(put.json.warnings).toEqual([
+        'Endpoint ignored these unrecognized parameters: [custom_metadata]',
+      ]);
+      expect('custom_metadata' in (await call(old, 'GET', 'secret/metadata/app')).json.data).toBe(false);
+      expect('custom_metadata' in (await call(old, 'GET', 'secret/data/app')).json.data.metadata).toBe(false);
+    } finally {
+      await old.close();
+    }
+  });
+});
+
 describe('Vault emulator: KV v1, mounts and namespaces', () => {
   it('reads and writes KV v1 without versions', async () => {
     const write = await call(emulator, 'POST', 'kv1/app', { body: { cert: 'c' } });

@@ -103,6 +103,11 @@ export interface VaultEmulatorOptions {
   maxLeaseTtl?: number;
   /** The default token TTL in seconds. Default 768 h. */
   defaultLeaseTtl?: number;
+  /**
+   * Act as Vault before 1.9, whose KV v2 has no `custom_metadata`: answers carry no such key, and a
+   * metadata write ignores the field with Vault's warning. Default false.
+   */
+  withoutCustomMetadata?: boolean;
 }
 
 export interface VaultTokenInfo {
@@ -561,9 +566,10 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
     return out;
   }
 
+  const legacy = options.withoutCustomMetadata === true;
   const versionMeta = (name: string, v: SecretVersion) => ({
     created_time: rfc3339(v.createdAt),
-    custom_metadata: customOf(name),
+    ...(legacy ? {} : { custom_metadata: customOf(name) }),
     deletion_time: v.enabled ? '' : String(v.metadata.deletedAt ?? ''),
     destroyed: false,
     version: v.number,
@@ -684,7 +690,7 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
             cas_required: m.casRequired,
             created_time: rfc3339(stored?.createdAt ?? Date.now()),
             current_version: stored?.versions.at(-1)?.number ?? 0,
-            custom_metadata: custom,
+            ...(legacy ? {} : { custom_metadata: custom }),
             delete_version_after: '0s',
             max_versions: 0,
             oldest_version: 0,
@@ -705,6 +711,9 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
         // Vault answers 204 and changes only the fields given; custom_metadata is replaced whole
         // (no check-and-set: the last writer wins). max_versions and the rest are not modelled.
         if (!('custom_metadata' in body)) return { status: 204 };
+        if (legacy) {
+          return ok({ warnings: ['Endpoint ignored these unrecognized parameters: [custom_metadata]'] });
+        }
         customMetadata.set(name, parseCustomMetadata(body.custom_metadata));
         return { status: 204 };
       }
