@@ -61,6 +61,7 @@ export function materialOf(
   mapping: FieldMapping,
   sourceId: string,
   version: string,
+  { partial = false }: { partial?: boolean } = {},
 ): CredentialMaterial {
   const base: CredentialMaterial = { version, fetchedAt: new Date() };
   if (mapping.bundleField !== undefined) {
@@ -84,6 +85,8 @@ export function materialOf(
   if (found.cert === undefined && found.key === undefined && 'bundle' in data) {
     return { ...base, bundle: textOf(data.bundle, 'bundle', sourceId, 'bundle') };
   }
+  // A renewal's pending version holds the new key alone until its certificate comes.
+  if (partial && (found.cert !== undefined || found.key !== undefined)) return { ...base, ...found };
   const missing = found.cert === undefined ? 'cert' : 'key';
   const named = mapping.fields?.[missing];
   throw new MtlsError(

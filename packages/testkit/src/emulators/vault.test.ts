@@ -107,6 +107,99 @@ describe('Vault emulator: KV v2', () => {
   });
 });
 
+describe('Vault emulator: KV v2 custom_metadata', () => {
+  it('keeps custom_metadata from a metadata write and returns it with every data and metadata read', async () => {
+    emulator.putSecret('secret/app/mtls', { cert: 'c1' });
+    const none = await call(emulator, 'GET', 'secret/data/app/mtls');
+    expect(none.json.data.metadata.custom_metadata).toBeNull();
+
+    const put = await call(emulator, 'POST', 'secret/metadata/app/mtls', {
+      body: { custom_metadata: { 'mtlskit-current': 1, owner: 'ops' } },
+    });
+    expect(put.status).toBe(204);
+    emulator.putSecret('secret/app/mtls', { cert: 'c2' });
+    const custom = { 'mtlskit-current': '1', owner: 'ops' };
+    const latest = await call(emulator, 'GET', 'secret/data/app/mtls');
+    expect(latest.json.data.metadata).toMatchObject({ version: 2, custom_metadata: custom });
+    const pinned = await call(emulator, 'GET', 'secret/data/app/mtls?version=1');
+    expect(pinned.json.data.metadata).toMatchObject({ version: 1, custom_metadata: custom });
+    const meta = await call(emulator, 'GET', 'secret/metadata/app/mtls');
+    expect(meta.json.data).toMatchObject({ current_version: 2, custom_metadata: custom });
+    const written = await call(emulator, 'POST', 'secret/data/app/mtls', { body: { data: { cert: 'c3' } } });
+    expect(written.json.data).toMatchObject({ version: 3, custom_metadata: custom });
+
+    // A write replaces the whole map; one without custom_metadata changes nothing.
+    await call(emulator, 'POST', 'secret/metadata/app/mtls', { body: { max_versions: 5 } });
+    expect(emulator.customMetadata('secret/app/mtls')).toEqual(custom);
+    await call(emulator, 'POST', 'secret/metadata/app/mtls', { body: { custom_metadata: { a: 'b' } } });
+    expect(emulator.customMetadata('secret/app/mtls')).toEqual({ a: 'b' });
+
+    emulator.deleteSecret('secret/app/mtls', { versions: [1] });
+    const deleted = await call(emulator, 'GET', 'secret/data/app/mtls?version=1');
+    expect(deleted.status).toBe(404);
+    expect(deleted.json.data.metadata.custom_metadata).toEqual({ a: 'b' });
+    await call(emulator, 'DELETE', 'secret/metadata/app/mtls');
+    expect(emulator.customMetadata('secret/app/mtls')).toBeNull();
+  });
+
+  it('validates custom_metadata as Vault does and needs create or update on the metadata path', async () => {
+    emulator.putSecret('secret/app/mtls', { cert: 'c1' });
+    const tooLong = await call(emulator, 'POST', 'secret/metadata/app/mtls', {
+      body: { custom_metadata: { k: 'v'.repeat(513), '': 'x' } },
+    });
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.json.errors[0]).toMatch(/2 errors occurred/);
+    expect(tooLong.json.errors[0]).toMatch(/length of value for key "k" is 513/);
+    const many = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v']));
+    const tooMany = await call(emulator, 'POST', 'secret/metadata/app/mtls', {
+      body: { custom_metadata: many },
+    });
+    expect(tooMany.json.errors[0]).toMatch(/at most 64 keys, provided 65/);
+    expect(emulator.customMetadata('secret/app/mtls')).toBeNull();
+
+    const reader = emulator.createToken({ policy: { 'secret/metadata/app/*': ['read'] } });
+    const denied = await call(emulator, 'POST', 'secret/metadata/app/mtls', {
+      token: reader,
+      body: { custom_metadata: { a: 'b' } },
+    });
+    expect(denied.status).toBe(403);
+    const writer = emulator.createToken({ policy: { 'secret/metadata/app/*': ['update'] } });
+    const allowed = await call(emulator, 'POST', 'secret/metadata/app/mtls', {
+      token: writer,
+      body: { custom_metadata: { a: 'b' } },
+    });
+    expect(allowed.status).toBe(204);
+    // Metadata alone makes a secret with no version yet, as in Vault.
+    const fresh = await call(emulator, 'POST', 'secret/metadata/app/new', {
+      token: writer,
+      body: { custom_metadata: { a: 'b' } },
+    });
+    expect(fresh.status).toBe(403);
+    await call(emulator, 'POST', 'secret/metadata/app/new', { body: { custom_metadata: { a: 'b' } } });
+    const empty = await call(emulator, 'GET', 'secret/metadata/app/new');
+    expect(empty.json.data).toMatchObject({ current_version: 0, versions: {}, custom_metadata: { a: 'b' } });
+    expect((await call(emulator, 'GET', 'secret/data/app/new')).status).toBe(404);
+  });
+});
+
+describe('Vault emulator: before 1.9 (withoutCustomMetadata)', () => {
+  it('answers without custom_metadata and ignores it in a metadata write, with Vault’s warning', async () => {
+    const old = await startVaultEmulator({ withoutCustomMetadata: true });
+    try {
+      old.putSecret('secret/app', { cert: 'c1' });
+      const put = await call(old, 'POST', 'secret/metadata/app', { body: { custom_metadata: { a: 'b' } } });
+      expect(put.status).toBe(200);
+      expect(put.json.warnings).toEqual([
+        'Endpoint ignored these unrecognized parameters: [custom_metadata]',
+      ]);
+      expect('custom_metadata' in (await call(old, 'GET', 'secret/metadata/app')).json.data).toBe(false);
+      expect('custom_metadata' in (await call(old, 'GET', 'secret/data/app')).json.data.metadata).toBe(false);
+    } finally {
+      await old.close();
+    }
+  });
+});
+
 describe('Vault emulator: KV v1, mounts and namespaces', () => {
   it('reads and writes KV v1 without versions', async () => {
     const write = await call(emulator, 'POST', 'kv1/app', { body: { cert: 'c' } });

@@ -1,5 +1,6 @@
 // A loopback HashiCorp Vault that the real `node-vault` client talks to: KV v1 and v2 (versions,
-// metadata, check-and-set, soft delete), mount detection (`sys/internal/ui/mounts/PATH`), nested
+// metadata, `custom_metadata` written with `POST /metadata/PATH` and returned by every data and
+// metadata read as Vault >= 1.9 does, check-and-set on data writes, soft delete), mount detection (`sys/internal/ui/mounts/PATH`), nested
 // mounts, namespaces (`X-Vault-Namespace` or a path prefix), tokens with leases, TTL and max TTL,
 // `auth/token/lookup-self` and `renew-self`, AppRole and Kubernetes login, ACL policies, a sealed
 // state (503) and standby redirects (307), all with Vault's `{errors:[…]}` bodies.
@@ -102,6 +103,11 @@ export interface VaultEmulatorOptions {
   maxLeaseTtl?: number;
   /** The default token TTL in seconds. Default 768 h. */
   defaultLeaseTtl?: number;
+  /**
+   * Act as Vault before 1.9, whose KV v2 has no `custom_metadata`: answers carry no such key, and a
+   * metadata write ignores the field with Vault's warning. Default false.
+   */
+  withoutCustomMetadata?: boolean;
 }
 
 export interface VaultTokenInfo {
@@ -137,6 +143,10 @@ export interface VaultEmulator extends LoopbackEmulator {
   deleteSecret(path: string, options?: { namespace?: string; versions?: number[] }): void;
   /** Removes the secret and every version (KV v2 metadata delete). */
   destroySecret(path: string, options?: { namespace?: string }): void;
+  /** KV v2: the secret's `custom_metadata` (null when never written), as `GET /metadata/PATH` answers it. */
+  customMetadata(path: string, options?: { namespace?: string }): Record<string, string> | null;
+  /** KV v2: replaces the secret's `custom_metadata`, as `vault kv metadata put -custom-metadata` does. */
+  setCustomMetadata(path: string, custom: Record<string, string>, options?: { namespace?: string }): void;
   /** The store's key of a secret: `[NAMESPACE/]PATH`. */
   secretName(path: string, namespace?: string): string;
   createToken(options?: VaultTokenOptions): string;
@@ -253,7 +263,13 @@ interface Routed {
   path: string;
 }
 
-type KvOperation = 'ReadSecret' | 'ReadMetadata' | 'WriteSecret' | 'DeleteSecret' | 'DestroySecret';
+type KvOperation =
+  | 'ReadSecret'
+  | 'ReadMetadata'
+  | 'WriteMetadata'
+  | 'WriteSecret'
+  | 'DeleteSecret'
+  | 'DestroySecret';
 
 interface KvTarget {
   mount: Mount;
@@ -431,7 +447,14 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
     const secretPath = slash < 0 ? '' : rest.slice(slash + 1);
     const byKind: Record<string, KvOperation | undefined> = {
       data: method === 'GET' ? 'ReadSecret' : method === 'DELETE' ? 'DeleteSecret' : 'WriteSecret',
-      metadata: method === 'GET' ? 'ReadMetadata' : method === 'DELETE' ? 'DestroySecret' : undefined,
+      metadata:
+        method === 'GET'
+          ? 'ReadMetadata'
+          : method === 'DELETE'
+            ? 'DestroySecret'
+            : method === 'POST' || method === 'PUT'
+              ? 'WriteMetadata'
+              : undefined,
       delete: method === 'POST' || method === 'PUT' ? 'DeleteSecret' : undefined,
       destroy: method === 'POST' || method === 'PUT' ? 'DestroySecret' : undefined,
     };
@@ -484,9 +507,69 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
 
   // --- KV --------------------------------------------------------------------------------------
 
-  const versionMeta = (v: SecretVersion) => ({
+  /**
+   * Each secret's `custom_metadata` (KV v2), kept apart from its versions as Vault keeps it in the
+   * key metadata: absent (answered `null`) until a metadata write sets it, replaced whole by each
+   * `POST /metadata/PATH` that carries it. A metadata write may create a secret with no version.
+   */
+  const customMetadata = new Map<string, Record<string, string>>();
+  const customOf = (name: string) => {
+    const held = customMetadata.get(name);
+    return held === undefined ? null : { ...held };
+  };
+
+  /** Vault's validation of `custom_metadata` (path_metadata.go: 64 keys, 128/512 bytes, printable). */
+  function parseCustomMetadata(raw: unknown): Record<string, string> {
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      throw new VaultFailure(400, [
+        `1 error occurred:\n\t* error converting input ${JSON.stringify(raw)} for field "custom_metadata": '' expected a map, got '${Array.isArray(raw) ? 'slice' : typeof raw}'\n\n`,
+      ]);
+    }
+    const prefix = 'custom_metadata validation failed';
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(raw)) {
+      if (typeof v === 'object' && v !== null) {
+        throw new VaultFailure(400, [
+          `${prefix}: '' expected type 'string', got unconvertible type '${Array.isArray(v) ? '[]interface {}' : 'map[string]interface {}'}'`,
+        ]);
+      }
+      out[k] = v === null ? '' : String(v);
+    }
+    const keys = Object.keys(out);
+    if (keys.length > 64) {
+      throw new VaultFailure(400, [
+        `${prefix}: payload must contain at most 64 keys, provided ${keys.length}`,
+      ]);
+    }
+    const errors: string[] = [];
+    const printable = (t: string) => [...t].every((c) => c.charCodeAt(0) >= 0x20 && c.charCodeAt(0) !== 0x7f);
+    for (const [k, v] of Object.entries(out)) {
+      const kl = Buffer.byteLength(k);
+      const vl = Buffer.byteLength(v);
+      if (kl === 0 || kl > 128) {
+        errors.push(`${prefix}: length of key ${JSON.stringify(k)} is ${kl} but must be 0 < len(key) <= 128`);
+      }
+      if (vl === 0 || vl > 512) {
+        errors.push(
+          `${prefix}: length of value for key ${JSON.stringify(k)} is ${vl} but must be 0 < len(value) <= 512`,
+        );
+      }
+      if (!printable(k)) errors.push(`${prefix}: key ${JSON.stringify(k)} contains unprintable characters`);
+      if (!printable(v))
+        errors.push(`${prefix}: value for key ${JSON.stringify(k)} contains unprintable characters`);
+    }
+    if (errors.length > 0) {
+      throw new VaultFailure(400, [
+        `${errors.length} error${errors.length === 1 ? '' : 's'} occurred:\n${errors.map((e) => `\t* ${e}\n`).join('')}\n`,
+      ]);
+    }
+    return out;
+  }
+
+  const legacy = options.withoutCustomMetadata === true;
+  const versionMeta = (name: string, v: SecretVersion) => ({
     created_time: rfc3339(v.createdAt),
-    custom_metadata: null,
+    ...(legacy ? {} : { custom_metadata: customOf(name) }),
     deletion_time: v.enabled ? '' : String(v.metadata.deletedAt ?? ''),
     destroyed: false,
     version: v.number,
@@ -549,7 +632,11 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
           ? secrets.latest(name) === undefined
             ? ['create']
             : ['update']
-          : ['delete', 'update'];
+          : operation === 'WriteMetadata'
+            ? secrets.latest(name) === undefined && !customMetadata.has(name)
+              ? ['create']
+              : ['update']
+            : ['delete', 'update'];
     authorize(token, routed.path, needed);
     if (secretPath === '') throw new VaultFailure(404, []);
     const body = (typeof call.body === 'object' && call.body !== null ? call.body : {}) as Record<
@@ -583,16 +670,17 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
         if (!v) throw new VaultFailure(404, []);
         if (!v.enabled) {
           throw new VaultFailure(404, [], {
-            data: { data: null, metadata: { ...versionMeta(v), deletion_time: deletionTime(name, v) } },
+            data: { data: null, metadata: { ...versionMeta(name, v), deletion_time: deletionTime(name, v) } },
           });
         }
-        return ok({ data: { data: dataOf(v, call.corrupt), metadata: versionMeta(v) } });
+        return ok({ data: { data: dataOf(v, call.corrupt), metadata: versionMeta(name, v) } });
       }
       case 'ReadMetadata': {
         const stored = secrets.describe(name);
-        if (!stored || stored.versions.length === 0) throw new VaultFailure(404, []);
+        const custom = customOf(name);
+        if ((!stored || stored.versions.length === 0) && custom === null) throw new VaultFailure(404, []);
         const versions = Object.fromEntries(
-          stored.versions.map((v) => [
+          (stored?.versions ?? []).map((v) => [
             String(v.number),
             { created_time: rfc3339(v.createdAt), deletion_time: deletionTime(name, v), destroyed: false },
           ]),
@@ -600,13 +688,13 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
         return ok({
           data: {
             cas_required: m.casRequired,
-            created_time: rfc3339(stored.createdAt),
-            current_version: stored.versions.at(-1)!.number,
-            custom_metadata: null,
+            created_time: rfc3339(stored?.createdAt ?? Date.now()),
+            current_version: stored?.versions.at(-1)?.number ?? 0,
+            ...(legacy ? {} : { custom_metadata: custom }),
             delete_version_after: '0s',
             max_versions: 0,
             oldest_version: 0,
-            updated_time: rfc3339(stored.updatedAt),
+            updated_time: rfc3339(stored?.updatedAt ?? Date.now()),
             versions,
           },
         });
@@ -617,7 +705,17 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
         const casOption = (body.options as Record<string, unknown> | undefined)?.cas;
         const cas = typeof casOption === 'number' ? casOption : undefined;
         const v = writeVersion(m, name, body.data as VaultSecretData, cas);
-        return ok({ data: versionMeta(v) });
+        return ok({ data: versionMeta(name, v) });
+      }
+      case 'WriteMetadata': {
+        // Vault answers 204 and changes only the fields given; custom_metadata is replaced whole
+        // (no check-and-set: the last writer wins). max_versions and the rest are not modelled.
+        if (!('custom_metadata' in body)) return { status: 204 };
+        if (legacy) {
+          return ok({ warnings: ['Endpoint ignored these unrecognized parameters: [custom_metadata]'] });
+        }
+        customMetadata.set(name, parseCustomMetadata(body.custom_metadata));
+        return { status: 204 };
       }
       case 'DeleteSecret': {
         const stored = secrets.describe(name);
@@ -630,6 +728,7 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
       }
       case 'DestroySecret':
         secrets.delete(name);
+        customMetadata.delete(name);
         return { status: 204 };
     }
   }
@@ -1007,7 +1106,17 @@ export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Pr
       if (latest) softDelete(name, del.versions ?? [latest.number]);
     },
     destroySecret(path: string, del: { namespace?: string } = {}) {
-      secrets.delete(secretName(path, del.namespace ?? ''));
+      const name = secretName(path, del.namespace ?? '');
+      secrets.delete(name);
+      customMetadata.delete(name);
+    },
+    customMetadata(path: string, at: { namespace?: string } = {}) {
+      return customOf(secretName(path, at.namespace ?? ''));
+    },
+    setCustomMetadata(path: string, custom: Record<string, string>, at: { namespace?: string } = {}) {
+      const ns = at.namespace ?? '';
+      kvMountFor(path, ns);
+      customMetadata.set(secretName(path, ns), parseCustomMetadata(custom));
     },
     createToken: (tokenOptions?: VaultTokenOptions) => createToken(tokenOptions),
     revokeToken(id: string) {
