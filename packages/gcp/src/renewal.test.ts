@@ -195,6 +195,16 @@ describe.each(TRANSPORTS)('Google staged renewal over %s', (transport) => {
     expect(await source.version()).toBe('3');
   });
 
+  it('renews a regional secret the same way', async () => {
+    const regional = 'projects/mtlskit-test/locations/europe-west1/secrets/renew';
+    gcp.emulator.putSecret(regional, bundleOf(alice));
+    const source = gcp.source({ name: regional });
+    const { version } = await source.storePending({ cert: bob.certPem, key: bob.keyPem });
+    expect(await source.promote(version)).toEqual({ current: '2', previous: '1' });
+    expect(gcp.emulator.metadataOf(regional).versionAliases).toEqual({ current: 2 });
+    expect(await gcp.source({ name: regional }).version()).toBe('2');
+  });
+
   it('keeps the other aliases and annotations of the secret', async () => {
     gcp.emulator.putSecret(SECRET, bundleOf(alice));
     gcp.emulator.setMetadata(SECRET, {
