@@ -322,6 +322,22 @@ describe.each(TRANSPORTS)('Google staged renewal over %s', (transport) => {
     expect(err.message).toMatch(/no alias current, and its newest version 2 is the pending version/);
   });
 
+  it('takes INVALID_ARGUMENT for versions/current like NOT_FOUND: no alias to follow', async () => {
+    gcp.emulator.putSecret(SECRET, bundleOf(alice));
+    gcp.emulator.fail({
+      kind: 'error',
+      operation: 'GetSecretVersion',
+      status: transport === 'grpc' ? 3 : 400,
+      code: 'INVALID_ARGUMENT',
+      message: 'Invalid resource field value in the request.',
+      after: 1,
+    });
+    const source = app();
+    expect(await source.version()).toBe('1');
+    expect(askedOf(gcp.emulator)).toEqual(['GetSecretVersion latest', 'GetSecretVersion current']);
+    expect(gcp.emulator.log.last()?.fault).toBe('error');
+  });
+
   describe('a source reading latest', () => {
     let renewed: GcpSecretManagerSource;
     beforeEach(async () => {
@@ -336,6 +352,20 @@ describe.each(TRANSPORTS)('Google staged renewal over %s', (transport) => {
       expect(version).toBe('3');
       expect(meta().versionAliases).toEqual({ current: 3 });
       expect(await app().version()).toBe('3');
+    });
+
+    it('adds as before when it may not see the alias (the alias stays where it was)', async () => {
+      gcp.emulator.fail({ kind: 'denied', operation: 'GetSecretVersion' });
+      gcp.emulator.fail({ kind: 'denied', operation: 'AccessSecretVersion' });
+      gcp.emulator.log.clear();
+      const { version } = await app().store({ cert: alice.certPem, key: alice.keyPem });
+      expect(version).toBe('3');
+      expect(gcp.emulator.log.operations()).toEqual([
+        'GetSecretVersion',
+        'AccessSecretVersion',
+        'AddSecretVersion',
+      ]);
+      expect(meta().versionAliases).toEqual({ current: 2 });
     });
 
     it('goes back to latest when the alias is removed, notices an alias given by hand with the next version, and reports a disabled aliased version', async () => {

@@ -378,6 +378,15 @@ export function gcpSecretManagerSource(options: GcpSecretManagerSourceOptions): 
     const code = causeCode(err, 'SOURCE_NOT_FOUND');
     return code === 5 || code === 404;
   }
+  /**
+   * Google's answer for `versions/current` of a secret without that alias: NOT_FOUND (what the
+   * emulator answers), or INVALID_ARGUMENT, taken the same way since the secret's name has just been
+   * read with `latest` and only the alias can be what Google found invalid.
+   */
+  function isNoAlias(err: unknown): boolean {
+    const invalid = causeCode(err, 'INVALID_REFERENCE');
+    return isNotFound(err) || invalid === 3 || invalid === 400;
+  }
   /** UpdateSecret refused for its etag: the secret changed since it was read. */
   function isEtagConflict(err: unknown): boolean {
     const cause = MtlsError.is(err)
@@ -451,7 +460,7 @@ export function gcpSecretManagerSource(options: GcpSecretManagerSourceOptions): 
       aliasSeen = true;
       return got;
     } catch (err) {
-      if (!isNotFound(err)) throw err;
+      if (!isNoAlias(err)) throw err;
       aliasSeen = false;
       return undefined;
     }
