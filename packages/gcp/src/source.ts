@@ -188,7 +188,8 @@ function payloadOf(material: CredentialMaterial): Uint8Array | undefined {
  * A load reads the named version and reports the version number Google answered with (`latest`
  * resolved). Secret Manager is strongly consistent, so the number `version()` announces is the one
  * the next load reads. A payload whose CRC32C does not match is refused (`INTEGRITY_FAILED`), and the
- * resolver keeps the last good credentials.
+ * resolver keeps the last good credentials. A source reading `latest` follows the alias `current`
+ * once the secret has it (staged renewal: `storePending`, `promote`, `rollback`).
  */
 export function gcpSecretManagerSource(options: GcpSecretManagerSourceOptions): GcpSecretManagerSource {
   const transport = options.transport ?? 'grpc';
@@ -495,7 +496,7 @@ export function gcpSecretManagerSource(options: GcpSecretManagerSourceOptions): 
     }
     if (c !== undefined && (typeof c.getSecret !== 'function' || typeof c.updateSecret !== 'function')) {
       throw invalid(
-        `${operation} needs a client with getSecret and updateSecret (a SecretManagerServiceClient of @google-cloud/secret-manager 4 or later): the client given for ${id} has not`,
+        `${operation} needs a client with getSecret and updateSecret, as SecretManagerServiceClient has: the client given for ${id} lacks them`,
         id,
       );
     }
