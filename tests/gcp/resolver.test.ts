@@ -15,6 +15,13 @@ import { until, useMtlsFixture } from '../support/e2e.js';
 
 const NAME = 'projects/mtlskit-test/secrets/payments-mtls';
 
+/** The emulator's calls as `OPERATION VERSION` (the version segment asked for), either transport. */
+const asked = () =>
+  emulator.log.calls().map((c) => {
+    const name = (c.body as { name?: unknown } | undefined)?.name;
+    return `${c.operation} ${/\/versions\/([^/:?]+)/.exec(typeof name === 'string' ? name : c.path)?.[1]}`;
+  });
+
 const mtls = useMtlsFixture();
 const { bundle, presented } = mtls;
 let emulator: GcpSecretManagerEmulator;
@@ -45,14 +52,19 @@ describe.each(['grpc', 'rest'] as const)('a resolver over Google Secret Manager 
     resolver = createTlsResolver({ source: source() });
     expect(await presented(resolver)).toBe(mtls.alice.fingerprint256);
     expect(mtls.server.requests.at(-1)?.authorized).toBe(true);
-    expect(emulator.log.operations()).toEqual(['AccessSecretVersion']);
+    // latest, then whether the secret has the alias `current` of a staged renewal to follow instead.
+    expect(asked()).toEqual(['AccessSecretVersion latest', 'AccessSecretVersion current']);
   });
 
   it('probes with GetSecretVersion, reads the payload only on a new version, and presents it on new connections', async () => {
     const r = pollingResolver();
     expect(await presented(r)).toBe(mtls.alice.fingerprint256);
     await until(() => emulator.log.count({ operation: 'GetSecretVersion' }) >= 4, 'four probes');
-    expect(emulator.log.count({ operation: 'AccessSecretVersion' })).toBe(1);
+    expect(emulator.log.count({ operation: 'AccessSecretVersion' })).toBe(2);
+    // A version already checked costs one metadata read per probe.
+    expect(new Set(asked().filter((a) => a.startsWith('GetSecretVersion')))).toEqual(
+      new Set(['GetSecretVersion latest']),
+    );
 
     const rotated = new Promise<RotatedEvent>((resolve) => r.once('rotated', resolve));
     emulator.putSecret(NAME, bundle(mtls.bob));
@@ -61,7 +73,11 @@ describe.each(['grpc', 'rest'] as const)('a resolver over Google Secret Manager 
       previousFingerprint256: mtls.alice.fingerprint256,
       fingerprint256: mtls.bob.fingerprint256,
     });
-    expect(emulator.log.count({ operation: 'AccessSecretVersion' })).toBe(2);
+    // The new version: one more probe call (no alias?), then one read.
+    expect(asked().join(', ')).toContain(
+      'GetSecretVersion latest, GetSecretVersion current, AccessSecretVersion latest',
+    );
+    expect(emulator.log.count({ operation: 'AccessSecretVersion' })).toBe(3);
     expect(await presented(r)).toBe(mtls.bob.fingerprint256);
     const [before, after] = mtls.server.requests.slice(-2);
     expect(after?.sessionReused).toBe(false);

@@ -95,6 +95,16 @@ function read(err: ClientErrorShape): Reading {
   return { status: undefined, http: undefined, said: quoteVendorMessage(message), network: false };
 }
 
+/** The role to grant for a method refused with PERMISSION_DENIED (AccessSecretVersion's by default). */
+const ROLE_FOR: Record<string, string> = {
+  AddSecretVersion: 'roles/secretmanager.secretVersionAdder',
+  DisableSecretVersion: 'roles/secretmanager.secretVersionManager',
+  GetSecretVersion: 'roles/secretmanager.viewer',
+  GetSecret: 'roles/secretmanager.viewer (secretmanager.secrets.get)',
+  UpdateSecret:
+    'roles/secretmanager.admin, or a custom role with secretmanager.secrets.update (staged renewal moves the alias and annotations with it)',
+};
+
 /** "DISABLED" or "DESTROYED" when Google refused a version for its state. */
 function refusedState(said: string): 'DISABLED' | 'DESTROYED' | undefined {
   return /\bis in (DISABLED|DESTROYED) state\b/.exec(said)?.[1] as 'DISABLED' | 'DESTROYED' | undefined;
@@ -148,7 +158,7 @@ function classify(
     case 'PERMISSION_DENIED':
       return {
         code: 'ACCESS_DENIED',
-        advice: `Google refused ${on}${quoted} — grant the caller ${ctx.operation === 'AddSecretVersion' ? 'roles/secretmanager.secretVersionAdder' : ctx.operation === 'DisableSecretVersion' ? 'roles/secretmanager.secretVersionManager' : 'roles/secretmanager.secretAccessor'} on the secret (a secret that does not exist is reported this way too)`,
+        advice: `Google refused ${on}${quoted} — grant the caller ${ROLE_FOR[ctx.operation] ?? 'roles/secretmanager.secretAccessor'} on the secret (a secret that does not exist is reported this way too)`,
       };
     case 'UNAUTHENTICATED':
       return {

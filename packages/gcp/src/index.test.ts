@@ -3,7 +3,7 @@
 import { listSchemes, loadCredentials, MtlsError, sourceFromReference } from '@mtlskit/core';
 import { type IssuedCert, TestCA } from '@mtlskit/testkit';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type GcpHarness, startGcpHarness, TRANSPORTS } from './__tests__/harness.js';
+import { askedOf, type GcpHarness, startGcpHarness, TRANSPORTS } from './__tests__/harness.js';
 import './index.js';
 
 let alice: IssuedCert;
@@ -52,9 +52,19 @@ describe.each(TRANSPORTS)('gcp-sm: references with an injected %s client', (tran
       expect(material.version).toBe('1');
       expect((await loadCredentials(material)).fingerprint256).toBe(alice.fingerprint256);
     }
+    // A first read of latest also asks whether the secret has the renewal alias `current`.
+    expect(askedOf(gcp.emulator)).toEqual([
+      'AccessSecretVersion latest',
+      'AccessSecretVersion current',
+      'AccessSecretVersion 1',
+      'AccessSecretVersion latest',
+      'AccessSecretVersion current',
+    ]);
     expect(gcp.emulator.log.calls().map((c) => c.secret)).toEqual([
       'projects/mtlskit-test/secrets/prod-mtls',
       'projects/mtlskit-test/secrets/prod-mtls',
+      'projects/mtlskit-test/secrets/prod-mtls',
+      'projects/mtlskit-test/locations/europe-west1/secrets/eu',
       'projects/mtlskit-test/locations/europe-west1/secrets/eu',
     ]);
   });

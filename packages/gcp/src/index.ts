@@ -19,10 +19,17 @@ export type {
   GcpClientOptions,
   GcpSecretManagerSource,
   GcpSecretManagerSourceOptions,
+  SecretLike,
   SecretManagerClientLike,
   SecretVersionLike,
 } from './source.js';
-export { gcpReferenceOf, gcpSecretManagerSource } from './source.js';
+export {
+  CURRENT_ALIAS,
+  gcpReferenceOf,
+  gcpSecretManagerSource,
+  PENDING_ANNOTATION,
+  PREVIOUS_ANNOTATION,
+} from './source.js';
 
 registerSourceFactory(gcpSmScheme, (ref, deps) =>
   // The client is checked by shape in gcpSecretManagerSource (the application's copy may be another version).

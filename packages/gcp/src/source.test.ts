@@ -10,6 +10,7 @@ import { type Finding, loadCredentials, MtlsError } from '@mtlskit/core';
 import { type IssuedCert, leakCheck, TestCA, trackConnections } from '@mtlskit/testkit';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
+  askedOf,
   emulatorClientOptions,
   type GcpHarness,
   gax,
@@ -134,14 +135,25 @@ describe.each(TRANSPORTS)('over %s', (transport) => {
   });
 
   describe('version()', () => {
-    it('reads metadata only, and changes when a version is added', async () => {
+    it('reads metadata only, asks for the renewal alias only when latest names a new version, and changes when one is added', async () => {
       gcp.emulator.putSecret('prod-mtls', bundleOf(alice));
       const source = gcp.source({ name: NAME });
       expect(await source.version()).toBe('1');
-      expect(gcp.emulator.log.operations()).toEqual(['GetSecretVersion']);
+      // A version not checked yet: is there an alias `current` (a renewal) to follow instead?
+      expect(askedOf(gcp.emulator)).toEqual(['GetSecretVersion latest', 'GetSecretVersion current']);
+      gcp.emulator.log.clear();
+      // The same version again: one metadata read, as for any secret never renewed.
+      expect(await source.version()).toBe('1');
+      expect(askedOf(gcp.emulator)).toEqual(['GetSecretVersion latest']);
       gcp.emulator.putSecret('prod-mtls', bundleOf(bob));
+      gcp.emulator.log.clear();
       expect(await source.version()).toBe('2');
       expect((await source.load()).version).toBe('2');
+      expect(askedOf(gcp.emulator)).toEqual([
+        'GetSecretVersion latest',
+        'GetSecretVersion current',
+        'AccessSecretVersion latest',
+      ]);
     });
   });
 
@@ -154,10 +166,12 @@ describe.each(TRANSPORTS)('over %s', (transport) => {
       expect(await source.version()).toBe('1');
       gcp.emulator.putSecret('prod-mtls', bundleOf(bob));
       expect(await source.version()).toBe('2');
-      expect(gcp.emulator.log.operations()).toEqual([
-        'GetSecretVersion',
-        'AccessSecretVersion',
-        'AccessSecretVersion',
+      expect(askedOf(gcp.emulator)).toEqual([
+        'GetSecretVersion latest',
+        'AccessSecretVersion latest',
+        'AccessSecretVersion current',
+        'AccessSecretVersion latest',
+        'AccessSecretVersion current',
       ]);
       expect(warnings.map((w) => w.code)).toEqual(['GCP_GET_VERSION_DENIED']);
       expect(warnings[0]!.fix).toContain('roles/secretmanager.viewer');
@@ -169,10 +183,11 @@ describe.each(TRANSPORTS)('over %s', (transport) => {
       gcp.emulator.fail({ kind: 'denied', times: 2 });
       expect((await rejection(source.version())).code).toBe('ACCESS_DENIED');
       expect(await source.version()).toBe('1');
-      expect(gcp.emulator.log.operations()).toEqual([
-        'GetSecretVersion',
-        'AccessSecretVersion',
-        'GetSecretVersion',
+      expect(askedOf(gcp.emulator)).toEqual([
+        'GetSecretVersion latest',
+        'AccessSecretVersion latest',
+        'GetSecretVersion latest',
+        'GetSecretVersion current',
       ]);
       gcp.emulator.fail({ kind: 'error', status: transport === 'grpc' ? 16 : 401 });
       expect((await rejection(source.version())).code).toBe('ACCESS_DENIED');

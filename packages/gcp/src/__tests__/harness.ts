@@ -21,6 +21,19 @@ import {
 } from '../source.js';
 
 export type Transport = 'grpc' | 'rest';
+
+/**
+ * The emulator's log as `OPERATION VERSION` per call (the version segment asked for: `latest`,
+ * `current`, `3`), or the operation alone when the call names no version. Both transports.
+ */
+export function askedOf(emulator: GcpSecretManagerEmulator): string[] {
+  return emulator.log.calls().map((c) => {
+    const body = c.body as { name?: unknown } | undefined;
+    const name = typeof body?.name === 'string' ? body.name : c.path;
+    const version = /\/versions\/([^/:?]+)/.exec(name)?.[1];
+    return version === undefined ? c.operation : `${c.operation} ${version}`;
+  });
+}
 export const TRANSPORTS: readonly Transport[] = ['grpc', 'rest'];
 
 /** The google-gax the client uses (not a dependency of this package): its grpc and auth library. */

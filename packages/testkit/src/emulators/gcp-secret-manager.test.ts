@@ -256,6 +256,119 @@ describe('GCP Secret Manager emulator over gRPC', () => {
   });
 });
 
+describe('GCP Secret Manager emulator: aliases, annotations and etag (gRPC)', () => {
+  const SECRET = 'projects/mtlskit-test/secrets/prod-mtls';
+  type SecretReply = {
+    etag: string;
+    versionAliases?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  const getSecret = async () => (await rpc('GetSecret', { name: SECRET })) as unknown as SecretReply;
+  const update = (secret: Record<string, unknown>, paths: string[]) =>
+    rpc('UpdateSecret', {
+      secret: { name: SECRET, ...secret },
+      updateMask: { paths },
+    }) as unknown as Promise<SecretReply>;
+
+  it('moves an alias with UpdateSecret, serves the version by alias, and keeps the fields the mask leaves out', async () => {
+    emulator.putSecret('prod-mtls', 'one');
+    emulator.putSecret('prod-mtls', 'two');
+    const before = await getSecret();
+    expect(before.etag).toMatch(/^"[0-9a-f]+"$/);
+    const after = await update(
+      { etag: before.etag, versionAliases: { current: '1' }, annotations: { 'mtlskit-pending': '2' } },
+      ['version_aliases', 'annotations'],
+    );
+    expect(after).toMatchObject({
+      versionAliases: { current: '1' },
+      annotations: { 'mtlskit-pending': '2' },
+    });
+    expect(after.etag).not.toBe(before.etag);
+    const byAlias = await rpc('AccessSecretVersion', { name: V('current') });
+    expect(byAlias.name).toBe(NUMBERED(1));
+    expect(Buffer.from(byAlias.payload.data).toString()).toBe('one');
+    expect((await rpc('GetSecretVersion', { name: V('current') })).name).toBe(NUMBERED(1));
+    // latest stays the newest version.
+    expect((await rpc('AccessSecretVersion', { name: V('latest') })).name).toBe(NUMBERED(2));
+    // A mask naming annotations only leaves the aliases as they are (and clears annotations given empty).
+    await update({ annotations: {} }, ['annotations']);
+    expect(emulator.metadataOf('prod-mtls')).toMatchObject({
+      versionAliases: { current: 1 },
+      annotations: {},
+    });
+  });
+
+  it('refuses a write under an old etag with FAILED_PRECONDITION, changing nothing', async () => {
+    emulator.putSecret('prod-mtls', 'one');
+    const { etag } = await getSecret();
+    await update({ etag, annotations: { a: 'b' } }, ['annotations']);
+    const err = await rpcError('UpdateSecret', {
+      secret: { name: SECRET, etag, versionAliases: { current: '1' } },
+      updateMask: { paths: ['version_aliases'] },
+    });
+    expect(err.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(err.details).toMatch(/etag/);
+    expect(emulator.metadataOf('prod-mtls').versionAliases).toEqual({});
+    // Without an etag the write is not checked.
+    await update({ versionAliases: { current: '1' } }, ['version_aliases']);
+    expect(emulator.metadataOf('prod-mtls').versionAliases).toEqual({ current: 1 });
+  });
+
+  it('refuses reserved or malformed aliases, aliases to absent or destroyed versions, bad annotation keys and masks', async () => {
+    emulator.putSecret('prod-mtls', 'one');
+    emulator.putSecret('prod-mtls', 'two');
+    emulator.setState('prod-mtls', 2, 'DESTROYED');
+    const cases: [Record<string, unknown>, string[], number, RegExp][] = [
+      [{ versionAliases: { latest: '1' } }, ['version_aliases'], grpc.status.INVALID_ARGUMENT, /alias/],
+      [{ versionAliases: { '9lives': '1' } }, ['version_aliases'], grpc.status.INVALID_ARGUMENT, /alias/],
+      [{ versionAliases: { current: '7' } }, ['version_aliases'], grpc.status.INVALID_ARGUMENT, /version 7/],
+      [
+        { versionAliases: { current: '2' } },
+        ['version_aliases'],
+        grpc.status.FAILED_PRECONDITION,
+        /DESTROYED/,
+      ],
+      [{ annotations: { '-bad': 'x' } }, ['annotations'], grpc.status.INVALID_ARGUMENT, /annotation key/],
+      [
+        { annotations: { big: 'x'.repeat(16 * 1024) } },
+        ['annotations'],
+        grpc.status.INVALID_ARGUMENT,
+        /16KiB/,
+      ],
+      [{ annotations: {} }, [], grpc.status.INVALID_ARGUMENT, /update_mask/],
+      [{ labels: { a: 'b' } }, ['labels'], grpc.status.UNIMPLEMENTED, /labels/],
+    ];
+    for (const [secret, paths, code, message] of cases) {
+      const err = await rpcError('UpdateSecret', {
+        secret: { name: SECRET, ...secret },
+        updateMask: { paths },
+      });
+      expect([err.code, err.details], JSON.stringify(secret)).toEqual([code, expect.stringMatching(message)]);
+    }
+    expect(emulator.metadataOf('prod-mtls')).toMatchObject({ versionAliases: {}, annotations: {} });
+    const absent = await rpcError('UpdateSecret', {
+      secret: { name: 'projects/mtlskit-test/secrets/nope' },
+      updateMask: { paths: ['annotations'] },
+    });
+    expect(absent.code).toBe(grpc.status.NOT_FOUND);
+  });
+
+  it('answers NOT_FOUND for an alias the secret does not have, and logs UpdateSecret under its secret', async () => {
+    emulator.putSecret('prod-mtls', 'one');
+    const err = await rpcError('AccessSecretVersion', { name: V('current') });
+    expect(err.code).toBe(grpc.status.NOT_FOUND);
+    await update({ annotations: { a: 'b' } }, ['annotations']);
+    expect(emulator.log.last()).toMatchObject({ operation: 'UpdateSecret', secret: SECRET, status: 0 });
+    emulator.fail({ kind: 'denied', operation: 'UpdateSecret' });
+    const denied = await rpcError('UpdateSecret', {
+      secret: { name: SECRET, annotations: {} },
+      updateMask: { paths: ['annotations'] },
+    });
+    expect(denied.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(denied.details).toContain('secretmanager.secrets.update');
+  });
+});
+
 describe('GCP Secret Manager emulator over REST', () => {
   it('answers :access with Base64 data and the checksum as text', async () => {
     emulator.putSecret('prod-mtls', 'hunter2');
@@ -323,6 +436,33 @@ describe('GCP Secret Manager emulator over REST', () => {
     expect(wrong.status).toBe(400);
     await rest(`${V(2)}:disable`, { method: 'POST', body: {} });
     expect((await rest(V(2))).json.state).toBe('DISABLED');
+  });
+
+  it('updates aliases and annotations with PATCH and updateMask (JSON names), checking the etag', async () => {
+    emulator.putSecret('prod-mtls', 'one');
+    emulator.putSecret('prod-mtls', 'two');
+    const secret = 'projects/mtlskit-test/secrets/prod-mtls';
+    const got = await rest(secret);
+    const { etag } = got.json as unknown as { etag: string };
+    const patched = await rest(`${secret}?updateMask=versionAliases,annotations`, {
+      method: 'PATCH',
+      body: { etag, versionAliases: { current: '1' }, annotations: { 'mtlskit-pending': '2' } },
+    });
+    expect(patched.status).toBe(200);
+    expect(patched.json).toMatchObject({
+      name: 'projects/123456789012/secrets/prod-mtls',
+      versionAliases: { current: '1' },
+      annotations: { 'mtlskit-pending': '2' },
+    });
+    const byAlias = await rest(`${V('current')}:access`);
+    expect(byAlias.json.name).toBe(NUMBERED(1));
+    const stale = await rest(`${secret}?updateMask=annotations`, {
+      method: 'PATCH',
+      body: { etag, annotations: {} },
+    });
+    expect(stale.status).toBe(400);
+    expect(stale.json.error).toMatchObject({ code: 400, status: 'FAILED_PRECONDITION' });
+    expect(emulator.metadataOf('prod-mtls').annotations).toEqual({ 'mtlskit-pending': '2' });
   });
 
   it('shares the store and the fault queue with the gRPC side', async () => {

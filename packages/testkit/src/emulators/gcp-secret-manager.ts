@@ -4,8 +4,11 @@
 // store, one fault queue and one request log. Versions are numbered and have a state (ENABLED,
 // DISABLED, DESTROYED); `latest` is the newest version whatever its state, as in Google's service;
 // answers name the project by its number where the request had the id; every payload carries its
-// CRC32C. Operations: AccessSecretVersion, GetSecretVersion, AddSecretVersion, CreateSecret,
-// GetSecret, EnableSecretVersion, DisableSecretVersion, DestroySecretVersion.
+// CRC32C. A secret carries version aliases (`versionAliases`, read through `versions/ALIAS` by
+// GetSecretVersion and AccessSecretVersion), annotations and an etag; UpdateSecret changes the fields
+// its update mask names, refused with FAILED_PRECONDITION when the etag given is not the secret's.
+// Operations: AccessSecretVersion, GetSecretVersion, AddSecretVersion, CreateSecret, GetSecret,
+// UpdateSecret, EnableSecretVersion, DisableSecretVersion, DestroySecretVersion.
 import { createRequire } from 'node:module';
 import { createServer, type Socket } from 'node:net';
 import type * as grpc from '@grpc/grpc-js';
@@ -46,6 +49,15 @@ export interface GcpEmulatorClientOptions {
   authClient?: object;
 }
 
+/** The Secret fields beside its versions that UpdateSecret changes. */
+export interface GcpSecretMetadata {
+  /** Alias → version number. */
+  versionAliases: Record<string, number>;
+  annotations: Record<string, string>;
+  /** Changes on every UpdateSecret (quoted, as Google's). */
+  etag: string;
+}
+
 /** A version's state, as the API names it. */
 export type GcpVersionState = 'ENABLED' | 'DISABLED' | 'DESTROYED';
 
@@ -61,6 +73,13 @@ export interface GcpSecretManagerEmulator extends LoopbackEmulator {
   putSecret(secret: string, value: SecretValue, options?: { state?: GcpVersionState }): SecretVersion;
   /** Sets the state of a version (a destroyed version stays destroyed). */
   setState(secret: string, version: number, state: GcpVersionState): void;
+  /** A secret's version aliases, annotations and etag, as GetSecret reports them. */
+  metadataOf(secret: string): GcpSecretMetadata;
+  /** Sets a secret's aliases and/or annotations (each replaced whole when given), as UpdateSecret does. */
+  setMetadata(
+    secret: string,
+    change: { versionAliases?: Record<string, number>; annotations?: Record<string, string> },
+  ): void;
   /** The key the emulator files a secret under, in the store and in the log: `projects/ID/…/secrets/S`. */
   keyOf(secret: string): string;
   /** Client options that point the real Google client at this emulator over `transport`. */
@@ -146,7 +165,15 @@ const PERMISSIONS: Record<string, string> = {
   DestroySecretVersion: 'secretmanager.versions.destroy',
   CreateSecret: 'secretmanager.secrets.create',
   GetSecret: 'secretmanager.secrets.get',
+  UpdateSecret: 'secretmanager.secrets.update',
 };
+
+/** Google's grammar of a version alias; `latest` and `NEW` are reserved. */
+const ALIAS = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
+/** Google's grammar of an annotation key. */
+const ANNOTATION_KEY = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
+/** The fields of a Secret the emulator's UpdateSecret changes (snake_case, as gRPC masks write them). */
+const UPDATABLE = ['version_aliases', 'annotations'] as const;
 
 const STATE_NUMBER: Record<GcpVersionState, number> = { ENABLED: 1, DISABLED: 2, DESTROYED: 3 };
 
@@ -164,6 +191,9 @@ interface Request {
   /** AddSecretVersion: the payload; CreateSecret: the secret id. */
   payload?: { data: Buffer; dataCrc32c?: string | undefined };
   secretId?: string;
+  /** UpdateSecret: the Secret given (its name is `resource`) and the paths of the update mask. */
+  secret?: Record<string, unknown>;
+  updateMask?: string[];
 }
 
 /** How a `corrupt` fault damages an access: `code: 'checksum'` a wrong checksum, `'noChecksum'` none. */
@@ -209,6 +239,20 @@ export async function startGcpSecretManagerEmulator(
   const secrets = new SecretStore({ versionIds: 'counter' });
   /** State of versions that are not ENABLED, by `key/versions/N`; the store only knows enabled or not. */
   const states = new Map<string, GcpVersionState>();
+  /** Aliases, annotations and etag revision of each secret, by key. */
+  const meta = new Map<
+    string,
+    { aliases: Map<string, number>; annotations: Map<string, string>; revision: number }
+  >();
+  const metaOf = (key: string) => {
+    let m = meta.get(key);
+    if (!m) {
+      m = { aliases: new Map(), annotations: new Map(), revision: 1 };
+      meta.set(key, m);
+    }
+    return m;
+  };
+  const etagOf = (key: string) => `"${(0x5e000000 + metaOf(key).revision * 7919).toString(16)}"`;
 
   function keyOf(secret: string): string {
     const full = secret.includes('/') ? secret : `projects/${projectId}/secrets/${secret}`;
@@ -244,10 +288,12 @@ export async function startGcpSecretManagerEmulator(
 
   function findVersion(p: Parsed): SecretVersion {
     const secret = requireSecret(p.key);
+    const aliased = p.version === undefined ? undefined : meta.get(p.key)?.aliases.get(p.version);
+    const number = aliased === undefined ? p.version : String(aliased);
     const version =
       p.version === 'latest'
         ? secret.versions.at(-1)
-        : secret.versions.find((v) => String(v.number) === p.version);
+        : secret.versions.find((v) => String(v.number) === number);
     if (!version) {
       if (p.version === 'latest' || /^\d+$/.test(p.version ?? '')) {
         throw new GcpError(
@@ -352,14 +398,115 @@ export async function startGcpSecretManagerEmulator(
     GetSecret(r) {
       const { key } = parse(r.resource, false);
       requireSecretExists(key);
-      const s = secrets.describe(key)!;
-      return { name: publicName(key), createTime: timestamp(s.createdAt), replication: { automatic: {} } };
+      return describeSecret(key);
+    },
+
+    UpdateSecret(r) {
+      const { key } = parse(r.resource, false);
+      requireSecretExists(key);
+      const paths = (r.updateMask ?? []).map((path) => path.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`));
+      if (paths.length === 0) throw new GcpError(CODE.INVALID_ARGUMENT, 'update_mask is required.');
+      const unknown = paths.filter((path) => !(UPDATABLE as readonly string[]).includes(path));
+      if (unknown.length > 0) {
+        throw new GcpError(
+          CODE.UNIMPLEMENTED,
+          `The emulator updates ${UPDATABLE.join(' and ')} only, not ${unknown.join(', ')}.`,
+        );
+      }
+      const given = r.secret ?? {};
+      if (typeof given.etag === 'string' && given.etag !== '' && given.etag !== etagOf(key)) {
+        throw new GcpError(
+          CODE.FAILED_PRECONDITION,
+          `The etag provided in the request does not match the etag of Secret [${publicName(key)}].`,
+        );
+      }
+      const change: { versionAliases?: Record<string, number>; annotations?: Record<string, string> } = {};
+      if (paths.includes('version_aliases')) {
+        change.versionAliases = {};
+        for (const [alias, value] of Object.entries(mapOf(given.versionAliases))) {
+          change.versionAliases[alias] = Number(value);
+        }
+      }
+      if (paths.includes('annotations')) {
+        change.annotations = {};
+        for (const [k, value] of Object.entries(mapOf(given.annotations)))
+          change.annotations[k] = String(value);
+      }
+      applyMetadata(key, change);
+      return describeSecret(key);
     },
 
     EnableSecretVersion: (r) => changeState(r, 'ENABLED'),
     DisableSecretVersion: (r) => changeState(r, 'DISABLED'),
     DestroySecretVersion: (r) => changeState(r, 'DESTROYED'),
   };
+
+  function describeSecret(key: string) {
+    const s = secrets.describe(key)!;
+    const m = metaOf(key);
+    return {
+      name: publicName(key),
+      createTime: timestamp(s.createdAt),
+      replication: { automatic: {} },
+      etag: etagOf(key),
+      ...(m.aliases.size > 0 && {
+        versionAliases: Object.fromEntries([...m.aliases].map(([a, n]) => [a, String(n)])),
+      }),
+      ...(m.annotations.size > 0 && { annotations: Object.fromEntries(m.annotations) }),
+    };
+  }
+
+  /** A proto map as either wire hands it over: an object (absent or null when empty). */
+  function mapOf(value: unknown): Record<string, unknown> {
+    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+  }
+
+  /** Checks and applies new aliases and/or annotations (each replaced whole), and moves the etag. */
+  function applyMetadata(
+    key: string,
+    change: { versionAliases?: Record<string, number>; annotations?: Record<string, string> },
+  ): void {
+    const m = metaOf(key);
+    if (change.versionAliases !== undefined) {
+      const aliases = new Map<string, number>();
+      for (const [alias, number] of Object.entries(change.versionAliases)) {
+        if (!ALIAS.test(alias) || alias === 'latest' || alias === 'NEW') {
+          throw new GcpError(CODE.INVALID_ARGUMENT, `Invalid version alias: ${JSON.stringify(alias)}.`);
+        }
+        const v = Number.isSafeInteger(number)
+          ? requireSecret(key).versions.find((x) => x.number === number)
+          : undefined;
+        if (!v) {
+          throw new GcpError(
+            CODE.INVALID_ARGUMENT,
+            `Version alias ${alias} refers to version ${String(number)}, which does not exist in Secret [${publicName(key)}].`,
+          );
+        }
+        if (stateOf(key, v) === 'DESTROYED') {
+          throw new GcpError(
+            CODE.FAILED_PRECONDITION,
+            `Secret Version [${publicName(versionKey(key, v))}] is in DESTROYED state and cannot be given an alias.`,
+          );
+        }
+        aliases.set(alias, number);
+      }
+      m.aliases = aliases;
+    }
+    if (change.annotations !== undefined) {
+      let size = 0;
+      for (const [k, value] of Object.entries(change.annotations)) {
+        if (!ANNOTATION_KEY.test(k)) {
+          throw new GcpError(CODE.INVALID_ARGUMENT, `Invalid annotation key: ${JSON.stringify(k)}.`);
+        }
+        size += Buffer.byteLength(k) + Buffer.byteLength(value);
+      }
+      if (size >= 16 * 1024) {
+        throw new GcpError(CODE.INVALID_ARGUMENT, 'The total size of annotations must be less than 16KiB.');
+      }
+      m.annotations = new Map(Object.entries(change.annotations));
+    }
+    m.revision += 1;
+  }
 
   function requireSecretExists(key: string): void {
     if (!secrets.has(key)) throw new GcpError(CODE.NOT_FOUND, `Secret [${publicName(key)}] not found.`);
@@ -436,6 +583,7 @@ export async function startGcpSecretManagerEmulator(
     if (request.method === 'GET' && verb === 'access' && isVersion) operation = 'AccessSecretVersion';
     else if (request.method === 'GET' && verb === undefined && isVersion) operation = 'GetSecretVersion';
     else if (request.method === 'GET' && verb === undefined && isSecret) operation = 'GetSecret';
+    else if (request.method === 'PATCH' && verb === undefined && isSecret) operation = 'UpdateSecret';
     else if (request.method === 'POST' && verb === 'addVersion' && isSecret) operation = 'AddSecretVersion';
     else if (request.method === 'POST' && verb === undefined && resource.endsWith('/secrets'))
       operation = 'CreateSecret';
@@ -458,6 +606,10 @@ export async function startGcpSecretManagerEmulator(
       }),
       ...(operation === 'CreateSecret' && {
         secretId: request.url.searchParams.get('secretId') ?? undefined,
+      }),
+      ...(operation === 'UpdateSecret' && {
+        secret: body,
+        updateMask: (request.url.searchParams.get('updateMask') ?? '').split(',').filter(Boolean),
       }),
     };
   }
@@ -566,9 +718,12 @@ export async function startGcpSecretManagerEmulator(
     ): Promise<void> => {
       const body = call.request;
       const payload = body.payload as { data?: Buffer; dataCrc32c?: string } | undefined;
+      const secret = body.secret as Record<string, unknown> | undefined;
+      const mask = body.updateMask as { paths?: string[] } | undefined;
       const r: Request = {
         operation,
-        resource: String(body.name ?? body.parent ?? ''),
+        resource: String(body.name ?? body.parent ?? secret?.name ?? ''),
+        ...(secret !== undefined && { secret, updateMask: mask?.paths ?? [] }),
         ...(payload !== undefined && {
           payload: { data: payload.data ?? Buffer.alloc(0), dataCrc32c: payload.dataCrc32c },
         }),
@@ -661,6 +816,24 @@ export async function startGcpSecretManagerEmulator(
     },
     setState,
     keyOf,
+    metadataOf(secret: string): GcpSecretMetadata {
+      const key = keyOf(secret);
+      requireSecretExists(key);
+      const m = metaOf(key);
+      return {
+        versionAliases: Object.fromEntries(m.aliases),
+        annotations: Object.fromEntries(m.annotations),
+        etag: etagOf(key),
+      };
+    },
+    setMetadata(
+      secret: string,
+      change: { versionAliases?: Record<string, number>; annotations?: Record<string, string> },
+    ) {
+      const key = keyOf(secret);
+      requireSecretExists(key);
+      applyMetadata(key, change);
+    },
     clientOptions(transport: 'grpc' | 'rest', authClient?: object): GcpEmulatorClientOptions {
       const gax = require(
         require.resolve('google-gax', { paths: [require.resolve('@google-cloud/secret-manager')] }),
