@@ -54,7 +54,7 @@ export function renewable(source: CredentialSource): RenewableSource {
   if (missing.length > 0) {
     throw new MtlsError(
       'INVALID_OPTION',
-      `${source.id} cannot hold a pending version (its source has no ${missing.join(', ')}): staged renewal works with aws-sm://SECRET_ID today`,
+      `${source.id} cannot hold a pending version (its source has no ${missing.join(', ')}): staged renewal works with aws-sm://, azure-kv://, gcp-sm:// and vault:// (KV v2) references to a whole credential`,
       { sourceId: source.id },
     );
   }

@@ -34,7 +34,7 @@ export const spec: CommandSpec = {
     'rollback --source REF [--json]',
   ],
   details: [
-    'start: makes a new key in memory and stores it in REF as the pending version (AWS: AWSPENDING); the current version, which applications load, is untouched. Writes the CSR to --out (else prints it). The subject defaults to the current certificate’s; --client-id gives Mangopay’s naming. The key is written to disk only with --key-out.',
+    'start: makes a new key in memory and stores it in REF as the pending version (AWS: the AWSPENDING label; Azure: a NAME-mtlskit-pending secret; Google: a version not yet aliased `current`; Vault KV: a version not yet marked mtlskit-current); the current version, which applications load, is untouched. Writes the CSR to --out (else prints it). The subject defaults to the current certificate’s; --client-id gives Mangopay’s naming. The key is written to disk only with --key-out.',
     'complete: checks the certificate the CA returned — it must belong to the pending key, carry the expected name (the current certificate’s CN and DNS SAN, or those of --client-id/--subject) and allow clientAuth — then stores key and certificate as the pending version.',
     'Then try it: mtlskit check --source REF --pending --url URL. promote: makes the pending version current (refused while it is incomplete or invalid); running resolvers load it on their next refresh. rollback: makes the previous version current again.',
   ],
@@ -42,7 +42,8 @@ export const spec: CommandSpec = {
     source: {
       type: 'string',
       value: 'REF',
-      description: 'The store (default $MTLS_SOURCE), e.g. aws-sm://prod/mtls.',
+      description:
+        'The store (default $MTLS_SOURCE): aws-sm://, azure-kv://, gcp-sm:// or vault:// (KV v2), e.g. aws-sm://prod/mtls.',
     },
     'client-id': {
       type: 'string',
