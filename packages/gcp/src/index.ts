@@ -21,6 +21,7 @@ export type {
   GcpSecretManagerSourceOptions,
   SecretLike,
   SecretManagerClientLike,
+  SecretUpdate,
   SecretVersionLike,
 } from './source.js';
 export {

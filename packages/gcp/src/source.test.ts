@@ -18,7 +18,7 @@ import {
   TRANSPORTS,
 } from './__tests__/harness.js';
 import { crc32c } from './crc32c.js';
-import { gcpSecretManagerSource } from './source.js';
+import { gcpSecretManagerSource, type SecretManagerClientLike } from './source.js';
 
 let ca: TestCA;
 let alice: IssuedCert;
@@ -379,6 +379,13 @@ describe.each(TRANSPORTS)('over %s', (transport) => {
 });
 
 describe('options', () => {
+  it("accepts the SDK's own client as SecretManagerClientLike, renewal methods included (a type check)", () => {
+    // Compiles only while every method the source may call is typed as the real client takes it.
+    const client: SecretManagerClientLike = new SecretManagerServiceClient({ fallback: true });
+    expect(typeof client.updateSecret).toBe('function');
+    return client.close?.();
+  });
+
   it('refuses a malformed name, pointing at the wrong part', () => {
     expect(() => gcpSecretManagerSource({ name: 'prod-mtls' })).toThrow(
       expect.objectContaining({ code: 'INVALID_OPTION' }),

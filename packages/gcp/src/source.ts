@@ -44,6 +44,14 @@ export interface SecretLike {
   annotations?: Record<string, string> | null;
 }
 
+/** What the source writes with UpdateSecret: typed as the client's own request takes it. */
+export interface SecretUpdate {
+  name: string;
+  etag?: string;
+  versionAliases?: Record<string, number>;
+  annotations?: Record<string, string>;
+}
+
 /** What the source reads of an AccessSecretVersion answer. */
 export interface AccessResponseLike {
   name?: string | null;
@@ -76,7 +84,7 @@ export interface SecretManagerClientLike {
   /** Staged renewal reads the secret's aliases, annotations and etag. */
   getSecret?: Call<{ name: string }, SecretLike>;
   /** Staged renewal moves the alias and changes the annotations, check-and-set on the etag. */
-  updateSecret?: Call<{ secret: SecretLike & { name: string }; updateMask: { paths: string[] } }, SecretLike>;
+  updateSecret?: Call<{ secret: SecretUpdate; updateMask: { paths: string[] } }, SecretLike>;
   /** Resolves credentials and builds the transport; the generated client calls it on each call. */
   initialize?(): Promise<unknown>;
   close?(): Promise<void>;
