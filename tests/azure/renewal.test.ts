@@ -16,29 +16,27 @@ import {
   startRenewal,
 } from '@mtlskit/cli/renewal';
 import { registerSourceFactory } from '@mtlskit/core/adapter';
-import {
-  type AzureKeyVaultEmulator,
-  type IssuedCert,
-  leakCheck,
-  startAzureKeyVaultEmulator,
-} from '@mtlskit/testkit';
+import { type AzureKeyVaultEmulator, leakCheck, startAzureKeyVaultEmulator } from '@mtlskit/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mtlskitCli } from '../support/cli.js';
-import { useMtlsFixture } from '../support/e2e.js';
-import { expectOldNewOld, pendingPresents, renewalClient } from '../support/renewal.js';
+import {
+  DNS,
+  expectOldNewOld,
+  expectPendingAccepted,
+  pendingPresents,
+  renewalClient,
+  SUBJECT,
+  useRenewalFixture,
+} from '../support/renewal.js';
 
 const SECRET = 'mangopay-mtls';
 const TOKEN = 'e2e-kv-renewal-bearer-token';
-const NAME = 'CN=client-42.sandbox.mangopay.com, O=Mangopay, C=LU';
-const DNS = 'client-42.sandbox.mangopay.com';
 
-const e2e = useMtlsFixture();
-let old: IssuedCert;
+const e2e = useRenewalFixture();
 let emulator: AzureKeyVaultEmulator;
 let dir: string;
 let unregister: (() => void) | undefined;
 beforeAll(async () => {
-  old = await e2e.issue({ subject: NAME, dnsNames: [DNS], validForSeconds: 30 * 86_400 });
   emulator = await startAzureKeyVaultEmulator();
   dir = await mkdtemp(join(tmpdir(), 'mtlskit-e2e-azure-renew-'));
   // The CLI builds its source from the reference alone (DefaultAzureCredential, Key Vault's TLS and
@@ -72,13 +70,13 @@ const sourceOf = (name: string) => azureKeyVaultSource({ name, vaultUrl: emulato
 
 describe('staged renewal over Azure Key Vault', () => {
   it('start → complete → check pending → promote → rollback while a client makes requests: none fails', async () => {
-    emulator.putSecret(SECRET, e2e.bundle(old));
+    emulator.putSecret(SECRET, e2e.bundle(e2e.old));
     const client = renewalClient(e2e, sourceOf(SECRET));
     const renewer = sourceOf(SECRET);
     const results: unknown[] = [];
     let newKey = '';
     try {
-      await client.served(old.fingerprint256, 'a request with the current certificate');
+      await client.served(e2e.old.fingerprint256, 'a request with the current certificate');
       const started = await startRenewal(renewer);
       results.push(started);
       newKey = JSON.parse(String(emulator.secrets.latest(`${SECRET}-mtlskit-pending`)!.value)).key as string;
@@ -101,7 +99,7 @@ describe('staged renewal over Azure Key Vault', () => {
 
       // A real handshake with the pending credential; running clients still use the old one.
       expect(await pendingPresents(e2e, renewer)).toBe(signed.fingerprint256);
-      await client.served(old.fingerprint256, 'the old certificate while a renewal is pending');
+      await client.served(e2e.old.fingerprint256, 'the old certificate while a renewal is pending');
 
       const promoted = await promoteRenewal(renewer, { version: completed.version });
       results.push(promoted);
@@ -111,30 +109,28 @@ describe('staged renewal over Azure Key Vault', () => {
       const back = await rollbackRenewal(renewer);
       results.push(back);
       expect(back).toEqual({ current: emulator.secrets.latest(SECRET)!.id, previous: promoted.current });
-      await client.served(old.fingerprint256, 'the old certificate after the rollback');
+      await client.served(e2e.old.fingerprint256, 'the old certificate after the rollback');
     } finally {
       await client.stop();
       await renewer.close();
     }
-    expectOldNewOld(client, old.fingerprint256);
+    expectOldNewOld(client, e2e.old.fingerprint256);
     // Nobody listed versions or read a disabled one: every refresh was one getSecret.
     expect(emulator.log.count({ operation: 'ListSecretVersions' })).toBe(0);
     expect(emulator.log.calls().filter((c) => c.status === 403)).toEqual([]);
-    const leaks = leakCheck([old.keyPem, newKey, TOKEN]);
+    const leaks = leakCheck([e2e.old.keyPem, newKey, TOKEN]);
     for (const [i, r] of results.entries()) leaks.check(r, `result ${i}`);
   });
 
   it('mtlskit renew start|complete|promote|rollback and check --pending with an azure-kv: reference', async () => {
     const name = 'cli-mtls';
-    const first = emulator.putSecret(name, e2e.bundle(old));
+    const first = emulator.putSecret(name, e2e.bundle(e2e.old));
     const ref = `azure-kv://${new URL(emulator.url).host}/${name}`;
     const mtlskit = mtlskitCli({ cwd: dir });
 
-    const start = await mtlskit.run('renew', 'start', '--source', ref, '--json');
-    expect(start.code, start.stderr).toBe(0);
-    const started = JSON.parse(start.stdout);
+    const started = await mtlskit.json('renew', 'start', '--source', ref);
     expect(started).toMatchObject({
-      subject: NAME,
+      subject: SUBJECT,
       pendingVersion: emulator.secrets.latest(`${name}-mtlskit-pending`)!.id,
     });
     const newKey = JSON.parse(String(emulator.secrets.latest(`${name}-mtlskit-pending`)!.value))
@@ -143,49 +139,31 @@ describe('staged renewal over Azure Key Vault', () => {
     const certFile = join(dir, 'certificate.pem');
     await writeFile(certFile, signed.fullChainPem);
 
-    const complete = await mtlskit.run('renew', 'complete', '--source', ref, '--cert', certFile, '--json');
-    expect(complete.code, complete.stderr).toBe(0);
-    const completed = JSON.parse(complete.stdout);
-    const check = await mtlskit.run(
-      'check',
-      '--source',
-      ref,
-      '--pending',
-      '--url',
-      `${e2e.server.url}/check`,
-      '--json',
-    );
-    expect(check.code, check.stderr).toBe(0);
-    expect(JSON.parse(check.stdout)).toMatchObject({
-      status: 'accepted',
-      clientCertificate: { fingerprint256: signed.fingerprint256 },
-    });
+    const completed = await mtlskit.json('renew', 'complete', '--source', ref, '--cert', certFile);
+    await expectPendingAccepted(mtlskit, e2e, ref, signed.fingerprint256);
     expect(emulator.secrets.latest(name)!.id).toBe(first.id);
 
     const wrong = await mtlskit.run('renew', 'promote', '--source', ref, '--version', 'c'.repeat(32));
     expect(wrong.code).toBe(4);
     expect(wrong.stderr).toMatch(/SOURCE_NOT_FOUND.*not c+/);
-    const promote = await mtlskit.run(
+    const promoted = await mtlskit.json(
       'renew',
       'promote',
       '--source',
       ref,
       '--version',
       completed.pendingVersion,
-      '--json',
     );
-    expect(promote.code, promote.stderr).toBe(0);
-    expect(JSON.parse(promote.stdout)).toMatchObject({
+    expect(promoted).toMatchObject({
       current: emulator.secrets.latest(name)!.id,
       previous: first.id,
     });
-    const rollback = await mtlskit.run('renew', 'rollback', '--source', ref, '--json');
-    expect(rollback.code, rollback.stderr).toBe(0);
+    await mtlskit.json('renew', 'rollback', '--source', ref);
     expect(emulator.secrets.latest(name)!.value).toBe(first.value);
 
     const pinned = await mtlskit.run('renew', 'start', '--source', `${ref}/${first.id}`);
     expect(pinned.code).toBe(2);
     expect(pinned.stderr).toMatch(/INVALID_OPTION.*not the fixed version/);
-    mtlskit.expectNoLeak([old.keyPem, newKey, TOKEN]);
+    mtlskit.expectNoLeak([e2e.old.keyPem, newKey, TOKEN]);
   });
 });

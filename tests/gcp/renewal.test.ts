@@ -12,23 +12,13 @@ import {
 } from '@mtlskit/cli/renewal';
 import { MtlsError } from '@mtlskit/core';
 import { type GcpClientOptions, gcpSecretManagerSource } from '@mtlskit/gcp';
-import {
-  type GcpSecretManagerEmulator,
-  type IssuedCert,
-  leakCheck,
-  startGcpSecretManagerEmulator,
-} from '@mtlskit/testkit';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { useMtlsFixture } from '../support/e2e.js';
-import { expectOldNewOld, pendingPresents, renewalClient } from '../support/renewal.js';
+import { type GcpSecretManagerEmulator, leakCheck, startGcpSecretManagerEmulator } from '@mtlskit/testkit';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { expectOldNewOld, pendingPresents, renewalClient, useRenewalFixture } from '../support/renewal.js';
 
 const NAME = 'projects/mtlskit-test/secrets/payments-mtls';
 
-const e2e = useMtlsFixture();
-let old: IssuedCert;
-beforeAll(async () => {
-  old = await e2e.issue({ commonName: 'client-42.sandbox.mangopay.com', validForSeconds: 30 * 86_400 });
-});
+const e2e = useRenewalFixture();
 
 describe.each(['grpc', 'rest'] as const)('staged renewal on Google Secret Manager (%s)', (transport) => {
   let emulator: GcpSecretManagerEmulator;
@@ -53,13 +43,13 @@ describe.each(['grpc', 'rest'] as const)('staged renewal on Google Secret Manage
   };
 
   it('start → complete → check pending → promote → rollback while a client makes requests: none fails', async () => {
-    emulator.putSecret(NAME, e2e.bundle(old));
+    emulator.putSecret(NAME, e2e.bundle(e2e.old));
     // An application's resolver reading `latest`, with one request at a time through it.
     const client = renewalClient(e2e, sourceOf(), { refreshIntervalMs: 40 });
     const renewer = sourceOf();
     let newKey = '';
     try {
-      await client.served(old.fingerprint256, 'a request with the current certificate');
+      await client.served(e2e.old.fingerprint256, 'a request with the current certificate');
 
       // Start: the version in use gets the alias, the new key alone becomes the pending version.
       const started = await startRenewal(renewer);
@@ -72,7 +62,7 @@ describe.each(['grpc', 'rest'] as const)('staged renewal on Google Secret Manage
       expect(Object.keys(JSON.parse(String(Buffer.from(stored!.value as Uint8Array))))).toEqual(['key']);
       // latest is that key-only version now; the running client keeps the current one.
       await new Promise((r) => setTimeout(r, 200));
-      expect(client.seen.at(-1)).toBe(old.fingerprint256);
+      expect(client.seen.at(-1)).toBe(e2e.old.fingerprint256);
 
       // Before the certificate is in, the pending version cannot be checked nor promoted.
       expect(MtlsError.is(await loadPending(renewer).catch((e: unknown) => e), 'MISSING_FIELD')).toBe(true);
@@ -89,7 +79,7 @@ describe.each(['grpc', 'rest'] as const)('staged renewal on Google Secret Manage
       const pending = await loadPending(renewer);
       expect(pending.version).toBe(completed.version);
       expect(await pendingPresents(e2e, renewer)).toBe(signed.fingerprint256);
-      expect(client.seen.at(-1)).toBe(old.fingerprint256);
+      expect(client.seen.at(-1)).toBe(e2e.old.fingerprint256);
 
       // A running resolver in steady state: one metadata read (the alias) per refresh, no payload.
       emulator.log.clear();
@@ -107,19 +97,19 @@ describe.each(['grpc', 'rest'] as const)('staged renewal on Google Secret Manage
       await client.served(signed.fingerprint256, 'the new certificate after the promotion');
 
       expect(await rollbackRenewal(renewer)).toEqual({ current: '1', previous: completed.version });
-      await client.served(old.fingerprint256, 'the old certificate after the rollback');
+      await client.served(e2e.old.fingerprint256, 'the old certificate after the rollback');
     } finally {
       await client.stop();
     }
-    expectOldNewOld(client, old.fingerprint256);
-    const leaks = leakCheck([old.keyPem, newKey]);
+    expectOldNewOld(client, e2e.old.fingerprint256);
+    const leaks = leakCheck([e2e.old.keyPem, newKey]);
     for (const entry of emulator.log.calls({ operation: 'UpdateSecret' })) {
       leaks.checkText(JSON.stringify(entry.body), 'UpdateSecret request');
     }
   });
 
   it('refuses a second promote of the same version and a certificate of another key, keeping the pending version', async () => {
-    emulator.putSecret(NAME, e2e.bundle(old));
+    emulator.putSecret(NAME, e2e.bundle(e2e.old));
     const renewer = sourceOf();
     const started = await startRenewal(renewer);
     const other = await e2e.issue({ commonName: 'client-42.sandbox.mangopay.com' });

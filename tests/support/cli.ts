@@ -6,12 +6,16 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { run } from '@mtlskit/cli';
 import { leakCheck } from '@mtlskit/testkit';
+import { expect } from 'vitest';
 
 export interface CliResult {
   code: number;
   stdout: string;
   stderr: string;
 }
+
+/** What JSON.parse returns: the tests read `--json` output field by field. */
+type Json = ReturnType<typeof JSON.parse>;
 
 export interface CliOptions {
   /** Added to an environment of PATH and NO_PROXY for loopback alone. */
@@ -24,6 +28,8 @@ export interface CliOptions {
 export interface Cli {
   /** `mtlskit ARGS`: its exit code, standard output and standard error. */
   run(...args: string[]): Promise<CliResult>;
+  /** `mtlskit ARGS --json`, which must exit 0 (the test fails with its standard error otherwise): its output. */
+  json(...args: string[]): Promise<Json>;
   /** Every result so far, in order. */
   readonly outputs: CliResult[];
   /** Fails the test if any output so far carries one of `secrets`. */
@@ -33,14 +39,18 @@ export interface Cli {
 export function mtlskitCli({ env = {}, cwd, binary = false }: CliOptions): Cli {
   const environment = { PATH: process.env.PATH, NO_PROXY: '127.0.0.1,localhost', ...env };
   const outputs: CliResult[] = [];
+  const run = async (...args: string[]) => {
+    const result = binary ? await spawnBin(args, environment, cwd) : await inProcess(args, environment, cwd);
+    outputs.push(result);
+    return result;
+  };
   return {
     outputs,
-    async run(...args) {
-      const result = binary
-        ? await spawnBin(args, environment, cwd)
-        : await inProcess(args, environment, cwd);
-      outputs.push(result);
-      return result;
+    run,
+    async json(...args) {
+      const result = await run(...args, '--json');
+      expect(result.code, result.stderr).toBe(0);
+      return JSON.parse(result.stdout);
     },
     expectNoLeak(secrets) {
       const leaks = leakCheck(secrets);

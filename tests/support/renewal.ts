@@ -1,8 +1,10 @@
-// Shared by the staged-renewal end-to-end tests (tests/azure, gcp, vault): an application's resolver over
+// Shared by the staged-renewal end-to-end tests (tests/azure, gcp, vault): the e2e fixture with the
+// certificate to renew (a Mangopay ClientId's, 30 days left) issued by the CA that signs the renewal's
+// CSR; an application's resolver over
 // the secret being renewed, with one request at a time through it to the fixture's server, and what every
 // renewal promises that client (no request and no refresh failed; the server saw the old certificate,
 // then the new one, then the old one again after the rollback); and one real handshake with the pending
-// credential while the application still uses the current one.
+// credential while the application still uses the current one, or with `mtlskit check --pending`.
 import { pendingSource } from '@mtlskit/cli/renewal';
 import {
   type CredentialSource,
@@ -10,9 +12,30 @@ import {
   type RefreshFailedEvent,
   type TlsResolver,
 } from '@mtlskit/core';
-import { httpsRequest } from '@mtlskit/testkit';
-import { expect } from 'vitest';
-import type { MtlsFixture, RequestFlow } from './e2e.js';
+import { httpsRequest, type IssuedCert } from '@mtlskit/testkit';
+import { beforeAll, expect } from 'vitest';
+import type { Cli } from './cli.js';
+import { type MtlsFixture, type RequestFlow, useMtlsFixture } from './e2e.js';
+
+/** The subject of the certificate being renewed, which the CSR repeats. */
+export const SUBJECT = 'CN=client-42.sandbox.mangopay.com, O=Mangopay, C=LU';
+/** Its DNS name (subjectAltName). */
+export const DNS = 'client-42.sandbox.mangopay.com';
+
+export interface RenewalFixture extends MtlsFixture {
+  /** The certificate in use before the renewal: {@link SUBJECT}, valid 30 more days. Filled in by beforeAll. */
+  readonly old: IssuedCert;
+}
+
+/** {@link useMtlsFixture}, and the file's beforeAll issues {@link RenewalFixture.old}. */
+export function useRenewalFixture(): RenewalFixture {
+  const fixture = useMtlsFixture();
+  let old: IssuedCert;
+  beforeAll(async () => {
+    old = await fixture.issue({ subject: SUBJECT, dnsNames: [DNS], validForSeconds: 30 * 86_400 });
+  });
+  return Object.defineProperty(fixture, 'old', { get: () => old, enumerable: true }) as RenewalFixture;
+}
 
 export interface RenewalClient extends RequestFlow {
   /** The application's resolver: refreshes every `refreshIntervalMs`, no jitter. */
@@ -84,4 +107,22 @@ export async function pendingPresents(
   } finally {
     await trial.close();
   }
+}
+
+/** `mtlskit check --pending` of `ref` against `fixture`'s server: accepted, presenting `fingerprint`. */
+export async function expectPendingAccepted(
+  mtlskit: Cli,
+  fixture: MtlsFixture,
+  ref: string,
+  fingerprint: string,
+): Promise<void> {
+  const check = await mtlskit.json(
+    'check',
+    '--source',
+    ref,
+    '--pending',
+    '--url',
+    `${fixture.server.url}/check`,
+  );
+  expect(check).toMatchObject({ status: 'accepted', clientCertificate: { fingerprint256: fingerprint } });
 }

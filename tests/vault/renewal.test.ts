@@ -14,24 +14,26 @@ import {
   rollbackRenewal,
   startRenewal,
 } from '@mtlskit/cli/renewal';
-import { type IssuedCert, leakCheck, startVaultEmulator, type VaultEmulator } from '@mtlskit/testkit';
+import { leakCheck, startVaultEmulator, type VaultEmulator } from '@mtlskit/testkit';
 import { vaultSource } from '@mtlskit/vault';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mtlskitCli } from '../support/cli.js';
-import { useMtlsFixture } from '../support/e2e.js';
-import { expectOldNewOld, pendingPresents, renewalClient } from '../support/renewal.js';
+import {
+  expectOldNewOld,
+  expectPendingAccepted,
+  pendingPresents,
+  renewalClient,
+  SUBJECT,
+  useRenewalFixture,
+} from '../support/renewal.js';
 
-const NAME = 'CN=client-42.sandbox.mangopay.com, O=Mangopay, C=LU';
-const DNS = 'client-42.sandbox.mangopay.com';
 const ROOT_TOKEN = 'hvs.E2eRenewalROOTtoken0042xyz';
 
-const e2e = useMtlsFixture();
-let old: IssuedCert;
+const e2e = useRenewalFixture();
 let emulator: VaultEmulator;
 let dir: string;
 
 beforeAll(async () => {
-  old = await e2e.issue({ subject: NAME, dnsNames: [DNS], validForSeconds: 30 * 86_400 });
   emulator = await startVaultEmulator({ rootToken: ROOT_TOKEN });
   dir = await mkdtemp(join(tmpdir(), 'mtlskit-vault-renewal-'));
 });
@@ -40,7 +42,7 @@ afterAll(async () => {
   await emulator?.close();
 });
 
-const seed = (path: string) => emulator.putSecret(path, e2e.fields(old));
+const seed = (path: string) => emulator.putSecret(path, e2e.fields(e2e.old));
 const sourceOf = (path: string) =>
   vaultSource({
     path,
@@ -63,7 +65,7 @@ describe('staged renewal on Vault KV v2', () => {
     const results: unknown[] = [];
     let newKey = '';
     try {
-      await client.served(old.fingerprint256, 'a request with the current certificate');
+      await client.served(e2e.old.fingerprint256, 'a request with the current certificate');
       const started = await startRenewal(source);
       results.push(started);
       newKey = pendingKeyOf('secret/lib/mtls');
@@ -82,7 +84,7 @@ describe('staged renewal on Vault KV v2', () => {
       expect(pending).toMatchObject({ version: '3', certificate: { fingerprint256: signed.fingerprint256 } });
       expect(await pendingPresents(e2e, source)).toBe(signed.fingerprint256);
       await new Promise((r) => setTimeout(r, 200)); // several refreshes while a pending version exists
-      expect(client.seen.at(-1)).toBe(old.fingerprint256);
+      expect(client.seen.at(-1)).toBe(e2e.old.fingerprint256);
 
       const promoted = await promoteRenewal(source, { version: completed.version });
       results.push(promoted);
@@ -90,13 +92,13 @@ describe('staged renewal on Vault KV v2', () => {
       await client.served(signed.fingerprint256, 'the new certificate after the promotion');
 
       expect(await rollbackRenewal(source)).toEqual({ current: '1', previous: '3' });
-      await client.served(old.fingerprint256, 'the old certificate after the rollback');
+      await client.served(e2e.old.fingerprint256, 'the old certificate after the rollback');
     } finally {
       await client.stop();
       await source.close();
     }
-    expectOldNewOld(client, old.fingerprint256);
-    const leaks = leakCheck([old.keyPem, newKey, ROOT_TOKEN]);
+    expectOldNewOld(client, e2e.old.fingerprint256);
+    const leaks = leakCheck([e2e.old.keyPem, newKey, ROOT_TOKEN]);
     for (const [i, r] of results.entries()) leaks.check(r, `result ${i}`);
   });
 
@@ -113,36 +115,21 @@ describe('staged renewal on Vault KV v2', () => {
     });
     let newKey = '';
     try {
-      await client.served(old.fingerprint256, 'a request with the current certificate');
+      await client.served(e2e.old.fingerprint256, 'a request with the current certificate');
       const csrFile = join(dir, 'renewal.csr');
-      const start = await mtlskit.run('renew', 'start', '--source', ref, '--out', csrFile, '--json');
-      expect(start.code, start.stderr).toBe(0);
-      expect(JSON.parse(start.stdout)).toMatchObject({ pendingVersion: '2', subject: NAME });
+      const started = await mtlskit.json('renew', 'start', '--source', ref, '--out', csrFile);
+      expect(started).toMatchObject({ pendingVersion: '2', subject: SUBJECT });
       expect(await readdir(dir)).toEqual(['renewal.csr']);
       newKey = pendingKeyOf('secret/cli/mtls');
 
       const signed = await e2e.signCsr(await readFile(csrFile, 'utf8'));
       const certFile = join(dir, 'cert.pem');
       await writeFile(certFile, signed.fullChainPem);
-      const complete = await mtlskit.run('renew', 'complete', '--source', ref, '--cert', certFile, '--json');
-      expect(complete.code, complete.stderr).toBe(0);
-      expect(JSON.parse(complete.stdout)).toMatchObject({ pendingVersion: '3' });
+      const completed = await mtlskit.json('renew', 'complete', '--source', ref, '--cert', certFile);
+      expect(completed).toMatchObject({ pendingVersion: '3' });
 
-      const check = await mtlskit.run(
-        'check',
-        '--source',
-        ref,
-        '--pending',
-        '--url',
-        `${e2e.server.url}/check`,
-        '--json',
-      );
-      expect(check.code, check.stderr).toBe(0);
-      expect(JSON.parse(check.stdout)).toMatchObject({
-        status: 'accepted',
-        clientCertificate: { fingerprint256: signed.fingerprint256 },
-      });
-      expect(client.seen.at(-1)).toBe(old.fingerprint256);
+      await expectPendingAccepted(mtlskit, e2e, ref, signed.fingerprint256);
+      expect(client.seen.at(-1)).toBe(e2e.old.fingerprint256);
 
       const wrong = await mtlskit.run('renew', 'promote', '--source', ref, '--version', '2');
       expect(wrong.code).toBe(4);
@@ -151,19 +138,17 @@ describe('staged renewal on Vault KV v2', () => {
       expect(pinned.code).toBe(2);
       expect(pinned.stderr).toMatch(/INVALID_OPTION.*not the fixed version 1/);
 
-      const promote = await mtlskit.run('renew', 'promote', '--source', ref, '--version', '3', '--json');
-      expect(promote.code, promote.stderr).toBe(0);
-      expect(JSON.parse(promote.stdout)).toMatchObject({ current: '3', previous: '1' });
+      const promoted = await mtlskit.json('renew', 'promote', '--source', ref, '--version', '3');
+      expect(promoted).toMatchObject({ current: '3', previous: '1' });
       await client.served(signed.fingerprint256, 'the new certificate after the promotion');
 
-      const rollback = await mtlskit.run('renew', 'rollback', '--source', ref, '--json');
-      expect(rollback.code, rollback.stderr).toBe(0);
-      expect(JSON.parse(rollback.stdout)).toMatchObject({ current: '1', previous: '3' });
-      await client.served(old.fingerprint256, 'the old certificate after the rollback');
+      const rolledBack = await mtlskit.json('renew', 'rollback', '--source', ref);
+      expect(rolledBack).toMatchObject({ current: '1', previous: '3' });
+      await client.served(e2e.old.fingerprint256, 'the old certificate after the rollback');
     } finally {
       await client.stop();
     }
-    expectOldNewOld(client, old.fingerprint256);
-    mtlskit.expectNoLeak([old.keyPem, newKey, ROOT_TOKEN]);
+    expectOldNewOld(client, e2e.old.fingerprint256);
+    mtlskit.expectNoLeak([e2e.old.keyPem, newKey, ROOT_TOKEN]);
   });
 });
