@@ -6,44 +6,19 @@
 import {
   completeRenewal,
   loadPending,
-  pendingSource,
   promoteRenewal,
   rollbackRenewal,
   startRenewal,
 } from '@mtlskit/cli/renewal';
-import { createTlsResolver, MtlsError } from '@mtlskit/core';
+import { MtlsError } from '@mtlskit/core';
 import { type GcpClientOptions, gcpSecretManagerSource } from '@mtlskit/gcp';
-import {
-  type ConnectionTracker,
-  type GcpSecretManagerEmulator,
-  httpsRequest,
-  type IssuedCert,
-  leakCheck,
-  type MtlsTestServer,
-  startGcpSecretManagerEmulator,
-  startMtlsServer,
-  TestCA,
-  trackConnections,
-} from '@mtlskit/testkit';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type GcpSecretManagerEmulator, leakCheck, startGcpSecretManagerEmulator } from '@mtlskit/testkit';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { expectOldNewOld, pendingPresents, renewalClient, useRenewalFixture } from '../support/renewal.js';
 
 const NAME = 'projects/mtlskit-test/secrets/payments-mtls';
 
-let net: ConnectionTracker;
-let ca: TestCA;
-let server: MtlsTestServer;
-let old: IssuedCert;
-beforeAll(async () => {
-  net = trackConnections();
-  ca = await TestCA.create();
-  server = await startMtlsServer({ clientCa: ca });
-  old = await ca.issueClient({ commonName: 'client-42.sandbox.mangopay.com', validForSeconds: 30 * 86_400 });
-});
-afterAll(async () => {
-  await server?.close();
-  net?.stop();
-  expect(net.offLoopback()).toEqual([]);
-});
+const e2e = useRenewalFixture();
 
 describe.each(['grpc', 'rest'] as const)('staged renewal on Google Secret Manager (%s)', (transport) => {
   let emulator: GcpSecretManagerEmulator;
@@ -67,52 +42,14 @@ describe.each(['grpc', 'rest'] as const)('staged renewal on Google Secret Manage
     return source;
   };
 
-  /** Requests to the server one after another through a resolver reading `latest`, until stopped. */
-  function continuousClient() {
-    const resolver = createTlsResolver({ source: sourceOf(), refreshIntervalMs: 40, jitter: 0 });
-    closing.push(resolver);
-    const seen: string[] = [];
-    const failures: unknown[] = [];
-    let running = true;
-    let n = 0;
-    const loop = (async () => {
-      while (running) {
-        try {
-          const path = `/flow/${transport}/${++n}`;
-          const r = await httpsRequest(`${server.url}${path}`, { agent: resolver.agent() });
-          if (r.status !== 200) failures.push(r.status);
-          else seen.push(server.requests.find((q) => q.path === path)?.peerFingerprint256 ?? '');
-        } catch (err) {
-          failures.push(err);
-        }
-        await new Promise((r) => setTimeout(r, 1));
-      }
-    })();
-    return {
-      seen,
-      failures,
-      async until(fingerprint: string, timeoutMs = 10_000) {
-        const from = seen.length;
-        const deadline = Date.now() + timeoutMs;
-        while (!seen.slice(from).includes(fingerprint)) {
-          if (Date.now() > deadline) throw new Error(`the client never saw ${fingerprint}`);
-          await new Promise((r) => setTimeout(r, 20));
-        }
-      },
-      async stop() {
-        running = false;
-        await loop;
-      },
-    };
-  }
-
   it('start → complete → check pending → promote → rollback while a client makes requests: none fails', async () => {
-    emulator.putSecret(NAME, JSON.stringify({ cert: old.fullChainPem, key: old.keyPem, ca: server.caPem }));
-    const client = continuousClient();
+    emulator.putSecret(NAME, e2e.bundle(e2e.old));
+    // An application's resolver reading `latest`, with one request at a time through it.
+    const client = renewalClient(e2e, sourceOf(), { refreshIntervalMs: 40 });
     const renewer = sourceOf();
     let newKey = '';
     try {
-      await client.until(old.fingerprint256);
+      await client.served(e2e.old.fingerprint256, 'a request with the current certificate');
 
       // Start: the version in use gets the alias, the new key alone becomes the pending version.
       const started = await startRenewal(renewer);
@@ -125,7 +62,7 @@ describe.each(['grpc', 'rest'] as const)('staged renewal on Google Secret Manage
       expect(Object.keys(JSON.parse(String(Buffer.from(stored!.value as Uint8Array))))).toEqual(['key']);
       // latest is that key-only version now; the running client keeps the current one.
       await new Promise((r) => setTimeout(r, 200));
-      expect(client.seen.at(-1)).toBe(old.fingerprint256);
+      expect(client.seen.at(-1)).toBe(e2e.old.fingerprint256);
 
       // Before the certificate is in, the pending version cannot be checked nor promoted.
       expect(MtlsError.is(await loadPending(renewer).catch((e: unknown) => e), 'MISSING_FIELD')).toBe(true);
@@ -133,7 +70,7 @@ describe.each(['grpc', 'rest'] as const)('staged renewal on Google Secret Manage
         true,
       );
 
-      const signed = await ca.signCsr(started.csrPem, { validForSeconds: 365 * 86_400 });
+      const signed = await e2e.signCsr(started.csrPem);
       const completed = await completeRenewal(renewer, signed.fullChainPem);
       expect(completed.certificate.fingerprint256).toBe(signed.fingerprint256);
       expect(emulator.metadataOf(NAME).annotations['mtlskit-pending']).toBe(completed.version);
@@ -141,16 +78,8 @@ describe.each(['grpc', 'rest'] as const)('staged renewal on Google Secret Manage
       // A real handshake with the pending credential; running clients still use the old one.
       const pending = await loadPending(renewer);
       expect(pending.version).toBe(completed.version);
-      const trial = createTlsResolver({ source: pendingSource(renewer), mode: 'on-access' });
-      try {
-        const path = `/check/${transport}`;
-        const r = await httpsRequest(`${server.url}${path}`, { agent: trial.agent() });
-        expect(r.status).toBe(200);
-        expect(server.requests.find((q) => q.path === path)?.peerFingerprint256).toBe(signed.fingerprint256);
-      } finally {
-        await trial.close();
-      }
-      expect(client.seen.at(-1)).toBe(old.fingerprint256);
+      expect(await pendingPresents(e2e, renewer)).toBe(signed.fingerprint256);
+      expect(client.seen.at(-1)).toBe(e2e.old.fingerprint256);
 
       // A running resolver in steady state: one metadata read (the alias) per refresh, no payload.
       emulator.log.clear();
@@ -165,35 +94,30 @@ describe.each(['grpc', 'rest'] as const)('staged renewal on Google Secret Manage
         versionAliases: { current: Number(completed.version) },
         annotations: { 'mtlskit-previous': '1' },
       });
-      await client.until(signed.fingerprint256);
+      await client.served(signed.fingerprint256, 'the new certificate after the promotion');
 
       expect(await rollbackRenewal(renewer)).toEqual({ current: '1', previous: completed.version });
-      await client.until(old.fingerprint256);
+      await client.served(e2e.old.fingerprint256, 'the old certificate after the rollback');
     } finally {
       await client.stop();
     }
-    expect(client.failures).toEqual([]);
-    expect(client.seen.length).toBeGreaterThan(10);
-    // The server saw exactly the old certificate, then the new one, then the old one again.
-    const order = client.seen.filter((f, i) => i === 0 || client.seen[i - 1] !== f);
-    expect(order).toEqual([old.fingerprint256, expect.any(String), old.fingerprint256]);
-    expect(order[1]).not.toBe(old.fingerprint256);
-    const leaks = leakCheck([old.keyPem, newKey]);
+    expectOldNewOld(client, e2e.old.fingerprint256);
+    const leaks = leakCheck([e2e.old.keyPem, newKey]);
     for (const entry of emulator.log.calls({ operation: 'UpdateSecret' })) {
       leaks.checkText(JSON.stringify(entry.body), 'UpdateSecret request');
     }
   });
 
   it('refuses a second promote of the same version and a certificate of another key, keeping the pending version', async () => {
-    emulator.putSecret(NAME, JSON.stringify({ cert: old.fullChainPem, key: old.keyPem, ca: server.caPem }));
+    emulator.putSecret(NAME, e2e.bundle(e2e.old));
     const renewer = sourceOf();
     const started = await startRenewal(renewer);
-    const other = await ca.issueClient({ commonName: 'client-42.sandbox.mangopay.com' });
+    const other = await e2e.issue({ commonName: 'client-42.sandbox.mangopay.com' });
     const mismatch = await completeRenewal(renewer, other.certPem).catch((e: unknown) => e);
     expect(MtlsError.is(mismatch, 'KEY_MISMATCH')).toBe(true);
     expect(emulator.metadataOf(NAME).annotations['mtlskit-pending']).toBe(started.version);
 
-    const signed = await ca.signCsr(started.csrPem);
+    const signed = await e2e.signCsr(started.csrPem);
     const { version } = await completeRenewal(renewer, signed.certPem);
     await promoteRenewal(renewer, { version });
     const again = await promoteRenewal(renewer, { version }).catch((e: unknown) => e);
