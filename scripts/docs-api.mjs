@@ -14,6 +14,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stripVTControlCharacters } from 'node:util';
 import { Application, LogLevel, OptionDefaults, ReflectionKind } from 'typedoc';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -116,7 +117,7 @@ const app = await Application.bootstrapWithPlugins({
 const warnings = [];
 const print = app.logger.log.bind(app.logger);
 app.logger.log = (message, level) => {
-  if (level === LogLevel.Warn) warnings.push(message.replace(/\u001b\[[0-9;]*m/g, ''));
+  if (level === LogLevel.Warn) warnings.push(stripVTControlCharacters(message));
   else print(message, level);
 };
 
