@@ -128,11 +128,11 @@ if (!project) {
 }
 app.validate(project);
 // Each package is a module of the merged project; one with subpaths holds a module per entry point,
-// which typedoc names by subpath ('.', 'scheme'): name them as they are imported instead.
+// which typedoc names by subpath ('' for the main one, 'scheme'): name them as they are imported.
 const names = [];
 for (const pkg of project.children ?? []) {
   const modules = (pkg.children ?? []).filter((c) => c.kindOf(ReflectionKind.Module));
-  for (const m of modules) m.name = m.name === '.' ? pkg.name : `${pkg.name}/${m.name}`;
+  for (const m of modules) m.name = m.name === '' || m.name === '.' ? pkg.name : `${pkg.name}/${m.name}`;
   names.push(...(modules.length > 0 ? modules.map((m) => m.name) : [pkg.name]));
 }
 const missing = packages.flatMap((p) => p.specifiers).filter((s) => !names.includes(s));
@@ -143,7 +143,9 @@ const gone = KNOWN.filter((k) => !warnings.some((w) => k.pattern.test(w)));
 let failed = app.logger.hasErrors();
 if (missing.length > 0) {
   failed = true;
-  console.error(`docs:api: entry points without a module in the reference: ${missing.join(', ')}`);
+  console.error(
+    `docs:api: entry points without a module in the reference: ${missing.join(', ')} (modules: ${names.join(', ')})`,
+  );
 }
 if (unexpected.length > 0) {
   failed = true;

@@ -79,9 +79,12 @@ async function failure(client: string, attempt: () => Promise<unknown>): Promise
   try {
     await attempt();
   } catch (caught) {
-    let err = caught as Error & { code?: unknown; cause?: Error & { code?: unknown } };
-    if (client === 'fetch' && err instanceof TypeError && err.message === 'fetch failed' && err.cause)
-      err = err.cause;
+    type Failure = Error & { code?: unknown };
+    const thrown = caught as Failure;
+    const err =
+      client === 'fetch' && thrown instanceof TypeError && thrown.message === 'fetch failed'
+        ? ((thrown.cause as Failure | undefined) ?? thrown)
+        : thrown;
     return { client, code: err.code, message: err.message };
   }
   throw new Error(`${client}: the request succeeded; the case does not reproduce the failure`);
@@ -150,8 +153,10 @@ async function opensslServer(): Promise<string> {
   writeFileSync(join(dir, 'server.pem'), server.fullChainPem);
   writeFileSync(join(dir, 'server.key'), server.keyPem, { mode: 0o600 });
   writeFileSync(join(dir, 'client-ca.pem'), clientCa.rootPem);
+  const openssl = opensslPath();
+  if (openssl === undefined) throw new Error('the openssl CLI is needed for this case');
   const child: ChildProcess = spawn(
-    opensslPath(),
+    openssl,
     [
       's_server',
       '-accept',
