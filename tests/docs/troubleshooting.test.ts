@@ -218,6 +218,26 @@ async function selfSignedServer(): Promise<string> {
   return `https://127.0.0.1:${(server.address() as AddressInfo).port}/`;
 }
 
+/** The client's key encrypted with PBES1 MD5-DES, as OpenSSL 1.x and old Java tools wrote keys. */
+async function desKey(): Promise<string> {
+  const { stdout } = await runOpenssl(
+    [
+      'pkcs8',
+      '-topk8',
+      '-v1',
+      'PBE-MD5-DES',
+      '-provider',
+      'legacy',
+      '-provider',
+      'default',
+      '-passout',
+      'env:P',
+    ],
+    { env: { P: 'the passphrase' }, input: client.keyPem },
+  );
+  return stdout;
+}
+
 interface Case {
   /** The failing attempts, each with the client that made it. */
   seen: () => Promise<Seen[]>;
@@ -372,6 +392,13 @@ const CASES: Record<string, Case> = {
       pfx: await client.pkcs12('the password', { algorithm: 'legacy-rc2' }),
       passphrase: 'the password',
     }),
+  },
+  'evp-unsupported': {
+    openssl: true,
+    seen: async () => [
+      contextFailure({ cert: client.certPem, key: await desKey(), passphrase: 'the passphrase' }),
+    ],
+    material: async () => ({ cert: client.certPem, key: await desKey(), passphrase: 'the passphrase' }),
   },
   'pem-no-start-line': {
     seen: async () => [contextFailure({ cert: b64(client.certPem), key: client.keyPem })],
