@@ -27,12 +27,13 @@ describe('the mtlskit binary', () => {
     const leak = leakCheck([KEY_PASS]);
     const main = await leak.runNode([bin, '--help']);
     expect(main.code).toBe(0);
-    for (const name of ['init', 'inspect', 'check', 'encode', 'convert', 'put']) {
+    for (const name of ['init', 'inspect', 'check', 'encode', 'convert', 'put', 'renew']) {
       expect(main.stdout).toMatch(new RegExp(`^  ${name} `, 'm'));
       const help = await leak.runNode([bin, name, '--help']);
       expect(help.code, name).toBe(0);
       expect(help.stdout).toMatch(new RegExp(`^  mtlskit ${name} `, 'm'));
       expect(help.stdout).toMatch(/^Examples:/m);
+      expect(help.stdout, `${name} --help lists its exit codes`).toMatch(/^Exit codes:\n {2}0 {2}/m);
     }
     expect((await leak.runNode([bin])).code).toBe(2);
     const unknown = await leak.runNode([bin, 'frobnicate']);

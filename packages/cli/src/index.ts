@@ -3,4 +3,4 @@
 export { type CsrRequest, createKeyAndCsr, type KeyType } from './csr.js';
 export type { CliIo } from './io.js';
 export { run } from './main.js';
-export { writePkcs12 } from './pkcs12.js';
+export { type Pkcs12WriteOptions, writePkcs12 } from './pkcs12.js';

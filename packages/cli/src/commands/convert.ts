@@ -18,8 +18,8 @@ export const spec: CommandSpec = {
   name: 'convert',
   summary: 'Convert a credential: PEM certificate + key ⇄ PKCS#12 (modern or --legacy), any PKCS#12 → PEM.',
   usage: [
-    '--to p12 (--cert FILE --key FILE | FILE | --source REF) --out FILE.p12 (--out-passphrase-env VAR | --insecure) [--legacy] [--name ALIAS]',
-    '--to pem (FILE | --source REF) --out DIR [--out-passphrase-env VAR]',
+    '--to p12 (--cert FILE --key FILE [--chain FILE] | FILE | --source REF) [--passphrase-env VAR] --out FILE.p12 (--out-passphrase-env VAR | --insecure) [--legacy] [--name ALIAS] [--force] [--json]',
+    '--to pem (FILE | --source REF) [--passphrase-env VAR] --out DIR [--out-passphrase-env VAR] [--force] [--json]',
   ],
   details: [
     'The input is anything inspect reads: --cert/--key files, one FILE (PEM bundle, PKCS#12 of any generation, a JSON bundle, a directory), or a reference. Its passphrase, if any, comes from --passphrase-env.',
@@ -67,6 +67,12 @@ export const spec: CommandSpec = {
     json: { type: 'boolean', description: 'Print the result as JSON.' },
   },
   positionals: [0, 1],
+  exitCodes: [
+    [0, 'written and read back'],
+    [1, 'the input is invalid (e.g. a key that does not match the certificate)'],
+    [2, 'usage, or an output file that exists (pass --force to replace it)'],
+    [4, 'the source is unreachable, refused access, or the input does not exist'],
+  ],
   examples: [
     'P12_PASSWORD=… mtlskit convert --to p12 --cert certificate.pem --key private.key --out client.p12 --out-passphrase-env P12_PASSWORD',
     'mtlskit convert --to p12 --source aws-sm://prod/mtls --out client.p12 --out-passphrase-env P12_PASSWORD --legacy',

@@ -20,6 +20,10 @@ export const spec: CommandSpec = {
     },
   },
   positionals: [1, 1],
+  exitCodes: [
+    [0, 'printed'],
+    [2, 'usage: the file does not exist, or is not PEM with --pem-only'],
+  ],
   examples: [
     'mtlskit encode certificate.pem',
     'MTLS_KEY=$(mtlskit encode private.key) node app.js',

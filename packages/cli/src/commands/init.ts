@@ -64,6 +64,11 @@ export const spec: CommandSpec = {
     json: { type: 'boolean', description: 'Print the result as JSON.' },
   },
   positionals: [0, 0],
+  exitCodes: [
+    [0, 'key and CSR written'],
+    [1, 'the files could not be written (permissions, disk)'],
+    [2, 'usage, or private.key already exists (pass --force to replace it)'],
+  ],
   examples: [
     'mtlskit init --client-id myplatform                       # sandbox, ./private.key + ./certificate.csr',
     'mtlskit init --client-id myplatform --production --out ./mtls-prod',
