@@ -15,6 +15,7 @@ export type {
   GcpEmulatorClientOptions,
   GcpSecretManagerEmulator,
   GcpSecretManagerEmulatorOptions,
+  GcpSecretMetadata,
   GcpVersionState,
 } from './gcp-secret-manager.js';
 export { crc32cBitwise, startGcpSecretManagerEmulator } from './gcp-secret-manager.js';
