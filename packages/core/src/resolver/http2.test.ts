@@ -1,5 +1,6 @@
 // The HTTP/2 client's own rules, with a provider the test controls: argument checks, no request without
-// a usable certificate, CLOSED after close(), and an idle session of an old epoch retired at once.
+// a usable certificate, CLOSED after close(), an idle session of an old epoch retired at once, and one
+// retired while still connecting closed only once connected.
 // Rotation under load against a real server: tests/http2/node-http2.test.ts.
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
@@ -62,7 +63,7 @@ beforeAll(async () => {
   });
   server.on('stream', (stream) => {
     stream.respond({ ':status': 200 });
-    stream.end('ok');
+    stream.end(String(sessionsClosed.length - 1));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -133,6 +134,32 @@ describe('Http2Client', () => {
     expect(client.liveSessions()).toBe(0);
     expect(await status(client.request({ ':path': '/' }))).toBe(200);
     expect(sessionsClosed.length - 1).toBe(first + 1);
+    await client.close();
+  });
+
+  it('a session retired while it connects sends the streams requested on it first, then closes', async () => {
+    const { provider, bump } = fakeProvider(identity);
+    const client = new Http2Client(provider, url);
+    // Requested while the session is still connecting (TLS handshake), then a rotation retires it.
+    const stream = client.request({ ':path': '/' });
+    bump();
+    await new Promise((resolve) => setImmediate(resolve));
+    const body = new Promise<string>((resolve, reject) => {
+      let text = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => {
+        text += chunk;
+      });
+      stream.on('end', () => resolve(text));
+      stream.on('error', reject);
+    });
+    expect(await status(stream)).toBe(200);
+    // Answered on that first session (not refused and sent again on a second one), which then closed.
+    const first = Number(await body);
+    expect(sessionsClosed.length - 1).toBe(first);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(sessionsClosed[first]).toBe(true);
+    expect(client.liveSessions()).toBe(0);
     await client.close();
   });
 });
