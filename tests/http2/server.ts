@@ -95,7 +95,7 @@ export async function startH2Server(ca: TestCA): Promise<H2TestServer> {
       }
       if (first && path.startsWith('/goaway/') && session !== undefined) {
         refused.count++;
-        session.goaway(http2.constants.NGHTTP2_NO_ERROR, req.stream.id - 2);
+        session.goaway(http2.constants.NGHTTP2_NO_ERROR, (req.stream.id ?? 2) - 2);
         return;
       }
     }
