@@ -5,6 +5,7 @@
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
+import util from 'node:util';
 import { TestCA } from '@mtlskit/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MtlsError } from '../errors.js';
@@ -161,5 +162,19 @@ describe('Http2Client', () => {
     expect(sessionsClosed[first]).toBe(true);
     expect(client.liveSessions()).toBe(0);
     await client.close();
+  });
+
+  it('with retryRefusedStreams: false, request() returns Node's stream itself, not a proxy', async () => {
+    const { provider } = fakeProvider(identity);
+    const client = new Http2Client(provider, url, { retryRefusedStreams: false });
+    const stream = client.request({ ':path': '/' });
+    expect(Object.getPrototypeOf(stream).constructor.name).toBe('ClientHttp2Stream');
+    expect(util.types.isProxy(stream)).toBe(false);
+    expect(await status(stream)).toBe(200);
+    const retrying = new Http2Client(provider, url);
+    const proxied = retrying.request({ ':path': '/' });
+    expect(util.types.isProxy(proxied)).toBe(true);
+    expect(await status(proxied)).toBe(200);
+    await Promise.all([client.close(), retrying.close()]);
   });
 });

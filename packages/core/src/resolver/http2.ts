@@ -25,6 +25,12 @@ export type Http2SessionOptions = Omit<
 export interface Http2ClientOptions {
   /** Passed to `http2.connect` (settings, servername, `peerMaxConcurrentStreams`...). */
   sessionOptions?: Http2SessionOptions;
+  /**
+   * Send a stream the server refused unprocessed once more on a fresh session, behind the returned
+   * stream (a proxy of it). Default true; false returns Node's stream itself and leaves refusals to the
+   * caller.
+   */
+  retryRefusedStreams?: boolean;
 }
 
 /** The rotating HTTP/2 client of one authority (`https://host:port`). */
@@ -54,6 +60,7 @@ export class Http2Client implements RotatingHttp2Client {
   readonly authority: string;
   readonly #provider: IdentityProvider;
   readonly #options: Http2SessionOptions;
+  readonly #retryRefused: boolean;
   #current: Entry | undefined;
   readonly #live = new Set<http2.ClientHttp2Session>();
   #closed = false;
@@ -82,6 +89,7 @@ export class Http2Client implements RotatingHttp2Client {
     this.authority = url.origin;
     this.#provider = provider;
     this.#options = options.sessionOptions ?? {};
+    this.#retryRefused = options.retryRefusedStreams ?? true;
     // An idle client must not hold a session of the old certificate open. (Until it is closed: a
     // closed client must not stay reachable from the resolver.)
     this.#stopEpochs = provider.onEpoch(() => {
@@ -98,6 +106,7 @@ export class Http2Client implements RotatingHttp2Client {
     options?: http2.ClientSessionRequestOptions,
   ): http2.ClientHttp2Stream {
     const session = this.#session();
+    if (!this.#retryRefused) return session.request(headers, options);
     return retryOnRefusal(session, session.request(headers, options), (refusedOn) => {
       // A fresh session: the refusing one takes no new stream (it is retired once its streams end).
       if (this.#current?.session === refusedOn) {
@@ -260,15 +269,16 @@ function retryOnRefusal(
 
   const settle = () => {
     written = undefined;
-    Reflect.deleteProperty(first, 'emit');
+    // Back to the stream's own emit (assigned, not deleted: the stream keeps its shape).
+    first.emit = emit;
   };
   const emit = first.emit;
   // Until the stream is answered or ends, its events pass here first.
-  first.emit = function (this: http2.ClientHttp2Stream, name: string | symbol, ...args: unknown[]) {
+  first.emit = function (this: http2.ClientHttp2Stream, name: string | symbol, error?: unknown) {
     if (retired) return false;
     if (RESPONDED.has(name)) settle();
     else if (ENDING.has(name)) {
-      if (refused(name, args[0])) {
+      if (refused(name, error)) {
         let next: http2.ClientHttp2Stream | undefined;
         try {
           next = retry(session);
@@ -285,7 +295,8 @@ function retryOnRefusal(
       }
       settle();
     }
-    return emit.call(this, name, ...args) as boolean;
+    // biome-ignore lint/complexity/noArguments: every argument of the event, without copying them
+    return Reflect.apply(emit, this, arguments) as boolean;
   } as typeof first.emit;
 
   const record = (chunk: unknown, encoding: unknown, callback: unknown): WriteCallback | undefined => {
@@ -316,6 +327,7 @@ function retryOnRefusal(
     );
   };
 
+  const methods = new Map<unknown, (...args: unknown[]) => unknown>();
   const proxy: http2.ClientHttp2Stream = new Proxy(first, {
     get(_target, prop) {
       const stream = current;
@@ -345,10 +357,16 @@ function retryOnRefusal(
       }
       const value = Reflect.get(stream, prop, stream) as unknown;
       if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        const result = Reflect.apply(value, stream, args) as unknown;
-        return result === stream ? proxy : result;
-      };
+      let method = methods.get(value);
+      if (method === undefined) {
+        // Called on the current stream; a method returning the stream (chaining) returns the proxy.
+        method = function (this: unknown, ...args: unknown[]) {
+          const result = Reflect.apply(value, current, args) as unknown;
+          return result === current ? proxy : result;
+        };
+        methods.set(value, method);
+      }
+      return method;
     },
     set(_target, prop, value) {
       return Reflect.set(current, prop, value, current);
