@@ -164,7 +164,7 @@ describe('Http2Client', () => {
     await client.close();
   });
 
-  it('with retryRefusedStreams: false, request() returns Node's stream itself, not a proxy', async () => {
+  it('with retryRefusedStreams: false, request() returns the ClientHttp2Stream itself, not a proxy', async () => {
     const { provider } = fakeProvider(identity);
     const client = new Http2Client(provider, url, { retryRefusedStreams: false });
     const stream = client.request({ ':path': '/' });
