@@ -1,7 +1,9 @@
 // The rotating node:http2 client (`resolver.http2(authority)`) against a real HTTP/2 server requiring
 // client certificates: one session per certificate, a new session on rotation with the old one closed
-// once its streams end, no stream refused during the switch, reconnection after GOAWAY or a network error.
-import type http2 from 'node:http2';
+// once its streams end, no stream refused during the switch, reconnection after GOAWAY or a network error,
+// and a stream the server refuses unprocessed (REFUSED_STREAM, above a GOAWAY's last-stream-id) sent
+// again on a fresh session behind the caller's stream object.
+import http2 from 'node:http2';
 import { MtlsError, type RotatingHttp2Client } from '@mtlskit/core';
 import { describe, expect, it } from 'vitest';
 import { sleep } from '../resolver/helpers.js';
@@ -37,6 +39,12 @@ function replyOf(stream: http2.ClientHttp2Stream): Promise<H2Reply> {
 }
 
 const get = (client: RotatingHttp2Client, path: string) => replyOf(client.request({ ':path': path }));
+/** A POST whose body is written through the returned stream, as a caller does. */
+function post(client: RotatingHttp2Client, path: string, body: string) {
+  const stream = client.request({ ':method': 'POST', ':path': path });
+  stream.end(body);
+  return { stream, reply: replyOf(stream) };
+}
 
 describe('resolver.http2(authority)', () => {
   it('presents the certificate over h2 and reuses one session', async () => {
@@ -110,5 +118,112 @@ describe('resolver.http2(authority)', () => {
     await sleep(50);
     expect(suite.server.sessions.get(a.session)?.closed).toBe(true);
     expect(() => r.http2(suite.server.url)).toThrow(expect.objectContaining({ code: 'CLOSED' }));
+  });
+
+  describe('a stream the server refuses unprocessed is sent again, once, on a fresh session', () => {
+    it('RST_STREAM REFUSED_STREAM: the caller gets the reply on the stream object it holds, body included', async () => {
+      const { r, fp } = await setup();
+      const client = r.http2(suite.server.url);
+      const warm = await get(client, '/warm');
+      const { stream, reply } = post(client, '/refuse/post-body', 'apns payload');
+      const events: string[] = [];
+      stream.on('response', () => events.push('response'));
+      stream.on('error', () => events.push('error'));
+      const answer = await reply;
+      expect(answer).toMatchObject({ body: 'apns payload', fingerprint256: fp[0], httpVersion: '2.0' });
+      // A fresh session: the refusing one takes no new stream.
+      expect(answer.session).not.toBe(warm.session);
+      expect(events).toEqual(['response']);
+      expect(stream.rstCode).toBe(http2.constants.NGHTTP2_NO_ERROR);
+      expect(suite.server.processed.get('/refuse/post-body')).toBe(1);
+      await sleep(50);
+      expect(suite.server.sessions.get(warm.session)?.closed).toBe(true);
+      await client.close();
+    });
+
+    it('GOAWAY below streams already sent: those above its last-stream-id are retried, those below finish', async () => {
+      const { r } = await setup();
+      const client = r.http2(suite.server.url);
+      const warm = await get(client, '/warm');
+      // Sent together on one session: the server answers a and b, and at /goaway/… (the third
+      // stream) sends GOAWAY naming b as the last stream it processes: the third to fifth are refused.
+      const paths = ['/goaway-set/a', '/goaway-set/b', '/goaway/set', '/goaway-set/d', '/goaway-set/e'];
+      const replies = await Promise.all(paths.map((p) => get(client, p)));
+      expect(replies.slice(0, 2).map((x) => x.session)).toEqual([warm.session, warm.session]);
+      const retried = replies.slice(2).map((x) => x.session);
+      expect(new Set(retried).size).toBe(1);
+      expect(retried[0]).not.toBe(warm.session);
+      for (const p of paths) expect(suite.server.processed.get(p)).toBe(1);
+      await client.close();
+    });
+
+    it('a stream the server processed and then reset is not retried, nor one answered and then refused', async () => {
+      const { r } = await setup();
+      const client = r.http2(suite.server.url);
+      await expect(get(client, '/reset/once')).rejects.toMatchObject({ code: 'ERR_HTTP2_STREAM_ERROR' });
+      const answered = client.request({ ':path': '/reset-answered/once' });
+      const status = new Promise((resolve) => answered.on('response', (h) => resolve(h[':status'])));
+      await expect(replyOf(answered)).rejects.toThrow();
+      expect(await status).toBe(200);
+      await sleep(50);
+      expect(suite.server.processed.get('/reset/once')).toBe(1);
+      expect(suite.server.processed.get('/reset-answered/once')).toBe(1);
+      await client.close();
+    });
+
+    it('is retried once: refused again, the refusal reaches the caller', async () => {
+      const { r } = await setup();
+      const client = r.http2(suite.server.url);
+      const before = suite.server.refused.count;
+      const stream = client.request({ ':path': '/refuse-always/x' });
+      await expect(replyOf(stream)).rejects.toMatchObject({ code: 'ERR_HTTP2_STREAM_ERROR' });
+      expect(stream.rstCode).toBe(http2.constants.NGHTTP2_REFUSED_STREAM);
+      expect(suite.server.refused.count - before).toBe(2);
+      await client.close();
+    });
+
+    it('continuous requests with refusals and GOAWAYs across three rotations: no failure seen by the caller, none processed twice', async () => {
+      const s = await setup();
+      const { r, serve, fp } = s;
+      const client = r.http2(suite.server.url);
+      const refusedBefore = suite.server.refused.count;
+      let generation = 0;
+      let running = true;
+      let n = 0;
+      const results: Array<{ sentIn: number; path: string; reply?: H2Reply; error?: unknown }> = [];
+      const worker = async () => {
+        while (running) {
+          const sentIn = generation;
+          const i = n++;
+          const path =
+            i % 40 === 7 ? `/goaway/load-${i}` : i % 5 === 0 ? `/refuse/load-${i}` : `/fast/load-${i}`;
+          try {
+            const { reply } = post(client, path, `body ${i}`);
+            results.push({ sentIn, path, reply: await reply });
+          } catch (error) {
+            results.push({ sentIn, path, error });
+          }
+        }
+      };
+      const workers = Array.from({ length: 8 }, worker);
+      for (let g = 1; g < 4; g++) {
+        await sleep(200);
+        serve(g);
+        await r.refresh();
+        generation = g;
+      }
+      await sleep(200);
+      running = false;
+      await Promise.all(workers);
+
+      expect(results.filter((x) => x.error !== undefined)).toEqual([]);
+      expect(suite.server.refused.count - refusedBefore).toBeGreaterThan(20);
+      for (const x of results) {
+        expect(suite.server.processed.get(x.path)).toBe(1);
+        expect(x.reply?.body).toBe(`body ${x.path.split('-').at(-1)}`);
+        expect(fp.indexOf(x.reply?.fingerprint256 as string)).toBeGreaterThanOrEqual(x.sentIn);
+      }
+      await client.close();
+    });
   });
 });

@@ -6,6 +6,8 @@
 import { type ChannelCredentials, type Client, credentials } from '@grpc/grpc-js';
 import { MtlsError, type TlsResolver } from '@mtlskit/core';
 
+export { certificateProvider, type ResolverCertificateProvider } from './provider.js';
+
 /**
  * Channel credentials with the resolver's current certificate (TLS 1.2 minimum, the credential's CA).
  * A snapshot: a channel built with them keeps this certificate. Use {@link rotatingClient} to follow rotations.

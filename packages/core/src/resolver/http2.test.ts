@@ -1,9 +1,11 @@
 // The HTTP/2 client's own rules, with a provider the test controls: argument checks, no request without
-// a usable certificate, CLOSED after close(), and an idle session of an old epoch retired at once.
+// a usable certificate, CLOSED after close(), an idle session of an old epoch retired at once, and one
+// retired while still connecting closed only once connected.
 // Rotation under load against a real server: tests/http2/node-http2.test.ts.
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
+import util from 'node:util';
 import { TestCA } from '@mtlskit/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MtlsError } from '../errors.js';
@@ -62,7 +64,7 @@ beforeAll(async () => {
   });
   server.on('stream', (stream) => {
     stream.respond({ ':status': 200 });
-    stream.end('ok');
+    stream.end(String(sessionsClosed.length - 1));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -134,5 +136,45 @@ describe('Http2Client', () => {
     expect(await status(client.request({ ':path': '/' }))).toBe(200);
     expect(sessionsClosed.length - 1).toBe(first + 1);
     await client.close();
+  });
+
+  it('a session retired while it connects sends the streams requested on it first, then closes', async () => {
+    const { provider, bump } = fakeProvider(identity);
+    const client = new Http2Client(provider, url);
+    // Requested while the session is still connecting (TLS handshake), then a rotation retires it.
+    const stream = client.request({ ':path': '/' });
+    bump();
+    await new Promise((resolve) => setImmediate(resolve));
+    const body = new Promise<string>((resolve, reject) => {
+      let text = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => {
+        text += chunk;
+      });
+      stream.on('end', () => resolve(text));
+      stream.on('error', reject);
+    });
+    expect(await status(stream)).toBe(200);
+    // Answered on that first session (not refused and sent again on a second one), which then closed.
+    const first = Number(await body);
+    expect(sessionsClosed.length - 1).toBe(first);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(sessionsClosed[first]).toBe(true);
+    expect(client.liveSessions()).toBe(0);
+    await client.close();
+  });
+
+  it('with retryRefusedStreams: false, request() returns the ClientHttp2Stream itself, not a proxy', async () => {
+    const { provider } = fakeProvider(identity);
+    const client = new Http2Client(provider, url, { retryRefusedStreams: false });
+    const stream = client.request({ ':path': '/' });
+    expect(Object.getPrototypeOf(stream).constructor.name).toBe('ClientHttp2Stream');
+    expect(util.types.isProxy(stream)).toBe(false);
+    expect(await status(stream)).toBe(200);
+    const retrying = new Http2Client(provider, url);
+    const proxied = retrying.request({ ':path': '/' });
+    expect(util.types.isProxy(proxied)).toBe(true);
+    expect(await status(proxied)).toBe(200);
+    await Promise.all([client.close(), retrying.close()]);
   });
 });
