@@ -63,8 +63,9 @@ function maskLiteralPassphrases(text: string): string {
  * its value ends. Every FIELD_ALIASES.passphrase name contains `passphrase` or `password`; any key
  * that does is treated alike.
  */
+// The separator may be percent-encoded (`passphrase%3Dvalue`): a reference encoded once too often.
 const PASSPHRASE_KEY =
-  /(?<![A-Za-z0-9_.-])(\\?["']|)([A-Za-z0-9_.-]*pass[-_.]?(?:phrase|word))\1(\s*[:=]\s*)/gi;
+  /(?<![A-Za-z0-9_.-])(\\?["']|)([A-Za-z0-9_.-]*pass[-_.]?(?:phrase|word))\1(\s*(?:[:=]|%3[Dd])\s*)/gi;
 const PASSPHRASE_NAMES = new Set(FIELD_ALIASES.passphrase.map(normaliseFieldName));
 /** A JSON number, true, false or null, ending where a JSON value ends (`,`, `}`, `]` or the text's end). */
 const JSON_LITERAL = /(?:-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)(?=\s*(?:[,}\]]|$))/y;
@@ -106,12 +107,12 @@ function passphraseValueEnd(
     }
     return { start: from + 1, end: Math.min(i, n) };
   }
-  if (quotedKey && !sep.includes('=')) {
+  if (quotedKey && !/=|%3d/i.test(sep)) {
     JSON_LITERAL.lastIndex = from;
     const literal = JSON_LITERAL.exec(text);
     if (literal !== null) return { start: from, end: from + literal[0].length };
   }
-  const stop = sep.includes('=') ? /[&\r\n]/g : /[\r\n]/g;
+  const stop = /=|%3d/i.test(sep) ? /[&\r\n]/g : /[\r\n]/g;
   stop.lastIndex = from;
   const end = stop.exec(text)?.index ?? n;
   return { start: from, end };
@@ -240,6 +241,51 @@ function starRanges(text: string, ranges: MaskedRanges): string {
   return out;
 }
 
+/** Pieces this long of a hidden value are hidden wherever the message quotes them. */
+const PIECE = 6;
+
+/**
+ * Every PIECE-character piece of what `masked` hides of `text` (raw and percent-decoded): a problem
+ * quotes the part it is about (a path segment, decoded), and that part may run over a hidden value
+ * (`"mt&passphrase=…" is not a secret name`), whole or cut.
+ */
+function hiddenPieces(text: string, masked: string): Set<string> {
+  const pieces = new Set<string>();
+  for (let i = 0; i < masked.length; ) {
+    if (masked[i] !== '*' || text[i] === '*') {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < masked.length && masked[j] === '*') j++;
+    const run = text.slice(i, j);
+    let decoded = run;
+    try {
+      decoded = percentDecode(run, 0);
+    } catch {}
+    for (const form of new Set([run, decoded])) {
+      // A hidden value of 4 or 5 characters is hidden whole; shorter ones would star common letters.
+      if (form.length < PIECE && form.length >= 4) pieces.add(form);
+      for (let k = 0; k + PIECE <= form.length; k++) pieces.add(form.slice(k, k + PIECE));
+    }
+    i = j;
+  }
+  return pieces;
+}
+
+/** `t` with every character inside a piece of `pieces` replaced by `*`. */
+function starPieces(t: string, pieces: Set<string>): string {
+  if (pieces.size === 0) return t;
+  const lengths = new Set([...pieces].map((p) => p.length));
+  const hit = new Uint8Array(t.length);
+  for (const len of lengths) {
+    for (let k = 0; k + len <= t.length; k++) if (pieces.has(t.slice(k, k + len))) hit.fill(1, k, k + len);
+  }
+  let out = '';
+  for (let k = 0; k < t.length; k++) out += hit[k] ? '*' : t[k];
+  return out;
+}
+
 /** The INVALID_REFERENCE error for `problem` in `text`, with `secret` ranges masked. */
 export function toError(text: string, problem: ReferenceProblem, secret: MaskedRanges = []): MtlsError {
   let p = problem;
@@ -274,7 +320,8 @@ export function toError(text: string, problem: ReferenceProblem, secret: MaskedR
   const shown = `${before}${printable(masked.slice(from, to))}${to < masked.length ? '…' : ''}`;
   const caretEnd = Math.min(end, Math.max(to, start + 1));
   const caret = `${' '.repeat(before.length + start - from)}${'^'.repeat(Math.max(1, caretEnd - start))}`;
-  const hide = (t: string) => maskCredentials(t).masked.replace(/\*{4,}/g, '***');
+  const quoted = hiddenPieces(text, masked);
+  const hide = (t: string) => maskCredentials(starPieces(t, quoted)).masked.replace(/\*{4,}/g, '***');
   const fix = p.fix ? ` ${hide(p.fix)}` : '';
   const message = `Invalid reference: ${hide(p.problem)}.${fix}\n  ${shown}\n  ${caret}`;
   const err = new MtlsError('INVALID_REFERENCE', message, { sourceId: shown });

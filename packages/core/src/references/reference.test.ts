@@ -312,6 +312,22 @@ describe('parseReference', () => {
     );
   });
 
+  it('never repeats a passphrase the message quotes, nor one after a percent-encoded "="', () => {
+    // Found by the fuzz suite (tests/hardening): the echo line was masked, the quoted part was not.
+    const secret = 'hunter2-Correct-Horse';
+    for (const text of [
+      `kvtest://my_vault/mtls&passphrase=${secret}`, // a passphrase= in a path segment the message quotes
+      `aws-sm://prod?passphrase%3D${secret}`, // "=" percent-encoded: an option name with no value
+      `env:?key_password%3d${secret}&cert=X`,
+    ]) {
+      const err = refused(text);
+      expect(err.code).toBe('INVALID_REFERENCE');
+      leakCheck([secret]).check(err, `the error for ${text.slice(0, 24)}…`);
+    }
+    // The rest of the message stays readable.
+    expect(refused(`kvtest://my_vault/mtls&passphrase=${secret}`).message).toMatch(/is not a segment name/);
+  });
+
   it('never echoes a credential written where a reference belongs, in the message or the sourceId', async () => {
     const { keyPem } = await (await TestCA.create()).issueClient({ commonName: 'pasted' });
     const b64 = Buffer.from(keyPem).toString('base64');
