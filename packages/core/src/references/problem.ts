@@ -37,15 +37,25 @@ function isReferenceValue(value: string): boolean {
 function maskLiteralPassphrases(text: string): string {
   const q = text.indexOf('?');
   if (q < 0) return text;
+  // Where the value of a `passphrase=` segment starts (its name percent-decoded: `pass%70hrase=`), or -1.
+  const passphraseValueAt = (seg: string): number => {
+    const eq = seg.indexOf('=');
+    if (eq < 0) return -1;
+    let name = seg.slice(0, eq);
+    try {
+      name = percentDecode(name, 0);
+    } catch {}
+    return name === 'passphrase' ? eq + 1 : -1;
+  };
   const maskSegment = (seg: string): string => {
     let kept = '';
     let rest = seg;
-    while (rest.startsWith('passphrase=')) {
-      const value = rest.slice('passphrase='.length);
-      if (!isReferenceValue(value)) return `${kept}passphrase=${'*'.repeat(value.length)}`;
+    for (let at = passphraseValueAt(rest); at >= 0; at = passphraseValueAt(rest)) {
+      const value = rest.slice(at);
+      if (!isReferenceValue(value)) return `${kept}${rest.slice(0, at)}${'*'.repeat(value.length)}`;
       const inner = value.indexOf('?');
       if (inner < 0) break;
-      kept += `passphrase=${value.slice(0, inner + 1)}`;
+      kept += `${rest.slice(0, at)}${value.slice(0, inner + 1)}`;
       rest = value.slice(inner + 1);
     }
     return kept + rest;

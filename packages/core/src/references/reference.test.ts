@@ -319,6 +319,9 @@ describe('parseReference', () => {
       `kvtest://my_vault/mtls&passphrase=${secret}`, // a passphrase= in a path segment the message quotes
       `aws-sm://prod?passphrase%3D${secret}`, // "=" percent-encoded: an option name with no value
       `env:?key_password%3d${secret}&cert=X`,
+      `env:?pass%70hrase=${secret}`, // the option's name percent-encoded
+      `kvtest://myvault/mtls?zzz=${secret}&zzz=${secret}`, // an unknown option given twice: both values hidden
+      `kvtest://myvault/mtls?zzz=1&token=${secret}`, // an unknown option after the one the error is about
     ]) {
       const err = refused(text);
       expect(err.code).toBe('INVALID_REFERENCE');
@@ -445,12 +448,13 @@ describe('parseReference', () => {
       leakCheck(pieces(passphrase)).check(err, what);
       expect(err.message, what).toMatch(/\*{8}|\[redacted\]/);
     }
-    // Star for character: the caret still points at the wrong option, after the value.
+    // Star for character: the caret still points at the wrong option, after the value. The unknown
+    // option after it is masked too: the grammar vouches for none of its value either.
     const err = refused(`file:/x?key_password=${plain}&bogus=1`);
-    expect(err.message).toContain(`\n  file:/x?key_password=${'*'.repeat(plain.length)}&bogus=1\n`);
+    expect(err.message).toContain(`\n  file:/x?key_password=${'*'.repeat(plain.length)}&bogus=*\n`);
     // An unknown option's value is masked even when it is a reference; a literal nested in it too.
     expect(refused('file:/x?key_password=env:KEY_PASS&bogus=1').message).toContain(
-      '\n  file:/x?key_password=************&bogus=1\n',
+      '\n  file:/x?key_password=************&bogus=*\n',
     );
     const nested = refused(`file:/x?key_password=env:P?pfx_password=${plain}&bogus=1`);
     leakCheck(pieces(plain)).check(nested, 'the error for a literal inside a reference');

@@ -350,6 +350,23 @@ function parseAt(
   if (q >= 0) {
     let at = q + 1;
     const query = text.slice(q + 1);
+    // The values the grammar does not vouch for, in every segment: an error about one option (an
+    // unknown one, one given twice) still echoes the options after it.
+    for (
+      let start = q + 1, i = 0, segs = query.split('&');
+      i < segs.length;
+      start += segs[i]!.length + 1, i++
+    ) {
+      const seg = segs[i]!;
+      const eq = seg.indexOf('=');
+      if (eq < 0) continue;
+      let name = seg.slice(0, eq);
+      try {
+        name = percentDecode(name, start);
+      } catch {}
+      const spec = options[name];
+      if (spec === undefined || spec.secret) masks.push([start + eq + 1, seg.length - eq - 1]);
+    }
     for (const seg of query === '' ? [] : query.split('&')) {
       if (seg === '') {
         throw new ReferenceProblem(
@@ -365,8 +382,6 @@ function parseAt(
       const name = percentDecode(seg.slice(0, eq), at);
       const valueRaw = seg.slice(eq + 1);
       const spec = options[name];
-      // The grammar vouches for nothing in an unknown option's value, and a secret's is never shown.
-      if (spec === undefined || spec.secret) masks.push([at + eq + 1, valueRaw.length]);
       const value = percentDecode(valueRaw, at + eq + 1);
       if (spec === undefined) {
         const valid = Object.keys(options);
