@@ -299,10 +299,13 @@ function starPieces(t: string, pieces: Set<string>): string {
 /** The INVALID_REFERENCE error for `problem` in `text`, with `secret` ranges masked. */
 export function toError(text: string, problem: ReferenceProblem, secret: MaskedRanges = []): MtlsError {
   let p = problem;
+  // Whether it looks like a credential is judged on what was written, masked values included (every
+  // value is masked when the error comes before the scheme is known).
+  const { hidden, first, pem } = maskCredentials(text);
+  const written = text;
   text = starRanges(text, secret);
   // Credentials first, so a value run on over one (`password=x BLOB` on one line) still counts as one.
   const credentials = maskCredentials(text);
-  const { hidden, first, pem } = credentials;
   const masked = maskKeyedPassphrases(maskLiteralPassphrases(credentials.masked));
   const credentialLike = hidden > 0 && (pem || hidden * 2 >= text.length);
   if (credentialLike) {
@@ -330,7 +333,7 @@ export function toError(text: string, problem: ReferenceProblem, secret: MaskedR
   const shown = `${before}${printable(masked.slice(from, to))}${to < masked.length ? '…' : ''}`;
   const caretEnd = Math.min(end, Math.max(to, start + 1));
   const caret = `${' '.repeat(before.length + start - from)}${'^'.repeat(Math.max(1, caretEnd - start))}`;
-  const quoted = hiddenPieces(text, masked);
+  const quoted = hiddenPieces(written, masked);
   const hide = (t: string) => maskCredentials(starPieces(t, quoted)).masked.replace(/\*{4,}/g, '***');
   const fix = p.fix ? ` ${hide(p.fix)}` : '';
   const message = `Invalid reference: ${hide(p.problem)}.${fix}\n  ${shown}\n  ${caret}`;

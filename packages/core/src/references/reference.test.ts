@@ -322,6 +322,11 @@ describe('parseReference', () => {
       `env:?pass%70hrase=${secret}`, // the option's name percent-encoded
       `kvtest://myvault/mtls?zzz=${secret}&zzz=${secret}`, // an unknown option given twice: both values hidden
       `kvtest://myvault/mtls?zzz=1&token=${secret}`, // an unknown option after the one the error is about
+      `kvtest://my%vault/mtls?token=${secret}`, // an error in the path, before the options are read
+      `awssm://prod?token=${secret}`, // an unknown scheme: no option table vouches for any value
+      `aws-sm%3A//prod?token=${secret}`, // no scheme at all
+      `kvtest://myvault/mtls?passphrase=env:P&ca=env:CA?token=${secret}&ttl=x`, // inside a sub-reference
+      `kvtest://myvault/mtls?ca=env%3ACA%3Ftoken%3D${secret}&ttl=x`, // a percent-encoded one
     ]) {
       const err = refused(text);
       expect(err.code).toBe('INVALID_REFERENCE');

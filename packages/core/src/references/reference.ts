@@ -280,6 +280,44 @@ function formatParts(parts: ReferenceParts): string {
   return `${parts.scheme}:${parts.slashes ? '//' : ''}${path}${query ? `?${query}` : ''}`;
 }
 
+/**
+ * The values the grammar does not vouch for (an unknown option's, a secret one's; every value when
+ * `options` is undefined), in every segment of the query that starts after `q`, and in the queries
+ * of sub-references (`ca=aws-sm://x?token=…`, by their own scheme's table): an error about one part
+ * of a reference (the path, an option) still echoes the rest. `depth` bounds the nesting followed.
+ */
+function unvouchedValues(
+  text: string,
+  q: number,
+  options: SchemeOptions | undefined,
+  depth = 0,
+): Array<[number, number]> {
+  const masks: Array<[number, number]> = [];
+  if (q < 0) return masks;
+  let start = q + 1;
+  for (const seg of text.slice(q + 1).split('&')) {
+    const eq = seg.indexOf('=');
+    if (eq >= 0) {
+      let name = seg.slice(0, eq);
+      try {
+        name = percentDecode(name, start);
+      } catch {}
+      const spec = options?.[name];
+      const at = start + eq + 1;
+      const value = seg.slice(eq + 1);
+      if (spec === undefined || spec.secret) masks.push([at, value.length]);
+      else if (spec.type === 'reference' && value.includes('?') && depth < 4) {
+        const inner = schemeOf(value);
+        const innerOptions = inner === undefined ? undefined : definitionOf(inner)?.options;
+        for (const [s, l] of unvouchedValues(value, value.indexOf('?'), innerOptions, depth + 1))
+          masks.push([at + s, l]);
+      } else if (spec.type === 'reference' && /%3f/i.test(value)) masks.push([at, value.length]);
+    }
+    start += seg.length + 1;
+  }
+  return masks;
+}
+
 function parseAt(
   text: string,
   nestedIn: SubReferenceField | undefined,
@@ -296,6 +334,10 @@ function parseAt(
   }
   if (text === '')
     throw new ReferenceProblem(0, 1, 'the reference is empty', 'Write e.g. env: or file:/etc/mtls.');
+  // Until a scheme's table says which values it vouches for, none is: an error before then (spaces,
+  // a control character, no scheme, an unknown one) masks every value. Replaced once it is known.
+  const before = masks.length;
+  masks.push(...unvouchedValues(text, text.indexOf('?'), undefined));
   if (text.trim() !== text) {
     const start = /^\s/.test(text) ? 0 : text.trimEnd().length;
     throw new ReferenceProblem(start, 1, 'the reference has surrounding whitespace', 'Remove it.');
@@ -342,6 +384,7 @@ function parseAt(
   const slashes = text.startsWith('//', pos);
   if (slashes) pos += 2;
   const q = text.indexOf('?', pos);
+  masks.splice(before, masks.length - before, ...unvouchedValues(text, q, options));
   const pathRaw = text.slice(pos, q < 0 ? undefined : q);
   const path = percentDecode(pathRaw, pos);
 
@@ -350,23 +393,6 @@ function parseAt(
   if (q >= 0) {
     let at = q + 1;
     const query = text.slice(q + 1);
-    // The values the grammar does not vouch for, in every segment: an error about one option (an
-    // unknown one, one given twice) still echoes the options after it.
-    for (
-      let start = q + 1, i = 0, segs = query.split('&');
-      i < segs.length;
-      start += segs[i]!.length + 1, i++
-    ) {
-      const seg = segs[i]!;
-      const eq = seg.indexOf('=');
-      if (eq < 0) continue;
-      let name = seg.slice(0, eq);
-      try {
-        name = percentDecode(name, start);
-      } catch {}
-      const spec = options[name];
-      if (spec === undefined || spec.secret) masks.push([start + eq + 1, seg.length - eq - 1]);
-    }
     for (const seg of query === '' ? [] : query.split('&')) {
       if (seg === '') {
         throw new ReferenceProblem(
