@@ -346,11 +346,23 @@ export function toError(text: string, problem: ReferenceProblem, secret: MaskedR
 }
 
 /**
+ * What an error shows of a value given where a reference string belongs: a string itself; a number,
+ * boolean, null or undefined as written; anything else by its type only (its own toString may throw,
+ * or return anything at all).
+ */
+export function echoOf(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value === null || ['number', 'boolean', 'bigint', 'undefined'].includes(typeof value))
+    return String(value);
+  return `[${typeof value}]`;
+}
+
+/**
  * A reference not checked by any grammar (its scheme's package is missing), shown as safely as the
  * masking allows: credentials and passphrases starred, at most 80 characters. For `sourceId`s.
  */
 export function safeEcho(text: string): string {
-  const masked = maskKeyedPassphrases(maskLiteralPassphrases(maskCredentials(String(text)).masked));
+  const masked = maskKeyedPassphrases(maskLiteralPassphrases(maskCredentials(echoOf(text)).masked));
   const shown = printable(masked.length > MAX_ECHO ? `${masked.slice(0, MAX_ECHO)}…` : masked);
   return shown;
 }

@@ -581,6 +581,10 @@ describe('parseReference', () => {
 
   it('says a reference is a string when given something else', () => {
     expect(() => parseReference(42 as unknown as string)).toThrow(/a reference is a string, not number/);
+    // Found by the fuzz suite: an object whose toString is not a function threw a TypeError.
+    for (const value of [{ toString: false }, Object.create(null), Symbol('s'), () => 'env:']) {
+      expect(() => parseReference(value as unknown as string)).toThrow(/a reference is a string, not/);
+    }
   });
 
   it('prints the errors docs/references.md shows, word for word', () => {

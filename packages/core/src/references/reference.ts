@@ -6,7 +6,7 @@
 import { MtlsError } from '../errors.js';
 import { BUILTIN_DEFINITIONS } from './builtin.js';
 import { percentDecode, percentEncode, SAFE_KEY, SAFE_PATH, SAFE_VALUE } from './percent.js';
-import { type MaskedRanges, toError } from './problem.js';
+import { echoOf, type MaskedRanges, toError } from './problem.js';
 import {
   isSchemeName,
   KNOWN_SCHEMES,
@@ -552,7 +552,7 @@ export function parseReference<S extends string = string, T = unknown>(
       T
     >;
   } catch (err) {
-    throw err instanceof ReferenceProblem ? toError(String(text), err, masks as MaskedRanges) : err;
+    throw err instanceof ReferenceProblem ? toError(echoOf(text), err, masks as MaskedRanges) : err;
   }
 }
 
