@@ -188,6 +188,82 @@ function reference(depth: number): fc.Arbitrary<Built> {
   });
 }
 
+/** Paths each scheme's form accepts, to build references that mostly parse. */
+const PATHS: Record<string, string[]> = {
+  env: ['', 'MTLS_BUNDLE'],
+  file: ['/etc/mtls', 'relative/dir', '/tmp/with space/€'],
+  'aws-sm': ['prod/mtls', 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/mtls-AbCdEf', ''],
+  'azure-kv': [
+    'myvault/mtls',
+    'myvault/mtls/0123456789abcdef0123456789abcdef',
+    'myvault.vault.azure.net/mtls',
+  ],
+  'gcp-sm': [
+    'projects/my-project/secrets/mtls',
+    'projects/my-project/secrets/mtls/versions/3',
+    'projects/123456/locations/europe-west1/secrets/s',
+  ],
+  vault: ['secret/mtls', 'kv/team/app/mtls'],
+  'vault-pki': ['pki/issue/client', 'pki_int/sign/client'],
+};
+const WELL_TYPED: Record<string, fc.Arbitrary<string>> = {
+  string: fc.constantFrom(
+    'MTLS_CERT',
+    'PRIVATE_KEY_B64',
+    '/run/secrets/cert.pem',
+    'a.example',
+    'prod',
+    '72h',
+    'AWSPENDING',
+  ),
+  integer: fc.integer({ min: 1, max: 100_000 }).map(String),
+  boolean: fc.constantFrom('true', 'false'),
+  url: fc.constantFrom('http://127.0.0.1:8200', 'https://vault.example:8200', 'https://x.vault.azure.net'),
+  reference: fc.constantFrom('env:PASS', 'file:/run/secrets/pass', 'env:?prefix=CA_', 'aws-sm://prod/pass'),
+};
+
+/** A reference of a loaded scheme with a path its form accepts and well-typed options: most parse. */
+const wellFormed: fc.Arbitrary<Case<unknown>> = fc.nat().chain((pick) => {
+  const info = schemes[pick % schemes.length]!;
+  const slashes = /^[a-z-]+:\/\//.test(info.form ?? '');
+  const table = Object.entries(info.options);
+  const required = table.filter(([, o]) => o.required).map(([n]) => n);
+  return fc
+    .tuple(
+      fc.constantFrom(...(PATHS[info.scheme] ?? [''])),
+      fc.uniqueArray(fc.constantFrom(...table.map(([n]) => n)), { maxLength: 3 }),
+      fc.nat(),
+      fc.nat({ max: 4 }),
+    )
+    .chain(([path, chosen, seed, k]) => {
+      const names = [
+        ...new Set([...(info.scheme === 'vault-pki' ? ['common_name'] : []), ...required, ...chosen]),
+      ];
+      return fc
+        .tuple(
+          ...names.map((n) => {
+            const o = info.options[n]!;
+            return (o.type === 'enum' ? fc.constantFrom(...(o.values ?? ['x'])) : WELL_TYPED[o.type]!).map(
+              (v) => `${n}=${encodeURIComponent(v).replace(/%2F/g, '/').replace(/%3A/g, ':')}`,
+            );
+          }),
+        )
+        .map((pairs) => {
+          const encodedPath = path
+            .split('/')
+            .map((p) => encodeURIComponent(p).replace(/%3A/g, ':'))
+            .join('/');
+          const query = pairs.length === 0 ? '' : `?${pairs.join('&')}`;
+          const plain = `${info.scheme}:${slashes ? '//' : ''}${encodedPath}${query}`;
+          const text = k === 0 ? percentSome(plain, 9, seed) : plain;
+          return {
+            input: text,
+            shape: shapeOfText(`well-formed ${info.scheme}, options [${names.join(' ')}]`, text),
+          };
+        });
+    });
+});
+
 const DOCUMENTED = [
   'env:',
   'env:?prefix=MANGOPAY_',
@@ -358,7 +434,8 @@ describe('reference parsing fuzz', () => {
   });
 
   const properties: Array<[string, fc.Arbitrary<Case<unknown>>, number]> = [
-    ['references built from each grammar', grammar, 0.45],
+    ['references built from each grammar', grammar, 0.3],
+    ['well-formed references of each scheme, formatted back', wellFormed, 0.15],
     ['random text over the reference alphabet', randomText, 0.2],
     ['documented references with random damage', mutated, 0.25],
     ['credentials pasted where a reference belongs', pasted, 0.05],
