@@ -164,6 +164,9 @@ const INVALID: Array<[string, RegExp, string]> = [
   ['env:?cert=%C0%AF', /do not form valid UTF-8/, '%C0%AF'], // an overlong "/"
   ['file:/tmp/%ED%A0%80', /do not form valid UTF-8/, '/tmp/%ED%A0%80'], // a UTF-16 surrogate
   ['file:/tmp/a%2', /"%" does not start a %XX escape/, '%2'],
+  // Found by the fuzz suite: parsed, then formatted as U+FFFD, a different reference.
+  ['file:/tmp/\ud800x', /a lone UTF-16 surrogate/, '\ud800'],
+  ['env:?cert=A\udc00', /a lone UTF-16 surrogate/, '\udc00'],
   ['file:', /file: names no credential/, ''],
   ['file:?key=/k.pem', /key= needs cert=/, 'key=/k.pem'],
   ['file:?cert=/c.pem&pfx=/p.p12', /pfx= replaces cert= and key=/, 'pfx=/p.p12'],

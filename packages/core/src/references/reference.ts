@@ -352,6 +352,16 @@ function parseAt(
       'Percent-encode it.',
     );
 
+  // A lone surrogate is no character: it cannot be percent-encoded (formatReference would write
+  // U+FFFD in its place), and its %XX form is refused as invalid UTF-8 already.
+  const lone = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.exec(text);
+  if (lone)
+    throw new ReferenceProblem(
+      lone.index,
+      1,
+      'the reference contains a lone UTF-16 surrogate, which is not a character',
+      'Remove it, or write the whole character it was half of.',
+    );
   const scheme = schemeOf(text);
   if (scheme === undefined) {
     const fix = /^[./~]/.test(text)
