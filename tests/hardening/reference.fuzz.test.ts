@@ -317,6 +317,15 @@ const secretInsert = fc.record({
   ),
 });
 
+/** encodeURIComponent, but a lone surrogate (which it refuses) as the bytes UTF-8 would give it. */
+function encodeLoosely(ch: string): string {
+  try {
+    return encodeURIComponent(ch);
+  } catch {
+    return '%ED%A0%80';
+  }
+}
+
 function mutate(text: string, m: Mutation): string {
   const at = text.length === 0 ? 0 : m.at % text.length;
   switch (m.op) {
@@ -327,7 +336,7 @@ function mutate(text: string, m: Mutation): string {
     case 'replace':
       return text.slice(0, at) + m.ch + text.slice(at + 1);
     case 'percent':
-      return text.slice(0, at) + encodeURIComponent(text.charAt(at)) + text.slice(at + 1);
+      return text.slice(0, at) + encodeLoosely(text.charAt(at)) + text.slice(at + 1);
     case 'duplicate':
       return text.slice(0, at) + text.slice(at) + text.slice(at);
     case 'truncate':
