@@ -380,10 +380,12 @@ const mutated: fc.Arbitrary<Case<unknown>> = fc
   )
   .map(([text, ms, secrets]) => {
     let out = ms.reduce(mutate, text);
-    for (const { at, text: piece } of secrets) {
-      const i = out.length === 0 ? 0 : at % (out.length + 1);
-      out = out.slice(0, i) + piece + out.slice(i);
-    }
+    // Positions in the damaged text, filled from the last: no secret is spliced into another.
+    const base = out.length;
+    const placed = secrets
+      .map(({ at, text: piece }) => ({ i: at % (base + 1), piece }))
+      .sort((a, b) => b.i - a.i);
+    for (const { i, piece } of placed) out = out.slice(0, i) + piece + out.slice(i);
     const how = `${ms.map((m) => m.op).join('+')}${secrets.length > 0 ? ` +${secrets.length} secrets` : ''}`;
     return { input: out, shape: shapeOfText(`${text.slice(0, text.indexOf(':'))}: documented, ${how}`, out) };
   });
