@@ -3,7 +3,7 @@
 // the CommonJS test in tests/ loads the built dist on purpose.
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
 const packages = readdirSync(`${root}packages`);
@@ -36,7 +36,26 @@ export default defineConfig({
       })),
       {
         resolve: { alias },
-        test: { ...timeouts, name: 'e2e', root: `${root}tests`, include: ['**/*.test.ts'], env },
+        test: {
+          ...timeouts,
+          name: 'e2e',
+          root: `${root}tests`,
+          include: ['**/*.test.ts'],
+          exclude: [...configDefaults.exclude, 'hardening/**'],
+          env,
+        },
+      },
+      // Fuzz and leak scan over every package (docs/reliability.md): a short mode here, the long one
+      // with MTLSKIT_LONG=1 npx vitest run --project hardening.
+      {
+        resolve: { alias },
+        test: {
+          ...timeouts,
+          name: 'hardening',
+          root: `${root}tests/hardening`,
+          include: ['**/*.test.ts'],
+          env,
+        },
       },
     ],
   },

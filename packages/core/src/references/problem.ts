@@ -37,15 +37,25 @@ function isReferenceValue(value: string): boolean {
 function maskLiteralPassphrases(text: string): string {
   const q = text.indexOf('?');
   if (q < 0) return text;
+  // Where the value of a `passphrase=` segment starts (its name percent-decoded: `pass%70hrase=`), or -1.
+  const passphraseValueAt = (seg: string): number => {
+    const eq = seg.indexOf('=');
+    if (eq < 0) return -1;
+    let name = seg.slice(0, eq);
+    try {
+      name = percentDecode(name, 0);
+    } catch {}
+    return name === 'passphrase' ? eq + 1 : -1;
+  };
   const maskSegment = (seg: string): string => {
     let kept = '';
     let rest = seg;
-    while (rest.startsWith('passphrase=')) {
-      const value = rest.slice('passphrase='.length);
-      if (!isReferenceValue(value)) return `${kept}passphrase=${'*'.repeat(value.length)}`;
+    for (let at = passphraseValueAt(rest); at >= 0; at = passphraseValueAt(rest)) {
+      const value = rest.slice(at);
+      if (!isReferenceValue(value)) return `${kept}${rest.slice(0, at)}${'*'.repeat(value.length)}`;
       const inner = value.indexOf('?');
       if (inner < 0) break;
-      kept += `passphrase=${value.slice(0, inner + 1)}`;
+      kept += `${rest.slice(0, at)}${value.slice(0, inner + 1)}`;
       rest = value.slice(inner + 1);
     }
     return kept + rest;
@@ -63,8 +73,9 @@ function maskLiteralPassphrases(text: string): string {
  * its value ends. Every FIELD_ALIASES.passphrase name contains `passphrase` or `password`; any key
  * that does is treated alike.
  */
+// The separator may be percent-encoded (`passphrase%3Dvalue`): a reference encoded once too often.
 const PASSPHRASE_KEY =
-  /(?<![A-Za-z0-9_.-])(\\?["']|)([A-Za-z0-9_.-]*pass[-_.]?(?:phrase|word))\1(\s*[:=]\s*)/gi;
+  /(?<![A-Za-z0-9_.-])(\\?["']|)([A-Za-z0-9_.-]*pass[-_.]?(?:phrase|word))\1(\s*(?:[:=]|%3[Dd])\s*)/gi;
 const PASSPHRASE_NAMES = new Set(FIELD_ALIASES.passphrase.map(normaliseFieldName));
 /** A JSON number, true, false or null, ending where a JSON value ends (`,`, `}`, `]` or the text's end). */
 const JSON_LITERAL = /(?:-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)(?=\s*(?:[,}\]]|$))/y;
@@ -106,12 +117,12 @@ function passphraseValueEnd(
     }
     return { start: from + 1, end: Math.min(i, n) };
   }
-  if (quotedKey && !sep.includes('=')) {
+  if (quotedKey && !/=|%3d/i.test(sep)) {
     JSON_LITERAL.lastIndex = from;
     const literal = JSON_LITERAL.exec(text);
     if (literal !== null) return { start: from, end: from + literal[0].length };
   }
-  const stop = sep.includes('=') ? /[&\r\n]/g : /[\r\n]/g;
+  const stop = /=|%3d/i.test(sep) ? /[&\r\n]/g : /[\r\n]/g;
   stop.lastIndex = from;
   const end = stop.exec(text)?.index ?? n;
   return { start: from, end };
@@ -240,13 +251,61 @@ function starRanges(text: string, ranges: MaskedRanges): string {
   return out;
 }
 
+/** Pieces this long of a hidden value are hidden wherever the message quotes them. */
+const PIECE = 6;
+
+/**
+ * Every PIECE-character piece of what `masked` hides of `text` (raw and percent-decoded): a problem
+ * quotes the part it is about (a path segment, decoded), and that part may run over a hidden value
+ * (`"mt&passphrase=…" is not a secret name`), whole or cut.
+ */
+function hiddenPieces(text: string, masked: string): Set<string> {
+  const pieces = new Set<string>();
+  for (let i = 0; i < masked.length; ) {
+    if (masked[i] !== '*' || text[i] === '*') {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < masked.length && masked[j] === '*') j++;
+    const run = text.slice(i, j);
+    let decoded = run;
+    try {
+      decoded = percentDecode(run, 0);
+    } catch {}
+    for (const form of new Set([run, decoded])) {
+      // A hidden value of 4 or 5 characters is hidden whole; shorter ones would star common letters.
+      if (form.length < PIECE && form.length >= 4) pieces.add(form);
+      for (let k = 0; k + PIECE <= form.length; k++) pieces.add(form.slice(k, k + PIECE));
+    }
+    i = j;
+  }
+  return pieces;
+}
+
+/** `t` with every character inside a piece of `pieces` replaced by `*`. */
+function starPieces(t: string, pieces: Set<string>): string {
+  if (pieces.size === 0) return t;
+  const lengths = new Set([...pieces].map((p) => p.length));
+  const hit = new Uint8Array(t.length);
+  for (const len of lengths) {
+    for (let k = 0; k + len <= t.length; k++) if (pieces.has(t.slice(k, k + len))) hit.fill(1, k, k + len);
+  }
+  let out = '';
+  for (let k = 0; k < t.length; k++) out += hit[k] ? '*' : t[k];
+  return out;
+}
+
 /** The INVALID_REFERENCE error for `problem` in `text`, with `secret` ranges masked. */
 export function toError(text: string, problem: ReferenceProblem, secret: MaskedRanges = []): MtlsError {
   let p = problem;
+  // Whether it looks like a credential is judged on what was written, masked values included (every
+  // value is masked when the error comes before the scheme is known).
+  const { hidden, first, pem } = maskCredentials(text);
+  const written = text;
   text = starRanges(text, secret);
   // Credentials first, so a value run on over one (`password=x BLOB` on one line) still counts as one.
   const credentials = maskCredentials(text);
-  const { hidden, first, pem } = credentials;
   const masked = maskKeyedPassphrases(maskLiteralPassphrases(credentials.masked));
   const credentialLike = hidden > 0 && (pem || hidden * 2 >= text.length);
   if (credentialLike) {
@@ -274,7 +333,8 @@ export function toError(text: string, problem: ReferenceProblem, secret: MaskedR
   const shown = `${before}${printable(masked.slice(from, to))}${to < masked.length ? '…' : ''}`;
   const caretEnd = Math.min(end, Math.max(to, start + 1));
   const caret = `${' '.repeat(before.length + start - from)}${'^'.repeat(Math.max(1, caretEnd - start))}`;
-  const hide = (t: string) => maskCredentials(t).masked.replace(/\*{4,}/g, '***');
+  const quoted = hiddenPieces(written, masked);
+  const hide = (t: string) => maskCredentials(starPieces(t, quoted)).masked.replace(/\*{4,}/g, '***');
   const fix = p.fix ? ` ${hide(p.fix)}` : '';
   const message = `Invalid reference: ${hide(p.problem)}.${fix}\n  ${shown}\n  ${caret}`;
   const err = new MtlsError('INVALID_REFERENCE', message, { sourceId: shown });
@@ -286,11 +346,23 @@ export function toError(text: string, problem: ReferenceProblem, secret: MaskedR
 }
 
 /**
+ * What an error shows of a value given where a reference string belongs: a string itself; a number,
+ * boolean, null or undefined as written; anything else by its type only (its own toString may throw,
+ * or return anything at all).
+ */
+export function echoOf(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value === null || ['number', 'boolean', 'bigint', 'undefined'].includes(typeof value))
+    return String(value);
+  return `[${typeof value}]`;
+}
+
+/**
  * A reference not checked by any grammar (its scheme's package is missing), shown as safely as the
  * masking allows: credentials and passphrases starred, at most 80 characters. For `sourceId`s.
  */
 export function safeEcho(text: string): string {
-  const masked = maskKeyedPassphrases(maskLiteralPassphrases(maskCredentials(String(text)).masked));
+  const masked = maskKeyedPassphrases(maskLiteralPassphrases(maskCredentials(echoOf(text)).masked));
   const shown = printable(masked.length > MAX_ECHO ? `${masked.slice(0, MAX_ECHO)}…` : masked);
   return shown;
 }

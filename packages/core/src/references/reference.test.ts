@@ -164,6 +164,9 @@ const INVALID: Array<[string, RegExp, string]> = [
   ['env:?cert=%C0%AF', /do not form valid UTF-8/, '%C0%AF'], // an overlong "/"
   ['file:/tmp/%ED%A0%80', /do not form valid UTF-8/, '/tmp/%ED%A0%80'], // a UTF-16 surrogate
   ['file:/tmp/a%2', /"%" does not start a %XX escape/, '%2'],
+  // Found by the fuzz suite: parsed, then formatted as U+FFFD, a different reference.
+  ['file:/tmp/\ud800x', /a lone UTF-16 surrogate/, '\ud800'],
+  ['env:?cert=A\udc00', /a lone UTF-16 surrogate/, '\udc00'],
   ['file:', /file: names no credential/, ''],
   ['file:?key=/k.pem', /key= needs cert=/, 'key=/k.pem'],
   ['file:?cert=/c.pem&pfx=/p.p12', /pfx= replaces cert= and key=/, 'pfx=/p.p12'],
@@ -312,6 +315,30 @@ describe('parseReference', () => {
     );
   });
 
+  it('never repeats a passphrase the message quotes, nor one after a percent-encoded "="', () => {
+    // Found by the fuzz suite (tests/hardening): the echo line was masked, the quoted part was not.
+    const secret = 'hunter2-Correct-Horse';
+    for (const text of [
+      `kvtest://my_vault/mtls&passphrase=${secret}`, // a passphrase= in a path segment the message quotes
+      `aws-sm://prod?passphrase%3D${secret}`, // "=" percent-encoded: an option name with no value
+      `env:?key_password%3d${secret}&cert=X`,
+      `env:?pass%70hrase=${secret}`, // the option's name percent-encoded
+      `kvtest://myvault/mtls?zzz=${secret}&zzz=${secret}`, // an unknown option given twice: both values hidden
+      `kvtest://myvault/mtls?zzz=1&token=${secret}`, // an unknown option after the one the error is about
+      `kvtest://my%vault/mtls?token=${secret}`, // an error in the path, before the options are read
+      `awssm://prod?token=${secret}`, // an unknown scheme: no option table vouches for any value
+      `aws-sm%3A//prod?token=${secret}`, // no scheme at all
+      `kvtest://myvault/mtls?passphrase=env:P&ca=env:CA?token=${secret}&ttl=x`, // inside a sub-reference
+      `kvtest://myvault/mtls?ca=env%3ACA%3Ftoken%3D${secret}&ttl=x`, // a percent-encoded one
+    ]) {
+      const err = refused(text);
+      expect(err.code).toBe('INVALID_REFERENCE');
+      leakCheck([secret]).check(err, `the error for ${text.slice(0, 24)}…`);
+    }
+    // The rest of the message stays readable.
+    expect(refused(`kvtest://my_vault/mtls&passphrase=${secret}`).message).toMatch(/is not a segment name/);
+  });
+
   it('never echoes a credential written where a reference belongs, in the message or the sourceId', async () => {
     const { keyPem } = await (await TestCA.create()).issueClient({ commonName: 'pasted' });
     const b64 = Buffer.from(keyPem).toString('base64');
@@ -429,12 +456,13 @@ describe('parseReference', () => {
       leakCheck(pieces(passphrase)).check(err, what);
       expect(err.message, what).toMatch(/\*{8}|\[redacted\]/);
     }
-    // Star for character: the caret still points at the wrong option, after the value.
+    // Star for character: the caret still points at the wrong option, after the value. The unknown
+    // option after it is masked too: the grammar vouches for none of its value either.
     const err = refused(`file:/x?key_password=${plain}&bogus=1`);
-    expect(err.message).toContain(`\n  file:/x?key_password=${'*'.repeat(plain.length)}&bogus=1\n`);
+    expect(err.message).toContain(`\n  file:/x?key_password=${'*'.repeat(plain.length)}&bogus=*\n`);
     // An unknown option's value is masked even when it is a reference; a literal nested in it too.
     expect(refused('file:/x?key_password=env:KEY_PASS&bogus=1').message).toContain(
-      '\n  file:/x?key_password=************&bogus=1\n',
+      '\n  file:/x?key_password=************&bogus=*\n',
     );
     const nested = refused(`file:/x?key_password=env:P?pfx_password=${plain}&bogus=1`);
     leakCheck(pieces(plain)).check(nested, 'the error for a literal inside a reference');
@@ -556,6 +584,10 @@ describe('parseReference', () => {
 
   it('says a reference is a string when given something else', () => {
     expect(() => parseReference(42 as unknown as string)).toThrow(/a reference is a string, not number/);
+    // Found by the fuzz suite: an object whose toString is not a function threw a TypeError.
+    for (const value of [{ toString: false }, Object.create(null), Symbol('s'), () => 'env:']) {
+      expect(() => parseReference(value as unknown as string)).toThrow(/a reference is a string, not/);
+    }
   });
 
   it('prints the errors docs/references.md shows, word for word', () => {

@@ -6,7 +6,7 @@
 import { MtlsError } from '../errors.js';
 import { BUILTIN_DEFINITIONS } from './builtin.js';
 import { percentDecode, percentEncode, SAFE_KEY, SAFE_PATH, SAFE_VALUE } from './percent.js';
-import { type MaskedRanges, toError } from './problem.js';
+import { echoOf, type MaskedRanges, toError } from './problem.js';
 import {
   isSchemeName,
   KNOWN_SCHEMES,
@@ -280,6 +280,44 @@ function formatParts(parts: ReferenceParts): string {
   return `${parts.scheme}:${parts.slashes ? '//' : ''}${path}${query ? `?${query}` : ''}`;
 }
 
+/**
+ * The values the grammar does not vouch for (an unknown option's, a secret one's; every value when
+ * `options` is undefined), in every segment of the query that starts after `q`, and in the queries
+ * of sub-references (`ca=aws-sm://x?token=…`, by their own scheme's table): an error about one part
+ * of a reference (the path, an option) still echoes the rest. `depth` bounds the nesting followed.
+ */
+function unvouchedValues(
+  text: string,
+  q: number,
+  options: SchemeOptions | undefined,
+  depth = 0,
+): Array<[number, number]> {
+  const masks: Array<[number, number]> = [];
+  if (q < 0) return masks;
+  let start = q + 1;
+  for (const seg of text.slice(q + 1).split('&')) {
+    const eq = seg.indexOf('=');
+    if (eq >= 0) {
+      let name = seg.slice(0, eq);
+      try {
+        name = percentDecode(name, start);
+      } catch {}
+      const spec = options?.[name];
+      const at = start + eq + 1;
+      const value = seg.slice(eq + 1);
+      if (spec === undefined || spec.secret) masks.push([at, value.length]);
+      else if (spec.type === 'reference' && value.includes('?') && depth < 4) {
+        const inner = schemeOf(value);
+        const innerOptions = inner === undefined ? undefined : definitionOf(inner)?.options;
+        for (const [s, l] of unvouchedValues(value, value.indexOf('?'), innerOptions, depth + 1))
+          masks.push([at + s, l]);
+      } else if (spec.type === 'reference' && /%3f/i.test(value)) masks.push([at, value.length]);
+    }
+    start += seg.length + 1;
+  }
+  return masks;
+}
+
 function parseAt(
   text: string,
   nestedIn: SubReferenceField | undefined,
@@ -296,6 +334,10 @@ function parseAt(
   }
   if (text === '')
     throw new ReferenceProblem(0, 1, 'the reference is empty', 'Write e.g. env: or file:/etc/mtls.');
+  // Until a scheme's table says which values it vouches for, none is: an error before then (spaces,
+  // a control character, no scheme, an unknown one) masks every value. Replaced once it is known.
+  const before = masks.length;
+  masks.push(...unvouchedValues(text, text.indexOf('?'), undefined));
   if (text.trim() !== text) {
     const start = /^\s/.test(text) ? 0 : text.trimEnd().length;
     throw new ReferenceProblem(start, 1, 'the reference has surrounding whitespace', 'Remove it.');
@@ -310,6 +352,16 @@ function parseAt(
       'Percent-encode it.',
     );
 
+  // A lone surrogate is no character: it cannot be percent-encoded (formatReference would write
+  // U+FFFD in its place), and its %XX form is refused as invalid UTF-8 already.
+  const lone = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.exec(text);
+  if (lone)
+    throw new ReferenceProblem(
+      lone.index,
+      1,
+      'the reference contains a lone UTF-16 surrogate, which is not a character',
+      'Remove it, or write the whole character it was half of.',
+    );
   const scheme = schemeOf(text);
   if (scheme === undefined) {
     const fix = /^[./~]/.test(text)
@@ -342,6 +394,7 @@ function parseAt(
   const slashes = text.startsWith('//', pos);
   if (slashes) pos += 2;
   const q = text.indexOf('?', pos);
+  masks.splice(before, masks.length - before, ...unvouchedValues(text, q, options));
   const pathRaw = text.slice(pos, q < 0 ? undefined : q);
   const path = percentDecode(pathRaw, pos);
 
@@ -365,8 +418,6 @@ function parseAt(
       const name = percentDecode(seg.slice(0, eq), at);
       const valueRaw = seg.slice(eq + 1);
       const spec = options[name];
-      // The grammar vouches for nothing in an unknown option's value, and a secret's is never shown.
-      if (spec === undefined || spec.secret) masks.push([at + eq + 1, valueRaw.length]);
       const value = percentDecode(valueRaw, at + eq + 1);
       if (spec === undefined) {
         const valid = Object.keys(options);
@@ -511,7 +562,7 @@ export function parseReference<S extends string = string, T = unknown>(
       T
     >;
   } catch (err) {
-    throw err instanceof ReferenceProblem ? toError(String(text), err, masks as MaskedRanges) : err;
+    throw err instanceof ReferenceProblem ? toError(echoOf(text), err, masks as MaskedRanges) : err;
   }
 }
 
