@@ -6,7 +6,7 @@
 // (NGHTTP2_REFUSED_STREAM). A session ended by the server (GOAWAY) or by a network error is dropped
 // and the next request opens a new one. Node resumes no TLS session unless asked, so each session
 // performs a full handshake with the certificate current at connect time.
-import http2 from 'node:http2';
+import type http2 from 'node:http2';
 import { MtlsError } from '../errors.js';
 import type { IdentityProvider } from '../tls/identity.js';
 
@@ -127,7 +127,8 @@ export class Http2Client implements RotatingHttp2Client {
         'no usable client certificate for a new HTTP/2 session: await the resolver (credentials()) before the first request, and check health().lastError for a failed renewal',
       );
     }
-    const session = http2.connect(this.authority, {
+    // Loaded on first use: node:http2 costs 10-30 ms at start-up, and most resolvers never open a session.
+    const session = process.getBuiltinModule('node:http2').connect(this.authority, {
       ...this.#options,
       secureContext: identity.secureContext,
       rejectUnauthorized: this.#provider.rejectUnauthorized,
