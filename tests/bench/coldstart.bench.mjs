@@ -151,14 +151,19 @@ Command: \`npm run bench -- coldstart\` (builds the packages, then runs
 \`node --expose-gc tests/bench/coldstart.bench.mjs\`). Every number below comes from one run of it.
 
 ${machine()}, ${os.cpus().length} CPUs, load average ${os.loadavg()[0].toFixed(1)}. Each run is a whole new
-\`node\` process that reads an RSA-2048 client certificate (with its intermediate-free chain), its PKCS#8 key and
+\`node\` process that reads an RSA-2048 client certificate (issued by a test root CA), its PKCS#8 key and
 the server's CA from \`MTLS_CERT\`, \`MTLS_KEY\`, \`MTLS_CA\` (Base64 of PEM), makes one GET over loopback to a
 node:https mTLS server (TLS 1.3), reads the response and exits. Through mtlskit:
 \`createTlsResolver({ source: envSource() })\`, then \`agent()\` with \`https.get\`, or \`fetch()\`; by hand, from
 the same variables: \`new https.Agent({ cert, key, ca })\`, or undici 7's \`fetch\` with
 \`new Agent({ connect: { cert, key, ca } })\`. ${ROUNDS} rounds of ${PER_ROUND} processes per variant, order
 alternating each round; the ratio is the median over rounds of the ratio within each round (of the totals in
-brackets). Time is from spawning the process to its exit; the CPU time ratio is that of the medians of each
+brackets).${
+  BEFORE === undefined
+    ? ''
+    : ` Rows marked "before" run the same children over another build of core, given as
+\`COLDSTART_BEFORE=${BEFORE}\`, in the same rounds.`
+} Time is from spawning the process to its exit; the CPU time ratio is that of the medians of each
 process's own CPU time (user and system, as it reports it before exiting), which a loaded machine stretches
 less than the wall time.
 

@@ -10,7 +10,8 @@ const dist = fileURLToPath(new URL('../dist/', import.meta.url));
 
 /** Runs `body` in a fresh `node` after an ESM loader hook that prints every file it loads from dist. */
 function probe(body: string): { files: string[]; result: Record<string, unknown> } {
-  if (!existsSync(`${dist}index.js`)) throw new Error('packages/core/dist is missing: run `npm run build` first');
+  if (!existsSync(`${dist}index.js`))
+    throw new Error('packages/core/dist is missing: run `npm run build` first');
   const hook = `import { writeSync } from 'node:fs';
     export async function load(url, context, next) {
       if (url.startsWith(${JSON.stringify(`file://${dist}`)})) writeSync(1, 'LOADED ' + url.slice(${`file://${dist}`.length}) + '\\n');
