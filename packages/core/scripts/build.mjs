@@ -71,6 +71,9 @@ await bundle.write({
   dir: dist,
   format: 'esm',
   sourcemap: true,
+  // The sources' doc comments are in the .d.ts files and behind the source map; the bundle V8 must
+  // scan at every start goes without them (a sixth of its size).
+  comments: false,
   entryFileNames: '[name].js',
   chunkFileNames: '[name].js',
   // Every module in one shared chunk, whichever entries use it: an entry point is then two files (its
