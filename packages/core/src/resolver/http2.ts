@@ -12,7 +12,7 @@
 // such a stream is safe to send again (RFC 9113 §8.7). request() returns a proxy of the stream: if the
 // stream is refused before any response, it is sent once more on a fresh session, the caller's
 // listeners move to the new stream and the proxy forwards to it, so the caller sees one stream.
-import http2 from 'node:http2';
+import type http2 from 'node:http2';
 import { MtlsError } from '../errors.js';
 import type { IdentityProvider } from '../tls/identity.js';
 
@@ -150,7 +150,8 @@ export class Http2Client implements RotatingHttp2Client {
         'no usable client certificate for a new HTTP/2 session: await the resolver (credentials()) before the first request, and check health().lastError for a failed renewal',
       );
     }
-    const session = http2.connect(this.authority, {
+    // Loaded on first use: node:http2 costs 10-30 ms at start-up, and most resolvers never open a session.
+    const session = process.getBuiltinModule('node:http2').connect(this.authority, {
       ...this.#options,
       secureContext: identity.secureContext,
       rejectUnauthorized: this.#provider.rejectUnauthorized,
@@ -194,6 +195,9 @@ export class Http2Client implements RotatingHttp2Client {
 function usable(session: http2.ClientHttp2Session): boolean {
   return !session.closed && !session.destroyed;
 }
+
+/** RST_STREAM's REFUSED_STREAM (RFC 9113 §7; `http2.constants.NGHTTP2_REFUSED_STREAM`), without loading node:http2. */
+const NGHTTP2_REFUSED_STREAM = 0x7;
 
 /** The last-stream-id of the GOAWAY a session received: streams above it were not processed. */
 const goawayLastStreamID = new WeakMap<http2.ClientHttp2Session, number>();
@@ -243,7 +247,7 @@ function retryOnRefusal(
   // was closed before it connected).
   const refused = (event: string | symbol, error: unknown): boolean =>
     written !== undefined &&
-    (first.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM ||
+    (first.rstCode === NGHTTP2_REFUSED_STREAM ||
       (first.id !== undefined && first.id > (goawayLastStreamID.get(session) ?? Number.POSITIVE_INFINITY)) ||
       (first.id === undefined &&
         event === 'error' &&

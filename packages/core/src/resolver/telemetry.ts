@@ -6,7 +6,6 @@
 // a new series on every rotation.
 import diagnostics_channel from 'node:diagnostics_channel';
 import { createRequire } from 'node:module';
-import { performance } from 'node:perf_hooks';
 import type * as OTel from '@opentelemetry/api';
 import type { MtlsError } from '../errors.js';
 import { schemeNames, schemeOf } from '../references/scheme.js';
@@ -95,13 +94,25 @@ export function schemeAttribute(idOrReference: string | undefined): string {
 }
 
 type Api = typeof OTel;
-const require = createRequire(import.meta.url);
 let api: Api | null | undefined;
 let packageVersion: string | undefined;
 
-/** `@opentelemetry/api`, required once per process on the first resolver; null when not installed. */
+/**
+ * Where `@opentelemetry/api` 1.x keeps what is registered globally (a provider, a context manager, a
+ * logger); absent until something is. While it is absent and no provider was given, nothing is
+ * recorded anywhere, so the API is not loaded (requiring it costs more than the rest of a cold start's
+ * telemetry): a resolver looks again at each load.
+ */
+const OTEL_GLOBAL = Symbol.for('opentelemetry.js.api.1');
+
+function otelRegistered(): boolean {
+  return (globalThis as Record<symbol, unknown>)[OTEL_GLOBAL] !== undefined;
+}
+
+/** `@opentelemetry/api`, required once per process when first needed; null when not installed. */
 function loadApi(): Api | null {
   if (api !== undefined) return api;
+  const require = createRequire(import.meta.url);
   try {
     api = require('@opentelemetry/api') as Api;
   } catch {
@@ -109,9 +120,10 @@ function loadApi(): Api | null {
     return api;
   }
   try {
-    packageVersion = (require('../../package.json') as { version?: string }).version;
+    // By the package's own name: the file that runs this is a bundle's chunk, not src/resolver.
+    packageVersion = (require('@mtlskit/core/package.json') as { version?: string }).version;
   } catch {
-    // A bundled copy without its package.json: the meter goes without a version.
+    // A copy bundled into an application, without its package.json: the meter goes without a version.
   }
   return api;
 }
@@ -186,11 +198,15 @@ export type LoadEnd = (outcome: { error?: MtlsError; changed?: boolean }) => voi
 export class ResolverTelemetry {
   readonly #name: string;
   readonly #state: TelemetryState;
-  readonly #api: Api | null;
-  readonly #instruments: Instruments | undefined;
-  readonly #tracer: OTel.Tracer | undefined;
-  readonly #meter: OTel.Meter | undefined;
-  readonly #observe: OTel.BatchObservableCallback | undefined;
+  readonly #options: TelemetryOptions;
+  /** Set up with OpenTelemetry (or found it missing): see {@link OTEL_GLOBAL}. */
+  #ready = false;
+  #api: Api | null = null;
+  #instruments: Instruments | undefined;
+  #tracer: OTel.Tracer | undefined;
+  #meter: OTel.Meter | undefined;
+  #observe: OTel.BatchObservableCallback | undefined;
+  #closed = false;
   /** The attributes of the current scheme, rebuilt only when the source id changes. */
   #attributes: { [ATTR_NAME]: string; [ATTR_SCHEME]: string } | undefined;
   #attributesFor: string | undefined;
@@ -198,14 +214,26 @@ export class ResolverTelemetry {
   constructor(options: TelemetryOptions, state: TelemetryState) {
     this.#name = options.name;
     this.#state = state;
+    this.#options = options;
+    this.#setUp();
+  }
+
+  /** Gets the meter, tracer and instruments once OpenTelemetry is in use: a provider given, or one registered. */
+  #setUp(): void {
+    if (this.#ready || this.#closed) return;
+    const { meterProvider: givenMeters, tracerProvider: givenTracers } = this.#options;
+    if (givenMeters === undefined && givenTracers === undefined && !otelRegistered()) return;
+    this.#ready = true;
     const otel = loadApi();
-    this.#api = otel;
     if (otel === null) return;
-    const meterProvider = (options.meterProvider as OTel.MeterProvider | undefined) ?? otel.metrics;
-    const tracerProvider = (options.tracerProvider as OTel.TracerProvider | undefined) ?? otel.trace;
-    this.#meter = meterProvider.getMeter('mtlskit', packageVersion);
+    this.#api = otel;
+    const state = this.#state;
+    const meterProvider = (givenMeters as OTel.MeterProvider | undefined) ?? otel.metrics;
+    const tracerProvider = (givenTracers as OTel.TracerProvider | undefined) ?? otel.trace;
+    const meter = meterProvider.getMeter('mtlskit', packageVersion);
+    this.#meter = meter;
     this.#tracer = tracerProvider.getTracer('mtlskit', packageVersion);
-    const instruments = instrumentsOf(this.#meter);
+    const instruments = instrumentsOf(meter);
     this.#instruments = instruments;
     this.#observe = (result) => {
       const attributes = this.attributes();
@@ -215,7 +243,7 @@ export class ResolverTelemetry {
       if (lastSuccess !== undefined) result.observe(instruments.lastSuccess, lastSuccess / 1000, attributes);
       result.observe(instruments.stale, state.stale() ? 1 : 0, attributes);
     };
-    this.#meter.addBatchObservableCallback(this.#observe, [
+    meter.addBatchObservableCallback(this.#observe, [
       instruments.notAfter,
       instruments.lastSuccess,
       instruments.stale,
@@ -237,6 +265,7 @@ export class ResolverTelemetry {
    * load settles (before its promise does), so that figures are recorded before anyone awaiting it.
    */
   load<T>(probe: boolean, run: (end: LoadEnd) => Promise<T>): Promise<T> {
+    this.#setUp();
     const tracer = this.#tracer;
     const tracing = loadChannel.hasSubscribers;
     if (tracer === undefined && !tracing) return run(() => {});
@@ -303,6 +332,7 @@ export class ResolverTelemetry {
   }
 
   rotated(event: { previousFingerprint256: string; fingerprint256: string; notAfter: Date }): void {
+    this.#setUp();
     this.#instruments?.rotations.add(1, this.attributes());
     if (!rotatedChannel.hasSubscribers) return;
     rotatedChannel.publish({
@@ -339,6 +369,7 @@ export class ResolverTelemetry {
 
   /** Stops reporting gauges for this resolver (a closed resolver has no credential to report). */
   close(): void {
+    this.#closed = true;
     if (this.#observe !== undefined && this.#instruments !== undefined) {
       this.#meter?.removeBatchObservableCallback(this.#observe, [
         this.#instruments.notAfter,

@@ -60,8 +60,12 @@ export function envSource(options: EnvSourceOptions = {}): EnvCredentialSource {
     const n = options.names?.[f];
     if (n !== undefined && (options.variable === undefined || f === 'passphrase')) refOptions[f] = n;
   }
-  // Formatting also validates the names (INVALID_REFERENCE pointing at the bad one).
-  const reference = formatReference({ scheme: 'env', path: options.variable ?? '', options: refOptions });
+  // Formatting also validates the names (INVALID_REFERENCE pointing at the bad one). The default
+  // source has none to check: its reference is written as is, sparing a cold start the grammar's first run.
+  const reference =
+    options.variable === undefined && Object.keys(refOptions).length === 0
+      ? 'env:'
+      : formatReference({ scheme: 'env', path: options.variable ?? '', options: refOptions });
   const id = options.id ?? reference;
   const log = new WarningLog(options.onWarning);
 

@@ -1,0 +1,83 @@
+// Builds core's dist: type declarations from tsc (one .d.ts per source file, as before), and the
+// JavaScript as one bundled ES module per entry point (`.`, `./adapter`, `./decode`) with the code
+// they share in chunks, so that importing core reads a handful of files instead of about fifty (module
+// loading was most of core's cold start: see docs/benchmarks.md, "Cold start"). The bundler is
+// rolldown, which vite (a devDependency of the workspace) ships: no dependency of its own.
+import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const pkg = fileURLToPath(new URL('..', import.meta.url));
+const dist = join(pkg, 'dist');
+rmSync(dist, { recursive: true, force: true });
+
+const require = createRequire(import.meta.url);
+const tsc = spawnSync(
+  process.execPath,
+  [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--emitDeclarationOnly'],
+  { cwd: pkg, stdio: 'inherit' },
+);
+if (tsc.status !== 0) process.exit(tsc.status ?? 1);
+
+// rolldown as vite resolves it (pnpm links it beside vite, not at the workspace root).
+const fromVite = createRequire(require.resolve('vite/package.json'));
+const { rolldown } = await import(pathToFileURL(fromVite.resolve('rolldown')).href);
+
+/**
+ * `import { a, b as c } from "node:x"` becomes `const { a, b: c } = process.getBuiltinModule("node:x")`
+ * in the bundle, one line for one line (the source map stays true). An ESM import of a builtin builds
+ * its ES module facade, which reads every export: node:tls's `rootCertificates` getter then parses
+ * Node's whole root store, node:crypto loads WebCrypto, node:util parseArgs and MIME, node:net
+ * BlockList — about 15-25 ms of a cold start that core never uses. The sources keep plain imports
+ * (tests mock node:fs through them).
+ */
+const builtinsWithoutFacade = {
+  name: 'mtlskit:builtins-without-facade',
+  renderChunk(code) {
+    const out = code.replace(
+      /^import (?:([\w$]+)|\{([^}]*)\}|([\w$]+), \{([^}]*)\}) from "(node:[\w/]+)";$/gm,
+      (_, only, names, first, more, id) => {
+        const get = `process.getBuiltinModule(${JSON.stringify(id)})`;
+        const destructure = (list) =>
+          `{ ${list
+            .split(',')
+            .map((n) => n.trim().replace(/^([\w$]+) as ([\w$]+)$/, '$1: $2'))
+            .filter(Boolean)
+            .join(', ')} }`;
+        if (only) return `const ${only} = ${get};`;
+        if (names) return `const ${destructure(names)} = ${get};`;
+        return `const ${first} = ${get}, ${destructure(more)} = ${first};`;
+      },
+    );
+    const left = /^import .* from "node:.*$/m.exec(out);
+    if (left) throw new Error(`build: an import of a builtin this build cannot rewrite: ${left[0]}`);
+    return { code: out, map: null };
+  },
+};
+
+const bundle = await rolldown({
+  cwd: pkg,
+  input: { index: 'src/index.ts', adapter: 'src/adapter.ts', decode: 'src/decode.ts' },
+  platform: 'node',
+  tsconfig: join(pkg, 'tsconfig.build.json'),
+  // Dependencies stay packages of their own, loaded where core loads them (undici on the first
+  // dispatcher, node-forge's RC2/DES on the first legacy PKCS#12, OpenTelemetry when in use).
+  external: [/^node:/, /^undici(\/|$)/, /^node-forge(\/|$)/, /^@opentelemetry\//, /^@mtlskit\/core(\/|$)/],
+  plugins: [builtinsWithoutFacade],
+});
+await bundle.write({
+  dir: dist,
+  format: 'esm',
+  sourcemap: true,
+  // The sources' doc comments are in the .d.ts files and behind the source map; the bundle V8 must
+  // scan at every start goes without them (a sixth of its size).
+  comments: false,
+  entryFileNames: '[name].js',
+  chunkFileNames: '[name].js',
+  // Every module in one shared chunk, whichever entries use it: an entry point is then two files (its
+  // own, re-exporting, and the chunk) whatever it imports, and entries share one copy of each module.
+  codeSplitting: { groups: [{ name: 'core', test: /[\\/]src[\\/]/ }] },
+});
+await bundle.close();
