@@ -14,6 +14,7 @@ import { LIMITS } from './limits.js';
 import type { IterationBudget } from './pbe.js';
 import { decodeBase64, hasPem, normaliseText, PemError, readPemBlocks, unquote } from './pem.js';
 import { looksLikePkcs12 } from './pkcs12.js';
+import { sharedCertificate } from './shared-certs.js';
 
 /** Internal options of a decode run. */
 export interface DecodeOptions {
@@ -83,27 +84,35 @@ function checkCertCount(count: number, where: Where, run: Run): void {
   }
 }
 
-/** Parses one certificate; a failure is DECODE_FAILED for a leaf position, CHAIN_INVALID for a CA or later one. */
+/** A certificate, its lazily parsed parts read now so that a damaged one fails here, not later. */
+function readCertificate(der: Uint8Array): X509Certificate {
+  const cert = new X509Certificate(der);
+  void [
+    cert.publicKey,
+    cert.subject,
+    cert.issuer,
+    cert.validFrom,
+    cert.validTo,
+    cert.fingerprint256,
+    cert.keyUsage,
+  ];
+  if (Number.isNaN(Date.parse(cert.validFrom)) || Number.isNaN(Date.parse(cert.validTo)))
+    throw new Error('validity');
+  return cert;
+}
+
+/**
+ * Parses one certificate; a failure is DECODE_FAILED for a leaf position, CHAIN_INVALID for a CA or
+ * later one. CA certificates and those after the first of a field (intermediates, as a rule) are the
+ * ones credentials hold alike: those are shared by content (shared-certs.ts).
+ */
 export function parseCert(der: Buffer, where: Where, items: Items, run: Run): void {
   checkCertCount(items.certs.length + 1, where, run);
+  const position = items.certs.length + 1;
+  const asChain = where.field === 'ca' || position > 1;
   try {
-    const cert = new X509Certificate(der);
-    // X509Certificate parses some parts lazily: read them now, so a damaged one fails here, not later.
-    void [
-      cert.publicKey,
-      cert.subject,
-      cert.issuer,
-      cert.validFrom,
-      cert.validTo,
-      cert.fingerprint256,
-      cert.keyUsage,
-    ];
-    if (Number.isNaN(Date.parse(cert.validFrom)) || Number.isNaN(Date.parse(cert.validTo)))
-      throw new Error('validity');
-    items.certs.push(cert);
+    items.certs.push(asChain ? sharedCertificate(der, readCertificate) : readCertificate(der));
   } catch {
-    const position = items.certs.length + 1;
-    const asChain = where.field === 'ca' || position > 1;
     fail(
       asChain ? 'CHAIN_INVALID' : 'DECODE_FAILED',
       where,

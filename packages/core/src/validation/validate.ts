@@ -106,12 +106,23 @@ function keyDescription(key: KeyObject): string {
   return `${String(key.asymmetricKeyType ?? 'unknown').toUpperCase()}${bits === undefined ? '' : ` ${bits}`}`;
 }
 
+/** What isSelfSigned found, by certificate. */
+const selfSigned = new WeakMap<X509Certificate, boolean>();
+
 /**
  * Self-signed: its own issuer, by name and by signature (X509Certificate.checkIssued also wants
  * keyCertSign, which a pinned self-signed server certificate often lacks).
  */
 function isSelfSigned(cert: X509Certificate): boolean {
-  return cert.subject === cert.issuer && cert.verify(cert.publicKey);
+  if (cert.subject !== cert.issuer) return false;
+  // A signature check costs as much as parsing the certificate: one per certificate, and a CA that
+  // many credentials share (decoding/shared-certs.ts) is checked once for all of them.
+  let known = selfSigned.get(cert);
+  if (known === undefined) {
+    known = cert.verify(cert.publicKey);
+    selfSigned.set(cert, known);
+  }
+  return known;
 }
 
 function date(ms: number): string {
