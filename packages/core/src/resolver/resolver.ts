@@ -636,10 +636,11 @@ class Resolver extends EventEmitter implements TlsResolver {
 
   #succeeded(identity: Identity): void {
     const now = this.#clock.now();
+    const first = this.#lastRefreshAt === undefined;
     this.#failures = 0;
     this.#lastError = undefined;
     this.#lastRefreshAt = now;
-    this.#nextRefreshAt = now + refreshDelay(this.#schedule, this.#kind(), identity, now);
+    this.#nextRefreshAt = now + refreshDelay(this.#schedule, this.#kind(), identity, now, first);
   }
 
   #failed(error: MtlsError): void {
