@@ -121,7 +121,9 @@ if (process.argv[2] === 'child') {
 // ---- parent: make the credentials, run the children in alternating rounds ------------------------
 
 const { TestCA } = await import('@mtlskit/testkit');
-const x509 = await import(createRequire(fileURLToPath(import.meta.resolve('@mtlskit/testkit'))).resolve('@peculiar/x509'));
+const x509 = await import(
+  createRequire(fileURLToPath(import.meta.resolve('@mtlskit/testkit'))).resolve('@peculiar/x509')
+);
 x509.cryptoProvider.set(webcrypto);
 const RSA = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
 const genStarted = performance.now();
