@@ -10,12 +10,12 @@
 // signing a certificate a few: 10,000 distinct keys would take longer than the measurement).
 import { spawnSync } from 'node:child_process';
 import { createPrivateKey, webcrypto, X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { fmtNs, interleaved, machine, writeSection } from './lib.mjs';
 
 // MTLSKIT_BENCH_CREDENTIALS (default 10,000), MTLSKIT_BENCH_ROUNDS (default 3), MTLSKIT_BENCH_KEYS
@@ -52,8 +52,8 @@ const VARIANTS = {
   },
   // A named set (made for every name up front), each credential's resolver made on first use and
   // asked for its SecureContext.
-  async mtlskit(materialOf, count) {
-    const { createTlsResolvers } = await import('@mtlskit/core');
+  async mtlskit(materialOf, count, core = '@mtlskit/core') {
+    const { createTlsResolvers } = await import(core);
     const config = {};
     for (let i = 0; i < count; i++) {
       config[`tenant-${i}`] = { id: `memory:tenant-${i}`, load: async () => materialOf(i) };
@@ -64,6 +64,11 @@ const VARIANTS = {
       await resolver.secureContext();
       return resolver;
     };
+  },
+  // The same through another build of @mtlskit/core (MTLSKIT_BENCH_BASELINE_CORE: its dist/index.js),
+  // e.g. the one before a change, measured in the same alternating rounds.
+  async baseline(materialOf, count) {
+    return VARIANTS.mtlskit(materialOf, count, pathToFileURL(process.env.MTLSKIT_BENCH_BASELINE_CORE).href);
   },
 };
 
@@ -120,53 +125,68 @@ if (process.argv[2] === 'child') {
 
 // ---- parent: make the credentials, run the children in alternating rounds ------------------------
 
-const { TestCA } = await import('@mtlskit/testkit');
-const x509 = await import(
-  createRequire(fileURLToPath(import.meta.resolve('@mtlskit/testkit'))).resolve('@peculiar/x509')
-);
-x509.cryptoProvider.set(webcrypto);
-const RSA = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
-const genStarted = performance.now();
-const root = await TestCA.create({ keyType: 'rsa2048', commonName: 'bench API root CA' });
-// KEYS RSA-2048 keys, each with a CSR; then one certificate per credential, signed by the root for
-// one of those CSRs: every credential is a certificate of its own.
-const keys = [];
-for (let i = 0; i < KEYS; i++) {
-  const leaf = await root.issueClient({ keyType: 'rsa2048' });
-  const pair = {
-    privateKey: await webcrypto.subtle.importKey('pkcs8', leaf.keyDer, RSA, true, ['sign']),
-    publicKey: await webcrypto.subtle.importKey(
-      'spki',
-      leaf.x509.publicKey.export({ type: 'spki', format: 'der' }),
-      RSA,
-      true,
-      ['verify'],
-    ),
-  };
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    name: 'CN=bench tenant',
-    keys: pair,
-    signingAlgorithm: RSA,
-  });
-  keys.push({ keyPem: leaf.keyPem, csrPem: csr.toString('pem') });
+/** Makes the credentials: a certificate of its own for each, for one of KEYS keys. */
+async function makeCredentials() {
+  const { TestCA } = await import('@mtlskit/testkit');
+  const x509 = await import(
+    createRequire(fileURLToPath(import.meta.resolve('@mtlskit/testkit'))).resolve('@peculiar/x509')
+  );
+  x509.cryptoProvider.set(webcrypto);
+  const RSA = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
+  const genStarted = performance.now();
+  const root = await TestCA.create({ keyType: 'rsa2048', commonName: 'bench API root CA' });
+  // KEYS RSA-2048 keys, each with a CSR; then one certificate per credential, signed by the root for
+  // one of those CSRs: every credential is a certificate of its own.
+  const keys = [];
+  for (let i = 0; i < KEYS; i++) {
+    const leaf = await root.issueClient({ keyType: 'rsa2048' });
+    const pair = {
+      privateKey: await webcrypto.subtle.importKey('pkcs8', leaf.keyDer, RSA, true, ['sign']),
+      publicKey: await webcrypto.subtle.importKey(
+        'spki',
+        leaf.x509.publicKey.export({ type: 'spki', format: 'der' }),
+        RSA,
+        true,
+        ['verify'],
+      ),
+    };
+    const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+      name: 'CN=bench tenant',
+      keys: pair,
+      signingAlgorithm: RSA,
+    });
+    keys.push({ keyPem: leaf.keyPem, csrPem: csr.toString('pem') });
+  }
+  const credentials = [];
+  for (let i = 0; i < COUNT; i++) {
+    const { keyPem, csrPem } = keys[i % KEYS];
+    const name = `tenant-${i}.api.example`;
+    const signed = await root.signCsr(csrPem, {
+      commonName: name,
+      dnsNames: [name],
+      validForSeconds: 365 * 86_400,
+    });
+    credentials.push({ cert: signed.certPem, key: keyPem, ca: root.rootPem });
+  }
+  const genMs = performance.now() - genStarted;
+  return { credentials, genMs };
 }
-const credentials = [];
-for (let i = 0; i < COUNT; i++) {
-  const { keyPem, csrPem } = keys[i % KEYS];
-  const name = `tenant-${i}.api.example`;
-  const signed = await root.signCsr(csrPem, {
-    commonName: name,
-    dnsNames: [name],
-    validForSeconds: 365 * 86_400,
-  });
-  credentials.push({ cert: signed.certPem, key: keyPem, ca: root.rootPem });
-}
-const genMs = performance.now() - genStarted;
-const dir = mkdtempSync(join(tmpdir(), 'mtlskit-many-'));
-const file = join(dir, 'credentials.json');
-writeFileSync(file, JSON.stringify(credentials), { mode: 0o600 });
 
-const results = { handBuilt: [], mtlskit: [] };
+// MTLSKIT_BENCH_FILE keeps the credentials made (test keys, mode 0600) for the next run to reuse.
+const dir = mkdtempSync(join(tmpdir(), 'mtlskit-many-'));
+const kept = process.env.MTLSKIT_BENCH_FILE;
+const file = kept ?? join(dir, 'credentials.json');
+let genMs;
+if (kept !== undefined && existsSync(kept) && JSON.parse(readFileSync(kept, 'utf8')).length >= COUNT) {
+  genMs = undefined;
+} else {
+  const made = await makeCredentials();
+  genMs = made.genMs;
+  writeFileSync(file, JSON.stringify(made.credentials), { mode: 0o600 });
+}
+
+const BASELINE = process.env.MTLSKIT_BENCH_BASELINE_CORE;
+const results = { handBuilt: [], mtlskit: [], ...(BASELINE ? { baseline: [] } : {}) };
 function runChild(variant) {
   const r = spawnSync(process.execPath, ['--expose-gc', SELF, 'child', variant, file, String(COUNT)], {
     encoding: 'utf8',
@@ -179,11 +199,7 @@ function runChild(variant) {
 }
 try {
   // interleaved() runs one warm-up call of each, then alternates the order every round.
-  await interleaved(
-    { handBuilt: () => runChild('handBuilt'), mtlskit: () => runChild('mtlskit') },
-    ROUNDS,
-    1,
-  );
+  await interleaved(Object.fromEntries(Object.keys(results).map((v) => [v, () => runChild(v)])), ROUNDS, 1);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
@@ -195,12 +211,17 @@ const median = (xs) => {
   const mid = s.length >> 1;
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 };
-/** The median over rounds of mtlskit's figure over the hand-built one's in the same round. */
-const ratio = (field) => median(results.mtlskit.map((r, i) => r[field] / results.handBuilt[i][field]));
+/** The median over rounds of `variant`'s figure over the hand-built one's in the same round. */
+const ratio = (field, variant = 'mtlskit') =>
+  median(results[variant].map((r, i) => r[field] / results.handBuilt[i][field]));
 const med = (variant, field) => median(results[variant].map((r) => r[field]));
 const kib = (b) => `${(b / 1024).toFixed(1)} KiB`;
 const row = (label, field, fmt) =>
-  `| ${label} | ${fmt(med('handBuilt', field))} | ${fmt(med('mtlskit', field))} | ${ratio(field).toFixed(2)}× |`;
+  `| ${label} | ${fmt(med('handBuilt', field))} | ${fmt(med('mtlskit', field))} | ${ratio(field).toFixed(2)}× |` +
+  (BASELINE ? ` ${fmt(med('baseline', field))} | ${ratio(field, 'baseline').toFixed(2)}× |` : '');
+const head = BASELINE
+  ? '| per credential | hand-built | mtlskit | ratio | baseline | ratio |\n|---|---|---|---|---|---|'
+  : '| per credential | hand-built | mtlskit | ratio |\n|---|---|---|---|';
 
 const section = `
 ## Many credentials
@@ -212,13 +233,16 @@ hand-built equivalent does (\`new X509Certificate(cert)\`, \`createPrivateKey(ke
 \`checkPrivateKey\`, one \`tls.createSecureContext({ cert, key, ca })\`, keeping the certificate and
 the context). Each credential is an RSA-2048 client certificate and key with its RSA-2048 root as
 \`ca\` (PEM): a certificate of its own for each credential, for one of ${KEYS} keys, all made by the
-testkit CA (${(genMs / 1000).toFixed(1)} s); each load is given fresh strings, as a secret store's response would be. Each figure comes from a fresh process (\`--expose-gc\`),
+testkit CA${genMs === undefined ? '' : ` (${(genMs / 1000).toFixed(1)} s)`}; each load is given fresh strings, as a secret store's response would be. Each figure comes from a fresh process (\`--expose-gc\`),
 the two alternating over ${ROUNDS} rounds; the figures are medians, the ratios medians of the ratio
 within each round. Memory: heap used + external after a full GC, per credential (RSS, which also
-counts OpenSSL's own allocations, beside it). Target: ≤ 1.3× time and memory.
+counts OpenSSL's own allocations, beside it). Target: ≤ 1.3× time and memory.${
+  BASELINE
+    ? ` "Baseline": the same named set through another build of @mtlskit/core, ${process.env.MTLSKIT_BENCH_BASELINE_LABEL ?? `at ${BASELINE}`}, in the same rounds.`
+    : ''
+}
 
-| per credential | hand-built | mtlskit | ratio |
-|---|---|---|---|
+${head}
 ${row('wall time', 'wallNs', fmtNs)}
 ${row('CPU time', 'cpuNs', fmtNs)}
 ${row('heap + external retained', 'bytes', kib)}

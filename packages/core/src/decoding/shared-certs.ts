@@ -13,10 +13,7 @@ const forget = new FinalizationRegistry<string>((key) => {
 });
 
 /** The certificate of `der`: the one already parsed when some credential still holds it, else `parse(der)`. */
-export function sharedCertificate(
-  der: Uint8Array,
-  parse: (der: Uint8Array) => X509Certificate,
-): X509Certificate {
+export function sharedCertificate(der: Buffer, parse: (der: Buffer) => X509Certificate): X509Certificate {
   const key = createHash('sha256').update(der).digest('base64');
   const known = shared.get(key)?.deref();
   if (known !== undefined) return known;

@@ -3,20 +3,10 @@
 // plain-English fix; errors make loadCredentials throw, warnings ride on the credentials.
 import type { KeyObject, X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
-import {
-  Asn1Error,
-  algorithm,
-  isContext,
-  isUniversal,
-  octets,
-  oid,
-  parseOne,
-  sequence,
-  TAG,
-} from '../decoding/asn1.js';
 import { issuedBy, keyMatches } from '../decoding/chain.js';
 import type { DecodedMaterial } from '../decoding/decode.js';
 import { describeKey } from '../decoding/keys.js';
+import { readStructure } from '../decoding/structure.js';
 import { ERROR_CODES, MtlsError } from '../errors.js';
 import type { Finding } from '../types.js';
 import { type ResolvedPolicy, resolvePolicy, type ValidationPolicy, warnWindowMs } from './policy.js';
@@ -401,46 +391,6 @@ const KEY_USAGE_NAMES = [
 
 function keyUsageNames(bits: number): string {
   return KEY_USAGE_NAMES.filter((_, i) => (bits & (0x80 >> i)) !== 0).join(', ') || 'empty';
-}
-
-/** What node:crypto's X509Certificate does not expose: signature algorithm, key usage, Netscape type. */
-interface CertStructure {
-  signatureOid: string | undefined;
-  /** The first byte of the key usage bits (digitalSignature is 0x80), when the extension is present. */
-  keyUsage: number | undefined;
-  /** The first byte of the Netscape certificate type bits (sslClient is 0x80), when present. */
-  netscapeType: number | undefined;
-}
-
-const structures = new WeakMap<X509Certificate, CertStructure>();
-
-/** The first byte of a DER BIT STRING's bits (0 when it has none). */
-function firstBits(der: Buffer): number {
-  const bits = parseOne(der);
-  if (!isUniversal(bits, TAG.BIT_STRING) || bits.content.length === 0)
-    throw new Asn1Error('expected a BIT STRING');
-  return bits.content[1] ?? 0;
-}
-
-function readStructure(cert: X509Certificate): CertStructure {
-  const known = structures.get(cert);
-  if (known) return known;
-  const found: CertStructure = { signatureOid: undefined, keyUsage: undefined, netscapeType: undefined };
-  try {
-    const [tbs, signature] = sequence(parseOne(cert.raw), 'certificate', 3);
-    found.signatureOid = algorithm(signature, 'signatureAlgorithm').oid;
-    const extensions = sequence(tbs, 'tbsCertificate').find((n) => isContext(n, 3))?.children[0];
-    for (const ext of extensions === undefined ? [] : sequence(extensions, 'extensions')) {
-      const parts = sequence(ext, 'extension', 2);
-      const id = oid(parts[0], 'extnID');
-      if (id === '2.5.29.15') found.keyUsage = firstBits(octets(parts.at(-1), 'keyUsage'));
-      if (id === '2.16.840.1.113730.1.1') found.netscapeType = firstBits(octets(parts.at(-1), 'nsCertType'));
-    }
-  } catch {
-    // node:crypto parsed the certificate; a shape this reader does not know leaves the facts unknown.
-  }
-  structures.set(cert, found);
-  return found;
 }
 
 /** The weak hash a certificate is signed with (MD5, SHA-1...), or undefined. */
