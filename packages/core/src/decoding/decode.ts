@@ -18,7 +18,7 @@ import {
 } from '../validation/policy.js';
 import { Asn1Error, type Asn1Node } from './asn1.js';
 import { dedupe, keyMatches, pickLeaf, splitChain } from './chain.js';
-import { KeyError, type KeyDer, type KeyItem, openKey } from './keys.js';
+import { type KeyDer, KeyError, type KeyItem, openKey } from './keys.js';
 import { loadLegacyCiphersSync } from './legacy-ciphers.js';
 import { LIMITS } from './limits.js';
 import { IterationBudget, PbeError } from './pbe.js';

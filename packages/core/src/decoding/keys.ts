@@ -139,12 +139,28 @@ const CURVE_BITS: Record<string, number> = {
   brainpoolP512r1: 512,
 };
 
+/** Facts about a key: type, size in bits, curve. */
+export interface KeyDescription {
+  readonly keyType: KeyType;
+  readonly keySize: number | undefined;
+  readonly curve: string | undefined;
+}
+
+// Reading a key's details costs a call into OpenSSL and a BigInt: validation and the credentials ask
+// for the same key's, so each key is described once.
+const descriptions = new WeakMap<KeyObject, KeyDescription>();
+
 /** Facts about a key for MtlsCredentials: type, size in bits, curve. */
-export function describeKey(key: KeyObject): {
-  keyType: KeyType;
-  keySize: number | undefined;
-  curve: string | undefined;
-} {
+export function describeKey(key: KeyObject): KeyDescription {
+  let known = descriptions.get(key);
+  if (known === undefined) {
+    known = readDescription(key);
+    descriptions.set(key, known);
+  }
+  return known;
+}
+
+function readDescription(key: KeyObject): KeyDescription {
   const keyType = (key.asymmetricKeyType ?? 'rsa') as KeyType;
   const details = key.asymmetricKeyDetails ?? {};
   const curve = details.namedCurve;

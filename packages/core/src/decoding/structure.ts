@@ -3,7 +3,17 @@
 // over the DER it parsed the certificate from, so validation never asks for `cert.raw`: X509Certificate
 // keeps every value a getter returned, and a kept copy of each leaf's DER is memory for nothing.
 import type { X509Certificate } from 'node:crypto';
-import { Asn1Error, algorithm, isContext, isUniversal, octets, oid, parseOne, sequence, TAG } from './asn1.js';
+import {
+  Asn1Error,
+  algorithm,
+  isContext,
+  isUniversal,
+  octets,
+  oid,
+  parseOne,
+  sequence,
+  TAG,
+} from './asn1.js';
 
 /** The facts validation needs that X509Certificate does not give. */
 export interface CertStructure {
@@ -24,7 +34,105 @@ function firstBits(der: Buffer): number {
   return bits.content[1] ?? 0;
 }
 
+/** One DER element's place in the buffer: its first byte, and where its content starts and ends. */
+interface Span {
+  readonly tag: number;
+  readonly start: number;
+  readonly end: number;
+}
+
+/** The element at `pos` (definite length only, as DER has), or undefined when it is not one. */
+function spanAt(der: Buffer, pos: number, limit: number): Span | undefined {
+  if (pos + 2 > limit) return undefined;
+  const tag = der[pos]!;
+  if ((tag & 0x1f) === 0x1f) return undefined;
+  let len = der[pos + 1]!;
+  let start = pos + 2;
+  if (len === 0x80) return undefined;
+  if (len > 0x80) {
+    const n = len & 0x7f;
+    if (n > 4 || start + n > limit) return undefined;
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + der[start + i]!;
+    start += n;
+  }
+  const end = start + len;
+  return end > limit ? undefined : { tag, start, end };
+}
+
+const OID_KEY_USAGE = Buffer.from([0x55, 0x1d, 0x0f]);
+const OID_NS_CERT_TYPE = Buffer.from([0x60, 0x86, 0x48, 0x01, 0x86, 0xf8, 0x42, 0x01, 0x01]);
+
+/**
+ * The structure read by walking the DER in place, to the three facts wanted and no further (a full
+ * parse allocates a node and two buffer views per element, some hundred per certificate: garbage for
+ * every credential loaded). Undefined when the DER is anything but the plain shape expected: the
+ * full parse below then decides.
+ */
+function walk(der: Buffer): CertStructure | undefined {
+  const SEQ = 0x30;
+  const cert = spanAt(der, 0, der.length);
+  if (cert?.tag !== SEQ || cert.end !== der.length) return undefined;
+  const tbs = spanAt(der, cert.start, cert.end);
+  if (tbs?.tag !== SEQ) return undefined;
+  const sigAlg = spanAt(der, tbs.end, cert.end);
+  if (sigAlg?.tag !== SEQ) return undefined;
+  const sigOid = spanAt(der, sigAlg.start, sigAlg.end);
+  if (sigOid?.tag !== 0x06 || sigOid.end === sigOid.start) return undefined;
+  const found: CertStructure = {
+    signatureOid: oid(
+      {
+        cls: 0,
+        constructed: false,
+        tagNumber: TAG.OID,
+        content: der.subarray(sigOid.start, sigOid.end),
+        children: [],
+        encoded: der.subarray(sigAlg.start, sigOid.end),
+      },
+      'signatureAlgorithm',
+    ),
+    keyUsage: undefined,
+    netscapeType: undefined,
+  };
+  let pos = tbs.start;
+  while (pos < tbs.end) {
+    const field = spanAt(der, pos, tbs.end);
+    if (field === undefined) return undefined;
+    pos = field.end;
+    if (field.tag !== 0xa3) continue;
+    const list = spanAt(der, field.start, field.end);
+    if (list?.tag !== SEQ) return undefined;
+    for (let at = list.start; at < list.end; ) {
+      const ext = spanAt(der, at, list.end);
+      if (ext?.tag !== SEQ) return undefined;
+      at = ext.end;
+      const id = spanAt(der, ext.start, ext.end);
+      if (id?.tag !== 0x06) return undefined;
+      const idBytes = der.subarray(id.start, id.end);
+      const which = idBytes.equals(OID_KEY_USAGE)
+        ? 'keyUsage'
+        : idBytes.equals(OID_NS_CERT_TYPE)
+          ? 'netscapeType'
+          : undefined;
+      if (which === undefined) continue;
+      // extnID, critical BOOLEAN (optional), then the OCTET STRING holding a BIT STRING.
+      let value = spanAt(der, id.end, ext.end);
+      if (value?.tag === 0x01) value = spanAt(der, value.end, ext.end);
+      if (value?.tag !== 0x04 || value.end !== ext.end) return undefined;
+      const bits = spanAt(der, value.start, value.end);
+      if (bits?.tag !== 0x03 || bits.end !== value.end || bits.end === bits.start) return undefined;
+      found[which] = bits.end - bits.start > 1 ? der[bits.start + 1]! : 0;
+    }
+  }
+  return found;
+}
+
 function parse(der: Buffer): CertStructure {
+  return walk(der) ?? parseFully(der);
+}
+
+/** The structure read through the full ASN.1 parser (any BER the reader takes). Exported for tests. */
+export function parseFully(der: Buffer): CertStructure {
   const found: CertStructure = { signatureOid: undefined, keyUsage: undefined, netscapeType: undefined };
   try {
     const [tbs, signature] = sequence(parseOne(der), 'certificate', 3);

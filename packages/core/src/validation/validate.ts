@@ -402,8 +402,9 @@ function weakSignatureHash(cert: X509Certificate): string | undefined {
 }
 
 /** Why OpenSSL might refuse a certificate's own key: below 2048-bit RSA, a curve under 256 bits or unknown, DSA. */
-function smallKey(cert: X509Certificate): string | undefined {
-  const { keyType, keySize } = describeKey(cert.publicKey);
+function smallKey(cert: X509Certificate, key: KeyObject | undefined): string | undefined {
+  // The private key that matches a certificate describes its public key too (and is described once).
+  const { keyType, keySize } = describeKey(key !== undefined && keyMatches(cert, key) ? key : cert.publicKey);
   if (keyType === 'ed25519' || keyType === 'ed448') return undefined;
   if ((keyType === 'rsa' || keyType === 'rsa-pss') && keySize !== undefined && keySize >= 2048)
     return undefined;
@@ -457,13 +458,18 @@ export function tlsRefusal(
  */
 function checkStrength(
   leaf: X509Certificate,
+  key: KeyObject,
   chain: readonly X509Certificate[],
   origin: Origin,
   out: Finding[],
 ): void {
   const certs = [leaf, ...chain];
   const weak = certs
-    .map((cert) => ({ cert, small: smallKey(cert), hash: weakSignatureHash(cert) }))
+    .map((cert) => ({
+      cert,
+      small: smallKey(cert, cert === leaf ? key : undefined),
+      hash: weakSignatureHash(cert),
+    }))
     .filter((w) => w.small !== undefined || w.hash !== undefined);
   if (weak.length === 0) return;
   const named = (w: (typeof weak)[number]) =>
@@ -531,7 +537,7 @@ export function validateResolved(decoded: Validatable, p: ResolvedPolicy): Findi
   checkUsage(decoded.leaf, p, origin, out);
   if (p.requireClientAuth) checkChainUsage(decoded.chain, origin, out);
   checkIdentity(decoded.leaf, p, origin, out);
-  checkStrength(decoded.leaf, decoded.chain, origin, out);
+  checkStrength(decoded.leaf, decoded.key, decoded.chain, origin, out);
   out.push(...(decoded.findings ?? []));
   if (p.check !== undefined) out.push(...ownChecks(p.check, decoded, now));
   return [...out.filter((f) => f.severity === 'error'), ...out.filter((f) => f.severity !== 'error')];
