@@ -111,7 +111,8 @@ export class ResolverOutputs {
   onEpoch(listener: () => void): () => void {
     // A wrapper per call: the same function registered twice is removed once per registration.
     const entry = () => listener();
-    const listeners = (this.#epochListeners ??= new Set());
+    this.#epochListeners ??= new Set();
+    const listeners = this.#epochListeners;
     listeners.add(entry);
     return () => listeners.delete(entry);
   }
@@ -154,7 +155,8 @@ export class ResolverOutputs {
 
   /** A new rotating HTTP/2 client of `authority`; closed with the resolver. */
   http2(authority: string | URL, options?: Http2ClientOptions): RotatingHttp2Client {
-    const clients = (this.#http2Clients ??= new Set());
+    this.#http2Clients ??= new Set();
+    const clients = this.#http2Clients;
     const client = new Http2Client(this.provider, authority, options, () => clients.delete(client));
     clients.add(client);
     return client;
