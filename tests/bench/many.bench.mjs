@@ -234,7 +234,7 @@ hand-built equivalent does (\`new X509Certificate(cert)\`, \`createPrivateKey(ke
 the context). Each credential is an RSA-2048 client certificate and key with its RSA-2048 root as
 \`ca\` (PEM): a certificate of its own for each credential, for one of ${KEYS} keys, all made by the
 testkit CA${genMs === undefined ? '' : ` (${(genMs / 1000).toFixed(1)} s)`}; each load is given fresh strings, as a secret store's response would be. Each figure comes from a fresh process (\`--expose-gc\`),
-the two alternating over ${ROUNDS} rounds; the figures are medians, the ratios medians of the ratio
+the variants alternating (order reversed each round) over ${ROUNDS} rounds; the figures are medians, the ratios medians of the ratio
 within each round. Memory: heap used + external after a full GC, per credential (RSS, which also
 counts OpenSSL's own allocations, beside it). Target: ≤ 1.3× time and memory.${
   BASELINE
@@ -248,8 +248,12 @@ ${row('CPU time', 'cpuNs', fmtNs)}
 ${row('heap + external retained', 'bytes', kib)}
 ${row('RSS growth', 'rssBytes', kib)}
 
+mtlskit / hand-built in each round: CPU ${results.mtlskit.map((r, i) => (r.cpuNs / results.handBuilt[i].cpuNs).toFixed(2)).join(', ')}; RSS ${results.mtlskit.map((r, i) => (r.rssBytes / results.handBuilt[i].rssBytes).toFixed(2)).join(', ')}.
+
 Run: \`npm run build && node --expose-gc tests/bench/many.bench.mjs\`
-(\`MTLSKIT_BENCH_CREDENTIALS=2000 MTLSKIT_BENCH_ROUNDS=1\` for a quick check). ${machine()}.
+(\`MTLSKIT_BENCH_CREDENTIALS=2000 MTLSKIT_BENCH_ROUNDS=1\` for a quick check; \`MTLSKIT_BENCH_FILE=/tmp/many.json\`
+keeps the generated credentials for the next run; \`MTLSKIT_BENCH_BASELINE_CORE=DIR/dist/index.js\` adds another
+build of core as a column). ${machine()}.
 `;
 
 if (STDOUT_ONLY) console.log(section);
