@@ -15,6 +15,7 @@ export type {
 } from './resolver/http2.js';
 export type {
   NamedTlsResolverConfig,
+  ReadyOptions,
   SharedResolverOptions,
   TlsResolverSet,
   TlsResolversConfig,

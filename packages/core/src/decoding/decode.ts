@@ -18,7 +18,7 @@ import {
 } from '../validation/policy.js';
 import { Asn1Error, type Asn1Node } from './asn1.js';
 import { dedupe, keyMatches, pickLeaf, splitChain } from './chain.js';
-import { KeyError, type KeyItem, openKey } from './keys.js';
+import { type KeyDer, KeyError, type KeyItem, openKey } from './keys.js';
 import { loadLegacyCiphersSync } from './legacy-ciphers.js';
 import { LIMITS } from './limits.js';
 import { IterationBudget, PbeError } from './pbe.js';
@@ -506,17 +506,29 @@ function chooseKey(
   run: Run,
 ): KeyObject {
   const keys: KeyObject[] = [];
+  const ders = new Map<KeyObject, KeyDer>();
+  const want = run.opts.keyDer;
+  const options = {
+    budget: run.budget,
+    legacy: run.opts.legacy,
+    opened: want && ((key: KeyObject, source: KeyDer) => ders.set(key, source)),
+  };
+  const chosen = (key: KeyObject): KeyObject => {
+    const source = ders.get(key);
+    if (want !== undefined && source !== undefined) want(source);
+    return key;
+  };
   for (const item of keyItems) {
     let opened: KeyObject;
     try {
-      opened = openKey(item, passphrases, { budget: run.budget, legacy: run.opts.legacy });
+      opened = openKey(item, passphrases, options);
     } catch (err) {
       keyFailure(err, where, run);
     }
     keys.push(opened);
-    if (certs.some((c) => keyMatches(c, opened))) return opened;
+    if (certs.some((c) => keyMatches(c, opened))) return chosen(opened);
   }
-  return keys[0]!;
+  return chosen(keys[0]!);
 }
 
 /** How a certificate is named in a finding: its subject on one line, never its bytes. */

@@ -12,6 +12,20 @@ export type KeyItem =
   | { kind: 'pkcs8' | 'pkcs1' | 'sec1' | 'encrypted-pkcs8'; der: Buffer }
   | { kind: 'traditional'; der: Buffer; dekInfo: string; type: 'pkcs1' | 'sec1' };
 
+/**
+ * The DER a key was opened from (decrypted, for an encrypted one) and its form: a TLS context can be
+ * given the key as PEM written from it, instead of OpenSSL exporting the KeyObject again.
+ */
+export interface KeyDer {
+  readonly der: Buffer;
+  readonly type: 'pkcs8' | 'pkcs1' | 'sec1';
+}
+
+/** Options of {@link openKey}: PBE limits, and who to tell the DER of each key opened. */
+export interface OpenKeyOptions extends PbeOptions {
+  opened?: (key: KeyObject, source: KeyDer) => void;
+}
+
 /** Why a key could not be opened. */
 export class KeyError extends Error {
   override name = 'KeyError';
@@ -37,7 +51,7 @@ function isEncrypted(item: KeyItem): boolean {
   return item.kind === 'encrypted-pkcs8' || item.kind === 'traditional';
 }
 
-function fromDer(der: Buffer, type: 'pkcs8' | 'pkcs1' | 'sec1'): KeyObject {
+function fromDer(der: Buffer, type: KeyDer['type'], opts: OpenKeyOptions): KeyObject {
   const key = createPrivateKey({ key: der, format: 'der', type });
   const kind = key.asymmetricKeyType ?? 'unknown';
   if (!TLS_KEY_TYPES.includes(kind)) {
@@ -46,15 +60,16 @@ function fromDer(der: Buffer, type: 'pkcs8' | 'pkcs1' | 'sec1'): KeyObject {
       `it is a ${kind.toUpperCase()} key; TLS client certificates use RSA, EC or Ed25519 keys`,
     );
   }
+  opts.opened?.(key, { der, type });
   return key;
 }
 
-function decrypt(item: KeyItem, password: string, opts: PbeOptions): KeyObject {
+function decrypt(item: KeyItem, password: string, opts: OpenKeyOptions): KeyObject {
   if (item.kind === 'traditional')
-    return fromDer(decryptTraditional(item.dekInfo, item.der, password, opts), item.type);
+    return fromDer(decryptTraditional(item.dekInfo, item.der, password, opts), item.type, opts);
   const [algNode, dataNode] = sequence(parseOne(item.der), 'EncryptedPrivateKeyInfo', 2);
   const alg = algorithm(algNode, 'key encryption');
-  return fromDer(decryptPbe(alg, octets(dataNode, 'encrypted key'), password, opts), 'pkcs8');
+  return fromDer(decryptPbe(alg, octets(dataNode, 'encrypted key'), password, opts), 'pkcs8', opts);
 }
 
 /**
@@ -64,10 +79,10 @@ function decrypt(item: KeyItem, password: string, opts: PbeOptions): KeyObject {
  * but when only it was given and it fails the key "needs a passphrase" rather than a "wrong" one.
  * Throws KeyError, or LegacyCiphersNeeded.
  */
-export function openKey(item: KeyItem, passphrases: readonly string[], opts: PbeOptions): KeyObject {
+export function openKey(item: KeyItem, passphrases: readonly string[], opts: OpenKeyOptions): KeyObject {
   if (!isEncrypted(item)) {
     try {
-      return fromDer(item.der, item.kind as 'pkcs8' | 'pkcs1' | 'sec1');
+      return fromDer(item.der, item.kind as KeyDer['type'], opts);
     } catch (err) {
       if (err instanceof KeyError) throw err;
       throw new KeyError('malformed', 'OpenSSL cannot read it as a private key');
@@ -86,7 +101,7 @@ export function openKey(item: KeyItem, passphrases: readonly string[], opts: Pbe
 }
 
 /** The key opened with `password`, or undefined when it is not the right one. Throws KeyError otherwise. */
-function tryPassword(item: KeyItem, password: string, opts: PbeOptions): KeyObject | undefined {
+function tryPassword(item: KeyItem, password: string, opts: OpenKeyOptions): KeyObject | undefined {
   const mark = opts.budget.mark();
   try {
     return decrypt(item, password, opts);
@@ -124,12 +139,28 @@ const CURVE_BITS: Record<string, number> = {
   brainpoolP512r1: 512,
 };
 
+/** Facts about a key: type, size in bits, curve. */
+export interface KeyDescription {
+  readonly keyType: KeyType;
+  readonly keySize: number | undefined;
+  readonly curve: string | undefined;
+}
+
+// Reading a key's details costs a call into OpenSSL and a BigInt: validation and the credentials ask
+// for the same key's, so each key is described once.
+const descriptions = new WeakMap<KeyObject, KeyDescription>();
+
 /** Facts about a key for MtlsCredentials: type, size in bits, curve. */
-export function describeKey(key: KeyObject): {
-  keyType: KeyType;
-  keySize: number | undefined;
-  curve: string | undefined;
-} {
+export function describeKey(key: KeyObject): KeyDescription {
+  let known = descriptions.get(key);
+  if (known === undefined) {
+    known = readDescription(key);
+    descriptions.set(key, known);
+  }
+  return known;
+}
+
+function readDescription(key: KeyObject): KeyDescription {
   const keyType = (key.asymmetricKeyType ?? 'rsa') as KeyType;
   const details = key.asymmetricKeyDetails ?? {};
   const curve = details.namedCurve;

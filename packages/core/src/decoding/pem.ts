@@ -134,7 +134,7 @@ export function readPemBlocks(text: string): PemBlock[] {
 
 /** PEM text of DER bytes under `label`, wrapped at 64 columns. */
 export function toPem(label: string, der: Uint8Array): string {
-  const b64 = Buffer.from(der).toString('base64');
+  const b64 = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64');
   const lines = b64.match(/.{1,64}/g) ?? [];
   return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
 }

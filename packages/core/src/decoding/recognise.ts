@@ -8,12 +8,14 @@ import { MtlsError, type MtlsErrorCode } from '../errors.js';
 import type { FieldValue, Finding } from '../types.js';
 import type { CredentialField, ResolvedPolicy } from '../validation/policy.js';
 import { Asn1Error, type Asn1Node, isContext, isUniversal, oid, parseAll, TAG } from './asn1.js';
-import type { KeyItem } from './keys.js';
+import type { KeyDer, KeyItem } from './keys.js';
 import type { LegacyCiphers } from './legacy-ciphers.js';
 import { LIMITS } from './limits.js';
 import type { IterationBudget } from './pbe.js';
 import { decodeBase64, hasPem, normaliseText, PemError, readPemBlocks, unquote } from './pem.js';
 import { looksLikePkcs12 } from './pkcs12.js';
+import { sharedCertificate } from './shared-certs.js';
+import { rememberStructure } from './structure.js';
 
 /** Internal options of a decode run. */
 export interface DecodeOptions {
@@ -22,6 +24,8 @@ export interface DecodeOptions {
   legacy: () => LegacyCiphers;
   /** Derived keys kept across a retry, so that the retry does not spend the derivations again. */
   derivations?: Map<string, Buffer>;
+  /** Told the DER of the key decoding chose (see keys.ts KeyDer): for a TLS context built right after. */
+  keyDer?: (source: KeyDer) => void;
 }
 
 export type Role = CredentialField | 'bundle';
@@ -83,27 +87,39 @@ function checkCertCount(count: number, where: Where, run: Run): void {
   }
 }
 
-/** Parses one certificate; a failure is DECODE_FAILED for a leaf position, CHAIN_INVALID for a CA or later one. */
+/**
+ * A certificate, its lazily parsed parts read now so that a damaged one fails here, not later (and
+ * what X509Certificate does not expose read from the DER in hand: structure.ts).
+ */
+function readCertificate(der: Buffer): X509Certificate {
+  const cert = new X509Certificate(der);
+  void [
+    cert.publicKey,
+    cert.subject,
+    cert.issuer,
+    cert.validFrom,
+    cert.validTo,
+    cert.fingerprint256,
+    cert.keyUsage,
+  ];
+  if (Number.isNaN(Date.parse(cert.validFrom)) || Number.isNaN(Date.parse(cert.validTo)))
+    throw new Error('validity');
+  rememberStructure(cert, der);
+  return cert;
+}
+
+/**
+ * Parses one certificate; a failure is DECODE_FAILED for a leaf position, CHAIN_INVALID for a CA or
+ * later one. CA certificates and those after the first of a field (intermediates, as a rule) are the
+ * ones credentials hold alike: those are shared by content (shared-certs.ts).
+ */
 export function parseCert(der: Buffer, where: Where, items: Items, run: Run): void {
   checkCertCount(items.certs.length + 1, where, run);
+  const position = items.certs.length + 1;
+  const asChain = where.field === 'ca' || position > 1;
   try {
-    const cert = new X509Certificate(der);
-    // X509Certificate parses some parts lazily: read them now, so a damaged one fails here, not later.
-    void [
-      cert.publicKey,
-      cert.subject,
-      cert.issuer,
-      cert.validFrom,
-      cert.validTo,
-      cert.fingerprint256,
-      cert.keyUsage,
-    ];
-    if (Number.isNaN(Date.parse(cert.validFrom)) || Number.isNaN(Date.parse(cert.validTo)))
-      throw new Error('validity');
-    items.certs.push(cert);
+    items.certs.push(asChain ? sharedCertificate(der, readCertificate) : readCertificate(der));
   } catch {
-    const position = items.certs.length + 1;
-    const asChain = where.field === 'ca' || position > 1;
     fail(
       asChain ? 'CHAIN_INVALID' : 'DECODE_FAILED',
       where,

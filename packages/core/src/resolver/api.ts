@@ -29,7 +29,12 @@ export interface TlsResolverOptions {
   policy?: ValidationPolicy;
   /** How often a static source is checked for a new version, in ms. Default 15 minutes. */
   refreshIntervalMs?: number;
-  /** Each delay is shortened by up to this fraction, at random, so fleets don't refresh in step. 0..1, default 0.1. */
+  /**
+   * Each delay is shortened by up to this fraction, at random, so fleets don't refresh in step; and the
+   * first check after the first load comes at a random point between a tenth of the interval and the
+   * whole of it, so credentials loaded together (a set made ready at start-up) are checked spread out.
+   * 0 turns both off. 0..1, default 0.1.
+   */
   jitter?: number;
   /**
    * `background` (default): timers refresh ahead of need. `on-access`: no timers; a refresh that is

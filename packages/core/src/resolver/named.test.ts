@@ -182,6 +182,159 @@ describe('createTlsResolvers', () => {
   });
 });
 
+/** A source whose loads wait until released, counting how many run at once. */
+class GatedSource extends CountingSource {
+  static running = 0;
+  static most = 0;
+  static gates: (() => void)[] = [];
+  override async load(): Promise<CredentialMaterial> {
+    GatedSource.running++;
+    GatedSource.most = Math.max(GatedSource.most, GatedSource.running);
+    try {
+      await new Promise<void>((resolve) => GatedSource.gates.push(resolve));
+      return await super.load();
+    } finally {
+      GatedSource.running--;
+    }
+  }
+}
+
+/** Lets the gated loads through, a batch at a time, until `done` settles. */
+async function releaseUntil(done: Promise<unknown>): Promise<void> {
+  let finished = false;
+  done.then(
+    () => {
+      finished = true;
+    },
+    () => {
+      finished = true;
+    },
+  );
+  while (!finished) {
+    for (const open of GatedSource.gates.splice(0)) open();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+describe('createTlsResolvers: ready()', () => {
+  it('loads and validates every credential, each once, and later uses load nothing more', async () => {
+    const sources = Array.from(
+      { length: 40 },
+      (_, i) => new CountingSource(`memory:${i}`, materialOf(alice)),
+    );
+    const set = createTlsResolvers(Object.fromEntries(sources.map((s, i) => [`t${i}`, s])));
+    try {
+      await set.ready();
+      expect(sources.map((s) => s.loads)).toEqual(new Array(40).fill(1));
+      expect(Object.values(set.health()).every((h) => h.ready)).toBe(true);
+      await set.get('t3').credentials();
+      expect(sources[3]!.loads).toBe(1);
+      // Ready again: nothing to load.
+      await set.ready();
+      expect(sources.reduce((n, s) => n + s.loads, 0)).toBe(40);
+    } finally {
+      await set.close();
+    }
+  });
+
+  it('loads at most `concurrency` credentials at a time (16 by default)', async () => {
+    for (const [concurrency, expected] of [
+      [undefined, 16],
+      [3, 3],
+    ] as const) {
+      GatedSource.most = 0;
+      const sources = Array.from({ length: 50 }, (_, i) => new GatedSource(`memory:${i}`, materialOf(bob)));
+      const set = createTlsResolvers(Object.fromEntries(sources.map((s, i) => [`t${i}`, s])));
+      try {
+        const ready = set.ready(concurrency === undefined ? undefined : { concurrency });
+        await releaseUntil(ready);
+        await ready;
+        expect(GatedSource.most).toBe(expected);
+        expect(sources.every((s) => s.loads === 1)).toBe(true);
+      } finally {
+        await set.close();
+      }
+    }
+  });
+
+  it('tries every credential, then rejects naming each that failed and its code, with no secret', async () => {
+    const missing: CredentialSource = {
+      id: 'memory:missing',
+      load: async () => {
+        throw new MtlsError('SOURCE_NOT_FOUND', 'secret "tenants/eu" does not exist; create it', {
+          sourceId: 'memory:missing',
+        });
+      },
+    };
+    // Alice's certificate with Bob's key, and a passphrase nobody needs: KEY_MISMATCH.
+    const mismatched = new CountingSource('memory:mismatched', {
+      cert: alice.certPem,
+      key: bob.keyPem,
+      passphrase: 'hunter2-not-needed',
+    });
+    const good = Array.from({ length: 12 }, (_, i) => new CountingSource(`memory:${i}`, materialOf(alice)));
+    const set = createTlsResolvers({
+      a: good[0]!,
+      eu: missing,
+      b: good[1]!,
+      mixed: mismatched,
+      ...Object.fromEntries(good.slice(2).map((s, i) => [`t${i}`, s])),
+    });
+    try {
+      const err = await set.ready({ concurrency: 2 }).then(
+        () => {
+          throw new Error('ready() resolved');
+        },
+        (e: unknown) => e,
+      );
+      expect(MtlsError.is(err)).toBe(true);
+      const e = err as MtlsError;
+      expect(e.code).toBe('SOURCE_NOT_FOUND');
+      expect(e.retryable).toBe(false);
+      expect(e.message).toMatch(
+        /^2 of 14 credentials could not be loaded: "eu" \(SOURCE_NOT_FOUND\), "mixed" \(KEY_MISMATCH\)\. The first: credential "eu": secret "tenants\/eu" does not exist/,
+      );
+      // Every other credential was still tried, and is ready.
+      expect(good.every((s) => s.loads === 1)).toBe(true);
+      expect(mismatched.loads).toBe(1);
+      const health = set.health();
+      expect(health.mixed?.lastError?.code).toBe('KEY_MISMATCH');
+      expect(Object.entries(health).filter(([, h]) => h.ready)).toHaveLength(12);
+      leakCheck([bob.keyPem.split('\n')[3]!, bob.keyDer, 'hunter2-not-needed']).check(e, 'ready() error');
+    } finally {
+      await set.close();
+    }
+  });
+
+  it('names the first ten failures and counts the rest', async () => {
+    const broken = (i: number): CredentialSource => ({
+      id: `memory:${i}`,
+      load: async () => ({ cert: alice.certPem }),
+    });
+    const set = createTlsResolvers(
+      Object.fromEntries(Array.from({ length: 25 }, (_, i) => [`t${i}`, broken(i)])),
+    );
+    try {
+      const err = await set.ready().catch((e: MtlsError) => e);
+      expect(err).toMatchObject({ code: 'MISSING_FIELD' });
+      expect((err as MtlsError).message).toMatch(
+        /^25 of 25 credentials could not be loaded: "t0" \(MISSING_FIELD\), .*"t9" \(MISSING_FIELD\) and 15 more\./,
+      );
+    } finally {
+      await set.close();
+    }
+  });
+
+  it('refuses a bad concurrency, and a closed set', async () => {
+    const set = createTlsResolvers({ a: new CountingSource('memory:a', materialOf(alice)) });
+    for (const concurrency of [0, -1, 1.5, Number.NaN]) {
+      await expect(set.ready({ concurrency })).rejects.toMatchObject({ code: INVALID_OPTION });
+    }
+    await set.close();
+    await expect(set.ready()).rejects.toMatchObject({ code: 'CLOSED' });
+  });
+});
+
 describe('createTlsResolvers: shared options', () => {
   it('a bad shared option is reported once, as shared', () => {
     const config = { a: new CountingSource('memory:a', materialOf(alice)), b: { source: 'env:' } };

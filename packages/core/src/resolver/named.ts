@@ -37,9 +37,28 @@ export interface TlsResolverSet {
    * `lastRefreshAt`, and asking does not load it.
    */
   health(): Record<string, ResolverHealth>;
+  /**
+   * Loads and validates every credential now, for an application that would rather fail at start-up
+   * than on a first request: creates the resolvers not used yet, at most `concurrency` loading at a
+   * time (default 16) so that thousands of names do not all call their vault at once. Resolves once
+   * all are ready. Otherwise, after every one was tried, rejects with an MtlsError that names each
+   * credential that failed and its code (the error's own code is the first failure's; `health()` has
+   * each one's message). Each resolver keeps refreshing, and retrying, on its own schedule.
+   */
+  ready(options?: ReadyOptions): Promise<void>;
   /** Closes every resolver created so far (and the sources the set made); idempotent. */
   close(): Promise<void>;
 }
+
+/** Options of `TlsResolverSet.ready()`. */
+export interface ReadyOptions {
+  /** How many credentials load at the same time. Default 16. */
+  concurrency?: number;
+}
+
+const DEFAULT_READY_CONCURRENCY = 16;
+/** How many failed credentials the error of ready() names before it only counts the rest. */
+const NAMED_FAILURES = 10;
 
 /** A bad argument in code, not a reference. */
 const INVALID_OPTION: MtlsErrorCode = 'INVALID_OPTION';
@@ -122,7 +141,7 @@ function createSet(entries: Map<string, Entry>, describe: (name: string) => stri
     );
   }
 
-  return {
+  const set: TlsResolverSet = {
     names,
     has: (name) => entries.has(name),
     get(name = DEFAULT_NAME) {
@@ -144,6 +163,34 @@ function createSet(entries: Map<string, Entry>, describe: (name: string) => stri
         names.map((name) => [name, entries.get(name)?.resolver?.health() ?? notUsedHealth(closed)]),
       );
     },
+    async ready(options = {}) {
+      const concurrency = options.concurrency ?? DEFAULT_READY_CONCURRENCY;
+      if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
+        throw new MtlsError(
+          INVALID_OPTION,
+          `ready({ concurrency }) must be a whole number of 1 or more (got ${String(concurrency)})`,
+          { field: 'concurrency' },
+        );
+      }
+      if (closing !== undefined) {
+        throw new MtlsError('CLOSED', 'the resolver set was closed; its credentials cannot be made ready');
+      }
+      const failed = new Map<string, MtlsError>();
+      let next = 0;
+      // Each worker takes the next name in turn: a resolver is created (and starts loading) only then.
+      const worker = async (): Promise<void> => {
+        while (next < names.length) {
+          const name = names[next++]!;
+          try {
+            await set.get(name).credentials();
+          } catch (err) {
+            failed.set(name, asMtlsError(err));
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(concurrency, names.length) }, worker));
+      if (failed.size > 0) throw notReadyError(names, failed);
+    },
     close() {
       closing ??= Promise.all(
         [...entries.values()].map(async ({ resolver, owned }) => {
@@ -154,6 +201,44 @@ function createSet(entries: Map<string, Entry>, describe: (name: string) => stri
       return closing;
     },
   };
+  return set;
+}
+
+function asMtlsError(err: unknown): MtlsError {
+  if (MtlsError.is(err)) return err;
+  return new MtlsError(
+    'SOURCE_UNAVAILABLE',
+    `loading failed (${err instanceof Error ? err.name : typeof err})`,
+    {
+      cause: err,
+    },
+  );
+}
+
+/**
+ * The error of ready(): which credentials failed and why, in the order of the names. The messages it
+ * quotes are MtlsError messages, which never hold secret material.
+ */
+function notReadyError(names: readonly string[], failed: ReadonlyMap<string, MtlsError>): MtlsError {
+  const inOrder = names.filter((n) => failed.has(n));
+  const listed = inOrder
+    .slice(0, NAMED_FAILURES)
+    .map((n) => `"${n}" (${failed.get(n)!.code})`)
+    .join(', ');
+  const more = inOrder.length > NAMED_FAILURES ? ` and ${inOrder.length - NAMED_FAILURES} more` : '';
+  const first = failed.get(inOrder[0]!)!;
+  return new MtlsError(
+    first.code,
+    `${inOrder.length} of ${names.length} credential${names.length === 1 ? '' : 's'} could not be loaded: ` +
+      `${listed}${more}. The first: credential "${inOrder[0]}": ${first.message} ` +
+      "(set.health() has each one's error; each keeps retrying on its own schedule)",
+    {
+      sourceId: first.sourceId,
+      field: first.field,
+      cause: first,
+      retryable: [...failed.values()].every((e) => e.retryable),
+    },
+  );
 }
 
 // Stands in for the source while options are checked: never loaded, never closed.

@@ -47,37 +47,74 @@ export interface OutputOptions {
   rejectUnauthorized: boolean;
 }
 
+/**
+ * The provider the rotating clients read. A class rather than an object of closures: a process with
+ * thousands of resolvers pays for its two fields, not for a closure per method.
+ */
+class OutputsProvider implements IdentityProvider {
+  readonly #outputs: ResolverOutputs;
+  readonly #source: IdentitySource;
+  readonly rejectUnauthorized: boolean;
+  readonly proxy: ProxySettings | undefined;
+
+  constructor(outputs: ResolverOutputs, source: IdentitySource, options: OutputOptions) {
+    this.#outputs = outputs;
+    this.#source = source;
+    this.rejectUnauthorized = options.rejectUnauthorized;
+    this.proxy = options.proxy;
+  }
+
+  get epoch(): number {
+    return this.#outputs.epoch;
+  }
+
+  touch(): void {
+    this.#source.touch();
+  }
+
+  current(): TlsIdentity | undefined {
+    return this.#source.current();
+  }
+
+  acquire(): Promise<TlsIdentity> {
+    return this.#source.acquire();
+  }
+
+  onEpoch(listener: () => void): () => void {
+    return this.#outputs.onEpoch(listener);
+  }
+}
+
 export class ResolverOutputs {
   readonly provider: IdentityProvider;
   readonly #options: OutputOptions;
   #epoch = 0;
-  readonly #epochListeners = new Set<() => void>();
+  // Made on first need: most of a large set's resolvers never have a listener, a variant or an h2 client.
+  #epochListeners: Set<() => void> | undefined;
   #agent: RotatingHttpsAgent | undefined;
   #dispatcher: RotatingDispatcher | undefined;
   /** Dispatchers asked for with other options than the resolver's (`dispatcher({ allowH2: true })`). */
-  readonly #variants = new Map<string, RotatingDispatcher>();
-  readonly #http2Clients = new Set<Http2Client>();
+  #variants: Map<string, RotatingDispatcher> | undefined;
+  #http2Clients: Set<Http2Client> | undefined;
 
   constructor(source: IdentitySource, options: OutputOptions) {
     this.#options = options;
-    // The epoch getter runs with the provider as `this`.
-    const self = this;
-    this.provider = {
-      get epoch() {
-        return self.#epoch;
-      },
-      touch: () => source.touch(),
-      current: () => source.current(),
-      acquire: () => source.acquire(),
-      onEpoch: (listener) => {
-        // A wrapper per call: the same function registered twice is removed once per registration.
-        const entry = () => listener();
-        this.#epochListeners.add(entry);
-        return () => this.#epochListeners.delete(entry);
-      },
-      rejectUnauthorized: options.rejectUnauthorized,
-      proxy: options.proxy,
-    };
+    this.provider = new OutputsProvider(this, source, options);
+  }
+
+  /** Changes whenever pooled connections must stop being reused (see IdentityProvider.epoch). */
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  /** Calls `listener` after each change of the epoch, until the function returned is called. */
+  onEpoch(listener: () => void): () => void {
+    // A wrapper per call: the same function registered twice is removed once per registration.
+    const entry = () => listener();
+    this.#epochListeners ??= new Set();
+    const listeners = this.#epochListeners;
+    listeners.add(entry);
+    return () => listeners.delete(entry);
   }
 
   get caMode(): CaMode {
@@ -87,7 +124,7 @@ export class ResolverOutputs {
   /** Pooled connections stop being reused: after a rotation, at expiry, on close. */
   retireConnections(): void {
     this.#epoch++;
-    for (const listener of this.#epochListeners) listener();
+    for (const listener of this.#epochListeners ?? []) listener();
   }
 
   agent(): https.Agent {
@@ -107,6 +144,7 @@ export class ResolverOutputs {
       return this.#dispatcher;
     }
     const key = `allowH2=${allowH2}`;
+    this.#variants ??= new Map();
     let variant = this.#variants.get(key);
     if (variant === undefined) {
       variant = createRotatingDispatcher(this.provider, { ...base, allowH2 });
@@ -117,17 +155,17 @@ export class ResolverOutputs {
 
   /** A new rotating HTTP/2 client of `authority`; closed with the resolver. */
   http2(authority: string | URL, options?: Http2ClientOptions): RotatingHttp2Client {
-    const client = new Http2Client(this.provider, authority, options, () =>
-      this.#http2Clients.delete(client),
-    );
-    this.#http2Clients.add(client);
+    this.#http2Clients ??= new Set();
+    const clients = this.#http2Clients;
+    const client = new Http2Client(this.provider, authority, options, () => clients.delete(client));
+    clients.add(client);
     return client;
   }
 
-  readonly fetch: ResolverFetch = (input, init) => {
+  fetch(input: Undici.RequestInfo, init?: Undici.RequestInit): Promise<Undici.Response> {
     const dispatcher = this.dispatcher();
     return loadUndici().fetch(input, { ...init, dispatcher });
-  };
+  }
 
   tlsOptions(credentials: ValidatedCredentials): PlainTlsOptions {
     return plainTlsOptions(credentials, this.#options.caMode);
@@ -137,8 +175,8 @@ export class ResolverOutputs {
   async close(): Promise<void> {
     await Promise.all([
       this.#dispatcher?.close(),
-      ...[...this.#variants.values()].map((d) => d.close()),
-      ...[...this.#http2Clients].map((c) => c.close()),
+      ...[...(this.#variants?.values() ?? [])].map((d) => d.close()),
+      ...[...(this.#http2Clients ?? [])].map((c) => c.close()),
     ]);
   }
 }

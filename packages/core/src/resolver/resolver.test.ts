@@ -51,6 +51,11 @@ class ManualClock {
     return this.#timers.size;
   }
 
+  /** When each pending timer is due. */
+  deadlines(): number[] {
+    return [...this.#timers.values()].map((t) => t.at);
+  }
+
   /** Moves time forward, firing due timers in order and letting the work they start settle. */
   async advance(ms: number): Promise<void> {
     const target = this.#now + ms;
@@ -508,21 +513,48 @@ describe('createTlsResolver: scheduling', () => {
     expect(source.loads).toBe(1);
   });
 
-  it('shortens each delay by up to `jitter`, at random, so a fleet does not refresh in step', async () => {
+  it('spreads the first check over the interval, then shortens each delay by up to `jitter`, at random', async () => {
     const random = vi.spyOn(Math, 'random').mockReturnValue(0.5);
     try {
       const clock = new ManualClock();
       const source = new ProbedSource().serve(pair(a, ca.rootPem));
       const r = resolver({ source, clock, jitter: 0.2, refreshIntervalMs: 100_000, warnDays: 0 });
       await r.credentials();
-      // 100 s shortened by 0.2 × 0.5 of itself.
-      await clock.advance(89_999);
+      // The first check: at a random point between a tenth of the interval and all of it (here 55 s).
+      await clock.advance(54_999);
       expect(source.probes).toBe(0);
       await clock.advance(1);
       expect(source.probes).toBe(1);
+      // Then 100 s shortened by 0.2 × 0.5 of itself.
+      await clock.advance(89_999);
+      expect(source.probes).toBe(1);
+      await clock.advance(1);
+      expect(source.probes).toBe(2);
     } finally {
       random.mockRestore();
     }
+  });
+
+  it('checks credentials loaded together spread over the interval, not all in its last tenth', async () => {
+    const clock = new ManualClock();
+    const interval = 900_000;
+    const resolvers = Array.from({ length: 300 }, () =>
+      resolver({ source: new ProbedSource().serve(pair(a, ca.rootPem)), clock, refreshIntervalMs: interval }),
+    );
+    await Promise.all(resolvers.map((r) => r.credentials()));
+    // One timer each, armed for its first check: count them by tenth of the interval.
+    const deadlines = clock.deadlines();
+    expect(deadlines).toHaveLength(300);
+    const tenths = new Array<number>(10).fill(0);
+    for (const at of deadlines) tenths[Math.min(9, Math.floor((at - clock.now()) / (interval / 10)))]!++;
+    // None in the first tenth; then 300 / 9 = 33 in each (± 5 sd of 5.4). Shortening by up to 10%
+    // alone would have put all 300 in the last tenth.
+    expect(tenths[0]).toBe(0);
+    for (const n of tenths.slice(1)) {
+      expect(n).toBeGreaterThan(6);
+      expect(n).toBeLessThan(61);
+    }
+    await Promise.all(resolvers.map((r) => r.close()));
   });
 
   it('renews an issuing source at 2/3 of the certificate lifetime and warns when renewal keeps failing', async () => {

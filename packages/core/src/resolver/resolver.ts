@@ -16,7 +16,7 @@ import type { TlsIdentity } from '../tls/identity.js';
 import { resolveProxy } from '../tls/proxy.js';
 import type { CredentialSource, MtlsCredentials, SourceKind } from '../types.js';
 import type { ValidatedCredentials } from '../validation/credentials.js';
-import { loadCredentials } from '../validation/load.js';
+import { loadForContext } from '../validation/load.js';
 import type { ValidationPolicy } from '../validation/policy.js';
 import type { ResolverHealth, TlsResolver, TlsResolverEvents, TlsResolverOptions } from './api.js';
 import type { Http2ClientOptions, RotatingHttp2Client } from './http2.js';
@@ -99,7 +99,8 @@ class Resolver extends EventEmitter implements TlsResolver {
   #lastProbe: string | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
-  readonly #abort = new AbortController();
+  /** Aborts the load in flight, if any (close()); made per load, not kept by an idle resolver. */
+  #loadAbort: AbortController | undefined;
   #unwatch: (() => void) | undefined;
   /** watch() threw: reported once through refreshFailed, then the resolver relies on polling. */
   #watchError: MtlsError | undefined;
@@ -258,7 +259,7 @@ class Resolver extends EventEmitter implements TlsResolver {
     this.#closed = true;
     this.#wakeUp.disarm();
     this.#deadline = Number.POSITIVE_INFINITY;
-    this.#abort.abort(this.#closedError());
+    this.#loadAbort?.abort(this.#closedError());
     try {
       this.#unwatch?.();
     } catch {
@@ -525,6 +526,8 @@ class Resolver extends EventEmitter implements TlsResolver {
   }
 
   async #loadOnce(probe: boolean, end: LoadEnd): Promise<Identity> {
+    const abort = new AbortController();
+    this.#loadAbort = abort;
     try {
       // A source that hangs (a black-holed network, a stuck SDK) must not stall every later refresh:
       // past loadTimeoutMs the attempt is abandoned as a failure, whether or not the source honours
@@ -533,7 +536,7 @@ class Resolver extends EventEmitter implements TlsResolver {
       const outcome = await withDeadline((signal) => this.#read(probe, signal), {
         timeoutMs: this.#schedule.loadTimeoutMs,
         onTimeout: () => this.#timeoutError(),
-        also: [this.#abort.signal],
+        also: [abort.signal],
       });
       if (this.#closed) throw this.#closedError();
       if (outcome.credentials !== undefined) this.#checkNotExpired(outcome.credentials);
@@ -541,7 +544,7 @@ class Resolver extends EventEmitter implements TlsResolver {
       const identity =
         outcome.credentials === undefined && cur !== undefined
           ? cur
-          : this.#install(outcome.credentials as ValidatedCredentials);
+          : this.#install(outcome.credentials as ValidatedCredentials, outcome.keyPem);
       // Remember the version of what was actually loaded: a replica that lags its own version()
       // probe served older content, and the next probe must see the difference and load again.
       this.#lastProbe = outcome.credentials?.sourceVersion ?? outcome.version;
@@ -560,6 +563,8 @@ class Resolver extends EventEmitter implements TlsResolver {
       end({ error });
       this.#reportWatchError();
       throw error;
+    } finally {
+      if (this.#loadAbort === abort) this.#loadAbort = undefined;
     }
   }
 
@@ -590,7 +595,7 @@ class Resolver extends EventEmitter implements TlsResolver {
   async #read(
     probe: boolean,
     signal: AbortSignal,
-  ): Promise<{ credentials?: ValidatedCredentials; version?: string }> {
+  ): Promise<{ credentials?: ValidatedCredentials; version?: string; keyPem?: string }> {
     const source = await this.#resolveSource();
     this.#watch(source);
     const cur = this.#current;
@@ -599,13 +604,18 @@ class Resolver extends EventEmitter implements TlsResolver {
       version = await source.version({ signal });
       if (version === (this.#lastProbe ?? cur.credentials.sourceVersion)) return { version };
     }
-    return { credentials: await loadCredentials(source, this.#policy, { signal }), version };
+    let keyPem: string | undefined;
+    const credentials = await loadForContext(source, this.#policy, { signal }, (pem) => {
+      keyPem = pem;
+    });
+    return { credentials, version, keyPem };
   }
 
-  #install(credentials: ValidatedCredentials): Identity {
+  /** `keyPem`: the key as the load wrote it, so the context is built without exporting the key. */
+  #install(credentials: ValidatedCredentials, keyPem?: string): Identity {
     const cur = this.#current;
     if (cur !== undefined && !cur.expired && credentials.version === cur.credentials.version) return cur;
-    const secureContext = buildSecureContext(credentials, this.#outputs.caMode);
+    const secureContext = buildSecureContext(credentials, this.#outputs.caMode, keyPem);
     const times = credentialTimes(
       this.#schedule,
       this.#kind(),
@@ -636,10 +646,11 @@ class Resolver extends EventEmitter implements TlsResolver {
 
   #succeeded(identity: Identity): void {
     const now = this.#clock.now();
+    const first = this.#lastRefreshAt === undefined;
     this.#failures = 0;
     this.#lastError = undefined;
     this.#lastRefreshAt = now;
-    this.#nextRefreshAt = now + refreshDelay(this.#schedule, this.#kind(), identity, now);
+    this.#nextRefreshAt = now + refreshDelay(this.#schedule, this.#kind(), identity, now, first);
   }
 
   #failed(error: MtlsError): void {

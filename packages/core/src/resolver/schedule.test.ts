@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { credentialTimes, resolveSchedule } from './schedule.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { credentialTimes, refreshDelay, resolveSchedule } from './schedule.js';
 
 const S = 1000;
 
@@ -26,5 +26,51 @@ describe('credentialTimes', () => {
     const t = credentialTimes(schedule, 'static', 0, 90 * S, 30 * S);
     expect(t.renewAt).toBe(60 * S);
     expect(t.warnAt).toBeLessThan(90 * S);
+  });
+});
+
+describe('refreshDelay', () => {
+  afterEach(() => vi.restoreAllMocks());
+  const schedule = resolveSchedule({ refreshIntervalMs: 1_000 * S }, undefined);
+  // A static certificate valid for a year, received now: far from its warning window.
+  const year = 365 * 86_400 * S;
+  const times = credentialTimes(schedule, 'static', 0, year, 0);
+
+  it('spreads the first check from a tenth of the interval to all of it; later ones are shortened by up to jitter', () => {
+    const at = (random: number, first: boolean) => {
+      vi.spyOn(Math, 'random').mockReturnValue(random);
+      return refreshDelay(schedule, 'static', times, 0, first);
+    };
+    expect(at(0, true)).toBeCloseTo(1_000 * S);
+    expect(at(0.5, true)).toBeCloseTo(550 * S);
+    expect(at(1, true)).toBeCloseTo(100 * S);
+    expect(at(0, false)).toBeCloseTo(1_000 * S);
+    expect(at(0.5, false)).toBeCloseTo(950 * S);
+    expect(at(1, false)).toBeCloseTo(900 * S);
+  });
+
+  it('spreads 10,000 first checks evenly over the interval', () => {
+    const tenths = new Array<number>(10).fill(0);
+    for (let i = 0; i < 10_000; i++) {
+      const delay = refreshDelay(schedule, 'static', times, 0, true);
+      tenths[Math.min(9, Math.floor(delay / (100 * S)))]!++;
+    }
+    // None before a tenth of the interval, then 10,000 / 9 = 1,111 in each tenth (± 5 sd of 31).
+    expect(tenths[0]).toBe(0);
+    for (const n of tenths.slice(1)) {
+      expect(n).toBeGreaterThan(955);
+      expect(n).toBeLessThan(1_270);
+    }
+  });
+
+  it('keeps the interval exact with jitter 0, and near expiry polls as before, first or not', () => {
+    const exact = resolveSchedule({ refreshIntervalMs: 1_000 * S, jitter: 0 }, undefined);
+    expect(refreshDelay(exact, 'static', times, 0, true)).toBe(1_000 * S);
+    vi.spyOn(Math, 'random').mockReturnValue(0.5);
+    // 10 s before notAfter of a 90 s certificate (inside its warning window, a third of its lifetime):
+    // a quarter of what is left.
+    const short = credentialTimes(exact, 'static', 0, 90 * S, 0);
+    expect(refreshDelay(exact, 'static', short, 80 * S, true)).toBe(2_500);
+    expect(refreshDelay(schedule, 'static', short, 80 * S, true)).toBeCloseTo(2_500 * 0.95);
   });
 });

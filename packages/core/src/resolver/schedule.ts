@@ -1,8 +1,9 @@
 // The resolver's timing policy, apart from the state it drives: how long a credential is trusted
-// before the source is asked again (interval with jitter, sooner near expiry), when `expiring` fires
-// (the warning window), when an issuing source mints the next certificate (the renew fraction), how
-// long to wait after a failure (capped exponential backoff), how long a load may take, and the one
-// timer that wakes the resolver. Every option is checked here, once, when the resolver is built.
+// before the source is asked again (interval with jitter, the first check spread over the interval,
+// sooner near expiry), when `expiring` fires (the warning window), when an issuing source mints the
+// next certificate (the renew fraction), how long to wait after a failure (capped exponential
+// backoff), how long a load may take, and the one timer that wakes the resolver. Every option is
+// checked here, once, when the resolver is built.
 import { MtlsError } from '../errors.js';
 import type { SourceKind } from '../types.js';
 import { warnWindowMs } from '../validation/policy.js';
@@ -153,13 +154,37 @@ export function jittered(s: Schedule, ms: number): number {
   return ms * (1 - s.jitter * Math.random());
 }
 
-/** How long after a successful load the source is asked again. */
-export function refreshDelay(s: Schedule, kind: SourceKind, t: CredentialTimes, now: number): number {
+/** The earliest point of the interval the first refresh is spread from (see refreshDelay). */
+const FIRST_REFRESH_FROM = 0.1;
+
+/**
+ * `ms` at a random point between a tenth of it and the whole of it (all of `ms` when jitter is 0).
+ * Credentials loaded together — a set of thousands made ready at start-up, a fleet deployed at once —
+ * would otherwise refresh together for ever after: shortening each delay by up to `jitter` only keeps
+ * them within that fraction of one another. Spread once, they stay spread, and N credentials cost
+ * N / interval source calls a second, evenly.
+ */
+export function spread(s: Schedule, ms: number): number {
+  if (s.jitter === 0) return ms;
+  return ms * (1 - (1 - FIRST_REFRESH_FROM) * Math.random());
+}
+
+/**
+ * How long after a successful load the source is asked again. `first`: the resolver's first load —
+ * its first check of a static source is spread over the interval (see {@link spread}).
+ */
+export function refreshDelay(
+  s: Schedule,
+  kind: SourceKind,
+  t: CredentialTimes,
+  now: number,
+  first = false,
+): number {
   if (kind === 'issuing') return jittered(s, Math.max(MIN_POLL_MS, t.renewAt - now));
-  let delay = s.intervalMs;
   const remaining = t.notAfterMs - now;
-  if (remaining <= t.warnWindowMs) delay = Math.min(delay, Math.max(MIN_POLL_MS, remaining / 4));
-  return jittered(s, delay);
+  if (remaining <= t.warnWindowMs)
+    return jittered(s, Math.min(s.intervalMs, Math.max(MIN_POLL_MS, remaining / 4)));
+  return first ? spread(s, s.intervalMs) : jittered(s, s.intervalMs);
 }
 
 /**

@@ -59,9 +59,13 @@ function trustAnchors(credentials: ValidatedCredentials, caMode: CaMode): string
  * Builds the SecureContext every connection of one identity uses. Prebuilt so that no client is ever
  * given the key as an option (NODE_DEBUG=https prints agent options, and pools are keyed by them).
  */
-export function buildSecureContext(credentials: ValidatedCredentials, caMode: CaMode): SecureContext {
+export function buildSecureContext(
+  credentials: ValidatedCredentials,
+  caMode: CaMode,
+  keyPem?: string,
+): SecureContext {
   try {
-    return tls.createSecureContext(plainTlsOptions(credentials, caMode));
+    return tls.createSecureContext(plainTlsOptions(credentials, caMode, keyPem));
   } catch (err) {
     // Validation tried every certificate that looked weak on this OpenSSL; this is what is left.
     const refusal = tlsRefusal(err, `The certificate ${credentials.fingerprint256}`, 'cert');
@@ -73,12 +77,19 @@ export function buildSecureContext(credentials: ValidatedCredentials, caMode: Ca
   }
 }
 
-/** Plain TLS options for the credential (the key included, so never put them in an Agent's options). */
-export function plainTlsOptions(credentials: ValidatedCredentials, caMode: CaMode): PlainTlsOptions {
+/**
+ * Plain TLS options for the credential (the key included, so never put them in an Agent's options).
+ * `keyPem`: the key as PEM when the caller has it already (the resolver, straight after a load).
+ */
+export function plainTlsOptions(
+  credentials: ValidatedCredentials,
+  caMode: CaMode,
+  keyPem?: string,
+): PlainTlsOptions {
   const ca = trustAnchors(credentials, caMode);
   return {
     cert: credentials.certPem,
-    key: credentials.keyPem(),
+    key: keyPem ?? credentials.keyPem(),
     ...(ca === undefined ? {} : { ca }),
     minVersion: MIN_TLS_VERSION,
   };

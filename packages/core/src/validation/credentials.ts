@@ -14,34 +14,28 @@ export interface CredentialsOrigin {
   sourceVersion?: string;
 }
 
-function lengthPrefixed(hash: ReturnType<typeof createHash>, tag: string, bytes: Uint8Array): void {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(bytes.length);
-  hash.update(tag).update(len).update(bytes);
-}
-
 /**
- * SHA-256 over every part, each tagged and length-prefixed so no two different credentials share an
- * input: leaf, chain and CA certificates (DER), the public key, and a hash of the private key (so the
- * version changes with the key while the key bytes themselves never feed an output anyone can see).
+ * SHA-256 over every certificate — leaf, chain, CA — each tagged, by its SHA-256 fingerprint (the
+ * digest of its DER, which node:crypto computed anyway), so no two different credentials share an
+ * input. The key needs no part of its own: validation has proved it is the leaf's (KEY_MISMATCH
+ * otherwise), and the leaf's DER holds its public key, so another key means another leaf. Exporting
+ * the key, or reading any certificate's `raw` (which X509Certificate then keeps), is not needed.
  */
 function computeVersion(
   leaf: X509Certificate,
   chain: readonly X509Certificate[],
-  key: KeyObject,
   ca: readonly X509Certificate[],
 ): string {
   const h = createHash('sha256');
-  lengthPrefixed(h, 'leaf', leaf.raw);
-  for (const c of chain) lengthPrefixed(h, 'chain', c.raw);
-  const publicDer = leaf.publicKey.export({ type: 'spki', format: 'der' });
-  const privateDigest = createHash('sha256')
-    .update(key.export({ type: 'pkcs8', format: 'der' }))
-    .digest();
-  lengthPrefixed(h, 'pub', publicDer);
-  lengthPrefixed(h, 'priv', privateDigest);
-  for (const c of ca) lengthPrefixed(h, 'ca', c.raw);
+  h.update(`leaf ${leaf.fingerprint256}\n`);
+  for (const c of chain) h.update(`chain ${c.fingerprint256}\n`);
+  for (const c of ca) h.update(`ca ${c.fingerprint256}\n`);
   return h.digest('hex');
+}
+
+/** The certificates' PEM, one after the other (the certificate's own string when there is one). */
+function pemOf(certs: readonly X509Certificate[]): string {
+  return certs.length === 1 ? certs[0]!.toString() : certs.map((c) => c.toString()).join('');
 }
 
 /** A decoded, validated mTLS client credential. Build it with `loadCredentials()`. */
@@ -64,10 +58,6 @@ export class ValidatedCredentials implements MtlsCredentials {
   readonly findings: readonly Finding[];
   readonly sourceId: string | undefined;
   readonly sourceVersion: string | undefined;
-  /** Leaf followed by the intermediates, PEM: the `cert` option of a TLS context. */
-  readonly certPem: string;
-  /** The CA certificates, PEM, or undefined when none were given: the `ca` option of a TLS context. */
-  readonly caPem: string | undefined;
 
   constructor(
     decoded: Pick<DecodedMaterial, 'leaf' | 'chain' | 'key' | 'ca'>,
@@ -80,7 +70,7 @@ export class ValidatedCredentials implements MtlsCredentials {
     this.chain = Object.freeze([...decoded.chain]);
     this.ca = Object.freeze([...decoded.ca]);
     this.fingerprint256 = leaf.fingerprint256;
-    this.version = computeVersion(leaf, this.chain, key, this.ca);
+    this.version = computeVersion(leaf, this.chain, this.ca);
     const { notBefore, notAfter } = validity(leaf);
     this.#notBefore = notBefore;
     this.#notAfter = notAfter;
@@ -95,9 +85,20 @@ export class ValidatedCredentials implements MtlsCredentials {
     this.findings = Object.freeze(findings.map((f) => Object.freeze({ ...f })));
     this.sourceId = origin.sourceId;
     this.sourceVersion = origin.sourceVersion;
-    this.certPem = [leaf, ...this.chain].map((c) => c.toString()).join('');
-    this.caPem = this.ca.length > 0 ? this.ca.map((c) => c.toString()).join('') : undefined;
     Object.freeze(this);
+  }
+
+  // The PEM is asked for when a TLS context is built, not kept: X509Certificate keeps the PEM of each
+  // certificate once made, so a credential with no intermediates holds one copy of its leaf's, and
+  // credentials sharing a CA (decoding/shared-certs.ts) share its PEM too.
+  /** Leaf followed by the intermediates, PEM: the `cert` option of a TLS context. */
+  get certPem(): string {
+    return pemOf([this.leaf, ...this.chain]);
+  }
+
+  /** The CA certificates, PEM, or undefined when none were given: the `ca` option of a TLS context. */
+  get caPem(): string | undefined {
+    return this.ca.length > 0 ? pemOf(this.ca) : undefined;
   }
 
   // Date objects are mutable even when frozen (setTime), so each read gets a fresh one.

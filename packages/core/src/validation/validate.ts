@@ -3,20 +3,10 @@
 // plain-English fix; errors make loadCredentials throw, warnings ride on the credentials.
 import type { KeyObject, X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
-import {
-  Asn1Error,
-  algorithm,
-  isContext,
-  isUniversal,
-  octets,
-  oid,
-  parseOne,
-  sequence,
-  TAG,
-} from '../decoding/asn1.js';
 import { issuedBy, keyMatches } from '../decoding/chain.js';
 import type { DecodedMaterial } from '../decoding/decode.js';
 import { describeKey } from '../decoding/keys.js';
+import { readStructure } from '../decoding/structure.js';
 import { ERROR_CODES, MtlsError } from '../errors.js';
 import type { Finding } from '../types.js';
 import { type ResolvedPolicy, resolvePolicy, type ValidationPolicy, warnWindowMs } from './policy.js';
@@ -106,12 +96,23 @@ function keyDescription(key: KeyObject): string {
   return `${String(key.asymmetricKeyType ?? 'unknown').toUpperCase()}${bits === undefined ? '' : ` ${bits}`}`;
 }
 
+/** What isSelfSigned found, by certificate. */
+const selfSigned = new WeakMap<X509Certificate, boolean>();
+
 /**
  * Self-signed: its own issuer, by name and by signature (X509Certificate.checkIssued also wants
  * keyCertSign, which a pinned self-signed server certificate often lacks).
  */
 function isSelfSigned(cert: X509Certificate): boolean {
-  return cert.subject === cert.issuer && cert.verify(cert.publicKey);
+  if (cert.subject !== cert.issuer) return false;
+  // A signature check costs as much as parsing the certificate: one per certificate, and a CA that
+  // many credentials share (decoding/shared-certs.ts) is checked once for all of them.
+  let known = selfSigned.get(cert);
+  if (known === undefined) {
+    known = cert.verify(cert.publicKey);
+    selfSigned.set(cert, known);
+  }
+  return known;
 }
 
 function date(ms: number): string {
@@ -392,46 +393,6 @@ function keyUsageNames(bits: number): string {
   return KEY_USAGE_NAMES.filter((_, i) => (bits & (0x80 >> i)) !== 0).join(', ') || 'empty';
 }
 
-/** What node:crypto's X509Certificate does not expose: signature algorithm, key usage, Netscape type. */
-interface CertStructure {
-  signatureOid: string | undefined;
-  /** The first byte of the key usage bits (digitalSignature is 0x80), when the extension is present. */
-  keyUsage: number | undefined;
-  /** The first byte of the Netscape certificate type bits (sslClient is 0x80), when present. */
-  netscapeType: number | undefined;
-}
-
-const structures = new WeakMap<X509Certificate, CertStructure>();
-
-/** The first byte of a DER BIT STRING's bits (0 when it has none). */
-function firstBits(der: Buffer): number {
-  const bits = parseOne(der);
-  if (!isUniversal(bits, TAG.BIT_STRING) || bits.content.length === 0)
-    throw new Asn1Error('expected a BIT STRING');
-  return bits.content[1] ?? 0;
-}
-
-function readStructure(cert: X509Certificate): CertStructure {
-  const known = structures.get(cert);
-  if (known) return known;
-  const found: CertStructure = { signatureOid: undefined, keyUsage: undefined, netscapeType: undefined };
-  try {
-    const [tbs, signature] = sequence(parseOne(cert.raw), 'certificate', 3);
-    found.signatureOid = algorithm(signature, 'signatureAlgorithm').oid;
-    const extensions = sequence(tbs, 'tbsCertificate').find((n) => isContext(n, 3))?.children[0];
-    for (const ext of extensions === undefined ? [] : sequence(extensions, 'extensions')) {
-      const parts = sequence(ext, 'extension', 2);
-      const id = oid(parts[0], 'extnID');
-      if (id === '2.5.29.15') found.keyUsage = firstBits(octets(parts.at(-1), 'keyUsage'));
-      if (id === '2.16.840.1.113730.1.1') found.netscapeType = firstBits(octets(parts.at(-1), 'nsCertType'));
-    }
-  } catch {
-    // node:crypto parsed the certificate; a shape this reader does not know leaves the facts unknown.
-  }
-  structures.set(cert, found);
-  return found;
-}
-
 /** The weak hash a certificate is signed with (MD5, SHA-1...), or undefined. */
 function weakSignatureHash(cert: X509Certificate): string | undefined {
   const { signatureOid } = readStructure(cert);
@@ -441,8 +402,9 @@ function weakSignatureHash(cert: X509Certificate): string | undefined {
 }
 
 /** Why OpenSSL might refuse a certificate's own key: below 2048-bit RSA, a curve under 256 bits or unknown, DSA. */
-function smallKey(cert: X509Certificate): string | undefined {
-  const { keyType, keySize } = describeKey(cert.publicKey);
+function smallKey(cert: X509Certificate, key: KeyObject | undefined): string | undefined {
+  // The private key that matches a certificate describes its public key too (and is described once).
+  const { keyType, keySize } = describeKey(key !== undefined && keyMatches(cert, key) ? key : cert.publicKey);
   if (keyType === 'ed25519' || keyType === 'ed448') return undefined;
   if ((keyType === 'rsa' || keyType === 'rsa-pss') && keySize !== undefined && keySize >= 2048)
     return undefined;
@@ -496,13 +458,18 @@ export function tlsRefusal(
  */
 function checkStrength(
   leaf: X509Certificate,
+  key: KeyObject,
   chain: readonly X509Certificate[],
   origin: Origin,
   out: Finding[],
 ): void {
   const certs = [leaf, ...chain];
   const weak = certs
-    .map((cert) => ({ cert, small: smallKey(cert), hash: weakSignatureHash(cert) }))
+    .map((cert) => ({
+      cert,
+      small: smallKey(cert, cert === leaf ? key : undefined),
+      hash: weakSignatureHash(cert),
+    }))
     .filter((w) => w.small !== undefined || w.hash !== undefined);
   if (weak.length === 0) return;
   const named = (w: (typeof weak)[number]) =>
@@ -570,7 +537,7 @@ export function validateResolved(decoded: Validatable, p: ResolvedPolicy): Findi
   checkUsage(decoded.leaf, p, origin, out);
   if (p.requireClientAuth) checkChainUsage(decoded.chain, origin, out);
   checkIdentity(decoded.leaf, p, origin, out);
-  checkStrength(decoded.leaf, decoded.chain, origin, out);
+  checkStrength(decoded.leaf, decoded.key, decoded.chain, origin, out);
   out.push(...(decoded.findings ?? []));
   if (p.check !== undefined) out.push(...ownChecks(p.check, decoded, now));
   return [...out.filter((f) => f.severity === 'error'), ...out.filter((f) => f.severity !== 'error')];
