@@ -2,12 +2,12 @@
 // JavaScript as one bundled ES module per entry point (`.`, `./adapter`, `./decode`) with the code
 // they share in chunks, so that importing core reads a handful of files instead of about fifty (module
 // loading was most of core's cold start: see docs/benchmarks.md, "Cold start"). The bundler is
-// rolldown, which vite (a devDependency of the workspace) ships: no dependency of its own.
+// rolldown (a devDependency of core, the version vite ships).
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 
 const pkg = fileURLToPath(new URL('..', import.meta.url));
 const dist = join(pkg, 'dist');
@@ -21,9 +21,7 @@ const tsc = spawnSync(
 );
 if (tsc.status !== 0) process.exit(tsc.status ?? 1);
 
-// rolldown as vite resolves it (pnpm links it beside vite, not at the workspace root).
-const fromVite = createRequire(require.resolve('vite/package.json'));
-const { rolldown } = await import(pathToFileURL(fromVite.resolve('rolldown')).href);
+const { rolldown } = await import('rolldown');
 
 /**
  * `import { a, b as c } from "node:x"` becomes `const { a, b: c } = process.getBuiltinModule("node:x")`
