@@ -111,7 +111,11 @@ ${row('request via `resolver.http2(url)` vs a hand-built `http2.connect(url, { c
 ${row('undici `fetch` via `dispatcher({ allowH2: true })` vs a hand-built undici Agent with `allowH2` (same PEM)', viaUndici)}
 
 The server speaks h2 only, so every request measured was HTTP/2; it held ${sessionsAtEnd} sessions at the end, one per client.
-\`resolver.http2()\`'s cost over the bare session is one epoch check and one \`touch()\` per request.
+\`resolver.http2()\`'s cost over the bare session: one epoch check and one \`touch()\` per request, and the
+stream handed out as a proxy that can send it again if the server refuses it unprocessed (REFUSED_STREAM,
+GOAWAY). That proxy is most of the gap (and of the CPU per request): runs of this bench minutes apart
+measured 0.985–0.995× with \`retryRefusedStreams: false\` (Node's stream itself) and 0.929–0.930× with
+it (two runs each, load average 1.3). Making the retry cost nothing until a refusal is open work.
 `;
 
 writeSection('http2', md);
