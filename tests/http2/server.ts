@@ -32,7 +32,7 @@ export interface H2TestServer {
  * `/slow` answers after 800 ms, to hold a stream in flight across a rotation. Refusals, the first time
  * a path is seen (then it is answered): `/refuse/…` resets the stream with REFUSED_STREAM unprocessed;
  * `/goaway/…` sends GOAWAY with the previous stream as the last one processed, which refuses it and
- * every later stream of its session; `/refuse-always/…` is refused every time. Processed, then reset (never retried): `/reset/…` resets with
+ * every later stream of its session (a session's first stream is refused with RST_STREAM instead); `/refuse-always/…` is refused every time. Processed, then reset (never retried): `/reset/…` resets with
  * INTERNAL_ERROR after reading the request, `/reset-answered/…` sends the response headers, then resets
  * with REFUSED_STREAM.
  */
@@ -95,7 +95,12 @@ export async function startH2Server(ca: TestCA): Promise<H2TestServer> {
       }
       if (first && path.startsWith('/goaway/') && session !== undefined) {
         refused.count++;
-        session.goaway(http2.constants.NGHTTP2_NO_ERROR, (req.stream.id ?? 2) - 2);
+        const id = req.stream.id ?? 1;
+        // A GOAWAY cannot refuse a session's first stream: nghttp2 raises the last-stream-id to the
+        // last stream received (a 0 or -1 given arrives as 1), so that stream would count as processed
+        // and wait for ever. The first stream is refused with RST_STREAM instead.
+        if (id < 3) req.stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+        else session.goaway(http2.constants.NGHTTP2_NO_ERROR, id - 2);
         return;
       }
     }
