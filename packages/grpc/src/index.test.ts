@@ -4,14 +4,10 @@
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import {
-  type CredentialMaterial,
-  type CredentialSource,
-  createTlsResolver,
-  type TlsResolver,
-} from '@mtlskit/core';
+import type { TlsResolver } from '@mtlskit/core';
 import { type IssuedCert, TestCA } from '@mtlskit/testkit';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { listenMtls, rotatingSetup } from './__tests__/harness.js';
 import { channelCredentials, rotatingClient } from './index.js';
 
 interface EchoReply {
@@ -74,44 +70,14 @@ beforeAll(async () => {
       call.end();
     },
   });
-  const creds = grpc.ServerCredentials.createSsl(
-    Buffer.from(ca.rootPem),
-    [{ cert_chain: Buffer.from(serverCert.fullChainPem), private_key: Buffer.from(serverCert.keyPem) }],
-    true,
-  );
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', creds, (err, p) => (err ? reject(err) : resolve(p))),
-  );
-  target = `localhost:${port}`;
+  target = await listenMtls(grpc, server, ca, serverCert);
 });
 afterAll(async () => {
   await Promise.all(open.map((r) => r.close()));
   server.forceShutdown();
 });
 
-class Source implements CredentialSource {
-  readonly id = 'memory:grpc';
-  readonly kind = 'static' as const;
-  #material: CredentialMaterial = {};
-  #version = 0;
-  serve(cert: IssuedCert): void {
-    this.#material = { cert: cert.fullChainPem, key: cert.keyPem, ca: ca.rootPem };
-    this.#version++;
-  }
-  async load(): Promise<CredentialMaterial> {
-    return { ...this.#material, version: String(this.#version) };
-  }
-}
-
-async function setup() {
-  const certs: IssuedCert[] = [];
-  for (let i = 0; i < 4; i++) certs.push(await ca.issueClient({ commonName: `grpc client ${i}` }));
-  const source = new Source();
-  source.serve(certs[0] as IssuedCert);
-  const r = createTlsResolver({ source });
-  open.push(r);
-  return { r, source, certs, fp: certs.map((c) => c.x509.fingerprint256) };
-}
+const setup = () => rotatingSetup(ca, 'grpc client', 4, open);
 
 const unary = (client: EchoClient, message: string, delayMs = 0) =>
   new Promise<EchoReply>((resolve, reject) =>

@@ -9,6 +9,7 @@ import { type CredentialMaterial, type CredentialSource, createTlsResolver } fro
 import { type IssuedCert, TestCA } from '@mtlskit/testkit';
 import * as grpcOldest from 'grpc-js-1.12.0';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { listenMtls } from './__tests__/harness.js';
 import { channelCredentials, rotatingClient } from './index.js';
 
 vi.mock('@grpc/grpc-js', () => import('grpc-js-1.12.0'));
@@ -55,15 +56,7 @@ beforeAll(async () => {
       }),
     stream: (call: grpcNewest.ServerWritableStream<unknown, EchoReply>) => call.end(),
   });
-  const creds = grpc.ServerCredentials.createSsl(
-    Buffer.from(ca.rootPem),
-    [{ cert_chain: Buffer.from(serverCert.fullChainPem), private_key: Buffer.from(serverCert.keyPem) }],
-    true,
-  );
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', creds, (err, p) => (err ? reject(err) : resolve(p))),
-  );
-  target = `localhost:${port}`;
+  target = await listenMtls(grpc, server, ca, serverCert);
 });
 afterAll(() => server.forceShutdown());
 

@@ -6,15 +6,11 @@
 import { fileURLToPath } from 'node:url';
 import * as grpcNewest from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import {
-  type CredentialMaterial,
-  type CredentialSource,
-  createTlsResolver,
-  type TlsResolver,
-} from '@mtlskit/core';
+import { createTlsResolver, type TlsResolver } from '@mtlskit/core';
 import { type IssuedCert, leakCheck, TestCA } from '@mtlskit/testkit';
 import * as grpcOldest from 'grpc-js-1.12.0';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { listenMtls, MemorySource, rotatingSetup } from './__tests__/harness.js';
 import { certificateProvider } from './provider.js';
 
 type Grpc = typeof grpcNewest;
@@ -43,29 +39,7 @@ afterAll(async () => {
   await Promise.all(open.map((r) => r.close()));
 });
 
-class Source implements CredentialSource {
-  readonly id = 'memory:grpc-provider';
-  readonly kind = 'static' as const;
-  #material: CredentialMaterial = {};
-  #version = 0;
-  serve(cert: IssuedCert): void {
-    this.#material = { cert: cert.fullChainPem, key: cert.keyPem, ca: ca.rootPem };
-    this.#version++;
-  }
-  async load(): Promise<CredentialMaterial> {
-    return { ...this.#material, version: String(this.#version) };
-  }
-}
-
-async function setup() {
-  const certs: IssuedCert[] = [];
-  for (let i = 0; i < 3; i++) certs.push(await ca.issueClient({ commonName: `grpc provider ${i}` }));
-  const source = new Source();
-  source.serve(certs[0] as IssuedCert);
-  const r = createTlsResolver({ source });
-  open.push(r);
-  return { r, source, certs, fp: certs.map((c) => c.x509.fingerprint256) };
-}
+const setup = () => rotatingSetup(ca, 'grpc provider', 3, open);
 
 type EchoClass = new (target: string, creds: grpcNewest.ChannelCredentials) => EchoClient;
 const echoOf = (grpc: Grpc) =>
@@ -103,18 +77,11 @@ async function startServer() {
     },
     stream: (call: grpcNewest.ServerWritableStream<unknown, EchoReply>) => call.end(),
   });
-  const creds = grpc.ServerCredentials.createSsl(
-    Buffer.from(ca.rootPem),
-    [{ cert_chain: Buffer.from(serverCert.fullChainPem), private_key: Buffer.from(serverCert.keyPem) }],
-    true,
-  );
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', creds, (err, p) => (err ? reject(err) : resolve(p))),
-  );
+  const target = await listenMtls(grpc, server, ca, serverCert);
   return {
-    target: `localhost:${port}`,
+    target,
     /** Ends every connection (GOAWAY), as a server restart or a max connection age does. */
-    drain: () => server.drain(`127.0.0.1:${port}`, 1000),
+    drain: () => server.drain(`127.0.0.1:${target.split(':')[1]}`, 1000),
     close: () => server.forceShutdown(),
   };
 }
@@ -220,7 +187,7 @@ describe('certificateProvider', () => {
   });
 
   it('rejects when the resolver has no certificate, and follows nothing then', async () => {
-    const r = createTlsResolver({ source: new Source() });
+    const r = createTlsResolver({ source: new MemorySource('memory:grpc-provider', ca) });
     open.push(r);
     const offs = vi.spyOn(r, 'off');
     await expect(certificateProvider(r)).rejects.toMatchObject({ name: 'MtlsError' });
