@@ -13,3 +13,7 @@ for (const file of readdirSync(dir)
   const r = spawnSync(process.execPath, ['--expose-gc', `${dir}${file}`], { stdio: 'inherit' });
   if (r.status !== 0) process.exitCode = 1;
 }
+
+// Last, the Targets table at the top of docs/benchmarks.md, from the sections just written.
+const summary = spawnSync(process.execPath, [`${dir}summary.mjs`], { stdio: 'inherit' });
+if (summary.status !== 0) process.exitCode = 1;
