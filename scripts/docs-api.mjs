@@ -59,18 +59,6 @@ const KNOWN = [
     why: '@mtlskit/core does not export the listener type of TlsResolver.on/off',
   },
   {
-    pattern: /Call, defined in .*gcp\/src\/source\.ts, is referenced by .*SecretManagerClientLike/,
-    why: '@mtlskit/gcp does not export a helper type of SecretManagerClientLike',
-  },
-  {
-    pattern: /EXTENDED_KEY_USAGES, defined in .*mangopay\/src\/csr\.ts/,
-    why: '@mtlskit/mangopay exports the type ExtendedKeyUsage but not the constant it derives from',
-  },
-  {
-    pattern: /SUBJECT_ATTRIBUTES, defined in .*mangopay\/src\/csr\.ts/,
-    why: '@mtlskit/mangopay exports the type SubjectAttribute but not the constant it derives from',
-  },
-  {
     pattern: /Failed to resolve link to "validateCredentials" in comment for .*decodeMaterial/,
     why: '@mtlskit/core/decode links validateCredentials, which only @mtlskit/core exports',
   },

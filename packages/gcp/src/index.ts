@@ -15,6 +15,7 @@ export type { GcpSmTarget } from './scheme.js';
 export { gcpSmScheme } from './scheme.js';
 export type {
   AccessResponseLike,
+  GcpCall,
   GcpCallOptions,
   GcpClientOptions,
   GcpSecretManagerSource,

@@ -64,7 +64,8 @@ export interface GcpCallOptions {
   retry: { retryCodes: number[] };
 }
 
-type Call<Request, Response> = (
+/** One method of the client: a request and per-call options in, a promise of `[response, …]` out. */
+export type GcpCall<Request, Response> = (
   request: Request,
   options?: GcpCallOptions,
 ) => Promise<[Response, ...unknown[]]>;
@@ -74,17 +75,17 @@ type Call<Request, Response> = (
  * checked by shape, never with `instanceof`: the application's copy may be another version.
  */
 export interface SecretManagerClientLike {
-  accessSecretVersion: Call<{ name: string }, AccessResponseLike>;
-  getSecretVersion: Call<{ name: string }, SecretVersionLike>;
-  addSecretVersion: Call<
+  accessSecretVersion: GcpCall<{ name: string }, AccessResponseLike>;
+  getSecretVersion: GcpCall<{ name: string }, SecretVersionLike>;
+  addSecretVersion: GcpCall<
     { parent: string; payload: { data: Uint8Array; dataCrc32c: number } },
     SecretVersionLike
   >;
-  disableSecretVersion?: Call<{ name: string }, SecretVersionLike>;
+  disableSecretVersion?: GcpCall<{ name: string }, SecretVersionLike>;
   /** Staged renewal reads the secret's aliases, annotations and etag. */
-  getSecret?: Call<{ name: string }, SecretLike>;
+  getSecret?: GcpCall<{ name: string }, SecretLike>;
   /** Staged renewal moves the alias and changes the annotations, check-and-set on the etag. */
-  updateSecret?: Call<{ secret: SecretUpdate; updateMask: { paths: string[] } }, SecretLike>;
+  updateSecret?: GcpCall<{ secret: SecretUpdate; updateMask: { paths: string[] } }, SecretLike>;
   /** Resolves credentials and builds the transport; the generated client calls it on each call. */
   initialize?(): Promise<unknown>;
   close?(): Promise<void>;

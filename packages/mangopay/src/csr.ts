@@ -6,21 +6,25 @@ import { createPrivateKey, createPublicKey, type KeyObject, sign } from 'node:cr
 import { MtlsError } from '@mtlskit/core';
 
 /** Subject attributes a CSR may carry, by their usual short names. */
-export const SUBJECT_ATTRIBUTES = {
+export type SubjectAttribute = 'CN' | 'O' | 'OU' | 'C' | 'L' | 'ST';
+
+/** Extended key usages a CSR may request. */
+export type ExtendedKeyUsage = 'clientAuth' | 'serverAuth';
+
+/** The object identifier of each subject attribute. */
+export const SUBJECT_ATTRIBUTES: Readonly<Record<SubjectAttribute, string>> = {
   CN: '2.5.4.3',
   O: '2.5.4.10',
   OU: '2.5.4.11',
   C: '2.5.4.6',
   L: '2.5.4.7',
   ST: '2.5.4.8',
-} as const;
-export type SubjectAttribute = keyof typeof SUBJECT_ATTRIBUTES;
+};
 
-const EXTENDED_KEY_USAGES = {
+const EXTENDED_KEY_USAGES: Readonly<Record<ExtendedKeyUsage, string>> = {
   clientAuth: '1.3.6.1.5.5.7.3.2',
   serverAuth: '1.3.6.1.5.5.7.3.1',
-} as const;
-export type ExtendedKeyUsage = keyof typeof EXTENDED_KEY_USAGES;
+};
 
 /** What a CSR asks for. */
 export interface CsrRequest {
