@@ -3,6 +3,11 @@
 // matrix's cells and how they print, and the generated section of docs/reliability.md (written
 // with MTLSKIT_WRITE_DOCS=1, compared otherwise).
 import { readFileSync, writeFileSync } from 'node:fs';
+import {
+  createServer as createHttpServer,
+  type Server as HttpServer,
+  request as httpRequest,
+} from 'node:http';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
@@ -156,4 +161,78 @@ export function writeMatrix(markdown: string): void {
   const to = doc.indexOf(CLOSE);
   if (at < 0 || to < at) throw new Error(`docs/reliability.md lacks the ${OPEN} … ${CLOSE} markers`);
   writeFileSync(DOC, `${doc.slice(0, at + OPEN.length)}\n${markdown.trim()}\n${doc.slice(to)}`);
+}
+
+/**
+ * An HTTP/1.1 forwarder on 127.0.0.1 to `target` that can rewrite JSON answers on their way back —
+ * a middlebox that replays another request's answer, or a server whose clock is wrong. `rewrite`
+ * gets the request's path and JSON body and the answer's JSON, and returns the answer to send.
+ */
+export class JsonRewriter {
+  rewrite: ((path: string, request: unknown, answer: unknown) => unknown) | undefined;
+  readonly #server: HttpServer;
+
+  private constructor(private readonly target: { port: number }) {
+    this.#server = createHttpServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const upstream = httpRequest(
+          {
+            host: '127.0.0.1',
+            port: this.target.port,
+            method: req.method,
+            path: req.url,
+            headers: req.headers,
+          },
+          (answer) => {
+            const parts: Buffer[] = [];
+            answer.on('data', (c: Buffer) => parts.push(c));
+            answer.on('end', async () => {
+              let out = Buffer.concat(parts);
+              const rewrite = this.rewrite;
+              if (rewrite !== undefined && answer.statusCode === 200) {
+                try {
+                  const changed = await rewrite(req.url ?? '', parseJson(body), JSON.parse(out.toString()));
+                  out = Buffer.from(JSON.stringify(changed));
+                } catch {
+                  // Not JSON: passed on as it came.
+                }
+              }
+              const headers = { ...answer.headers, 'content-length': String(out.length) };
+              delete headers['transfer-encoding'];
+              res.writeHead(answer.statusCode ?? 502, headers);
+              res.end(out);
+            });
+          },
+        );
+        upstream.on('error', () => res.destroy());
+        upstream.end(body);
+      });
+    });
+  }
+
+  static async open(target: { port: number }): Promise<JsonRewriter> {
+    const rewriter = new JsonRewriter(target);
+    await new Promise<void>((resolve) => rewriter.#server.listen(0, '127.0.0.1', () => resolve()));
+    return rewriter;
+  }
+
+  get port(): number {
+    return (this.#server.address() as { port: number }).port;
+  }
+
+  close(): Promise<void> {
+    this.#server.closeAllConnections();
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+function parseJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString());
+  } catch {
+    return undefined;
+  }
 }

@@ -53,6 +53,7 @@ import {
   committedMatrix,
   FAULTS,
   type Fault,
+  JsonRewriter,
   type Observed,
   renderMatrix,
   TcpGate,
@@ -590,11 +591,27 @@ async function vaultRow(): Promise<Row> {
 
 async function vaultPkiRow(): Promise<Row> {
   const vault = await startVaultHarness();
-  const gate = await TcpGate.open(vault.emulator);
+  // client → gate (unreachable) → rewriter (answers that are wrong in content) → emulator
+  const rewriter = await JsonRewriter.open(vault.emulator);
+  const gate = await TcpGate.open({ host: '127.0.0.1', port: rewriter.port });
   vault.emulator.enablePki('pki', ca);
   vault.emulator.addPkiRole('pki', 'client', { maxTtl: 3600, notBeforeDuration: 0 });
-  const nothingStored =
-    'nothing is stored: each load generates a key here and Vault signs it in the same call (sign mode)';
+  /** Answers to `pki/sign/…` get `certificate` from `make` (given the CSR sent); cleared by `clear()`. */
+  const rewritten = (expect: MtlsErrorCode, make: (csr: string) => Promise<string>): Plan => ({
+    expect,
+    apply: () => {
+      rewriter.rewrite = async (path, request, answer) => {
+        if (!path.includes('/pki/sign/')) return answer;
+        const csr = (request as { csr: string }).csr;
+        const a = answer as { data: Record<string, unknown> };
+        return { ...a, data: { ...a.data, certificate: await make(csr) } };
+      };
+    },
+    clear: () => {
+      rewriter.rewrite = undefined;
+      return undefined;
+    },
+  });
   return {
     name: 'Vault PKI (`vault-pki:`, issuing)',
     issuing: true,
@@ -613,14 +630,30 @@ async function vaultPkiRow(): Promise<Row> {
     close: async () => {
       await vault.close();
       await gate.close();
+      await rewriter.close();
     },
     faults: {
       ...networkFaults(vault.emulator, gate),
       // A certificate answer cut short (a proxy, a dropped connection): the JSON does not parse.
       corrupt: injected(vault.emulator, { kind: 'malformed' }, 'SOURCE_UNAVAILABLE'),
-      mismatched: `${nothingStored}; the certificate is checked against the key sent`,
-      expired: `${nothingStored}; Vault sets notAfter from the TTL asked for`,
-      'half-rotated': `${nothingStored}: there are no versions to mix`,
+      // Another request's answer (a replaying middlebox): a certificate of the same CA for another key.
+      mismatched: rewritten(
+        'KEY_MISMATCH',
+        async () => (await ca.issueClient({ commonName: 'someone else' })).certPem,
+      ),
+      // Vault's clock behind by more than the TTL: the certificate for our key has already expired.
+      expired: rewritten(
+        'EXPIRED',
+        async (csr) =>
+          (
+            await ca.signCsr(csr, {
+              notBefore: new Date(Date.now() - 2 * DAY),
+              notAfter: new Date(Date.now() - DAY),
+            })
+          ).certPem,
+      ),
+      'half-rotated':
+        'nothing is stored: each load generates a key here and Vault signs it in the same answer, so there are no versions to mix',
     },
   };
 }
