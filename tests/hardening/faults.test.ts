@@ -514,18 +514,21 @@ async function azureRow(): Promise<Row> {
   return row;
 }
 
-async function gcpRow(): Promise<Row> {
-  const gcp = await startGcpHarness('grpc');
-  const gate = await TcpGate.open({ host: '127.0.0.1', port: gcp.emulator.grpcPort });
+async function gcpRow(transport: 'grpc' | 'rest'): Promise<Row> {
+  const gcp = await startGcpHarness(transport);
+  const gate = await TcpGate.open({
+    host: '127.0.0.1',
+    port: transport === 'grpc' ? gcp.emulator.grpcPort : gcp.emulator.port,
+  });
   const project = gcp.emulator.projectId;
   const source = (secret: string) =>
     gcp.source({
       name: `projects/${project}/secrets/${secret}`,
-      clientOptions: { ...emulatorClientOptions(gcp.emulator, 'grpc'), port: gate.port },
+      clientOptions: { ...emulatorClientOptions(gcp.emulator, transport), port: gate.port },
       timeoutMs: SOURCE_TIMEOUT_MS,
     });
   const row: Row & { writeBundleOnly(f: Fields): unknown } = {
-    name: 'Google Secret Manager (`gcp-sm:`, gRPC)',
+    name: `Google Secret Manager (\`gcp-sm:\`, ${transport === 'grpc' ? 'gRPC' : 'REST'})`,
     source: (fault) =>
       fault === 'half-rotated'
         ? withPassphrase(source('mtls-encrypted'), source('mtls-passphrase'))
@@ -665,6 +668,7 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
     await promise;
     return 'none';
   } catch (err) {
+    if (process.env.MTLSKIT_FAULTS_VERBOSE === '1') process.stderr.write(`  ${String(err)}\n`);
     return err instanceof MtlsError ? err.code : `not an MtlsError: ${String(err)}`;
   }
 }
@@ -757,7 +761,8 @@ const ROWS: Array<{ key: string; start: () => Row | Promise<Row> }> = [
   { key: 'file', start: fileRow },
   { key: 'aws', start: awsRow },
   { key: 'azure', start: azureRow },
-  { key: 'gcp', start: gcpRow },
+  { key: 'gcp', start: () => gcpRow('grpc') },
+  { key: 'gcp-rest', start: () => gcpRow('rest') },
   { key: 'vault', start: vaultRow },
   { key: 'vault-pki', start: vaultPkiRow },
 ];
