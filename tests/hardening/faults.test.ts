@@ -677,22 +677,14 @@ function resolverOf(row: Row, fault: Fault): TlsResolver {
   return createTlsResolver({ source: row.source(fault), ...RESOLVER });
 }
 
-const trace = (...what: unknown[]) => {
-  if (process.env.MTLSKIT_FAULTS_VERBOSE === '2') process.stderr.write(`${what.join(' ')}\n`);
-};
-
 async function runCell(row: Row, fault: Fault, plan: Plan): Promise<Observed> {
-  trace(row.name, fault, 'start');
   // 1. The first load meets the fault.
   await row.write(fieldsOf(await pair()));
   await plan.apply();
   const cold = resolverOf(row, fault);
   const first = await codeOf(cold.credentials());
-  trace('first', first);
   await cold.close();
-  trace('closed');
   await plan.clear();
-  trace('cleared');
 
   // 2. A refresh meets it.
   const good = await pair();
