@@ -100,6 +100,8 @@ export const FAULT_TITLES: Record<Fault, string> = {
 export interface Observed {
   /** The MtlsError code of the first load, or `none` when it did not fail. */
   first: string;
+  /** health() after it: not ready, not stale, the same code as `lastError`. */
+  firstReported: boolean;
   /** The code of the refresh that met the fault. */
   refresh: string;
   /** The last good credential kept serving, `health()` stale with the code, `refreshFailed` with it. */

@@ -683,6 +683,8 @@ async function runCell(row: Row, fault: Fault, plan: Plan): Promise<Observed> {
   await plan.apply();
   const cold = resolverOf(row, fault);
   const first = await codeOf(cold.credentials());
+  const coldHealth = cold.health();
+  const firstReported = !coldHealth.ready && !coldHealth.stale && coldHealth.lastError?.code === first;
   await cold.close();
   await plan.clear();
 
@@ -740,7 +742,7 @@ async function runCell(row: Row, fault: Fault, plan: Plan): Promise<Observed> {
     ).catch(() => {
       recovered = false;
     });
-    return { first, refresh, kept, recovered };
+    return { first, firstReported, refresh, kept, recovered };
   } finally {
     await resolver.close();
   }
@@ -795,6 +797,7 @@ describe('fault matrix', () => {
           cells[fault] = { observed };
           const where = `${key} × ${fault}`;
           expect.soft(observed.first, `${where}: first load`).toBe(plan.expect);
+          expect.soft(observed.firstReported, `${where}: first load's error in health()`).toBe(true);
           expect.soft(observed.refresh, `${where}: refresh`).toBe(plan.expect);
           expect.soft(observed.kept, `${where}: last good credential kept and reported`).toBe(true);
           expect.soft(observed.recovered, `${where}: recovery once cleared`).toBe(true);
