@@ -61,11 +61,11 @@ import {
 } from './faults-support.js';
 
 /** A source's own deadline per call; the resolver's is above it (the file and env sources have none). */
-const SOURCE_TIMEOUT_MS = 400;
+const SOURCE_TIMEOUT_MS = 1_000;
 const RESOLVER = {
   refreshIntervalMs: 60_000,
   jitter: 0,
-  loadTimeoutMs: 1_000,
+  loadTimeoutMs: 2_000,
   backoff: { initialMs: 100, maxMs: 400 },
 };
 const RECOVERY_MS = 15_000;
