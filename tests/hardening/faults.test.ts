@@ -692,6 +692,7 @@ async function runCell(row: Row, fault: Fault, plan: Plan): Promise<Observed> {
   const good = await pair();
   await row.write(fieldsOf(good));
   const resolver = resolverOf(row, fault);
+  let applied = false;
   try {
     // The resolver retries a failed first load itself: a client that saw the store unreachable a
     // moment ago may still be backing off (grpc-js keeps a failed subchannel down for a while).
@@ -706,6 +707,7 @@ async function runCell(row: Row, fault: Fault, plan: Plan): Promise<Observed> {
       expect(served.fingerprint256, `${row.name} ${fault}: the good credential`).toBe(good.fingerprint256);
     const failures: RefreshFailedEvent[] = [];
     resolver.on('refreshFailed', (e) => failures.push(e));
+    applied = true;
     await plan.apply();
     const refresh = await codeOf(resolver.refresh());
     const health = resolver.health();
@@ -718,6 +720,7 @@ async function runCell(row: Row, fault: Fault, plan: Plan): Promise<Observed> {
 
     // 3. The fault clears: the resolver's next retry serves a good credential.
     const clearedAt = Date.now();
+    applied = false;
     const stored = await plan.clear();
     const wanted = (fp: string | undefined) =>
       stored !== undefined
@@ -745,6 +748,8 @@ async function runCell(row: Row, fault: Fault, plan: Plan): Promise<Observed> {
     return { first, firstReported, refresh, kept, recovered };
   } finally {
     await resolver.close();
+    // A cell that failed half-way leaves no fault behind (a FIFO would hold a libuv thread).
+    if (applied) await Promise.resolve(plan.clear()).catch(() => {});
   }
 }
 
