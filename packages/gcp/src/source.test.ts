@@ -94,6 +94,9 @@ describe.each(TRANSPORTS)('over %s', (transport) => {
       const err = await rejection(source.load());
       expect(err).toMatchObject({ code: 'INTEGRITY_FAILED', retryable: true, sourceId: source.id });
       expect(err.message).toMatch(/version 1 of .*prod-mtls does not match its CRC32C/);
+      // A source cannot know whether a last good credential exists (a first load has none).
+      expect(err.message).not.toMatch(/last good credentials stay/);
+      expect(err.message).toMatch(/read it again/);
       leakCheck([alice.keyPem]).check(err, 'the integrity error');
       expect((await loadCredentials(await source.load())).fingerprint256).toBe(alice.fingerprint256);
     });

@@ -327,7 +327,7 @@ export function gcpSecretManagerSource(options: GcpSecretManagerSourceOptions): 
     if (crc32c(data) !== expected) {
       throw new MtlsError(
         'INTEGRITY_FAILED',
-        `the payload of version ${version} of ${target.secretName} does not match its CRC32C checksum (damaged on the way) — it was refused and the last good credentials stay in use; the read is retried`,
+        `the payload of version ${version} of ${target.secretName} does not match its CRC32C checksum (damaged on the way) — it was refused; read it again (a resolver retries, serving its last good credential meanwhile); if it persists, something on the way rewrites the answer`,
         // Damage in transit, unlike a vault's decryption failure, is worth another read.
         { sourceId: id, retryable: true },
       );

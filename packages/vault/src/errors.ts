@@ -15,6 +15,8 @@ export interface VaultCallContext {
   endpoint: string;
   /** A hint added to a not-found message (e.g. a KV version given explicitly may be wrong). */
   notFoundHint?: string | undefined;
+  /** What a 404 means for this call, and what to check (default: no such secret or version). */
+  notFound?: string | undefined;
 }
 
 interface ErrorShape {
@@ -134,7 +136,7 @@ function advice(
     case 'ACCESS_DENIED':
       return `could not ${ctx.action}: Vault denied it — check the token is valid and its policy allows this path (the @mtlskit/vault README lists the policy)`;
     case 'SOURCE_NOT_FOUND':
-      return `could not ${ctx.action}: Vault has no such secret or version — check the mount, the path and the version${ctx.notFoundHint ? `; ${ctx.notFoundHint}` : ''}`;
+      return `could not ${ctx.action}: ${ctx.notFound ?? 'Vault has no such secret or version — check the mount, the path and the version'}${ctx.notFoundHint ? `; ${ctx.notFoundHint}` : ''}`;
     case 'THROTTLED':
       return `could not ${ctx.action}: Vault rate-limited the call — it is retried with backoff; refresh less often if this persists`;
     default:

@@ -38,6 +38,24 @@ function source(extra: Partial<Parameters<typeof vaultPkiSource>[0]> = {}) {
 }
 
 describe('vaultPkiSource', () => {
+  it('a 404 (nothing mounted at the path) says to check the PKI mount, not a secret or its version', async () => {
+    const s = source({ mount: 'pki-missing' });
+    try {
+      const err = await s.load().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(MtlsError);
+      expect((err as MtlsError).code).toBe('SOURCE_NOT_FOUND');
+      expect((err as MtlsError).message).toMatch(
+        /could not sign a certificate with role "client" \(pki-missing\/sign\/client\): Vault has nothing at pki-missing\/sign\/client — check that a PKI engine is mounted at "pki-missing"/,
+      );
+      expect((err as MtlsError).message).not.toMatch(/secret or version/);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('signs a CSR for a key made in the process: the request holds no key, the certificate is the key’s', async () => {
     const s = source({ altNames: ['alt.example.com'], ipSans: ['10.0.0.7'], ttl: '10m' });
     try {

@@ -114,6 +114,8 @@ export function vaultPkiSource(options: VaultPkiSourceOptions): VaultPkiSource {
     sourceId: id,
     action: `${mode} a certificate with role "${options.role}" (${path})`,
     endpoint: session.endpoint,
+    // Vault answers 404 when nothing is mounted there (an unknown role is a 400 of its own).
+    notFound: `Vault has nothing at ${path} — check that a PKI engine is mounted at "${mount}"${options.namespace === undefined ? '' : ` in namespace "${options.namespace}"`}`,
   };
   let closed = false;
 
