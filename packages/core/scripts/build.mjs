@@ -80,6 +80,8 @@ const bundle = await rolldown({
   // dispatcher, node-forge's RC2/DES on the first legacy PKCS#12, OpenTelemetry when in use).
   external: [/^node:/, /^undici(\/|$)/, /^node-forge(\/|$)/, /^@opentelemetry\//, /^@mtlskit\/core(\/|$)/],
   plugins: [builtinsWithoutFacade],
+  // What includeDependenciesRecursively: false below requires; the entries export what their sources do.
+  preserveEntrySignatures: 'allow-extension',
 });
 await bundle.write({
   dir: dist,
@@ -98,6 +100,20 @@ await bundle.write({
   chunkFileNames: '[name].js',
   // Every module in one shared chunk, whichever entries use it: an entry point is then two files (its
   // own, re-exporting, and the chunk) whatever it imports, and entries share one copy of each module.
-  codeSplitting: { groups: [{ name: 'core', test: /[\\/]src[\\/]/ }] },
+  // Except the readers of password-protected material (PKCS#12, encrypted keys: a sixth of the code),
+  // in a chunk of their own: `@mtlskit/core/decode` imports it (its decodeMaterial is synchronous),
+  // the main entry loads it on the first credential that needs it (src/decoding/on-demand.ts).
+  codeSplitting: {
+    // A group holds the modules it names, not their imports as well (rolldown's default).
+    includeDependenciesRecursively: false,
+    groups: [
+      {
+        name: 'encrypted',
+        test: /[\\/]src[\\/]decoding[\\/](encrypted|pkcs12|pbe|iterated-hash|decode-material)\.ts$/,
+        priority: 2,
+      },
+      { name: 'core', test: /[\\/]src[\\/]/, priority: 1 },
+    ],
+  },
 });
 await bundle.close();
