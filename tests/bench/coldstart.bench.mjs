@@ -14,6 +14,7 @@ import { fmtNs, interleaved, machine, writeSection } from './lib.mjs';
 const ROUNDS = Number(process.env.COLDSTART_ROUNDS ?? 20);
 const PER_ROUND = Number(process.env.COLDSTART_PER_ROUND ?? 3);
 
+const loadAtStart = os.loadavg()[0];
 const ca = await TestCA.create();
 const server = await startMtlsServer({ clientCa: ca });
 const client = await ca.issueClient({ keyType: 'rsa2048' });
@@ -153,7 +154,7 @@ const md = `## Cold start
 Command: \`npm run bench -- coldstart\` (builds the packages, then runs
 \`node --expose-gc tests/bench/coldstart.bench.mjs\`). Every number below comes from one run of it.
 
-${machine()}, ${os.cpus().length} CPUs, load average ${os.loadavg()[0].toFixed(1)}. Each run is a whole new
+${machine()}, ${os.cpus().length} CPUs, load average ${loadAtStart.toFixed(1)} at the start, ${os.loadavg()[0].toFixed(1)} at the end. Each run is a whole new
 \`node\` process that reads an RSA-2048 client certificate (issued by a test root CA), its PKCS#8 key and
 the server's CA from \`MTLS_CERT\`, \`MTLS_KEY\`, \`MTLS_CA\` (Base64 of PEM), makes one GET over loopback to a
 node:https mTLS server (TLS 1.3), reads the response and exits. Through mtlskit:

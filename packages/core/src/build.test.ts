@@ -64,7 +64,8 @@ describe('the built @mtlskit/core in a fresh process', () => {
         decodes: typeof decode.decodeMaterial,
       }));
     `);
-    expect(files.sort()).toEqual(['adapter.js', 'core.js', 'decode.js', 'index.js']);
+    // decode.js imports the readers of password-protected material (its decodeMaterial is synchronous).
+    expect(files.sort()).toEqual(['adapter.js', 'core.js', 'decode.js', 'encrypted.js', 'index.js']);
     expect(result).toEqual({ sameError: true, sameFormat: true, decodes: 'function' });
   });
 
@@ -72,7 +73,7 @@ describe('the built @mtlskit/core in a fresh process', () => {
     const { TestCA } = await import('@mtlskit/testkit');
     const ca = await TestCA.create();
     const client = await ca.issueClient({ keyType: 'rsa2048' });
-    const { result } = probe(`
+    const { files, result } = probe(`
       process.env.MTLS_CERT = ${JSON.stringify(Buffer.from(client.fullChainPem).toString('base64'))};
       process.env.MTLS_KEY = ${JSON.stringify(Buffer.from(client.keyPem).toString('base64'))};
       const { createTlsResolver, envSource } = await import(${JSON.stringify(`${dist}index.js`)});
@@ -84,5 +85,27 @@ describe('the built @mtlskit/core in a fresh process', () => {
       ${report}
     `);
     expect(result).toEqual({ http2: false, undici: false, otel: false, forge: false });
+    expect(files).toEqual(['index.js', 'core.js']);
+  });
+
+  it('a PKCS#12 loads the readers of password-protected material on its first load; decodeMaterial has them at once', async () => {
+    const { TestCA } = await import('@mtlskit/testkit');
+    const ca = await TestCA.create();
+    const client = await ca.issueClient({ keyType: 'ec-p256' });
+    const pfx = (await client.pkcs12('s3cret')).toString('base64');
+    const { files, result } = probe(`
+      const { loadCredentials } = await import(${JSON.stringify(`${dist}index.js`)});
+      console.log('LOADED after import');
+      const material = { pfx: Buffer.from(${JSON.stringify(pfx)}, 'base64'), passphrase: 's3cret' };
+      const loaded = await loadCredentials(material);
+      const { decodeMaterial } = await import(${JSON.stringify(`${dist}decode.js`)});
+      const decoded = decodeMaterial(material);
+      console.log(JSON.stringify({
+        loaded: loaded.fingerprint256 === ${JSON.stringify(client.fingerprint256)},
+        decoded: decoded.leaf.fingerprint256 === ${JSON.stringify(client.fingerprint256)},
+      }));
+    `);
+    expect(files).toEqual(['index.js', 'core.js', 'after import', 'encrypted.js', 'decode.js']);
+    expect(result).toEqual({ loaded: true, decoded: true });
   });
 });

@@ -3,7 +3,7 @@
 // Applications use `loadCredentials`.
 
 export type { DecodedMaterial } from './decoding/decode.js';
-export { decodeMaterial } from './decoding/decode.js';
+export { decodeMaterial } from './decoding/decode-material.js';
 export { LIMITS } from './decoding/limits.js';
 export { loadMaterial } from './sources/load-material.js';
 export type { CredentialField } from './validation/policy.js';

@@ -10,7 +10,7 @@ import { MtlsError } from '../errors.js';
 import type { CredentialMaterial } from '../types.js';
 import { loadCredentials } from '../validation/load.js';
 import type { ValidationPolicy } from '../validation/policy.js';
-import { decodeMaterial } from './decode.js';
+import { decodeMaterial } from './decode-material.js';
 import { LIMITS } from './limits.js';
 
 /** Generous for a shared CI machine; real failures are microseconds, real successes milliseconds. */

@@ -17,7 +17,7 @@ import { traditionalEncryptedPem } from '../__tests__/crafted.js';
 import type { CredentialMaterial } from '../types.js';
 import { loadCredentials } from '../validation/load.js';
 import type { ValidationPolicy } from '../validation/policy.js';
-import { decodeMaterial } from './decode.js';
+import { decodeMaterial } from './decode-material.js';
 
 const PASSPHRASE = 'correct horse battery staple';
 const b64 = (data: string | Uint8Array) => Buffer.from(data).toString('base64');

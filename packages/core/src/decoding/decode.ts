@@ -9,20 +9,13 @@
 // problem at once.
 import type { KeyObject, X509Certificate } from 'node:crypto';
 import type { CredentialMaterial, Finding } from '../types.js';
-import {
-  type CredentialField,
-  normaliseFieldName,
-  type ResolvedPolicy,
-  resolvePolicy,
-  type ValidationPolicy,
-} from '../validation/policy.js';
+import { type CredentialField, normaliseFieldName, type ResolvedPolicy } from '../validation/policy.js';
 import { Asn1Error, type Asn1Node } from './asn1.js';
+import { IterationBudget, PbeError } from './budget.js';
 import { dedupe, keyMatches, pickLeaf, splitChain } from './chain.js';
 import { type KeyDer, KeyError, type KeyItem, openKey } from './keys.js';
-import { loadLegacyCiphersSync } from './legacy-ciphers.js';
 import { LIMITS } from './limits.js';
-import { IterationBudget, PbeError } from './pbe.js';
-import { readPkcs12 } from './pkcs12.js';
+import { CodeNeeded, encryptedCode } from './on-demand.js';
 import {
   addKey,
   type DecodeOptions,
@@ -169,6 +162,7 @@ function openPfx(node: Asn1Node, where: Where, passphrases: string[], run: Run, 
   // An unencrypted file has the empty password (or, in PKCS#12's own terms, none): tried last, so a
   // passphrase given for it is ignored rather than an error. Each candidate costs a full derivation.
   const candidates: (string | null)[] = [...new Set([...passphrases, '']), null];
+  const { readPkcs12 } = encryptedCode();
   let contents: ReturnType<typeof readPkcs12>;
   try {
     contents = readPkcs12(node, candidates, { budget: run.budget, legacy: run.opts.legacy });
@@ -616,11 +610,22 @@ export function decodeWith(
 }
 
 /**
- * Decodes material as stored into a leaf certificate, its chain, the private key and CA certificates,
- * without judging them (see {@link validateCredentials}). Synchronous: a legacy PKCS#12 loads the
- * RC2/DES ciphers with `require`. Throws MtlsError (DECODE_FAILED, MISSING_FIELD, WRONG_PASSPHRASE,
- * CHAIN_INVALID for a CA certificate that does not parse).
+ * {@link decodeWith}, loading the code rare material needs when it needs it — the PKCS#12 and
+ * encrypted-key readers, then RC2/DES for a legacy file — and decoding again. Keys derived by a run
+ * that stopped are kept in `opts.derivations` for the next, so no derivation is paid for twice.
  */
-export function decodeMaterial(material: CredentialMaterial, policy?: ValidationPolicy): DecodedMaterial {
-  return decodeWith(material, resolvePolicy(policy), { legacy: loadLegacyCiphersSync });
+export async function decodeLoading(
+  material: CredentialMaterial,
+  policy: ResolvedPolicy,
+  opts: DecodeOptions,
+): Promise<DecodedMaterial> {
+  // Each need is met once: the readers, then (reached only through them) the legacy ciphers.
+  for (let loads = 0; ; loads++) {
+    try {
+      return decodeWith(material, policy, opts);
+    } catch (err) {
+      if (!(err instanceof CodeNeeded) || loads === 2) throw err;
+      await err.load();
+    }
+  }
 }

@@ -5,7 +5,9 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import type { KeyType } from '../types.js';
 import { Asn1Error, algorithm, octets, parseOne, sequence } from './asn1.js';
-import { decryptPbe, decryptTraditional, PbeError, type PbeOptions } from './pbe.js';
+import { PbeError } from './budget.js';
+import { encryptedCode } from './on-demand.js';
+import type { PbeOptions } from './pbe.js';
 
 /** A private key as found, not yet opened. */
 export type KeyItem =
@@ -65,6 +67,7 @@ function fromDer(der: Buffer, type: KeyDer['type'], opts: OpenKeyOptions): KeyOb
 }
 
 function decrypt(item: KeyItem, password: string, opts: OpenKeyOptions): KeyObject {
+  const { decryptPbe, decryptTraditional } = encryptedCode();
   if (item.kind === 'traditional')
     return fromDer(decryptTraditional(item.dekInfo, item.der, password, opts), item.type, opts);
   const [algNode, dataNode] = sequence(parseOne(item.der), 'EncryptedPrivateKeyInfo', 2);
@@ -77,7 +80,7 @@ function decrypt(item: KeyItem, password: string, opts: OpenKeyOptions): KeyObje
  * for an unencrypted key is ignored. An empty passphrase counts as none: it is tried (a key can be
  * encrypted under ''), after the non-empty candidates (a passphrase of just "\n" gives '' and "\n"),
  * but when only it was given and it fails the key "needs a passphrase" rather than a "wrong" one.
- * Throws KeyError, or LegacyCiphersNeeded.
+ * Throws KeyError, or CodeNeeded (an encrypted key, before the code that decrypts it is loaded).
  */
 export function openKey(item: KeyItem, passphrases: readonly string[], opts: OpenKeyOptions): KeyObject {
   if (!isEncrypted(item)) {

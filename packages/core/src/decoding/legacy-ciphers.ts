@@ -3,6 +3,7 @@
 // PBES1 keys still use. They come from node-forge, loaded only when a file needs them: just its
 // rc2 and des modules (~10 ms), not the whole library (~45 ms). Everything else stays in node:crypto.
 import { createRequire } from 'node:module';
+import { CodeNeeded } from './on-demand.js';
 
 /** Raw CBC decryption (no padding removed: the caller checks it). */
 export interface LegacyCiphers {
@@ -11,8 +12,11 @@ export interface LegacyCiphers {
 }
 
 /** Thrown by decoders when a legacy cipher is needed and not loaded yet; the async path loads and retries. */
-export class LegacyCiphersNeeded extends Error {
+export class LegacyCiphersNeeded extends CodeNeeded {
   override name = 'LegacyCiphersNeeded';
+  constructor() {
+    super(loadLegacyCiphers);
+  }
 }
 
 // Variables, not literals: node-forge ships no types, and the modules must not load before they are needed.

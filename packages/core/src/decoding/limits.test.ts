@@ -11,7 +11,7 @@ import { MtlsError } from '../errors.js';
 import type { CredentialMaterial } from '../types.js';
 import { loadCredentials } from '../validation/load.js';
 import { parseOne } from './asn1.js';
-import { decodeMaterial } from './decode.js';
+import { decodeMaterial } from './decode-material.js';
 import { LIMITS } from './limits.js';
 
 const PASSPHRASE = 'limits test passphrase';

@@ -13,7 +13,7 @@ import { der, INT, NULL, OCTETS, OID, SEQ } from '../__tests__/der.js';
 import { MtlsError } from '../errors.js';
 import { loadCredentials } from '../validation/load.js';
 import { octets, parseOne } from './asn1.js';
-import { decodeMaterial } from './decode.js';
+import { decodeMaterial } from './decode-material.js';
 import { legacyCiphersIfLoaded } from './legacy-ciphers.js';
 import { LIMITS } from './limits.js';
 import {

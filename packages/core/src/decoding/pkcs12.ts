@@ -11,13 +11,12 @@ import {
   algorithm,
   integer,
   isContext,
-  isUniversal,
   octets,
   oid,
   parseOne,
   sequence,
-  TAG,
 } from './asn1.js';
+import { type IterationBudget, PbeError } from './budget.js';
 import { LIMITS } from './limits.js';
 import {
   bmpPassword,
@@ -26,10 +25,8 @@ import {
   describePbe,
   HASHES,
   HMAC_OIDS,
-  type IterationBudget,
   OID_PBKDF2,
   OID_PBMAC1,
-  PbeError,
   type PbeOptions,
   pbkdf2,
   pbkdf2Params,
@@ -56,16 +53,6 @@ export interface Pkcs12Contents {
   legacy: boolean;
   /** Names of the encryption schemes met, for messages. */
   schemes: string[];
-}
-
-/** True when `node` has the shape of a PFX: SEQUENCE { INTEGER 3, ContentInfo, ... }. */
-export function looksLikePkcs12(node: Asn1Node): boolean {
-  if (!isUniversal(node, TAG.SEQUENCE) || node.children.length < 2) return false;
-  const [version, authSafe] = node.children;
-  if (!isUniversal(version, TAG.INTEGER) || version.content.length !== 1 || version.content[0] !== 3)
-    return false;
-  const first = authSafe?.children[0];
-  return isUniversal(authSafe, TAG.SEQUENCE) && isUniversal(first, TAG.OID);
 }
 
 /** The content of a ContentInfo whose type is `data`: the inner OCTET STRING's bytes. */

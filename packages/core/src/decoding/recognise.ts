@@ -8,12 +8,11 @@ import { MtlsError, type MtlsErrorCode } from '../errors.js';
 import type { FieldValue, Finding } from '../types.js';
 import type { CredentialField, ResolvedPolicy } from '../validation/policy.js';
 import { Asn1Error, type Asn1Node, isContext, isUniversal, oid, parseAll, TAG } from './asn1.js';
+import type { IterationBudget } from './budget.js';
 import type { KeyDer, KeyItem } from './keys.js';
 import type { LegacyCiphers } from './legacy-ciphers.js';
 import { LIMITS } from './limits.js';
-import type { IterationBudget } from './pbe.js';
 import { decodeBase64, hasPem, normaliseText, PemError, readPemBlocks, unquote } from './pem.js';
-import { looksLikePkcs12 } from './pkcs12.js';
 import { sharedCertificate } from './shared-certs.js';
 import { rememberStructure } from './structure.js';
 
@@ -158,6 +157,16 @@ type DerKind =
   | 'csr'
   | 'pkcs7'
   | 'unknown';
+
+/** True when `node` has the shape of a PFX: SEQUENCE { INTEGER 3, ContentInfo, ... }. */
+function looksLikePkcs12(node: Asn1Node): boolean {
+  if (!isUniversal(node, TAG.SEQUENCE) || node.children.length < 2) return false;
+  const [version, authSafe] = node.children;
+  if (!isUniversal(version, TAG.INTEGER) || version.content.length !== 1 || version.content[0] !== 3)
+    return false;
+  const first = authSafe?.children[0];
+  return isUniversal(authSafe, TAG.SEQUENCE) && isUniversal(first, TAG.OID);
+}
 
 function classifyDer(node: Asn1Node): DerKind {
   if (!isUniversal(node, TAG.SEQUENCE)) return 'unknown';

@@ -5,7 +5,7 @@ import { X509Certificate } from 'node:crypto';
 import { TestCA } from '@mtlskit/testkit';
 import { describe, expect, it } from 'vitest';
 import { der, INT, pem, SEQ } from '../__tests__/der.js';
-import { decodeMaterial } from './decode.js';
+import { decodeMaterial } from './decode-material.js';
 import { sharedCertificateCount } from './shared-certs.js';
 
 describe('shared certificates', () => {

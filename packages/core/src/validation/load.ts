@@ -2,9 +2,9 @@
 // or material in hand in, validated MtlsCredentials out. load -> decode -> validate, with every
 // failure an MtlsError naming the source and the field.
 
-import { type DecodeOptions, decodeWith } from '../decoding/decode.js';
+import { type DecodeOptions, decodeLoading } from '../decoding/decode.js';
 import type { KeyDer } from '../decoding/keys.js';
-import { LegacyCiphersNeeded, legacyCiphersIfLoaded, loadLegacyCiphers } from '../decoding/legacy-ciphers.js';
+import { LegacyCiphersNeeded, legacyCiphersIfLoaded } from '../decoding/legacy-ciphers.js';
 import { toPem } from '../decoding/pem.js';
 import { isPromiseLike, promiseGivenError } from '../errors.js';
 import { sourceFromReference } from '../references/registry.js';
@@ -92,15 +92,11 @@ async function loadWith(
       keyDer = source;
     };
   }
-  let decoded: ReturnType<typeof decodeWith>;
+  let decoded: Awaited<ReturnType<typeof decodeLoading>>;
   try {
-    decoded = decodeWith(material, resolved, opts);
-  } catch (err) {
-    if (!(err instanceof LegacyCiphersNeeded)) throw err;
-    // Rare path: an RC2/DES file. Load the ciphers asynchronously, then decode again: the second run
-    // reuses the keys the first derived (a MAC key, say), so no derivation is paid for twice.
-    await loadLegacyCiphers();
-    decoded = decodeWith(material, resolved, opts);
+    // Rare paths (a PKCS#12 or an encrypted key; an RC2/DES file) load their code asynchronously and
+    // decode again, reusing the keys the first run derived (a MAC key, say).
+    decoded = await decodeLoading(material, resolved, opts);
   } finally {
     // Derived keys are secret: they do not outlive this call.
     opts.derivations?.clear();

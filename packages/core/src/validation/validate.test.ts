@@ -17,7 +17,7 @@ import {
   TestCA,
 } from '@mtlskit/testkit';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
-import { decodeMaterial } from '../decoding/decode.js';
+import { decodeMaterial } from '../decoding/decode-material.js';
 import { MtlsError } from '../errors.js';
 import { loadCredentials } from './load.js';
 import type { ValidationPolicy } from './policy.js';
