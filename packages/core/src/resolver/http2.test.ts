@@ -164,17 +164,51 @@ describe('Http2Client', () => {
     await client.close();
   });
 
-  it('with retryRefusedStreams: false, request() returns the ClientHttp2Stream itself, not a proxy', async () => {
+  it('a stream never sent (its session closed while connecting) goes on a new session, with its body and what the caller did meanwhile', async () => {
+    const { provider } = fakeProvider(identity);
+    // Ended before its session closes, and still open then (Node fails it after an 'aborted').
+    for (const endedFirst of [true, false]) {
+      const client = new Http2Client(provider, url);
+      const stream = client.request({ ':method': 'POST', ':path': '/' });
+      const refusedOn = stream.session as http2.ClientHttp2Session;
+      const events: string[] = [];
+      for (const name of ['aborted', 'error']) stream.on(name, () => events.push(name));
+      const response = new Promise<unknown>((resolve) => stream.on('response', (h) => resolve(h[':status'])));
+      // Waiting for an id: Node's own 'ready' listeners, which must stay on the refused stream.
+      stream.setEncoding('utf8');
+      let body = '';
+      stream.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      const ended = new Promise((resolve) => stream.on('end', resolve));
+      stream.write('a');
+      if (endedFirst) stream.end('b');
+      // Else the body ends just after the refusal (Node fails the stream when its session connects),
+      // before the new stream is answered.
+      else refusedOn.once('connect', () => setImmediate(() => stream.end('b')));
+      refusedOn.close();
+      expect(await response).toBe(200);
+      await ended;
+      expect(stream.session).not.toBe(refusedOn);
+      expect(Number(body)).toBe(sessionsClosed.length - 1);
+      expect(stream.writableFinished).toBe(true);
+      expect(events).toEqual([]);
+      await client.close();
+    }
+  });
+
+  it('request() returns the ClientHttp2Stream itself, not a proxy, with or without retryRefusedStreams', async () => {
     const { provider } = fakeProvider(identity);
     const client = new Http2Client(provider, url, { retryRefusedStreams: false });
-    const stream = client.request({ ':path': '/' });
-    expect(Object.getPrototypeOf(stream).constructor.name).toBe('ClientHttp2Stream');
-    expect(util.types.isProxy(stream)).toBe(false);
-    expect(await status(stream)).toBe(200);
     const retrying = new Http2Client(provider, url);
-    const proxied = retrying.request({ ':path': '/' });
-    expect(util.types.isProxy(proxied)).toBe(true);
-    expect(await status(proxied)).toBe(200);
+    for (const c of [client, retrying]) {
+      const stream = c.request({ ':path': '/' });
+      expect(Object.getPrototypeOf(stream).constructor.name).toBe('ClientHttp2Stream');
+      expect(util.types.isProxy(stream)).toBe(false);
+      expect(await status(stream)).toBe(200);
+      // Answered: Node's own methods again (the retry's watch is over).
+      expect(stream.emit).toBe(Object.getPrototypeOf(stream).emit);
+    }
     await Promise.all([client.close(), retrying.close()]);
   });
 });
