@@ -5,6 +5,7 @@
 // again on a fresh session behind the caller's stream object.
 import http2 from 'node:http2';
 import { MtlsError, type RotatingHttp2Client } from '@mtlskit/core';
+import { until } from '@mtlskit/testkit';
 import { describe, expect, it } from 'vitest';
 import { sleep } from '../resolver/helpers.js';
 import type { H2Reply } from './server.js';
@@ -39,13 +40,6 @@ function replyOf(stream: http2.ClientHttp2Stream): Promise<H2Reply> {
 }
 
 const get = (client: RotatingHttp2Client, path: string) => replyOf(client.request({ ':path': path }));
-/** Resolves once `done()` holds (polled), failing after 5 s. */
-async function until(done: () => boolean) {
-  for (let waited = 0; !done(); waited += 5) {
-    if (waited > 5000) throw new Error('until(): condition not met in 5 s');
-    await sleep(5);
-  }
-}
 /** A POST whose body is written through the returned stream, as a caller does. */
 function post(client: RotatingHttp2Client, path: string, body: string) {
   const stream = client.request({ ':method': 'POST', ':path': path });
@@ -142,6 +136,8 @@ describe('resolver.http2(authority)', () => {
       expect(answer.session).not.toBe(warm.session);
       expect(events).toEqual(['response']);
       expect(stream.rstCode).toBe(http2.constants.NGHTTP2_NO_ERROR);
+      // Node's own listeners stayed on the refused stream: the new one has its own, once.
+      for (const name of ['pause', 'headers']) expect(stream.listenerCount(name)).toBe(1);
       expect(suite.server.processed.get('/refuse/post-body')).toBe(1);
       await sleep(50);
       expect(suite.server.sessions.get(warm.session)?.closed).toBe(true);
@@ -159,14 +155,14 @@ describe('resolver.http2(authority)', () => {
       const callbacks: unknown[] = [];
       stream.write('first part, ', (error) => callbacks.push(error ?? 'written'));
       const reply = replyOf(stream);
-      await until(() => suite.server.refused.count > before);
+      await until(() => suite.server.refused.count > before, 'the refusal');
       await sleep(50);
       stream.end('second part', () => callbacks.push('ended'));
       const answer = await reply;
       expect(answer.body).toBe('first part, second part');
       expect(answer.session).not.toBe(warm.session);
       expect(suite.server.processed.get('/refuse/open-body')).toBe(1);
-      await until(() => events.includes('close'));
+      await until(() => events.includes('close'), "the stream's close");
       expect(events).toEqual(['finish', 'close']);
       expect(callbacks).toEqual(['written', 'ended']);
       expect(stream.rstCode).toBe(http2.constants.NGHTTP2_NO_ERROR);
@@ -179,7 +175,7 @@ describe('resolver.http2(authority)', () => {
       const before = suite.server.refused.count;
       // Refused, then answered 800 ms after it is sent again: the calls below come after the retry.
       const stream = client.request({ ':path': '/refuse/late-calls/slow' });
-      await until(() => suite.server.refused.count > before);
+      await until(() => suite.server.refused.count > before, 'the refusal');
       await sleep(50);
       expect(stream.rstCode).toBe(http2.constants.NGHTTP2_NO_ERROR);
       expect(stream.destroyed).toBe(false);

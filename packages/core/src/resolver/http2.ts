@@ -219,8 +219,24 @@ interface Written {
   /** The caller's callback, until the refused stream calls it (the replay then does not). */
   callback: WriteCallback | undefined;
 }
-/** EventEmitter's table of listeners: one function per event, or an array of them. */
-type ListenerTable = Record<string | symbol, Listener | Listener[] | undefined>;
+
+/**
+ * The listeners Node puts on every new ClientHttp2Stream (module functions such as the one that emits
+ * 'continue'), learnt from the first stream: a retry leaves them behind. Not those of 'ready' and
+ * 'close', which are the stream's own (an end() waiting for an id, an abort signal's clean-up).
+ * Learnt once rather than listed per stream: a copy of a stream's listeners costs more than all the
+ * rest of the retry's set-up.
+ */
+const nodeListeners = new WeakSet<Listener>();
+let nodeListenersLearnt = false;
+
+function learnNodeListeners(fresh: http2.ClientHttp2Stream): void {
+  for (const name of fresh.eventNames()) {
+    if (name === 'ready' || name === 'close') continue;
+    for (const listener of fresh.rawListeners(name) as Listener[]) nodeListeners.add(listener);
+  }
+  nodeListenersLearnt = true;
+}
 
 /**
  * Lets Node's stream `first` (on `session`) be sent again, once, on `retry(session)`'s stream if the
@@ -231,23 +247,17 @@ type ListenerTable = Record<string | symbol, Listener | Listener[] | undefined>;
  * has torn the refused stream down (its `close`, which like the rest of that teardown does not reach the
  * caller), the caller's listeners, encoding and flowing mode move to the new stream and `first`'s public
  * methods and accessors forward to it (`redirect`). What does not move: a `setTimeout()` (Node clears it
- * on the refused stream), a pipe's back-pressure on its source, and an async iterator started before the
- * response; nor does a call other than `write`/`end` made between the refusal and that teardown's end
- * (the same turn of the event loop).
+ * on the refused stream), 'ready' listeners, a pipe's back-pressure on its source, and an async iterator
+ * started before the response; nor does a call other than `write`/`end` (or one adding listeners,
+ * setting the encoding, pausing or resuming) made between the refusal and the end of Node's work on the
+ * refused stream (the same turn of the event loop).
  */
 function retryOnRefusal(
   session: http2.ClientHttp2Session,
   first: http2.ClientHttp2Stream,
   retry: (refusedOn: http2.ClientHttp2Session) => http2.ClientHttp2Stream,
 ): void {
-  // The listeners Node itself put on the stream, left behind on a retry. Copied from EventEmitter's
-  // table (an array in it grows in place): eventNames() and rawListeners() cost more per request
-  // than the rest of this set-up together.
-  const own: ListenerTable = { ...(first as unknown as { _events?: ListenerTable })._events };
-  for (const name in own) {
-    const listeners = own[name];
-    if (Array.isArray(listeners)) own[name] = listeners.slice();
-  }
+  if (!nodeListenersLearnt) learnNodeListeners(first);
   // The stream's own methods, put back once it is settled (assigned, not deleted: it keeps its shape).
   const { emit, write, end } = first;
   /** The body written so far, for a replay. */
@@ -303,10 +313,8 @@ function retryOnRefusal(
     if (encoding !== null && encoding !== to.readableEncoding) to.setEncoding(encoding);
     for (const name of first.eventNames()) {
       if (name === 'ready') continue;
-      const keep = own[name];
       for (const listener of first.rawListeners(name) as Listener[]) {
-        if (keep === listener || (Array.isArray(keep) && keep.includes(listener))) continue;
-        if (moved.has(listener)) continue;
+        if (nodeListeners.has(listener) || moved.has(listener)) continue;
         moved.add(listener);
         const once = (listener as { listener?: Listener }).listener;
         if (once !== undefined) to.once(name, once);
@@ -372,8 +380,12 @@ function retryOnRefusal(
       settle();
       return cb;
     }
-    // Kept, not copied: Node does not copy a chunk either, it must not change once written.
-    const entry: Written = { chunk: chunk as string | Uint8Array, encoding: enc, callback: cb };
+    // Copied: once a write has called back, its buffer is the caller's to reuse.
+    const entry: Written = {
+      chunk: typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array),
+      encoding: enc,
+      callback: cb,
+    };
     written.push(entry);
     // The refused stream's failure to write is not the caller's: the replay calls back instead (and
     // does not call back again a write the refused stream had completed).
@@ -421,6 +433,7 @@ function retryOnRefusal(
     const body = typeof chunk === 'function' ? undefined : chunk;
     const enc = typeof encoding === 'string' ? encoding : undefined;
     const cb = record(body, enc, undefined);
+    // Over the replay limit (record() settled the stream): Node's end(), as called.
     // biome-ignore lint/complexity/noArguments: end's arguments as given
     if (first.end === end) return Reflect.apply(end, this, arguments) as http2.ClientHttp2Stream;
     const ending = { callback: onEnd };
