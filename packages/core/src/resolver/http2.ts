@@ -247,7 +247,7 @@ function learnNodeListeners(fresh: http2.ClientHttp2Stream): void {
  * has torn the refused stream down (its `close`, which like the rest of that teardown does not reach the
  * caller), the caller's listeners, encoding and flowing mode move to the new stream and `first`'s public
  * methods and accessors forward to it (`redirect`). What does not move: a `setTimeout()` (Node clears it
- * on the refused stream), 'ready' listeners, a pipe's back-pressure on its source, and an async iterator
+ * on the refused stream), 'ready' listeners, the back-pressure of a pipe set up before the refusal, and an async iterator
  * started before the response; nor does a call other than `write`/`end` (or one adding listeners,
  * setting the encoding, pausing or resuming) made between the refusal and the end of Node's work on the
  * refused stream (the same turn of the event loop).
