@@ -56,11 +56,19 @@ const get = (session) =>
   });
 
 const rotating = resolver.http2(url);
+// The same client without its retry of refused streams (Node's stream handed out untouched): what the
+// retry costs until a refusal.
+const noRetry = resolver.http2(url, { retryRefusedStreams: false });
 const handSession = http2.connect(url, pem);
 // A second hand-built session, measured alongside: its ratio to the first is this run's noise.
 const handSession2 = http2.connect(url, pem);
 const node = await interleaved(
-  { resolver: () => get(rotating), hand: () => get(handSession), hand2: () => get(handSession2) },
+  {
+    resolver: () => get(rotating),
+    noRetry: () => get(noRetry),
+    hand: () => get(handSession),
+    hand2: () => get(handSession2),
+  },
   ROUNDS,
   PER_ROUND,
 );
@@ -76,7 +84,7 @@ const viaUndici = await interleaved(
   PER_ROUND,
 );
 const sessionsAtEnd = sessions.size;
-await rotating.close();
+await Promise.all([rotating.close(), noRetry.close()]);
 await Promise.all([handSession, handSession2].map((s) => new Promise((resolve) => s.close(resolve))));
 await Promise.all([handDispatcher.close(), handDispatcher2.close()]);
 await resolver.close();
@@ -85,6 +93,9 @@ await new Promise((resolve) => {
   server.close(resolve);
 });
 
+// What the retry of refused streams costs until a refusal, and the noise to judge it by.
+const retryCost = node.medianRatio('noRetry', 'resolver');
+const nodeNoise = node.medianRatio('hand2', 'hand');
 const pass = (ok) => (ok ? 'met' : '**missed**');
 const row = (label, m) => {
   const ratio = m.medianRatio('hand', 'resolver');
@@ -111,11 +122,13 @@ ${row('request via `resolver.http2(url)` vs a hand-built `http2.connect(url, { c
 ${row('undici `fetch` via `dispatcher({ allowH2: true })` vs a hand-built undici Agent with `allowH2` (same PEM)', viaUndici)}
 
 The server speaks h2 only, so every request measured was HTTP/2; it held ${sessionsAtEnd} sessions at the end, one per client.
-\`resolver.http2()\`'s cost over the bare session: one epoch check and one \`touch()\` per request, and the
-stream handed out as a proxy that can send it again if the server refuses it unprocessed (REFUSED_STREAM,
-GOAWAY). That proxy is most of the gap (and of the CPU per request): runs of this bench minutes apart
-measured 0.985–0.995× with \`retryRefusedStreams: false\` (Node's stream itself) and 0.929–0.930× with
-it (two runs each, load average 1.3). Making the retry cost nothing until a refusal is open work.
+\`resolver.http2()\`'s cost over the bare session: one epoch check and one \`touch()\` per request, and
+the watch for a refused stream (sent again if the server refuses it unprocessed: REFUSED_STREAM, GOAWAY):
+the stream handed out is Node's own, with its \`emit\`, \`write\` and \`end\` wrapped until its response;
+only a refusal costs more. The same client with \`retryRefusedStreams: false\` (Node's stream untouched)
+ran in the same rounds: the client that retries reached ${retryCost.toFixed(3)}× its requests/s (it reached
+${node.medianRatio('hand', 'noRetry').toFixed(3)}× the hand-built session's; CPU per request ${fmtNs(node.cpu.noRetry)}), a difference ${Math.abs(1 - retryCost) <= Math.abs(1 - nodeNoise) ? 'no larger than' : 'larger than'}
+this run's noise (\`A/A\` ${nodeNoise.toFixed(3)}×).
 `;
 
 writeSection('http2', md);

@@ -5,6 +5,7 @@
 // again on a fresh session behind the caller's stream object.
 import http2 from 'node:http2';
 import { MtlsError, type RotatingHttp2Client } from '@mtlskit/core';
+import { until } from '@mtlskit/testkit';
 import { describe, expect, it } from 'vitest';
 import { sleep } from '../resolver/helpers.js';
 import type { H2Reply } from './server.js';
@@ -135,9 +136,80 @@ describe('resolver.http2(authority)', () => {
       expect(answer.session).not.toBe(warm.session);
       expect(events).toEqual(['response']);
       expect(stream.rstCode).toBe(http2.constants.NGHTTP2_NO_ERROR);
+      // Node's own listeners stayed on the refused stream: the new one has its own, once.
+      for (const name of ['pause', 'headers']) expect(stream.listenerCount(name)).toBe(1);
       expect(suite.server.processed.get('/refuse/post-body')).toBe(1);
       await sleep(50);
       expect(suite.server.sessions.get(warm.session)?.closed).toBe(true);
+      await client.close();
+    });
+
+    it('a body still open when the stream is refused: the rest written on the stream the caller holds goes to the new one, the refusal and its teardown unseen', async () => {
+      const { r } = await setup();
+      const client = r.http2(suite.server.url);
+      const warm = await get(client, '/warm');
+      const before = suite.server.refused.count;
+      const stream = client.request({ ':method': 'POST', ':path': '/refuse/open-body' });
+      const events: string[] = [];
+      for (const name of ['aborted', 'error', 'finish', 'close']) stream.on(name, () => events.push(name));
+      const callbacks: unknown[] = [];
+      stream.write('first part, ', (error) => callbacks.push(error ?? 'written'));
+      const reply = replyOf(stream);
+      await until(() => suite.server.refused.count > before, 'the refusal');
+      await sleep(50);
+      stream.end('second part', () => callbacks.push('ended'));
+      const answer = await reply;
+      expect(answer.body).toBe('first part, second part');
+      expect(answer.session).not.toBe(warm.session);
+      expect(suite.server.processed.get('/refuse/open-body')).toBe(1);
+      await until(() => events.includes('close'), "the stream's close");
+      expect(events).toEqual(['finish', 'close']);
+      expect(callbacks).toEqual(['written', 'ended']);
+      expect(stream.rstCode).toBe(http2.constants.NGHTTP2_NO_ERROR);
+      await client.close();
+    });
+
+    it('calls made on the stream after a retry reach the new stream: late listeners, setEncoding in the response handler, async iteration', async () => {
+      const { r } = await setup();
+      const client = r.http2(suite.server.url);
+      const before = suite.server.refused.count;
+      // Refused, then answered 800 ms after it is sent again: the calls below come after the retry.
+      const stream = client.request({ ':path': '/refuse/late-calls/slow' });
+      await until(() => suite.server.refused.count > before, 'the refusal');
+      await sleep(50);
+      expect(stream.rstCode).toBe(http2.constants.NGHTTP2_NO_ERROR);
+      expect(stream.destroyed).toBe(false);
+      const status = await new Promise((resolve, reject) => {
+        stream.on('response', (headers) => {
+          stream.setEncoding('utf8');
+          resolve(headers[':status']);
+        });
+        stream.on('error', reject);
+      });
+      expect(status).toBe(200);
+      const chunks: unknown[] = [];
+      for await (const chunk of stream) chunks.push(chunk);
+      expect(chunks.every((c) => typeof c === 'string')).toBe(true);
+      expect(JSON.parse(chunks.join('')) as H2Reply).toMatchObject({ httpVersion: '2.0' });
+      expect(suite.server.processed.get('/refuse/late-calls/slow')).toBe(1);
+      await client.close();
+    });
+
+    it('replays up to 64 KiB of body; a stream that wrote more before its refusal is not retried', async () => {
+      const { r } = await setup();
+      const client = r.http2(suite.server.url);
+      const part = 'x'.repeat(16 * 1024);
+      const fits = client.request({ ':method': 'POST', ':path': '/refuse/64k' });
+      for (let i = 0; i < 4; i++) fits.write(part);
+      fits.end();
+      expect((await replyOf(fits)).body).toHaveLength(64 * 1024);
+      const over = client.request({ ':method': 'POST', ':path': '/refuse/64k-and-1' });
+      for (let i = 0; i < 4; i++) over.write(part);
+      over.end('y');
+      await expect(replyOf(over)).rejects.toMatchObject({ code: 'ERR_HTTP2_STREAM_ERROR' });
+      expect(over.rstCode).toBe(http2.constants.NGHTTP2_REFUSED_STREAM);
+      expect(suite.server.processed.get('/refuse/64k')).toBe(1);
+      expect(suite.server.processed.get('/refuse/64k-and-1')).toBeUndefined();
       await client.close();
     });
 

@@ -29,7 +29,7 @@ export interface H2TestServer {
 }
 
 /**
- * `/slow` answers after 800 ms, to hold a stream in flight across a rotation. Refusals, the first time
+ * `/slow` (and a path ending in `/slow`) answers after 800 ms, to hold a stream in flight across a rotation. Refusals, the first time
  * a path is seen (then it is answered): `/refuse/…` resets the stream with REFUSED_STREAM unprocessed;
  * `/goaway/…` sends GOAWAY with the previous stream as the last one processed, which refuses it and
  * every later stream of its session (a session's first stream is refused with RST_STREAM instead); `/refuse-always/…` is refused every time. Processed, then reset (never retried): `/reset/…` resets with
@@ -135,7 +135,7 @@ export async function startH2Server(ca: TestCA): Promise<H2TestServer> {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(reply);
       };
-      if (path.startsWith('/slow')) setTimeout(send, 800);
+      if (path.startsWith('/slow') || path.endsWith('/slow')) setTimeout(send, 800);
       else setImmediate(send);
     });
   });
