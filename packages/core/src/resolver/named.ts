@@ -6,6 +6,7 @@ import { MtlsError, type MtlsErrorCode } from '../errors.js';
 import { type SourceDeps, sourceFromReference } from '../references/registry.js';
 import type { CredentialMaterial, CredentialSource, Finding, SourceContext, SourceKind } from '../types.js';
 import {
+  createNamedTlsResolver,
   createTlsResolver,
   type ResolverHealth,
   type TlsResolver,
@@ -151,7 +152,7 @@ function createSet(entries: Map<string, Entry>, describe: (name: string) => stri
         throw new MtlsError('CLOSED', `the resolver set was closed; credential "${name}" cannot be used`);
       }
       try {
-        entry.resolver = createTlsResolver({ ...entry.options, name });
+        entry.resolver = createNamedTlsResolver(entry.options, name);
       } catch (err) {
         throw withPrefix(`credential "${name}"`, err);
       }
