@@ -251,6 +251,8 @@ class SharedTimer {
     const i = w.index;
     w.index = -1;
     const last = heap.pop()!;
+    // With nothing left to wake, no timer is left armed either.
+    if (heap.length === 0) this.#arm();
     if (last === w) return;
     heap[i] = last;
     last.index = i;
