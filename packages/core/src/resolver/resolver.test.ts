@@ -385,6 +385,46 @@ describe('createTlsResolver: loading', () => {
     expect(r.health()).toMatchObject({ ready: true, stale: true, fingerprint256: a.fingerprint256 });
   });
 
+  it('makes an AbortSignal for a load only when the source reads one; one read after the deadline is aborted already', async () => {
+    // Counts the controllers made from here on.
+    const Real = globalThis.AbortController;
+    let made = 0;
+    globalThis.AbortController = class extends Real {
+      constructor() {
+        super();
+        made++;
+      }
+    };
+    try {
+      const source = new MemorySource().serve(pair(a, ca.rootPem));
+      const r = resolver({ source, mode: 'on-access', loadTimeoutMs: 100 });
+      await r.credentials();
+      // The source never looked at ctx.signal: nothing was made for it.
+      expect(made).toBe(0);
+
+      let late: AbortSignal | undefined;
+      source.load = (ctx?: { signal?: AbortSignal }) =>
+        new Promise<CredentialMaterial>((resolve) => {
+          setTimeout(() => {
+            late = ctx?.signal;
+            resolve(pair(b, ca.rootPem));
+          }, 300);
+        });
+      await expect(r.refresh()).rejects.toMatchObject({
+        code: 'SOURCE_UNAVAILABLE',
+        message: /longer than 100 ms/,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect(late?.aborted).toBe(true);
+      expect(late?.reason).toMatchObject({ code: 'SOURCE_UNAVAILABLE' });
+      // What it yielded too late was dropped.
+      expect(made).toBe(1);
+      expect(r.health()).toMatchObject({ ready: true, stale: true, fingerprint256: a.fingerprint256 });
+    } finally {
+      globalThis.AbortController = Real;
+    }
+  });
+
   it('past notAfter with no valid replacement, every output fails fast with EXPIRED; a valid certificate brings it back', async () => {
     const clock = new ManualClock();
     const short = await ca.issueClient({ validForSeconds: 3600 });

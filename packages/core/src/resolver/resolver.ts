@@ -13,7 +13,7 @@ import { checkAgentOptions } from '../tls/agent.js';
 import { buildSecureContext, type CaMode, type ContextPem, type PlainTlsOptions } from '../tls/context.js';
 import type { TlsIdentity } from '../tls/identity.js';
 import { type ProxySettings, resolveProxy } from '../tls/proxy.js';
-import type { CredentialSource, MtlsCredentials, SourceKind } from '../types.js';
+import type { CredentialSource, MtlsCredentials, SourceContext, SourceKind } from '../types.js';
 import type { ValidatedCredentials } from '../validation/credentials.js';
 import { loadForContext } from '../validation/load.js';
 import { type ResolvedPolicy, resolvePolicy, type ValidationPolicy } from '../validation/policy.js';
@@ -99,24 +99,42 @@ function sameEntries(a: ValidationPolicy | undefined, b: ValidationPolicy | unde
 const systemNow = (): number => Date.now();
 
 /**
- * `promise`, or the signal's reason as soon as it aborts: a load is abandoned at its deadline or at
- * close() whether or not the source honours the signal (what it yields too late is dropped).
+ * One load's cancellation, and the context the source is called with. Its AbortSignal is made when
+ * the source first reads `ctx.signal` (an SDK that takes one): a source that never looks at it (one
+ * in memory, one that answers at once) costs no AbortController. Cancelled — at the deadline, or by
+ * close() — the signal aborts and the load is abandoned whether or not the source honours it (what
+ * it yields too late is dropped).
  */
-function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
+class LoadContext implements SourceContext {
+  #controller: AbortController | undefined;
+  #reject: ((reason: unknown) => void) | undefined;
+  #cancelled = false;
+  #reason: unknown;
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#cancelled) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  cancel(reason: unknown): void {
+    if (this.#cancelled) return;
+    this.#cancelled = true;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+    this.#reject?.(reason);
+  }
+
+  /** `promise`, or the reason of a cancel that comes first. */
+  race<T>(promise: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.#cancelled) reject(this.#reason);
+      this.#reject = reject;
+      promise.then(resolve, reject);
+    });
+  }
 }
 
 class Resolver extends EventEmitter implements TlsResolver {
@@ -155,8 +173,8 @@ class Resolver extends EventEmitter implements TlsResolver {
   #lastProbe: string | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
-  /** Aborts the load in flight, if any (close()); made per load, not kept by an idle resolver. */
-  #loadAbort: AbortController | undefined;
+  /** Cancels the load in flight, if any (close()); made per load, not kept by an idle resolver. */
+  #loadAbort: LoadContext | undefined;
   #unwatch: (() => void) | undefined;
   /** watch() threw: reported once through refreshFailed, then the resolver relies on polling. */
   #watchError: MtlsError | undefined;
@@ -298,7 +316,7 @@ class Resolver extends EventEmitter implements TlsResolver {
     this.#closed = true;
     this.#wakeUp.disarm();
     this.#deadline = Number.POSITIVE_INFINITY;
-    this.#loadAbort?.abort(this.#closedError());
+    this.#loadAbort?.cancel(this.#closedError());
     try {
       this.#unwatch?.();
     } catch {
@@ -645,17 +663,17 @@ class Resolver extends EventEmitter implements TlsResolver {
   }
 
   async #loadOnce(probe: boolean, end: LoadEnd): Promise<Identity> {
-    // One controller per load: its signal goes to the source; the deadline and close() abort it.
-    const abort = new AbortController();
+    // The context the source is called with: the deadline and close() cancel it.
+    const abort = new LoadContext();
     this.#loadAbort = abort;
     // A source that hangs (a black-holed network, a stuck SDK) must not stall every later refresh:
     // past loadTimeoutMs the attempt is abandoned as a failure, whether or not the source honours
     // its signal (measured in real time, whatever clock drives the schedule); close() releases
     // everyone waiting on it at once.
-    const timer = setTimeout(() => abort.abort(this.#timeoutError()), this.#schedule.loadTimeoutMs);
+    const timer = setTimeout(() => abort.cancel(this.#timeoutError()), this.#schedule.loadTimeoutMs);
     timer.unref?.();
     try {
-      const outcome = await unlessAborted(this.#read(probe, abort.signal), abort.signal);
+      const outcome = await abort.race(this.#read(probe, abort));
       if (this.#closed) throw this.#closedError();
       if (outcome.credentials !== undefined) this.#checkNotExpired(outcome.credentials);
       const cur = this.#current;
@@ -713,7 +731,7 @@ class Resolver extends EventEmitter implements TlsResolver {
   /** Reads the source: no credentials in the result means the `version()` probe found nothing new. */
   async #read(
     probe: boolean,
-    signal: AbortSignal,
+    ctx: SourceContext,
   ): Promise<{ credentials?: ValidatedCredentials; version?: string; pem?: ContextPem }> {
     const policy = this.#policy;
     if (policy instanceof MtlsError) throw policy;
@@ -722,11 +740,11 @@ class Resolver extends EventEmitter implements TlsResolver {
     const cur = this.#current;
     let version: string | undefined;
     if (probe && cur !== undefined && !cur.expired && this.#kind() === 'static' && source.version) {
-      version = await source.version({ signal });
+      version = await source.version(ctx);
       if (version === (this.#lastProbe ?? cur.credentials.sourceVersion)) return { version };
     }
     let pem: ContextPem | undefined;
-    const credentials = await loadForContext(source, policy, { signal }, (written) => {
+    const credentials = await loadForContext(source, policy, ctx, (written) => {
       pem = written;
     });
     return { credentials, version, pem };
