@@ -86,7 +86,7 @@ describe('WakeUp on the system clock', () => {
     const wakeUps = deadlines.map(
       (_, id) => new WakeUp(SYSTEM_CLOCK, () => fired.push({ id, at: Date.now() })),
     );
-    wakeUps.forEach((w, id) => w.arm(deadlines[id]!));
+    for (const [id, w] of wakeUps.entries()) w.arm(deadlines[id]!);
     expect(vi.getTimerCount()).toBe(1);
     // Disarmed, and armed again later: the later deadline counts.
     wakeUps[3]!.disarm();
