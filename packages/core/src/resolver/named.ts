@@ -1,7 +1,8 @@
 // Named credentials: one process holding several mTLS identities (two clouds, sandbox and production,
 // one per tenant), each behind its own resolver. The set owns nothing but a name → resolver table:
-// resolvers share no cache, source, agent or timer. A resolver is created on its first `get`, so a
-// set of ten thousand names loads nothing, and starts no timer, until a name is used.
+// resolvers share no cache, source or agent (their wake-ups wait on the one timer of every resolver
+// on the system clock, schedule.ts). A resolver is created on its first `get`, so a set of ten
+// thousand names loads nothing, and arms nothing, until a name is used.
 import { MtlsError, type MtlsErrorCode } from '../errors.js';
 import { type SourceDeps, sourceFromReference } from '../references/registry.js';
 import type { CredentialMaterial, CredentialSource, Finding, SourceContext, SourceKind } from '../types.js';

@@ -1,7 +1,8 @@
 // The resolver: one per named credential. It owns the credential's state — caching with single
 // flight, stale-on-error, expiry fail-fast, rotation, push from watch() — and its events. When to act
 // is decided by the timing policy in ./schedule.ts; what it hands to HTTP clients (agent, dispatcher,
-// fetch, TLS options) is built in ./outputs.ts over the clients of ../tls/. Public types: ./api.ts.
+// fetch, TLS options) is built in ./outputs.ts over the clients of ../tls/, on first need, as is its
+// telemetry (./telemetry.ts) once something listens. Public types: ./api.ts.
 import { EventEmitter } from 'node:events';
 import type https from 'node:https';
 import type { SecureContext } from 'node:tls';

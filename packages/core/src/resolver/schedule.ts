@@ -2,8 +2,8 @@
 // before the source is asked again (interval with jitter, the first check spread over the interval,
 // sooner near expiry), when `expiring` fires (the warning window), when an issuing source mints the
 // next certificate (the renew fraction), how long to wait after a failure (capped exponential
-// backoff), how long a load may take, and the one timer that wakes the resolver. Every option is
-// checked here, once, when the resolver is built.
+// backoff), how long a load may take, and the wake-up of each resolver (on the system clock, a slot
+// of one timer shared by them all). Every option is checked here, once, when the resolver is built.
 import { MtlsError } from '../errors.js';
 import type { SourceKind } from '../types.js';
 import { warnWindowMs } from '../validation/policy.js';
