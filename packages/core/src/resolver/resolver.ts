@@ -390,7 +390,10 @@ class Resolver extends EventEmitter implements TlsResolver {
     const given = this.#options.policy;
     const clock = this.#clock;
     const warnDays = this.#schedule.warnDays;
-    const known = resolvedPolicies.get(given ?? clock);
+    // Not a policy object (a malformed option): resolved on its own, and refused at each load.
+    const key: object | undefined =
+      given === undefined || (typeof given === 'object' && given !== null) ? (given ?? clock) : undefined;
+    const known = key === undefined ? undefined : resolvedPolicies.get(key);
     if (
       known !== undefined &&
       known.clock === clock &&
@@ -409,7 +412,8 @@ class Resolver extends EventEmitter implements TlsResolver {
       if (MtlsError.is(err)) return err;
       throw err;
     }
-    resolvedPolicies.set(given ?? clock, { given: given && { ...given }, clock, warnDays, resolved });
+    if (key !== undefined)
+      resolvedPolicies.set(key, { given: given && { ...given }, clock, warnDays, resolved });
     return resolved;
   }
 
