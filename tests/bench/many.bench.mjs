@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { createPrivateKey, webcrypto, X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -197,12 +197,16 @@ function runChild(variant) {
   if (out.kept !== COUNT) throw new Error(`${variant} kept ${out.kept} of ${COUNT}`);
   results[variant].push(out);
 }
+// The machine's load (1-minute average) at the start and the end: on a shared machine, what the time
+// ratio has to be read against.
+const loadAt = { start: loadavg()[0] };
 try {
   // interleaved() runs one warm-up call of each, then alternates the order every round.
   await interleaved(Object.fromEntries(Object.keys(results).map((v) => [v, () => runChild(v)])), ROUNDS, 1);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
+loadAt.end = loadavg()[0];
 // The warm-up round is dropped: only the alternating rounds count.
 for (const k of Object.keys(results)) results[k] = results[k].slice(1);
 
@@ -253,7 +257,7 @@ mtlskit / hand-built in each round: CPU ${results.mtlskit.map((r, i) => (r.cpuNs
 Run: \`npm run build && node --expose-gc tests/bench/many.bench.mjs\`
 (\`MTLSKIT_BENCH_CREDENTIALS=2000 MTLSKIT_BENCH_ROUNDS=1\` for a quick check; \`MTLSKIT_BENCH_FILE=/tmp/many.json\`
 keeps the generated credentials for the next run; \`MTLSKIT_BENCH_BASELINE_CORE=DIR/dist/index.js\` adds another
-build of core as a column). ${machine()}.
+build of core as a column). ${machine()}; load average (1 min) ${loadAt.start.toFixed(1)} at the start, ${loadAt.end.toFixed(1)} at the end.
 `;
 
 if (STDOUT_ONLY) console.log(section);

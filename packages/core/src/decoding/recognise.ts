@@ -25,6 +25,8 @@ export interface DecodeOptions {
   derivations?: Map<string, Buffer>;
   /** Told the DER of the key decoding chose (see keys.ts KeyDer): for a TLS context built right after. */
   keyDer?: (source: KeyDer) => void;
+  /** Told the DER of each certificate not shared (see shared-certs.ts): for that TLS context too. */
+  certDer?: (cert: X509Certificate, der: Buffer) => void;
 }
 
 export type Role = CredentialField | 'bundle';
@@ -117,7 +119,9 @@ export function parseCert(der: Buffer, where: Where, items: Items, run: Run): vo
   const position = items.certs.length + 1;
   const asChain = where.field === 'ca' || position > 1;
   try {
-    items.certs.push(asChain ? sharedCertificate(der, readCertificate) : readCertificate(der));
+    const cert = asChain ? sharedCertificate(der, readCertificate) : readCertificate(der);
+    items.certs.push(cert);
+    if (!asChain) run.opts.certDer?.(cert, der);
   } catch {
     fail(
       asChain ? 'CHAIN_INVALID' : 'DECODE_FAILED',

@@ -121,6 +121,37 @@ describe('createTlsResolvers', () => {
     }
   });
 
+  it('200 credentials in use wait on one timer between them, each refreshing on its own schedule', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const sources = Array.from(
+      { length: 200 },
+      (_, i) => new CountingSource(`memory:${i}`, materialOf(i % 2 ? alice : bob)),
+    );
+    const set = createTlsResolvers(Object.fromEntries(sources.map((s, i) => [`tenant${i}`, s])), {
+      refreshIntervalMs: 60_000,
+    });
+    try {
+      await Promise.all(set.names.map((name) => set.get(name).credentials()));
+      expect(sources.every((s) => s.loads === 1)).toBe(true);
+      // Each load's deadline is gone; what is left is the one wake-up of them all.
+      expect(vi.getTimerCount()).toBe(1);
+      // First refreshes are spread over the interval: after a tenth of it, some have refreshed.
+      await vi.advanceTimersByTimeAsync(20_000);
+      const early = sources.filter((s) => s.loads === 2).length;
+      expect(early).toBeGreaterThan(0);
+      expect(early).toBeLessThan(200);
+      await vi.advanceTimersByTimeAsync(40_000);
+      expect(sources.every((s) => s.loads >= 2)).toBe(true);
+      expect(vi.getTimerCount()).toBe(1);
+      await set.close();
+      // Closed, nothing is left to wake: no timer either.
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      await set.close();
+      vi.useRealTimers();
+    }
+  });
+
   it('get() with no argument is the "default" credential', async () => {
     const set = createTlsResolvers({ default: new CountingSource('memory:d', materialOf(bob)) });
     try {

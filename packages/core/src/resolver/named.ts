@@ -1,11 +1,13 @@
 // Named credentials: one process holding several mTLS identities (two clouds, sandbox and production,
 // one per tenant), each behind its own resolver. The set owns nothing but a name → resolver table:
-// resolvers share no cache, source, agent or timer. A resolver is created on its first `get`, so a
-// set of ten thousand names loads nothing, and starts no timer, until a name is used.
+// resolvers share no cache, source or agent (their wake-ups wait on the one timer of every resolver
+// on the system clock, schedule.ts). A resolver is created on its first `get`, so a set of ten
+// thousand names loads nothing, and arms nothing, until a name is used.
 import { MtlsError, type MtlsErrorCode } from '../errors.js';
 import { type SourceDeps, sourceFromReference } from '../references/registry.js';
 import type { CredentialMaterial, CredentialSource, Finding, SourceContext, SourceKind } from '../types.js';
 import {
+  createNamedTlsResolver,
   createTlsResolver,
   type ResolverHealth,
   type TlsResolver,
@@ -151,7 +153,7 @@ function createSet(entries: Map<string, Entry>, describe: (name: string) => stri
         throw new MtlsError('CLOSED', `the resolver set was closed; credential "${name}" cannot be used`);
       }
       try {
-        entry.resolver = createTlsResolver({ ...entry.options, name });
+        entry.resolver = createNamedTlsResolver(entry.options, name);
       } catch (err) {
         throw withPrefix(`credential "${name}"`, err);
       }

@@ -117,10 +117,6 @@ export class ResolverOutputs {
     return () => listeners.delete(entry);
   }
 
-  get caMode(): CaMode {
-    return this.#options.caMode;
-  }
-
   /** Pooled connections stop being reused: after a rotation, at expiry, on close. */
   retireConnections(): void {
     this.#epoch++;

@@ -14,6 +14,7 @@ import { MtlsError } from '../errors.js';
 import { sourceFromReference } from '../references/registry.js';
 import { removeTranspiledCore, runNode, transpiledCore } from '../sources/__tests__/node-child.js';
 import type { CredentialMaterial, CredentialSource, SourceKind } from '../types.js';
+import type { ValidationPolicy } from '../validation/policy.js';
 import {
   createTlsResolver,
   type ExpiringEvent,
@@ -383,6 +384,74 @@ describe('createTlsResolver: loading', () => {
     expect(performance.now() - started).toBeLessThan(2_000);
     expect(aborted).toMatchObject({ code: 'SOURCE_UNAVAILABLE' });
     expect(r.health()).toMatchObject({ ready: true, stale: true, fingerprint256: a.fingerprint256 });
+  });
+
+  it('resolves a policy object once for the resolvers that share it, and again once it has changed', async () => {
+    const source = new MemorySource().serve(pair(a, ca.rootPem));
+    const finding = (code: string) => [{ code, severity: 'warning' as const, message: code, fix: '-' }];
+    const policy: ValidationPolicy = { check: () => finding('FIRST_CHECK') };
+    const first = resolver({ source, mode: 'on-access', policy });
+    const same = resolver({ source, mode: 'on-access', policy });
+    policy.check = () => finding('SECOND_CHECK');
+    const changed = resolver({ source, mode: 'on-access', policy });
+    const codes = async (r: TlsResolver) => (await r.credentials()).findings.map((f) => f.code);
+    expect(await codes(first)).toContain('FIRST_CHECK');
+    expect(await codes(same)).toContain('FIRST_CHECK');
+    expect(await codes(changed)).toContain('SECOND_CHECK');
+  });
+
+  it('a malformed policy is refused at the first use, as INVALID_OPTION; one of another type does not break construction', async () => {
+    const source = new MemorySource().serve(pair(a, ca.rootPem));
+    const bad = resolver({ source, mode: 'on-access', policy: { fields: { cert: '' } } });
+    await expect(bad.credentials()).rejects.toMatchObject({
+      code: 'INVALID_OPTION',
+      message: /fields\.cert/,
+    });
+    // Not objects (no WeakMap key): resolved on their own, as the spread of the option reads them.
+    for (const policy of ['strict', 42]) {
+      const r = resolver({ source, mode: 'on-access', policy: policy as unknown as ValidationPolicy });
+      expect((await r.credentials()).fingerprint256).toBe(a.fingerprint256);
+    }
+  });
+
+  it('makes an AbortSignal for a load only when the source reads one; one read after the deadline is aborted already', async () => {
+    // Counts the controllers made from here on.
+    const Real = globalThis.AbortController;
+    let made = 0;
+    globalThis.AbortController = class extends Real {
+      constructor() {
+        super();
+        made++;
+      }
+    };
+    try {
+      const source = new MemorySource().serve(pair(a, ca.rootPem));
+      const r = resolver({ source, mode: 'on-access', loadTimeoutMs: 100 });
+      await r.credentials();
+      // The source never looked at ctx.signal: nothing was made for it.
+      expect(made).toBe(0);
+
+      let late: AbortSignal | undefined;
+      source.load = (ctx?: { signal?: AbortSignal }) =>
+        new Promise<CredentialMaterial>((resolve) => {
+          setTimeout(() => {
+            late = ctx?.signal;
+            resolve(pair(b, ca.rootPem));
+          }, 300);
+        });
+      await expect(r.refresh()).rejects.toMatchObject({
+        code: 'SOURCE_UNAVAILABLE',
+        message: /longer than 100 ms/,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect(late?.aborted).toBe(true);
+      expect(late?.reason).toMatchObject({ code: 'SOURCE_UNAVAILABLE' });
+      // What it yielded too late was dropped.
+      expect(made).toBe(1);
+      expect(r.health()).toMatchObject({ ready: true, stale: true, fingerprint256: a.fingerprint256 });
+    } finally {
+      globalThis.AbortController = Real;
+    }
   });
 
   it('past notAfter with no valid replacement, every output fails fast with EXPIRED; a valid certificate brings it back', async () => {

@@ -1,23 +1,23 @@
 // The resolver: one per named credential. It owns the credential's state — caching with single
 // flight, stale-on-error, expiry fail-fast, rotation, push from watch() — and its events. When to act
 // is decided by the timing policy in ./schedule.ts; what it hands to HTTP clients (agent, dispatcher,
-// fetch, TLS options) is built in ./outputs.ts over the clients of ../tls/. Public types: ./api.ts.
+// fetch, TLS options) is built in ./outputs.ts over the clients of ../tls/, on first need, as is its
+// telemetry (./telemetry.ts) once something listens. Public types: ./api.ts.
 import { EventEmitter } from 'node:events';
 import type https from 'node:https';
 import type { SecureContext } from 'node:tls';
 import type * as Undici from 'undici';
 import { isPromiseLike, MtlsError, promiseGivenError } from '../errors.js';
 import { sourceFromReference } from '../references/registry.js';
-import { withDeadline } from '../sources/deadline.js';
 import { sourceUnavailable } from '../sources/load-material.js';
 import { checkAgentOptions } from '../tls/agent.js';
-import { buildSecureContext, type PlainTlsOptions } from '../tls/context.js';
+import { buildSecureContext, type CaMode, type ContextPem, type PlainTlsOptions } from '../tls/context.js';
 import type { TlsIdentity } from '../tls/identity.js';
-import { resolveProxy } from '../tls/proxy.js';
-import type { CredentialSource, MtlsCredentials, SourceKind } from '../types.js';
+import { type ProxySettings, resolveProxy } from '../tls/proxy.js';
+import type { CredentialSource, MtlsCredentials, SourceContext, SourceKind } from '../types.js';
 import type { ValidatedCredentials } from '../validation/credentials.js';
 import { loadForContext } from '../validation/load.js';
-import type { ValidationPolicy } from '../validation/policy.js';
+import { type ResolvedPolicy, resolvePolicy, type ValidationPolicy } from '../validation/policy.js';
 import type { ResolverHealth, TlsResolver, TlsResolverEvents, TlsResolverOptions } from './api.js';
 import type { Http2ClientOptions, RotatingHttp2Client } from './http2.js';
 import { type DispatcherVariant, type ResolverFetch, ResolverOutputs } from './outputs.js';
@@ -33,7 +33,7 @@ import {
   SYSTEM_CLOCK,
   WakeUp,
 } from './schedule.js';
-import { type LoadEnd, ResolverTelemetry } from './telemetry.js';
+import { type LoadEnd, ResolverTelemetry, telemetryWanted } from './telemetry.js';
 
 export type {
   ExpiringEvent,
@@ -72,18 +72,93 @@ function handedOut<T>(promise: Promise<T>): Promise<T> {
   return promise;
 }
 
+/** What an uninstrumented load is told when it settles. */
+const NO_LOAD_END: LoadEnd = () => {};
+
+/**
+ * Resolved validation policies by the policy object given (or, with none, by the clock), with what
+ * they were resolved from: a policy object changed since is resolved again.
+ */
+const resolvedPolicies = new WeakMap<
+  object,
+  {
+    given: ValidationPolicy | undefined;
+    clock: ResolverClock;
+    warnDays: number | undefined;
+    resolved: ResolvedPolicy;
+  }
+>();
+
+/** Whether two policies have the same entries, compared shallowly. */
+function sameEntries(a: ValidationPolicy | undefined, b: ValidationPolicy | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  const keys = Object.keys(a) as (keyof ValidationPolicy)[];
+  return keys.length === Object.keys(b).length && keys.every((k) => Object.is(a[k], b[k]));
+}
+
+/** The system clock's time for validation: one function for every resolver on it. */
+const systemNow = (): number => Date.now();
+
+/**
+ * One load's cancellation, and the context the source is called with. Its AbortSignal is made when
+ * the source first reads `ctx.signal` (an SDK that takes one): a source that never looks at it (one
+ * in memory, one that answers at once) costs no AbortController. Cancelled — at the deadline, or by
+ * close() — the signal aborts and the load is abandoned whether or not the source honours it (what
+ * it yields too late is dropped).
+ */
+class LoadContext implements SourceContext {
+  #controller: AbortController | undefined;
+  #reject: ((reason: unknown) => void) | undefined;
+  #cancelled = false;
+  #reason: unknown;
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#cancelled) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  cancel(reason: unknown): void {
+    if (this.#cancelled) return;
+    this.#cancelled = true;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+    this.#reject?.(reason);
+  }
+
+  /** `promise`, or the reason of a cancel that comes first. */
+  race<T>(promise: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.#cancelled) reject(this.#reason);
+      this.#reject = reject;
+      promise.then(resolve, reject);
+    });
+  }
+}
+
 class Resolver extends EventEmitter implements TlsResolver {
   readonly #reference: string | undefined;
   #source: CredentialSource | undefined;
   #sourcePending: Promise<CredentialSource> | undefined;
   readonly #ownsSource: boolean;
-  readonly #policy: ValidationPolicy;
+  /** The options as given: what the outputs and telemetry are built from when first needed. */
+  readonly #options: TlsResolverOptions;
+  readonly #name: string;
+  /** Resolved once (an invalid policy: its error, thrown at each load). */
+  readonly #policy: ResolvedPolicy | MtlsError;
   readonly #clock: ResolverClock;
   readonly #mode: 'background' | 'on-access';
   readonly #schedule: Schedule;
-  readonly #outputs: ResolverOutputs;
+  readonly #caMode: CaMode;
+  readonly #proxy: ProxySettings | undefined;
   readonly #wakeUp: WakeUp;
-  readonly #telemetry: ResolverTelemetry;
+  // Made on first need: most resolvers of a large set hand out only their SecureContext (no agent,
+  // no dispatcher) and report to no telemetry.
+  #outputs: ResolverOutputs | undefined;
+  #telemetry: ResolverTelemetry | undefined;
+  #fetch: ResolverFetch | undefined;
 
   #current: Identity | undefined;
   #serial = 0;
@@ -99,14 +174,15 @@ class Resolver extends EventEmitter implements TlsResolver {
   #lastProbe: string | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
-  /** Aborts the load in flight, if any (close()); made per load, not kept by an idle resolver. */
-  #loadAbort: AbortController | undefined;
+  /** Cancels the load in flight, if any (close()); made per load, not kept by an idle resolver. */
+  #loadAbort: LoadContext | undefined;
   #unwatch: (() => void) | undefined;
   /** watch() threw: reported once through refreshFailed, then the resolver relies on polling. */
   #watchError: MtlsError | undefined;
   #watchFailed = false;
 
-  constructor(options: TlsResolverOptions) {
+  /** `name`: a set's name for it, in place of options.name (the set's options are not copied). */
+  constructor(options: TlsResolverOptions, name?: string) {
     super();
     const { source } = options;
     if (typeof source === 'string') {
@@ -132,50 +208,28 @@ class Resolver extends EventEmitter implements TlsResolver {
     if (options.clock !== undefined && typeof options.clock.now !== 'function') {
       throw invalidOption('clock', 'must have a now() method returning ms since the epoch');
     }
-    if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) {
+    if (
+      name === undefined &&
+      options.name !== undefined &&
+      (typeof options.name !== 'string' || options.name === '')
+    ) {
       throw invalidOption('name', `must be a non-empty string (got ${JSON.stringify(options.name)})`);
     }
     checkProvider('meterProvider', options.meterProvider, 'getMeter');
     checkProvider('tracerProvider', options.tracerProvider, 'getTracer');
     checkAgentOptions(options.agentOptions);
+    this.#options = options;
+    this.#name = name ?? options.name ?? 'default';
     this.#mode = options.mode ?? 'background';
     const clock = options.clock ?? SYSTEM_CLOCK;
     this.#clock = clock;
-    this.#wakeUp = new WakeUp(clock);
+    this.#wakeUp = new WakeUp(clock, () => this.#onWakeUp());
     this.#schedule = resolveSchedule(options, options.policy?.warnDays);
-    this.#policy = {
-      ...options.policy,
-      warnDays: this.#schedule.warnDays,
-      now: options.policy?.now ?? (() => clock.now()),
-    };
-    this.#outputs = new ResolverOutputs(
-      {
-        touch: () => this.#touch(),
-        current: () => (this.#closed ? undefined : this.#usable(this.#clock.now())),
-        acquire: () => this.#acquire(),
-      },
-      {
-        agentOptions: options.agentOptions ?? {},
-        dispatcherOptions: options.dispatcherOptions ?? {},
-        caMode: options.caMode ?? 'replace',
-        proxy: resolveProxy(options.proxy),
-        rejectUnauthorized: options.rejectUnauthorized !== false,
-      },
-    );
-
-    this.#telemetry = new ResolverTelemetry(
-      {
-        name: options.name ?? 'default',
-        meterProvider: options.meterProvider,
-        tracerProvider: options.tracerProvider,
-      },
-      {
-        notAfterMs: () => this.#current?.notAfterMs,
-        lastSuccessMs: () => this.#lastRefreshAt,
-        stale: () => this.#lastError !== undefined && this.#usable(this.#clock.now()) !== undefined,
-        sourceId: () => this.#source?.id ?? this.#reference,
-      },
-    );
+    this.#policy = this.#resolvePolicy();
+    this.#caMode = options.caMode ?? 'replace';
+    this.#proxy = resolveProxy(options.proxy);
+    // A provider given (or registered) reports gauges from now on; otherwise telemetry waits.
+    if (telemetryWanted(options)) this.#instrumented();
 
     // Background mode loads at once, so the first request rarely waits; failures are kept for the
     // first caller (and reported through refreshFailed), never thrown unhandled.
@@ -200,24 +254,28 @@ class Resolver extends EventEmitter implements TlsResolver {
     return handedOut(
       (async () => {
         const id = this.#fastPath() ?? (await this.#acquire());
-        return this.#outputs.tlsOptions(id.credentials);
+        return this.#outputsNow().tlsOptions(id.credentials);
       })(),
     );
   }
 
   agent(): https.Agent {
-    return this.#outputs.agent();
+    return this.#outputsNow().agent();
   }
 
   dispatcher(options?: DispatcherVariant): Undici.Dispatcher {
-    return this.#outputs.dispatcher(options);
+    return this.#outputsNow().dispatcher(options);
   }
 
-  readonly fetch: ResolverFetch = (input, init) => this.#outputs.fetch(input, init);
+  /** Undici's fetch through the dispatcher; the same function at every read, usable detached. */
+  get fetch(): ResolverFetch {
+    this.#fetch ??= (input, init) => this.#outputsNow().fetch(input, init);
+    return this.#fetch;
+  }
 
   http2(authority: string | URL, options?: Http2ClientOptions): RotatingHttp2Client {
     if (this.#closed) throw this.#closedError();
-    return this.#outputs.http2(authority, options);
+    return this.#outputsNow().http2(authority, options);
   }
 
   refresh(): Promise<MtlsCredentials> {
@@ -259,24 +317,104 @@ class Resolver extends EventEmitter implements TlsResolver {
     this.#closed = true;
     this.#wakeUp.disarm();
     this.#deadline = Number.POSITIVE_INFINITY;
-    this.#loadAbort?.abort(this.#closedError());
+    this.#loadAbort?.cancel(this.#closedError());
     try {
       this.#unwatch?.();
     } catch {
       // A source whose unwatch throws has nothing more to stop.
     }
     this.#unwatch = undefined;
-    this.#telemetry.close();
+    this.#telemetry?.close();
     // Pooled connections end with the resolver; requests in flight finish.
-    this.#outputs.retireConnections();
+    const outputs = this.#outputs;
+    outputs?.retireConnections();
     const source = this.#ownsSource ? this.#source : undefined;
     this.#closing = (async () => {
-      await this.#outputs.close();
+      await outputs?.close();
       await source?.close?.();
     })().catch(() => {
       // Closing is best effort: a source that fails to close has nothing more to give back.
     });
     return this.#closing;
+  }
+
+  // ---- what is built on first need --------------------------------------------------------------
+
+  #outputsNow(): ResolverOutputs {
+    if (this.#outputs !== undefined) return this.#outputs;
+    const options = this.#options;
+    this.#outputs = new ResolverOutputs(
+      {
+        touch: () => this.#touch(),
+        current: () => (this.#closed ? undefined : this.#usable(this.#clock.now())),
+        acquire: () => this.#acquire(),
+      },
+      {
+        agentOptions: options.agentOptions ?? {},
+        dispatcherOptions: options.dispatcherOptions ?? {},
+        caMode: this.#caMode,
+        proxy: this.#proxy,
+        rejectUnauthorized: options.rejectUnauthorized !== false,
+      },
+    );
+    return this.#outputs;
+  }
+
+  /** The telemetry, built once something listens: see telemetryWanted. */
+  #instrumented(): ResolverTelemetry | undefined {
+    if (this.#telemetry !== undefined || this.#closed) return this.#telemetry;
+    const options = this.#options;
+    if (!telemetryWanted(options)) return undefined;
+    this.#telemetry = new ResolverTelemetry(
+      {
+        name: this.#name,
+        meterProvider: options.meterProvider,
+        tracerProvider: options.tracerProvider,
+      },
+      {
+        notAfterMs: () => this.#current?.notAfterMs,
+        lastSuccessMs: () => this.#lastRefreshAt,
+        stale: () => this.#lastError !== undefined && this.#usable(this.#clock.now()) !== undefined,
+        sourceId: () => this.#source?.id ?? this.#reference,
+      },
+    );
+    return this.#telemetry;
+  }
+
+  /**
+   * The validation policy, with the schedule's warning window and the resolver's clock: the one
+   * already resolved for the same policy, window and clock when there is one (a set's resolvers
+   * share theirs).
+   */
+  #resolvePolicy(): ResolvedPolicy | MtlsError {
+    const given = this.#options.policy;
+    const clock = this.#clock;
+    const warnDays = this.#schedule.warnDays;
+    // Not a policy object (a malformed option): resolved on its own, and refused at each load.
+    const key: object | undefined =
+      given === undefined || (typeof given === 'object' && given !== null) ? (given ?? clock) : undefined;
+    const known = key === undefined ? undefined : resolvedPolicies.get(key);
+    if (
+      known !== undefined &&
+      known.clock === clock &&
+      known.warnDays === warnDays &&
+      sameEntries(known.given, given)
+    )
+      return known.resolved;
+    let resolved: ResolvedPolicy;
+    try {
+      resolved = resolvePolicy({
+        ...given,
+        warnDays,
+        now: given?.now ?? (clock === SYSTEM_CLOCK ? systemNow : () => clock.now()),
+      });
+    } catch (err) {
+      if (MtlsError.is(err)) return err;
+      throw err;
+    }
+    if (key !== undefined)
+      resolvedPolicies.set(key, { given: given && { ...given }, clock, warnDays, resolved });
+    return resolved;
   }
 
   // ---- what the outputs see --------------------------------------------------------------------
@@ -382,7 +520,7 @@ class Resolver extends EventEmitter implements TlsResolver {
     if (cur !== undefined && !cur.expired && now >= cur.notAfterMs) {
       // Never present an expired certificate: pooled connections go, new ones fail with EXPIRED.
       cur.expired = true;
-      this.#outputs.retireConnections();
+      this.#outputs?.retireConnections();
       // Look for a replacement now rather than at the next scheduled check (unless backing off, whose
       // retries are already capped at notAfter).
       if (this.#lastError === undefined) this.#nextRefreshAt = Math.min(this.#nextRefreshAt, now);
@@ -411,11 +549,13 @@ class Resolver extends EventEmitter implements TlsResolver {
     }
     this.#deadline = deadline;
     if (this.#mode !== 'background') return;
-    this.#wakeUp.arm(deadline, () => {
-      this.#touch();
-      // A timer can fire a little early; make sure one is armed for what is still ahead.
-      if (!this.#wakeUp.armed) this.#reschedule();
-    });
+    this.#wakeUp.arm(deadline);
+  }
+
+  #onWakeUp(): void {
+    this.#touch();
+    // A timer can fire a little early; make sure one is armed for what is still ahead.
+    if (!this.#wakeUp.armed) this.#reschedule();
   }
 
   #kind(): SourceKind {
@@ -522,29 +662,30 @@ class Resolver extends EventEmitter implements TlsResolver {
   }
 
   #load(probe: boolean): Promise<Identity> {
-    return this.#telemetry.load(probe, (end) => this.#loadOnce(probe, end));
+    const telemetry = this.#instrumented();
+    if (telemetry === undefined) return this.#loadOnce(probe, NO_LOAD_END);
+    return telemetry.load(probe, (end) => this.#loadOnce(probe, end));
   }
 
   async #loadOnce(probe: boolean, end: LoadEnd): Promise<Identity> {
-    const abort = new AbortController();
+    // The context the source is called with: the deadline and close() cancel it.
+    const abort = new LoadContext();
     this.#loadAbort = abort;
+    // A source that hangs (a black-holed network, a stuck SDK) must not stall every later refresh:
+    // past loadTimeoutMs the attempt is abandoned as a failure, whether or not the source honours
+    // its signal (measured in real time, whatever clock drives the schedule); close() releases
+    // everyone waiting on it at once.
+    const timer = setTimeout(() => abort.cancel(this.#timeoutError()), this.#schedule.loadTimeoutMs);
+    timer.unref?.();
     try {
-      // A source that hangs (a black-holed network, a stuck SDK) must not stall every later refresh:
-      // past loadTimeoutMs the attempt is abandoned as a failure, whether or not the source honours
-      // its signal (measured in real time, whatever clock drives the schedule); close() releases
-      // everyone waiting on it at once.
-      const outcome = await withDeadline((signal) => this.#read(probe, signal), {
-        timeoutMs: this.#schedule.loadTimeoutMs,
-        onTimeout: () => this.#timeoutError(),
-        also: [abort.signal],
-      });
+      const outcome = await abort.race(this.#read(probe, abort));
       if (this.#closed) throw this.#closedError();
       if (outcome.credentials !== undefined) this.#checkNotExpired(outcome.credentials);
       const cur = this.#current;
       const identity =
         outcome.credentials === undefined && cur !== undefined
           ? cur
-          : this.#install(outcome.credentials as ValidatedCredentials, outcome.keyPem);
+          : this.#install(outcome.credentials as ValidatedCredentials, outcome.pem);
       // Remember the version of what was actually loaded: a replica that lags its own version()
       // probe served older content, and the next probe must see the difference and load again.
       this.#lastProbe = outcome.credentials?.sourceVersion ?? outcome.version;
@@ -564,6 +705,7 @@ class Resolver extends EventEmitter implements TlsResolver {
       this.#reportWatchError();
       throw error;
     } finally {
+      clearTimeout(timer);
       if (this.#loadAbort === abort) this.#loadAbort = undefined;
     }
   }
@@ -594,28 +736,30 @@ class Resolver extends EventEmitter implements TlsResolver {
   /** Reads the source: no credentials in the result means the `version()` probe found nothing new. */
   async #read(
     probe: boolean,
-    signal: AbortSignal,
-  ): Promise<{ credentials?: ValidatedCredentials; version?: string; keyPem?: string }> {
+    ctx: SourceContext,
+  ): Promise<{ credentials?: ValidatedCredentials; version?: string; pem?: ContextPem }> {
+    const policy = this.#policy;
+    if (policy instanceof MtlsError) throw policy;
     const source = await this.#resolveSource();
     this.#watch(source);
     const cur = this.#current;
     let version: string | undefined;
     if (probe && cur !== undefined && !cur.expired && this.#kind() === 'static' && source.version) {
-      version = await source.version({ signal });
+      version = await source.version(ctx);
       if (version === (this.#lastProbe ?? cur.credentials.sourceVersion)) return { version };
     }
-    let keyPem: string | undefined;
-    const credentials = await loadForContext(source, this.#policy, { signal }, (pem) => {
-      keyPem = pem;
+    let pem: ContextPem | undefined;
+    const credentials = await loadForContext(source, policy, ctx, (written) => {
+      pem = written;
     });
-    return { credentials, version, keyPem };
+    return { credentials, version, pem };
   }
 
-  /** `keyPem`: the key as the load wrote it, so the context is built without exporting the key. */
-  #install(credentials: ValidatedCredentials, keyPem?: string): Identity {
+  /** `pem`: the key and certificates as the load wrote them: no export of the key, no PEM kept by the leaf. */
+  #install(credentials: ValidatedCredentials, pem?: ContextPem): Identity {
     const cur = this.#current;
     if (cur !== undefined && !cur.expired && credentials.version === cur.credentials.version) return cur;
-    const secureContext = buildSecureContext(credentials, this.#outputs.caMode, keyPem);
+    const secureContext = buildSecureContext(credentials, this.#caMode, pem);
     const times = credentialTimes(
       this.#schedule,
       this.#kind(),
@@ -628,13 +772,16 @@ class Resolver extends EventEmitter implements TlsResolver {
       credentials,
       secureContext,
       fingerprint256: credentials.fingerprint256,
-      ...times,
+      notAfterMs: times.notAfterMs,
+      renewAt: times.renewAt,
+      warnWindowMs: times.warnWindowMs,
+      warnAt: times.warnAt,
       warned: false,
       expired: false,
     };
     this.#current = identity;
     if (cur !== undefined) {
-      this.#outputs.retireConnections();
+      this.#outputs?.retireConnections();
       this.#emitSafely('rotated', {
         previousFingerprint256: cur.fingerprint256,
         fingerprint256: identity.fingerprint256,
@@ -674,7 +821,7 @@ class Resolver extends EventEmitter implements TlsResolver {
 
   // A throwing listener is the listener's bug: it must not turn a good load into a failed one.
   #emitSafely<E extends keyof TlsResolverEvents>(event: E, ...args: TlsResolverEvents[E]): void {
-    this.#telemetry[event](args[0] as never);
+    this.#instrumented()?.[event](args[0] as never);
     try {
       this.emit(event, ...args);
     } catch (err) {
@@ -697,4 +844,9 @@ export function createTlsResolver(options: TlsResolverOptions): TlsResolver {
   }
   if (isPromiseLike(options)) throw promiseGivenError('createTlsResolver(options)');
   return new Resolver(options);
+}
+
+/** A resolver of a set: `createTlsResolver({ ...options, name })`, without the copy of the options. */
+export function createNamedTlsResolver(options: TlsResolverOptions, name: string): TlsResolver {
+  return new Resolver(options, name);
 }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { credentialTimes, refreshDelay, resolveSchedule } from './schedule.js';
+import { credentialTimes, refreshDelay, resolveSchedule, SYSTEM_CLOCK, WakeUp } from './schedule.js';
 
 const S = 1000;
 
@@ -72,5 +72,85 @@ describe('refreshDelay', () => {
     const short = credentialTimes(exact, 'static', 0, 90 * S, 0);
     expect(refreshDelay(exact, 'static', short, 80 * S, true)).toBe(2_500);
     expect(refreshDelay(schedule, 'static', short, 80 * S, true)).toBeCloseTo(2_500 * 0.95);
+  });
+});
+
+describe('WakeUp on the system clock', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('wakes many at their own deadlines, in order, through one timer; disarmed ones never', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const start = Date.now();
+    const fired: Array<{ id: number; at: number }> = [];
+    const deadlines = Array.from({ length: 100 }, (_, id) => start + 1_000 + ((id * 7_919) % 100) * 1_000);
+    const wakeUps = deadlines.map(
+      (_, id) => new WakeUp(SYSTEM_CLOCK, () => fired.push({ id, at: Date.now() })),
+    );
+    for (const [id, w] of wakeUps.entries()) w.arm(deadlines[id]!);
+    expect(vi.getTimerCount()).toBe(1);
+    // Disarmed, and armed again later: the later deadline counts.
+    wakeUps[3]!.disarm();
+    wakeUps[4]!.arm(start + 500_000);
+    expect(wakeUps[3]!.armed).toBe(false);
+
+    await vi.advanceTimersByTimeAsync(100_000);
+    const expected = deadlines
+      .map((at, id) => ({ id, at }))
+      .filter(({ id }) => id !== 3 && id !== 4)
+      .sort((a, b) => a.at - b.at || a.id - b.id);
+    expect(fired.map((f) => f.id).sort((a, b) => a - b)).toEqual(
+      expected.map((e) => e.id).sort((a, b) => a - b),
+    );
+    for (const f of fired) expect(f.at).toBeGreaterThanOrEqual(deadlines[f.id]!);
+    // Each woke within a millisecond of its deadline, in deadline order.
+    for (const f of fired) expect(f.at - deadlines[f.id]!).toBeLessThanOrEqual(1);
+    expect(fired.map((f) => deadlines[f.id])).toEqual(expected.map((e) => e.at));
+    expect(vi.getTimerCount()).toBe(1);
+
+    await vi.advanceTimersByTimeAsync(400_000);
+    expect(fired.at(-1)).toEqual({ id: 4, at: start + 500_000 });
+    expect(wakeUps.every((w) => !w.armed)).toBe(true);
+    // Nothing left to wake: no timer left.
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('re-arms from its own callback, and an earlier deadline moves the one timer forward', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const start = Date.now();
+    const times: number[] = [];
+    const ticking: WakeUp = new WakeUp(SYSTEM_CLOCK, () => {
+      times.push(Date.now() - start);
+      if (times.length < 3) ticking.arm(Date.now() + 10_000);
+    });
+    const late = new WakeUp(SYSTEM_CLOCK, () => times.push(-1));
+    late.arm(start + 60_000);
+    ticking.arm(start + 10_000);
+    expect(vi.getTimerCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(35_000);
+    expect(times).toEqual([10_000, 20_000, 30_000]);
+    late.disarm();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(times).toEqual([10_000, 20_000, 30_000]);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('a wake-up that throws does not keep the others from waking', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const rethrown: Array<() => void> = [];
+    vi.spyOn(globalThis, 'queueMicrotask').mockImplementation((fn) => rethrown.push(fn));
+    const start = Date.now();
+    const woke: string[] = [];
+    const bad = new WakeUp(SYSTEM_CLOCK, () => {
+      throw new Error('listener bug');
+    });
+    const good = new WakeUp(SYSTEM_CLOCK, () => woke.push('good'));
+    bad.arm(start + 1_000);
+    good.arm(start + 1_000);
+    await vi.advanceTimersByTimeAsync(1_000);
+    vi.restoreAllMocks();
+    expect(woke).toEqual(['good']);
+    // The error is thrown again on its own, as a timer of its own would have thrown it.
+    expect(rethrown).toHaveLength(1);
+    expect(() => rethrown[0]!()).toThrow('listener bug');
   });
 });

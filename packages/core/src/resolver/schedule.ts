@@ -2,8 +2,8 @@
 // before the source is asked again (interval with jitter, the first check spread over the interval,
 // sooner near expiry), when `expiring` fires (the warning window), when an issuing source mints the
 // next certificate (the renew fraction), how long to wait after a failure (capped exponential
-// backoff), how long a load may take, and the one timer that wakes the resolver. Every option is
-// checked here, once, when the resolver is built.
+// backoff), how long a load may take, and the wake-up of each resolver (on the system clock, a slot
+// of one timer shared by them all). Every option is checked here, once, when the resolver is built.
 import { MtlsError } from '../errors.js';
 import type { SourceKind } from '../types.js';
 import { warnWindowMs } from '../validation/policy.js';
@@ -78,8 +78,28 @@ function fraction(name: string, value: number | undefined, fallback: number, ope
   return value;
 }
 
+/** The last schedule made, and what it was made from: a set's thousands of resolvers share one. */
+let last: { inputs: readonly unknown[]; schedule: Schedule } | undefined;
+
 /** Checks the timing options and applies their defaults; `policyWarnDays` is the validation policy's. */
 export function resolveSchedule(options: ScheduleOptions, policyWarnDays: number | undefined): Schedule {
+  const inputs = [
+    options.refreshIntervalMs,
+    options.jitter,
+    options.warnDays,
+    options.issuingRenewFraction,
+    options.backoff?.initialMs,
+    options.backoff?.maxMs,
+    options.loadTimeoutMs,
+    policyWarnDays,
+  ];
+  if (last !== undefined && inputs.every((v, i) => Object.is(v, last!.inputs[i]))) return last.schedule;
+  const schedule = Object.freeze(scheduleOf(options, policyWarnDays));
+  last = { inputs, schedule };
+  return schedule;
+}
+
+function scheduleOf(options: ScheduleOptions, policyWarnDays: number | undefined): Schedule {
   const warnDays = options.warnDays ?? policyWarnDays;
   if (warnDays !== undefined && (!Number.isFinite(warnDays) || warnDays < 0))
     throw invalidOption('warnDays', `must be 0 or more (got ${warnDays})`);
@@ -204,30 +224,154 @@ export function backoffDelay(
   return Math.min(delay, Math.max(s.backoffInitialMs, usableUntil - now));
 }
 
-/** The one timer of a resolver, on its clock, unref'd; re-armed for waits longer than setTimeout takes. */
+/**
+ * The wake-ups of every resolver on the system clock, behind one timer: a binary heap by deadline,
+ * the process's one `setTimeout` armed for the earliest. Ten thousand resolvers then hold ten
+ * thousand heap slots rather than ten thousand timers (each a Timeout, and with deadlines all
+ * different, a timer list of its own in Node's timer queue).
+ */
+class SharedTimer {
+  readonly #heap: WakeUp[] = [];
+  #handle: NodeJS.Timeout | undefined;
+  /** When the armed timer fires; Infinity when none is armed. */
+  #at = Number.POSITIVE_INFINITY;
+  /** The clearTimeout of the setTimeout that armed it (tests may swap the global ones). */
+  #clear: typeof clearTimeout | undefined;
+
+  add(w: WakeUp): void {
+    w.index = this.#heap.length;
+    this.#heap.push(w);
+    this.#up(w.index);
+    if (w.deadline < this.#at) this.#arm();
+  }
+
+  /** Takes `w` out; the timer stays armed for what was the earliest, and re-arms when it fires. */
+  remove(w: WakeUp): void {
+    const heap = this.#heap;
+    const i = w.index;
+    w.index = -1;
+    const last = heap.pop()!;
+    // With nothing left to wake, no timer is left armed either.
+    if (heap.length === 0) this.#arm();
+    if (last === w) return;
+    heap[i] = last;
+    last.index = i;
+    this.#down(i);
+    this.#up(last.index);
+  }
+
+  #arm(): void {
+    if (this.#handle !== undefined) this.#clear?.(this.#handle);
+    this.#handle = undefined;
+    const first = this.#heap[0];
+    this.#at = first === undefined ? Number.POSITIVE_INFINITY : first.deadline;
+    if (first === undefined) return;
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, first.deadline - Date.now()));
+    this.#clear = clearTimeout;
+    this.#handle = setTimeout(() => this.#fire(), delay);
+    this.#handle.unref?.();
+  }
+
+  #fire(): void {
+    this.#handle = undefined;
+    const now = Date.now();
+    const due: WakeUp[] = [];
+    const heap = this.#heap;
+    while (heap.length > 0 && heap[0]!.deadline <= now) {
+      const w = heap[0]!;
+      this.remove(w);
+      due.push(w);
+    }
+    // Re-armed before firing: a wake-up re-arms itself from its callback (add() moves the timer
+    // earlier when it must). A timer that fired a little early finds nothing due and waits again.
+    this.#arm();
+    for (const w of due) {
+      try {
+        w.fired();
+      } catch (err) {
+        // As it would from a timer of its own: uncaught, without keeping the others from firing.
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
+    }
+  }
+
+  #up(i: number): void {
+    const heap = this.#heap;
+    const w = heap[i]!;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const p = heap[parent]!;
+      if (p.deadline <= w.deadline) break;
+      heap[i] = p;
+      p.index = i;
+      i = parent;
+    }
+    heap[i] = w;
+    w.index = i;
+  }
+
+  #down(i: number): void {
+    const heap = this.#heap;
+    const n = heap.length;
+    const w = heap[i]!;
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= n) break;
+      if (child + 1 < n && heap[child + 1]!.deadline < heap[child]!.deadline) child++;
+      const c = heap[child]!;
+      if (c.deadline >= w.deadline) break;
+      heap[i] = c;
+      c.index = i;
+      i = child;
+    }
+    heap[i] = w;
+    w.index = i;
+  }
+}
+
+const systemTimer = new SharedTimer();
+
+/**
+ * The one wake-up of a resolver, calling `fire` at the deadline it is armed for. On the system clock
+ * it is a slot of one timer shared by every resolver; on an injected clock, a timer of that clock's
+ * (or the global) `setTimeout`. Timers are unref'd; waits longer than setTimeout takes are re-armed.
+ */
 export class WakeUp {
   readonly #clock: ResolverClock;
+  readonly #fire: () => void;
+  /** An injected clock's timer handle. */
   #timer: unknown;
+  /** SharedTimer's: the deadline, and the position in its heap (-1: not in it). */
+  deadline = Number.POSITIVE_INFINITY;
+  index = -1;
 
-  constructor(clock: ResolverClock) {
+  constructor(clock: ResolverClock, fire: () => void) {
     this.#clock = clock;
+    this.#fire = fire;
   }
 
   get armed(): boolean {
-    return this.#timer !== undefined;
+    return this.index >= 0 || this.#timer !== undefined;
   }
 
-  /** Calls `fire` at `deadline` (at once when past, never when infinite), replacing any earlier wake-up. */
-  arm(deadline: number, fire: () => void): void {
+  /** Fires at `deadline` (at once when past, never when infinite), replacing any earlier wake-up. */
+  arm(deadline: number): void {
     this.disarm();
     if (!Number.isFinite(deadline)) return;
+    this.deadline = deadline;
+    if (this.#clock === SYSTEM_CLOCK) {
+      systemTimer.add(this);
+      return;
+    }
     const delay = Math.min(MAX_TIMER_MS, Math.max(0, deadline - this.#clock.now()));
     const setTimer = this.#clock.setTimeout ?? ((fn: () => void, ms: number) => setTimeout(fn, ms));
     const handle = setTimer.call(
       this.#clock,
       () => {
         this.#timer = undefined;
-        fire();
+        this.#fire();
       },
       delay,
     );
@@ -236,9 +380,15 @@ export class WakeUp {
   }
 
   disarm(): void {
+    if (this.index >= 0) systemTimer.remove(this);
     if (this.#timer === undefined) return;
     const clearTimer = this.#clock.clearTimeout ?? ((h: unknown) => clearTimeout(h as NodeJS.Timeout));
     clearTimer.call(this.#clock, this.#timer);
     this.#timer = undefined;
+  }
+
+  /** The shared timer reached the deadline (and took this wake-up out of its heap). */
+  fired(): void {
+    this.#fire();
   }
 }

@@ -335,6 +335,33 @@ describe('diagnostics channels', () => {
     }
   });
 
+  it('reach a resolver with no provider that was built, and loaded, before anyone subscribed', async () => {
+    writeCredential(a);
+    // No provider: the resolver builds its telemetry only once something listens.
+    const r = createTlsResolver({ source: `file:${dir}`, mode: 'on-access', name: 'late' });
+    open.push(r);
+    await r.credentials();
+    const channels = subscribeAll();
+    try {
+      writeCredential(b);
+      await r.refresh();
+      const base = { name: 'late', scheme: 'file' };
+      expect(
+        channels.messages.filter(([n]) => n === `tracing:${CHANNELS.load}:asyncEnd`).map(([, m]) => m),
+      ).toEqual([{ ...base, probe: false, outcome: 'success', changed: true }]);
+      expect(channels.messages.filter(([n]) => n === CHANNELS.rotated).map(([, m]) => m)).toEqual([
+        {
+          ...base,
+          previousFingerprint256: a.fingerprint256,
+          fingerprint256: b.fingerprint256,
+          notAfter: b.notAfter,
+        },
+      ]);
+    } finally {
+      channels.stop();
+    }
+  });
+
   it('report expiring for a certificate inside its warning window', async () => {
     const channels = subscribeAll();
     try {

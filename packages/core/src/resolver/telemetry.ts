@@ -191,6 +191,25 @@ export interface TelemetryOptions {
   tracerProvider?: TelemetryTracerProvider;
 }
 
+/**
+ * Whether a resolver with these options has anything to report to right now: a provider given, one
+ * registered globally, or a subscriber on one of the channels. Until then it builds no telemetry
+ * (ten thousand resolvers of a set, uninstrumented, build none); it asks again at each load and event.
+ */
+export function telemetryWanted(
+  options: Pick<TelemetryOptions, 'meterProvider' | 'tracerProvider'>,
+): boolean {
+  return (
+    options.meterProvider !== undefined ||
+    options.tracerProvider !== undefined ||
+    otelRegistered() ||
+    loadChannel.hasSubscribers ||
+    rotatedChannel.hasSubscribers ||
+    expiringChannel.hasSubscribers ||
+    refreshFailedChannel.hasSubscribers
+  );
+}
+
 /** The end of one load, given the outcome. */
 export type LoadEnd = (outcome: { error?: MtlsError; changed?: boolean }) => void;
 

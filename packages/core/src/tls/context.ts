@@ -62,10 +62,10 @@ function trustAnchors(credentials: ValidatedCredentials, caMode: CaMode): string
 export function buildSecureContext(
   credentials: ValidatedCredentials,
   caMode: CaMode,
-  keyPem?: string,
+  pem?: ContextPem,
 ): SecureContext {
   try {
-    return tls.createSecureContext(plainTlsOptions(credentials, caMode, keyPem));
+    return tls.createSecureContext(plainTlsOptions(credentials, caMode, pem));
   } catch (err) {
     // Validation tried every certificate that looked weak on this OpenSSL; this is what is left.
     const refusal = tlsRefusal(err, `The certificate ${credentials.fingerprint256}`, 'cert');
@@ -78,18 +78,27 @@ export function buildSecureContext(
 }
 
 /**
+ * The key, and the leaf with its chain, as PEM written from the DER a load decoded (the resolver,
+ * straight after it): no export of the key, and no PEM that the leaf's X509Certificate would keep.
+ */
+export interface ContextPem {
+  key?: string;
+  cert?: string;
+}
+
+/**
  * Plain TLS options for the credential (the key included, so never put them in an Agent's options).
- * `keyPem`: the key as PEM when the caller has it already (the resolver, straight after a load).
+ * `pem`: what the caller has as PEM already.
  */
 export function plainTlsOptions(
   credentials: ValidatedCredentials,
   caMode: CaMode,
-  keyPem?: string,
+  pem?: ContextPem,
 ): PlainTlsOptions {
   const ca = trustAnchors(credentials, caMode);
   return {
-    cert: credentials.certPem,
-    key: keyPem ?? credentials.keyPem(),
+    cert: pem?.cert ?? credentials.certPem,
+    key: pem?.key ?? credentials.keyPem(),
     ...(ca === undefined ? {} : { ca }),
     minVersion: MIN_TLS_VERSION,
   };

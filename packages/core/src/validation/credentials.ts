@@ -38,6 +38,13 @@ function pemOf(certs: readonly X509Certificate[]): string {
   return certs.length === 1 ? certs[0]!.toString() : certs.map((c) => c.toString()).join('');
 }
 
+/** One frozen empty list for every credential without intermediates, or findings: thousands share it. */
+const NONE: readonly never[] = Object.freeze([]);
+
+function frozenCopy<T>(items: readonly T[]): readonly T[] {
+  return items.length === 0 ? NONE : Object.freeze([...items]);
+}
+
 /** A decoded, validated mTLS client credential. Build it with `loadCredentials()`. */
 export class ValidatedCredentials implements MtlsCredentials {
   readonly #key: KeyObject;
@@ -67,8 +74,8 @@ export class ValidatedCredentials implements MtlsCredentials {
     const { leaf, key } = decoded;
     this.#key = key;
     this.leaf = leaf;
-    this.chain = Object.freeze([...decoded.chain]);
-    this.ca = Object.freeze([...decoded.ca]);
+    this.chain = frozenCopy(decoded.chain);
+    this.ca = frozenCopy(decoded.ca);
     this.fingerprint256 = leaf.fingerprint256;
     this.version = computeVersion(leaf, this.chain, this.ca);
     const { notBefore, notAfter } = validity(leaf);
@@ -82,7 +89,7 @@ export class ValidatedCredentials implements MtlsCredentials {
     this.keyType = keyType;
     this.keySize = keySize;
     this.curve = curve;
-    this.findings = Object.freeze(findings.map((f) => Object.freeze({ ...f })));
+    this.findings = frozenCopy(findings.map((f) => Object.freeze({ ...f })));
     this.sourceId = origin.sourceId;
     this.sourceVersion = origin.sourceVersion;
     Object.freeze(this);

@@ -6,6 +6,7 @@ import { createPrivateKey, createPublicKey, randomBytes, X509Certificate } from 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import tls from 'node:tls';
 import { inspect } from 'node:util';
 import { hasOpenssl, type IssuedCert, leakCheck, runOpenssl, TestCA } from '@mtlskit/testkit';
 import { beforeAll, describe, expect, test } from 'vitest';
@@ -14,9 +15,10 @@ import { loadMaterial } from '../decode.js';
 import { parseOne } from '../decoding/asn1.js';
 import { LIMITS } from '../decoding/limits.js';
 import { MtlsError, type MtlsErrorCode } from '../errors.js';
+import type { ContextPem } from '../tls/context.js';
 import type { CredentialMaterial, CredentialSource } from '../types.js';
-import { loadCredentials } from './load.js';
-import type { ValidationPolicy } from './policy.js';
+import { loadCredentials, loadForContext } from './load.js';
+import { resolvePolicy, type ValidationPolicy } from './policy.js';
 
 const PASSPHRASE = 'the right passphrase 42';
 const WRONG = 'a wrong passphrase 17';
@@ -757,5 +759,32 @@ describe('loadCredentials with a source', () => {
     await expect(
       loadCredentials({ cert: leaf.certPem, key: encrypted, passphrase: lucky }),
     ).rejects.toMatchObject({ code: 'WRONG_PASSPHRASE', field: 'key' });
+  });
+});
+
+describe('loadForContext (the resolver’s load)', () => {
+  test('hands over the key and the leaf with its chain as PEM written from what was decoded, from PEM and from PKCS#12', async () => {
+    const forms: CredentialMaterial[] = [
+      { cert: leaf.fullChainPem, key: leaf.keyPem, ca: ca.rootPem },
+      { pfx, passphrase: PASSPHRASE },
+    ];
+    for (const material of forms) {
+      let pem: ContextPem | undefined;
+      const creds = await loadForContext(material, resolvePolicy(), undefined, (written) => {
+        pem = written;
+      });
+      // The PEM given to the context is the DER decoded: the same certificates, the same key.
+      const blocks =
+        pem?.cert?.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/g) ?? [];
+      expect(blocks.map((b) => new X509Certificate(b).fingerprint256)).toEqual(
+        [creds.leaf, ...creds.chain].map((c) => c.fingerprint256),
+      );
+      expect(
+        createPrivateKey(pem!.key!)
+          .export({ type: 'pkcs8', format: 'der' })
+          .equals(creds.key.export({ type: 'pkcs8', format: 'der' })),
+      ).toBe(true);
+      expect(() => tls.createSecureContext({ cert: pem!.cert, key: pem!.key })).not.toThrow();
+    }
   });
 });

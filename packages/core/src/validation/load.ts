@@ -2,6 +2,7 @@
 // or material in hand in, validated MtlsCredentials out. load -> decode -> validate, with every
 // failure an MtlsError naming the source and the field.
 
+import type { X509Certificate } from 'node:crypto';
 import { type DecodeOptions, decodeLoading } from '../decoding/decode.js';
 import type { KeyDer } from '../decoding/keys.js';
 import { LegacyCiphersNeeded, legacyCiphersIfLoaded } from '../decoding/legacy-ciphers.js';
@@ -9,9 +10,10 @@ import { toPem } from '../decoding/pem.js';
 import { isPromiseLike, promiseGivenError } from '../errors.js';
 import { sourceFromReference } from '../references/registry.js';
 import { loadMaterial } from '../sources/load-material.js';
+import type { ContextPem } from '../tls/context.js';
 import type { CredentialMaterial, CredentialSource, SourceContext } from '../types.js';
 import { ValidatedCredentials } from './credentials.js';
-import { resolvePolicy, type ValidationPolicy } from './policy.js';
+import { type ResolvedPolicy, resolvePolicy, type ValidationPolicy } from './policy.js';
 import { assertNoErrors, validateResolved } from './validate.js';
 
 function isSource(value: CredentialSource | CredentialMaterial): value is CredentialSource {
@@ -32,38 +34,53 @@ export async function loadCredentials(
   policy?: ValidationPolicy,
   ctx?: SourceContext,
 ): Promise<ValidatedCredentials> {
-  return loadWith(from, policy, ctx);
+  return loadWith(from, () => resolvePolicy(policy), ctx);
 }
 
 /** PEM labels of the key forms decoding opens keys from. */
 const KEY_PEM_LABELS = { pkcs8: 'PRIVATE KEY', pkcs1: 'RSA PRIVATE KEY', sec1: 'EC PRIVATE KEY' } as const;
 
 /**
- * {@link loadCredentials}, also handing `keyPem` the key as PEM written from the DER decoding opened
- * it from: the resolver builds its SecureContext from that at once, rather than have OpenSSL export
- * the key again (OpenSSL 3's encoder costs a tenth of building the context). Called only for
- * credentials that passed validation; the PEM is kept nowhere.
+ * {@link loadCredentials}, also handing `pem` the key, and the leaf with its chain, as PEM written
+ * from the DER decoding read them from: the resolver builds its SecureContext from those at once,
+ * rather than have OpenSSL export the key again (OpenSSL 3's encoder costs a tenth of building the
+ * context) or the leaf's X509Certificate write (and keep, ~1.3 KiB a credential) a PEM of its own.
+ * Called only for credentials that passed validation; the PEM is kept nowhere. The policy comes
+ * resolved: a caller that loads again and again (the resolver) resolves it once.
  */
 export function loadForContext(
   from: CredentialSource | CredentialMaterial | string,
-  policy: ValidationPolicy | undefined,
+  policy: ResolvedPolicy,
   ctx: SourceContext | undefined,
-  keyPem: (pem: string) => void,
+  pem: (pem: ContextPem) => void,
 ): Promise<ValidatedCredentials> {
-  return loadWith(from, policy, ctx, keyPem);
+  return loadWith(from, () => policy, ctx, pem);
+}
+
+/** The certificates' PEM: written from the DER decoding read, for those it told of. */
+function certificatesPem(
+  certs: readonly X509Certificate[],
+  ders: ReadonlyMap<X509Certificate, Buffer>,
+): string {
+  let pem = '';
+  for (const cert of certs) {
+    const der = ders.get(cert);
+    pem += der === undefined ? cert.toString() : toPem('CERTIFICATE', der);
+  }
+  return pem;
 }
 
 async function loadWith(
   from: CredentialSource | CredentialMaterial | string,
-  policy: ValidationPolicy | undefined,
+  policy: () => ResolvedPolicy,
   ctx: SourceContext | undefined,
-  keyPem?: (pem: string) => void,
+  contextPem?: (pem: ContextPem) => void,
 ): Promise<ValidatedCredentials> {
   if (isPromiseLike(from)) throw promiseGivenError('loadCredentials()');
   if (typeof from === 'string') {
     const source = await sourceFromReference(from);
     try {
-      return await loadWith(source, policy, ctx, keyPem);
+      return await loadWith(source, policy, ctx, contextPem);
     } finally {
       try {
         await source.close?.();
@@ -75,7 +92,7 @@ async function loadWith(
   const source = isSource(from) ? from : undefined;
   const material = source ? await loadMaterial(source, ctx) : (from as CredentialMaterial);
   const sourceId = source?.id;
-  const resolved = resolvePolicy(policy);
+  const resolved = policy();
   const opts: DecodeOptions = {
     sourceId,
     legacy: () => {
@@ -87,10 +104,12 @@ async function loadWith(
     derivations: new Map(),
   };
   let keyDer: KeyDer | undefined;
-  if (keyPem !== undefined) {
+  const certDers = new Map<X509Certificate, Buffer>();
+  if (contextPem !== undefined) {
     opts.keyDer = (source) => {
       keyDer = source;
     };
+    opts.certDer = (cert, der) => certDers.set(cert, der);
   }
   let decoded: Awaited<ReturnType<typeof decodeLoading>>;
   try {
@@ -109,6 +128,11 @@ async function loadWith(
     sourceId,
     sourceVersion: material?.version,
   });
-  if (keyPem !== undefined && keyDer !== undefined) keyPem(toPem(KEY_PEM_LABELS[keyDer.type], keyDer.der));
+  if (contextPem !== undefined) {
+    contextPem({
+      key: keyDer === undefined ? undefined : toPem(KEY_PEM_LABELS[keyDer.type], keyDer.der),
+      cert: certificatesPem([credentials.leaf, ...credentials.chain], certDers),
+    });
+  }
   return credentials;
 }
