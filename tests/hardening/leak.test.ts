@@ -258,6 +258,12 @@ describe('a resolver: events, health, inspect and JSON of everything it hands ou
       // Closed: the CLOSED error too.
       await r.close();
       scanError('errors (message, cause chain, stack, inspect, JSON)', await rejection(r.credentials()));
+
+      // V8 keeps the last regular expression match's subject in RegExp.input (and $_, lastMatch…),
+      // readable by any module: decoding must not leave a key's Base64 or a passphrase there.
+      const statics = RegExp as unknown as Record<string, string>;
+      for (const name of ['input', 'lastMatch', 'leftContext', 'rightContext', 'lastParen'])
+        scanText('RegExp.input and the other legacy statics', String(statics[name]), `RegExp.${name}`);
     } finally {
       for (const [name, listener] of listeners) diagnostics_channel.unsubscribe(name, listener);
       await r.close();

@@ -47,6 +47,17 @@ export function unquote(raw: string): string {
   return text;
 }
 
+/**
+ * V8 keeps the subject of the last successful match of any regular expression in `RegExp.input`
+ * (`$_`, `lastMatch`, `leftContext`, `rightContext`), readable by every module of the process and
+ * held until the next match. Decoding matches secret text (a key's Base64, a passphrase), so it ends by
+ * matching an empty string: what is left there afterwards is nothing.
+ */
+export function forgetLastMatch(): void {
+  EMPTY.exec('');
+}
+const EMPTY = /(?:)/;
+
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 const BASE64URL = /^[A-Za-z0-9_-]+={0,2}$/;
 
@@ -135,6 +146,8 @@ export function readPemBlocks(text: string): PemBlock[] {
 /** PEM text of DER bytes under `label`, wrapped at 64 columns. */
 export function toPem(label: string, der: Uint8Array): string {
   const b64 = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64');
-  const lines = b64.match(/.{1,64}/g) ?? [];
-  return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
+  // Sliced, not matched with a regular expression: a match would leave the text in RegExp.input.
+  let body = '';
+  for (let at = 0; at < b64.length; at += 64) body += `${b64.slice(at, at + 64)}\n`;
+  return `-----BEGIN ${label}-----\n${body}-----END ${label}-----\n`;
 }

@@ -788,3 +788,48 @@ describe('loadForContext (the resolver’s load)', () => {
     }
   });
 });
+
+describe('what a load leaves behind', () => {
+  /** What V8 keeps of the last successful match of any regular expression, readable by every module. */
+  const lastMatch = () => {
+    const statics = RegExp as unknown as Record<string, string>;
+    return ['input', 'lastMatch', 'leftContext', 'rightContext', 'lastParen']
+      .map((name) => `${name}: ${statics[name]}`)
+      .join('\n');
+  };
+
+  test('no secret in RegExp.input and the other legacy statics after a load or a failed one, from every text form', async () => {
+    const check = leakCheck([leaf.keyDer, rsa.keyDer, leaf.keyPem.split('\n')[2]!, PASSPHRASE]);
+    const b64 = (text: string) => Buffer.from(text).toString('base64');
+    const forms: Array<[string, CredentialMaterial]> = [
+      ['PEM', { cert: leaf.certPem, key: leaf.keyPem }],
+      ['Base64 PEM', { cert: b64(leaf.certPem), key: b64(leaf.keyPem) }],
+      [
+        'PEM with literal \\n',
+        { cert: leaf.certPem.replaceAll('\n', '\\n'), key: leaf.keyPem.replaceAll('\n', '\\n') },
+      ],
+      [
+        'Base64 DER',
+        { cert: leaf.certDer.toString('base64'), key: Buffer.from(leaf.keyDer).toString('base64') },
+      ],
+      ['RSA PEM', { cert: rsa.certPem, key: rsa.keyPem }],
+      ['JSON bundle', { bundle: JSON.stringify({ 'tls.crt': leaf.certPem, 'tls.key': b64(leaf.keyPem) }) }],
+      ['PKCS#12 with passphrase', { pfx, passphrase: PASSPHRASE }],
+    ];
+    for (const [form, material] of forms) {
+      await loadCredentials(material);
+      check.checkText(lastMatch(), `RegExp statics after loading ${form}`);
+      let pem: ContextPem | undefined;
+      await loadForContext(material, resolvePolicy(), undefined, (written) => {
+        pem = written;
+      });
+      expect(pem?.key).toContain('PRIVATE KEY');
+      check.checkText(lastMatch(), `RegExp statics after loadForContext of ${form}`);
+    }
+    // A refused load: the key of another certificate, and a wrong passphrase.
+    await expect(loadCredentials({ cert: leaf.certPem, key: rsa.keyPem })).rejects.toThrow(MtlsError);
+    check.checkText(lastMatch(), 'RegExp statics after a key mismatch');
+    await expect(loadCredentials({ pfx, passphrase: `${PASSPHRASE}x` })).rejects.toThrow(MtlsError);
+    check.checkText(lastMatch(), 'RegExp statics after a wrong passphrase');
+  });
+});

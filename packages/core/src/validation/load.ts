@@ -6,7 +6,7 @@ import type { X509Certificate } from 'node:crypto';
 import { type DecodeOptions, decodeLoading } from '../decoding/decode.js';
 import type { KeyDer } from '../decoding/keys.js';
 import { LegacyCiphersNeeded, legacyCiphersIfLoaded } from '../decoding/legacy-ciphers.js';
-import { toPem } from '../decoding/pem.js';
+import { forgetLastMatch, toPem } from '../decoding/pem.js';
 import { isPromiseLike, promiseGivenError } from '../errors.js';
 import { sourceFromReference } from '../references/registry.js';
 import { loadMaterial } from '../sources/load-material.js';
@@ -71,6 +71,20 @@ function certificatesPem(
 }
 
 async function loadWith(
+  from: CredentialSource | CredentialMaterial | string,
+  policy: () => ResolvedPolicy,
+  ctx: SourceContext | undefined,
+  contextPem?: (pem: ContextPem) => void,
+): Promise<ValidatedCredentials> {
+  try {
+    return await loadOnce(from, policy, ctx, contextPem);
+  } finally {
+    // A source or the decoder may have matched secret text last (see forgetLastMatch).
+    forgetLastMatch();
+  }
+}
+
+async function loadOnce(
   from: CredentialSource | CredentialMaterial | string,
   policy: () => ResolvedPolicy,
   ctx: SourceContext | undefined,
