@@ -59,7 +59,7 @@ export function targetRows(name, body) {
   const title = /^## (.+)$/m.exec(body)?.[1] ?? name;
   SECTION_TITLES[name] = title;
   const measured = /measured (\d{4}-\d\d-\d\dT\d\d:\d\dZ)/.exec(body)?.[1] ?? '?';
-  const load = /load average (\d+(?:\.\d+)?)/.exec(body)?.[1];
+  const load = /load average(?: \(1 min\))? (\d+(?:\.\d+)?)/.exec(body)?.[1];
   const node = /Node (v\d+\.\d+\.\d+)/.exec(body)?.[1] ?? '?';
   const rows = [];
   for (let i = 0; i < lines.length; i++) {
@@ -84,6 +84,8 @@ export function targetRows(name, body) {
         row[0] = `${row[0]}, ${header.at(-1)}`;
       }
       const met = /\((?:\*\*)?met(?:\*\*)?\)/.test(target);
+      // A table headed "per credential" names its rows "CPU time", "RSS growth": say per what.
+      if (header[0].startsWith('per ')) row[0] = `${row[0]} ${header[0]}`;
       rows.push({
         section: name,
         measurement: row[0],
