@@ -23,46 +23,7 @@ const check = argv.includes('--check');
 const out = argv.includes('--out') ? argv[argv.indexOf('--out') + 1] : join(root, 'build', 'api');
 
 // Warnings that stand until the package that owns them changes; none is in code this script owns.
-const KNOWN = [
-  {
-    pattern:
-      /TelemetryMeterProvider, defined in .*core\/src\/resolver\/telemetry\.ts, is referenced by .*meterProvider/,
-    why: '@mtlskit/core does not export the structural type of TlsResolverOptions.meterProvider',
-  },
-  {
-    pattern:
-      /TelemetryTracerProvider, defined in .*core\/src\/resolver\/telemetry\.ts, is referenced by .*tracerProvider/,
-    why: '@mtlskit/core does not export the structural type of TlsResolverOptions.tracerProvider',
-  },
-  {
-    pattern: /EnvCredentialSource, defined in .*core\/src\/sources\/env\.ts/,
-    why: "@mtlskit/core does not export envSource's return type",
-  },
-  {
-    pattern: /FileCredentialSource, defined in .*core\/src\/sources\/file\.ts/,
-    why: "@mtlskit/core does not export fileSource's return type",
-  },
-  {
-    pattern: /InlineCredentialSource, defined in .*core\/src\/sources\/inline\.ts/,
-    why: "@mtlskit/core does not export inlineSource's return type",
-  },
-  {
-    pattern: /ValidatedCredentials, defined in .*core\/src\/validation\/credentials\.ts/,
-    why: "@mtlskit/core does not export loadCredentials' return type",
-  },
-  {
-    pattern: /Validatable, defined in .*core\/src\/validation\/validate\.ts/,
-    why: "@mtlskit/core does not export validateCredentials' parameter type",
-  },
-  {
-    pattern: /Listener, defined in .*core\/src\/resolver\/api\.ts/,
-    why: '@mtlskit/core does not export the listener type of TlsResolver.on/off',
-  },
-  {
-    pattern: /Failed to resolve link to "validateCredentials" in comment for .*decodeMaterial/,
-    why: '@mtlskit/core/decode links validateCredentials, which only @mtlskit/core exports',
-  },
-];
+const KNOWN = [];
 
 /** Every public package: { dir, name, specifiers } from its package.json. */
 function publicPackages() {

@@ -31,16 +31,18 @@ export type {
   RotatedEvent,
   TlsResolver,
   TlsResolverEvents,
+  TlsResolverListener,
   TlsResolverOptions,
 } from './resolver/resolver.js';
 export { createTlsResolver } from './resolver/resolver.js';
+export type { TelemetryMeterProvider, TelemetryTracerProvider } from './resolver/telemetry.js';
 export { withCa } from './sources/ca.js';
-export type { EnvSourceOptions } from './sources/env.js';
+export type { EnvCredentialSource, EnvSourceOptions, WarningSource } from './sources/env.js';
 export { envSource } from './sources/env.js';
-export type { FileSourceOptions } from './sources/file.js';
+export type { FileCredentialSource, FileSourceOptions } from './sources/file.js';
 export { fileSource } from './sources/file.js';
 export { firstOf } from './sources/first-of.js';
-export type { InlineSourceOptions } from './sources/inline.js';
+export type { InlineCredentialSource, InlineSourceOptions } from './sources/inline.js';
 export { inlineSource } from './sources/inline.js';
 export { withPassphrase } from './sources/passphrase.js';
 export type { CaMode, PlainTlsOptions } from './tls/context.js';
@@ -61,6 +63,8 @@ export type {
   StoreOptions,
   StoreResult,
 } from './types.js';
+export type { ValidatedCredentials } from './validation/credentials.js';
 export { loadCredentials } from './validation/load.js';
 export type { CheckedParts, ValidationPolicy } from './validation/policy.js';
+export type { Validatable } from './validation/validate.js';
 export { assertNoErrors, validateCredentials } from './validation/validate.js';

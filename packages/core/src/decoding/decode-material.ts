@@ -11,7 +11,7 @@ import { provideEncrypted } from './on-demand.js';
 
 /**
  * Decodes material as stored into a leaf certificate, its chain, the private key and CA certificates,
- * without judging them (see {@link validateCredentials}). Synchronous: a legacy PKCS#12 loads the
+ * without judging them (see `validateCredentials` of `@mtlskit/core`). Synchronous: a legacy PKCS#12 loads the
  * RC2/DES ciphers with `require`. Throws MtlsError (DECODE_FAILED, MISSING_FIELD, WRONG_PASSPHRASE,
  * CHAIN_INVALID for a CA certificate that does not parse).
  */

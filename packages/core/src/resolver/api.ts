@@ -119,7 +119,8 @@ export interface TlsResolverEvents {
   refreshFailed: [RefreshFailedEvent];
 }
 
-type Listener<E extends keyof TlsResolverEvents> = (...args: TlsResolverEvents[E]) => void;
+/** A listener of one TlsResolver event. */
+export type TlsResolverListener<E extends keyof TlsResolverEvents> = (...args: TlsResolverEvents[E]) => void;
 
 export interface TlsResolver {
   /** The current credentials, loading them on first use. */
@@ -157,7 +158,7 @@ export interface TlsResolver {
    * shows in `health()` and `refreshFailed`.
    */
   close(): Promise<void>;
-  on<E extends keyof TlsResolverEvents>(event: E, listener: Listener<E>): this;
-  once<E extends keyof TlsResolverEvents>(event: E, listener: Listener<E>): this;
-  off<E extends keyof TlsResolverEvents>(event: E, listener: Listener<E>): this;
+  on<E extends keyof TlsResolverEvents>(event: E, listener: TlsResolverListener<E>): this;
+  once<E extends keyof TlsResolverEvents>(event: E, listener: TlsResolverListener<E>): this;
+  off<E extends keyof TlsResolverEvents>(event: E, listener: TlsResolverListener<E>): this;
 }

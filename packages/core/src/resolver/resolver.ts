@@ -42,6 +42,7 @@ export type {
   RotatedEvent,
   TlsResolver,
   TlsResolverEvents,
+  TlsResolverListener,
   TlsResolverOptions,
 } from './api.js';
 export type { DispatcherVariant, ResolverFetch } from './outputs.js';

@@ -516,7 +516,8 @@ export function validateCredentials(decoded: Validatable, policy?: ValidationPol
   return validateResolved(decoded, resolvePolicy(policy));
 }
 
-type Validatable = Pick<DecodedMaterial, 'leaf' | 'chain' | 'key' | 'ca'> &
+/** What validateCredentials judges: the decoded leaf, chain, key and CA (decodeMaterial returns them). */
+export type Validatable = Pick<DecodedMaterial, 'leaf' | 'chain' | 'key' | 'ca'> &
   Partial<Pick<DecodedMaterial, 'findings' | 'origin'>>;
 
 /** {@link validateCredentials} with the policy already resolved (loadCredentials resolves it once). */
