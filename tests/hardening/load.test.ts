@@ -38,7 +38,7 @@ const ROTATIONS = envNumber('MTLSKIT_LOAD_ROTATIONS', LONG ? 30 : 4);
 
 const SECRET = 'prod/load/mtls';
 /** The source's deadline per call: a `slow` fault holds the answer longer, so the call times out. */
-const SOURCE_TIMEOUT_MS = 400;
+const SOURCE_TIMEOUT_MS = 1_000;
 
 /**
  * The faults queued before each rotation, in turn: each fails the refreshes that would pick the
@@ -257,6 +257,27 @@ describe('load', () => {
     await fullGc();
     const after = memory();
 
+    const perKind = KINDS.map((kind) => {
+      const ms = outcomes
+        .filter((o) => o.kind === kind)
+        .map((o) => o.ms)
+        .sort((a, b) => a - b);
+      return `${kind} ${ms.length} p50 ${quantile(ms, 0.5).toFixed(1)} ms p99 ${quantile(ms, 0.99).toFixed(1)} ms`;
+    });
+    const all = outcomes.map((o) => o.ms).sort((a, b) => a - b);
+    console.log(
+      [
+        `load: ${LONG ? 'long' : 'short'} mode, ${CLIENTS} clients, ${(elapsedMs / 1000).toFixed(1)} s, ${ROTATIONS} rotations`,
+        `${outcomes.length} requests, ${failures.length} failed, ${((outcomes.length / elapsedMs) * 1000).toFixed(0)} requests/s`,
+        `p50 ${quantile(all, 0.5).toFixed(1)} ms, p99 ${quantile(all, 0.99).toFixed(1)} ms, max ${all.at(-1)?.toFixed(1)} ms`,
+        ...perKind,
+        `refreshes failed ${refreshFailures.length} (${[...new Set(refreshFailures.map((e) => e.error.code))].join(', ')})`,
+        `connections opened ${server.connections.length} (HTTP/1.1), ${h2.sessions.size} (HTTP/2)`,
+        `heap after GC ${mib(before.heapUsed)} → ${mib(after.heapUsed)}, external ${mib(before.external)} → ${mib(after.external)}, RSS ${mib(before.rss)} → ${mib(after.rss)}`,
+        machineLine(),
+      ].join('\n  '),
+    );
+
     expect(failures.slice(0, 5)).toEqual([]);
     expect(rotations.map((x) => x.to)).toEqual(Array.from({ length: ROTATIONS }, (_, i) => i + 1));
     // Every fault was taken by a refresh and failed it; the resolver served the last good
@@ -264,11 +285,10 @@ describe('load', () => {
     expect(injected.map((f) => f.remaining)).toEqual(injected.map(() => 0));
     expect(refreshFailures.length).toBeGreaterThanOrEqual(ROTATIONS);
     expect(refreshFailures.every((e) => e.stale)).toBe(true);
-    expect(r.health()).toMatchObject({
-      ready: true,
-      stale: false,
-      fingerprint256: certs.at(-1)?.fingerprint256,
-    });
+    // A probe can also time out under the load itself (the machine is shared): the resolver then
+    // serves the last certificate and recovers at the next attempt, as for an injected fault.
+    await until(() => !r.health().stale, 'the resolver healthy again', 10_000);
+    expect(r.health()).toMatchObject({ ready: true, fingerprint256: certs.at(-1)?.fingerprint256 });
     expect(r.health().lastError).toBeUndefined();
 
     // Every request started after a rotation completed presented that rotation's certificate or a
@@ -300,26 +320,5 @@ describe('load', () => {
     expect(h2.sessions.size).toBe(ROTATIONS + 1);
     await until(() => h2client.liveSessions() === 1, 'old HTTP/2 sessions closed');
     await until(() => [...h2.sessions.values()].filter((s) => !s.closed).length === 1, 'one open session');
-
-    const perKind = KINDS.map((kind) => {
-      const ms = outcomes
-        .filter((o) => o.kind === kind)
-        .map((o) => o.ms)
-        .sort((a, b) => a - b);
-      return `${kind} ${ms.length} p50 ${quantile(ms, 0.5).toFixed(1)} ms p99 ${quantile(ms, 0.99).toFixed(1)} ms`;
-    });
-    const all = outcomes.map((o) => o.ms).sort((a, b) => a - b);
-    console.log(
-      [
-        `load: ${LONG ? 'long' : 'short'} mode, ${CLIENTS} clients, ${(elapsedMs / 1000).toFixed(1)} s, ${ROTATIONS} rotations`,
-        `${outcomes.length} requests, ${failures.length} failed, ${((outcomes.length / elapsedMs) * 1000).toFixed(0)} requests/s`,
-        `p50 ${quantile(all, 0.5).toFixed(1)} ms, p99 ${quantile(all, 0.99).toFixed(1)} ms, max ${all.at(-1)?.toFixed(1)} ms`,
-        ...perKind,
-        `refreshes failed ${refreshFailures.length} (${[...new Set(refreshFailures.map((e) => e.error.code))].join(', ')})`,
-        `connections opened ${server.connections.length} (HTTP/1.1), ${h2.sessions.size} (HTTP/2)`,
-        `heap after GC ${mib(before.heapUsed)} → ${mib(after.heapUsed)}, external ${mib(before.external)} → ${mib(after.external)}, RSS ${mib(before.rss)} → ${mib(after.rss)}`,
-        machineLine(),
-      ].join('\n  '),
-    );
   });
 });

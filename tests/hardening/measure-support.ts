@@ -84,21 +84,48 @@ const HANDLE_TYPES = new Set([
  * keep the process alive or not (`process.getActiveResourcesInfo()` omits unref'ed timers, which is
  * what the resolver's and the Vault source's are). `stop()` disables the hook.
  */
-export function trackHandles(): { live(): Record<string, number>; stop(): void } {
-  const types = new Map<number, string>();
+export function trackHandles({ stacks = false }: { stacks?: boolean } = {}): {
+  live(): Record<string, number>;
+  /** With `stacks`: the live handles by type and where they were created (a few frames), to find a leak. */
+  sites(): Map<string, number>;
+  stop(): void;
+} {
+  const types = new Map<number, { type: string; resource: WeakRef<object> }>();
+  const created = new Map<number, string>();
+  // A cleared or fired timer is marked `_destroyed` at once, but its destroy hook runs a little later
+  // (Node batches them): a timer so marked is not counted.
+  const isLive = ({ resource }: { resource: WeakRef<object> }) =>
+    (resource.deref() as { _destroyed?: boolean } | undefined)?._destroyed !== true;
   const hook = createHook({
-    init(asyncId, type) {
-      if (HANDLE_TYPES.has(type)) types.set(asyncId, type);
+    init(asyncId, type, _trigger, resource) {
+      if (!HANDLE_TYPES.has(type)) return;
+      types.set(asyncId, { type, resource: new WeakRef(resource as object) });
+      if (stacks) {
+        const frames = (new Error().stack ?? '').split('\n').slice(2);
+        const ours = frames.filter((f) => !f.includes('node:internal') && !f.includes('async_hooks'));
+        created.set(asyncId, `${type} ${ours.slice(0, 4).join(' <')}`);
+      }
     },
     destroy(asyncId) {
       types.delete(asyncId);
+      created.delete(asyncId);
     },
   });
   hook.enable();
   return {
     live() {
       const counts: Record<string, number> = {};
-      for (const type of types.values()) counts[type] = (counts[type] ?? 0) + 1;
+      for (const entry of types.values()) {
+        if (isLive(entry)) counts[entry.type] = (counts[entry.type] ?? 0) + 1;
+      }
+      return counts;
+    },
+    sites() {
+      const counts = new Map<string, number>();
+      for (const [id, site] of created) {
+        const entry = types.get(id);
+        if (entry !== undefined && isLive(entry)) counts.set(site, (counts.get(site) ?? 0) + 1);
+      }
       return counts;
     },
     stop: () => hook.disable(),
