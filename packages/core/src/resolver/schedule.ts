@@ -54,6 +54,10 @@ const DEFAULTS = {
 const MIN_POLL_MS = 1_000;
 // setTimeout fires at once for longer delays (with a warning): longer waits are re-armed.
 const MAX_TIMER_MS = 2 ** 31 - 1;
+// Node keeps the list of a cleared unref'd timer until the time it was set for, one list per distinct
+// delay: a wait longer than this is cut to a power of two (the timer fires early and re-arms for the
+// rest), so the long waits armed at each refresh share a few lists instead of leaving one each.
+const COARSE_TIMER_MS = 60_000;
 
 /** A bad option of `createTlsResolver`. */
 export function invalidOption(name: string, message: string): MtlsError {
@@ -221,7 +225,9 @@ export class WakeUp {
   arm(deadline: number, fire: () => void): void {
     this.disarm();
     if (!Number.isFinite(deadline)) return;
-    const delay = Math.min(MAX_TIMER_MS, Math.max(0, deadline - this.#clock.now()));
+    let delay = Math.min(MAX_TIMER_MS, Math.max(0, deadline - this.#clock.now()));
+    if (this.#clock.setTimeout === undefined && delay > COARSE_TIMER_MS)
+      delay = 2 ** Math.floor(Math.log2(delay));
     const setTimer = this.#clock.setTimeout ?? ((fn: () => void, ms: number) => setTimeout(fn, ms));
     const handle = setTimer.call(
       this.#clock,
