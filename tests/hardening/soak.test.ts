@@ -6,12 +6,14 @@
 // - Token renewal: a resolver over Vault KV logging in with AppRole for tokens of 1 s (max 2 s): the
 //   source renews them (renew-self) and logs in again when the max TTL caps them; and a resolver over
 //   Azure Key Vault whose credential hands out tokens valid 1 s, which the Azure SDK fetches again.
-// After a warm-up and at the end, with requests stopped, the emulators' logs and the servers' records
-// cleared, and a full GC: no growth in live sockets, TLS wraps, HTTP/2 sessions or timers (async_hooks
-// counts them whether ref'ed or not), in listeners on the resolvers, agent, dispatcher and process,
-// in pooled sockets, undici Agents and HTTP/2 sessions, in the server's open sockets, nor in the heap;
-// and the identities rotated away (their credentials and SecureContexts) are collected. Short mode in
-// `npm test`; `MTLSKIT_LONG=1` runs minutes (docs/reliability.md, "Soak").
+// After a warm-up, halfway and at the end, with requests stopped, the emulators' logs cleared, the
+// AWS secret compacted, the HTTP/1.1 test server replaced and a full GC: no growth in live sockets,
+// TLS wraps, HTTP/2 sessions or timers (async_hooks counts them whether ref'd or not), in listeners on
+// the resolvers, agents, dispatchers and process, in pooled sockets, undici Agents and HTTP/2
+// sessions, nor in the heap over the second half; and the identities rotated away (their credentials
+// and SecureContexts) are collected. First, a regression test for the resolver's timer, which left a
+// timer list behind at each refresh. Short mode in `npm test`; `MTLSKIT_LONG=1` runs minutes
+// (docs/reliability.md, "Soak").
 import type { EventEmitter } from 'node:events';
 import v8 from 'node:v8';
 import type { AccessToken, TokenCredential } from '@azure/identity';
