@@ -54,6 +54,20 @@ const DEFAULTS = {
 const MIN_POLL_MS = 1_000;
 // setTimeout fires at once for longer delays (with a warning): longer waits are re-armed.
 const MAX_TIMER_MS = 2 ** 31 - 1;
+// Node keeps the list of a cleared unref'd timer until the time it was set for, one list per distinct
+// delay: a wait longer than this is cut to a power of two (the timer fires early and re-arms for the
+// rest), so the long waits armed at each refresh share a few lists instead of leaving one each.
+const COARSE_TIMER_MS = 60_000;
+
+/**
+ * A delay for Node's own setTimeout: over COARSE_TIMER_MS, the power of two below it (the timer fires
+ * early, finds nothing due and re-arms for the rest). A clock with timers of its own (tests' fake
+ * clocks) gets the delay as it is.
+ */
+function coarse(delay: number, clock?: ResolverClock): number {
+  if (clock?.setTimeout !== undefined || delay <= COARSE_TIMER_MS) return delay;
+  return 2 ** Math.floor(Math.log2(delay));
+}
 
 /** A bad option of `createTlsResolver`. */
 export function invalidOption(name: string, message: string): MtlsError {
@@ -266,7 +280,7 @@ class SharedTimer {
     const first = this.#heap[0];
     this.#at = first === undefined ? Number.POSITIVE_INFINITY : first.deadline;
     if (first === undefined) return;
-    const delay = Math.min(MAX_TIMER_MS, Math.max(0, first.deadline - Date.now()));
+    const delay = coarse(Math.min(MAX_TIMER_MS, Math.max(0, first.deadline - Date.now())));
     this.#clear = clearTimeout;
     this.#handle = setTimeout(() => this.#fire(), delay);
     this.#handle.unref?.();
@@ -365,7 +379,7 @@ export class WakeUp {
       systemTimer.add(this);
       return;
     }
-    const delay = Math.min(MAX_TIMER_MS, Math.max(0, deadline - this.#clock.now()));
+    const delay = coarse(Math.min(MAX_TIMER_MS, Math.max(0, deadline - this.#clock.now())), this.#clock);
     const setTimer = this.#clock.setTimeout ?? ((fn: () => void, ms: number) => setTimeout(fn, ms));
     const handle = setTimer.call(
       this.#clock,
