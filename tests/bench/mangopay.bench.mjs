@@ -128,7 +128,7 @@ handshake).
 | measurement | \`attachMangopay\` | baseline | ratio | target | CPU per call (ratio) |
 |---|---|---|---|---|---|
 | SDK call with \`attachMangopay(api, resolver)\` vs the same SDK given a hand-built keep-alive \`https.Agent\` (same PEM) | ${fmtNs(limit.wall.attached)} | ${fmtNs(limit.wall.handBuilt)} | ${limitRatio.toFixed(3)}× (${limitTotals.toFixed(3)}×) | ≥ 0.97× (${pass(limitRatio >= 0.97)}) | ${fmtNs(limit.cpu.attached)} vs ${fmtNs(limit.cpu.handBuilt)} (${limitCpu.toFixed(3)}×) |
-| SDK call with \`attachMangopay\` vs the SDK's own agent (built from \`mangopaySdkConfig\`: keep-alive off) | ${fmtNs(own.wall.attached)} | ${fmtNs(own.wall.sdkOwn)} | ${ownRatio.toFixed(1)}× (${ownTotals.toFixed(1)}×) | ≥ 7× (${pass(ownRatio >= 7)}) | ${fmtNs(own.cpu.attached)} vs ${fmtNs(own.cpu.sdkOwn)} (${ownCpu.toFixed(1)}×) |
+| SDK call with \`attachMangopay\` vs the SDK's own agent (built from \`mangopaySdkConfig\`: keep-alive off) | ${fmtNs(own.wall.attached)} | ${fmtNs(own.wall.sdkOwn)} | ${ownRatio.toFixed(1)}× (${ownTotals.toFixed(1)}×) | report (the design saw 7–10× on its machine: a property of the SDK and of handshakes, not a target on mtlskit) | ${fmtNs(own.cpu.attached)} vs ${fmtNs(own.cpu.sdkOwn)} (${ownCpu.toFixed(1)}×) |
 
 Without the SDK, one request through the same \`agent()\` takes ${fmtNs(bare.wall.raw)} (${fmtNs(bare.cpu.raw)} of CPU), against
 ${fmtNs(bare.wall.attached)} (${fmtNs(bare.cpu.attached)}) for the SDK call in the same rounds: the SDK and axios add

@@ -31,6 +31,12 @@ const PROVEN = [
     file: 'tests/resolver/rotation.test.ts',
     title: 'under load from five kinds of client and four rotations: zero failed requests',
   },
+  {
+    target:
+      'The same under injected source faults, many concurrent clients (also HTTP/2), long mode for minutes',
+    file: 'tests/hardening/load.test.ts',
+    title: 'concurrent clients (node:https, fetch, undici request, http2)',
+  },
 ];
 
 const SECTION_TITLES = {};
