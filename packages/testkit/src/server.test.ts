@@ -99,6 +99,10 @@ describe('startMtlsServer', () => {
     expect(
       new X509Certificate(seen!.peerCertDer!).checkIssued(new X509Certificate(seen!.peerChainDer[0]!)),
     ).toBe(true);
+    // Each recorded certificate owns its memory, not a slice of Node's shared 8 KiB Buffer pool that a
+    // kept record would keep alive whole.
+    for (const bytes of [seen!.peerCertDer!, ...seen!.peerChainDer])
+      expect(bytes.buffer.byteLength).toBe(bytes.byteLength);
   });
 
   it('gives requests on one keep-alive socket the same connection id', async () => {

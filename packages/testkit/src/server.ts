@@ -115,6 +115,20 @@ interface Peer {
  * resumed session restores only the certificate, not its issuers: those come from `chains`, the chain
  * seen on the last full handshake with that certificate.
  */
+/**
+ * A copy that owns its memory. `Buffer.from(buffer)` of anything under 4 KiB is a slice of Node's
+ * shared 8 KiB pool, and a kept slice keeps the whole pool alive: a server recording every request
+ * would hold 8 KiB per certificate (the soak suite saw it).
+ */
+function own(bytes: Uint8Array): Buffer {
+  const copy = Buffer.allocUnsafeSlow(bytes.byteLength);
+  copy.set(bytes);
+  return copy;
+}
+
+/** Chains remembered for resumed sessions: the most recent certificates' only. */
+const MAX_CHAINS = 1_000;
+
 function peerOf(socket: TLSSocket, chains: Map<string, Buffer[]>): Peer {
   const peer = socket.getPeerCertificate(true) as Partial<DetailedPeerCertificate> | undefined;
   if (!peer?.fingerprint256)
@@ -126,16 +140,20 @@ function peerOf(socket: TLSSocket, chains: Map<string, Buffer[]>): Peer {
   const seen = new Set([peer.fingerprint256]);
   for (let issuer = peer.issuerCertificate; issuer?.fingerprint256 && !seen.has(issuer.fingerprint256); ) {
     seen.add(issuer.fingerprint256);
-    chainDer.push(Buffer.from(issuer.raw));
+    chainDer.push(own(issuer.raw));
     issuer = issuer.issuerCertificate;
   }
-  if (!socket.isSessionReused()) chains.set(peer.fingerprint256, chainDer);
+  if (!socket.isSessionReused()) {
+    chains.delete(peer.fingerprint256);
+    chains.set(peer.fingerprint256, chainDer);
+    if (chains.size > MAX_CHAINS) chains.delete(chains.keys().next().value!);
+  }
   const chain = socket.isSessionReused() ? (chains.get(peer.fingerprint256) ?? chainDer) : chainDer;
   return {
     fingerprint256: peer.fingerprint256,
     cn: Array.isArray(cn) ? cn[0] : cn,
-    der: peer.raw === undefined ? undefined : Buffer.from(peer.raw),
-    chainDer: chain.map((der) => Buffer.from(der)),
+    der: peer.raw === undefined ? undefined : own(peer.raw),
+    chainDer: chain.map(own),
   };
 }
 
