@@ -39,8 +39,6 @@ const PROVEN = [
   },
 ];
 
-const SECTION_TITLES = {};
-
 /** Splits a markdown table row into trimmed cells (no escaped pipes appear in these tables). */
 function cells(line) {
   return line
@@ -62,8 +60,6 @@ export function sections(doc) {
 /** Every row of `body` that states a target and whether it was met. */
 export function targetRows(name, body) {
   const lines = body.split('\n');
-  const title = /^## (.+)$/m.exec(body)?.[1] ?? name;
-  SECTION_TITLES[name] = title;
   const measured = /measured (\d{4}-\d\d-\d\dT\d\d:\d\dZ)/.exec(body)?.[1] ?? '?';
   const load = /load average(?: \(1 min\))? (\d+(?:\.\d+)?)/.exec(body)?.[1];
   const node = /Node (v\d+\.\d+\.\d+)/.exec(body)?.[1] ?? '?';
@@ -105,14 +101,21 @@ export function targetRows(name, body) {
   return rows;
 }
 
+/** A link to the section: its `## ` heading, as GitHub anchors it. */
+function linkTo(name, body) {
+  const title = /^## (.+)$/m.exec(body)?.[1] ?? name;
+  const anchor = title
+    .toLowerCase()
+    .replace(/[^\w\- ]/g, '')
+    .replace(/ /g, '-');
+  return `[${title}](#${anchor})`;
+}
+
 /** The section's markdown. */
 export function summary(doc) {
-  const rows = sections(doc).flatMap(({ name, body }) => targetRows(name, body));
-  const anchor = (name) =>
-    `#${SECTION_TITLES[name]
-      .toLowerCase()
-      .replace(/[^\w\- ]/g, '')
-      .replace(/ /g, '-')}`;
+  const rows = sections(doc).flatMap(({ name, body }) =>
+    targetRows(name, body).map((r) => ({ ...r, link: linkTo(name, body) })),
+  );
   const out = [
     '## Targets',
     '',
@@ -126,13 +129,13 @@ export function summary(doc) {
   ];
   for (const r of rows)
     out.push(
-      `| ${r.target} | ${r.measurement} ([${SECTION_TITLES[r.section]}](${anchor(r.section)})) | ${r.figure} | ${r.met ? 'yes' : '**no**'} | ${r.when} |`,
+      `| ${r.target} | ${r.measurement} (${r.link}) | ${r.figure} | ${r.met ? 'yes' : '**no**'} | ${r.when} |`,
     );
   out.push('', 'Proven by tests rather than measured (they run in `npm test`):', '');
   for (const p of PROVEN) {
     const text = readFileSync(`${root}${p.file}`, 'utf8');
-    if (p.title && !text.includes(p.title)) throw new Error(`${p.file} has no test titled "${p.title}"`);
-    out.push(`- ${p.target}: \`${p.file}\`${p.title ? ` ("${p.title}")` : ''}.`);
+    if (!text.includes(p.title)) throw new Error(`${p.file} has no test titled "${p.title}"`);
+    out.push(`- ${p.target}: \`${p.file}\` ("${p.title}").`);
   }
   const missed = rows.filter((r) => !r.met).length;
   out.push('', `${rows.length - missed} of ${rows.length} measured targets met.`);

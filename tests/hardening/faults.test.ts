@@ -479,39 +479,70 @@ async function awsRow(): Promise<Row> {
   return row;
 }
 
-async function azureRow(): Promise<Row> {
-  const azure = await startAzureHarness();
-  const gate = await TcpGate.open(azure.emulator);
-  const vaultUrl = `https://127.0.0.1:${gate.port}`;
-  const source = (name: string) =>
-    azure.source({ name, vaultUrl, timeoutMs: SOURCE_TIMEOUT_MS, maxRetries: 0 });
+/**
+ * A row for a store that holds a bundle: `mtls` for every cell, and for the half-rotated one an
+ * encrypted bundle whose passphrase sits in a secret of its own (Azure, Google, Vault KV). The store
+ * is reached through `gate`; `corrupt` is the code a payload damaged in transit gives there.
+ */
+function bundleStoreRow(o: {
+  name: string;
+  emulator: LoopbackEmulator;
+  gate: TcpGate;
+  sources: { bundle(): CredentialSource; encrypted(): CredentialSource; passphrase(): CredentialSource };
+  put: { bundle(f: Fields): unknown; encrypted(f: Fields): unknown; passphrase(f: Fields): unknown };
+  corrupt: MtlsErrorCode;
+  close(): Promise<unknown>;
+}): Row {
   const row: Row & { writeBundleOnly(f: Fields): unknown } = {
-    name: 'Azure Key Vault (`azure-kv:`)',
+    name: o.name,
     source: (fault) =>
       fault === 'half-rotated'
-        ? withPassphrase(source('mtls-encrypted'), source('mtls-passphrase'))
-        : source('mtls'),
-    writeBundleOnly(f) {
-      azure.emulator.putSecret('mtls-encrypted', encryptedBundleOf(f));
-    },
+        ? withPassphrase(o.sources.encrypted(), o.sources.passphrase())
+        : o.sources.bundle(),
+    writeBundleOnly: (f) => o.put.encrypted(f),
     write(f) {
-      azure.emulator.putSecret('mtls', bundleOf(f));
-      row.writeBundleOnly(f);
-      azure.emulator.putSecret('mtls-passphrase', f.passphrase ?? '-');
+      o.put.bundle(f);
+      o.put.encrypted(f);
+      o.put.passphrase(f);
     },
     close: async () => {
-      await azure.close();
-      await gate.close();
+      await o.close();
+      await o.gate.close();
     },
     faults: {} as Row['faults'],
   };
   row.faults = {
-    ...networkFaults(azure.emulator, gate),
+    ...networkFaults(o.emulator, o.gate),
     ...storedFaults(row),
-    corrupt: corruptedInTransit(row, azure.emulator, 'DECODE_FAILED'),
+    corrupt: corruptedInTransit(row, o.emulator, o.corrupt),
     'half-rotated': newBundleOldPassphrase(row),
   };
   return row;
+}
+
+async function azureRow(): Promise<Row> {
+  const azure = await startAzureHarness();
+  const gate = await TcpGate.open(azure.emulator);
+  const vaultUrl = `https://127.0.0.1:${gate.port}`;
+  const source = (name: string) => () =>
+    azure.source({ name, vaultUrl, timeoutMs: SOURCE_TIMEOUT_MS, maxRetries: 0 });
+  return bundleStoreRow({
+    name: 'Azure Key Vault (`azure-kv:`)',
+    emulator: azure.emulator,
+    gate,
+    sources: {
+      bundle: source('mtls'),
+      encrypted: source('mtls-encrypted'),
+      passphrase: source('mtls-passphrase'),
+    },
+    put: {
+      bundle: (f) => azure.emulator.putSecret('mtls', bundleOf(f)),
+      encrypted: (f) => azure.emulator.putSecret('mtls-encrypted', encryptedBundleOf(f)),
+      passphrase: (f) => azure.emulator.putSecret('mtls-passphrase', f.passphrase ?? '-'),
+    },
+    corrupt: 'DECODE_FAILED',
+    close: () => azure.close(),
+  });
 }
 
 async function gcpRow(transport: 'grpc' | 'rest'): Promise<Row> {
@@ -521,75 +552,57 @@ async function gcpRow(transport: 'grpc' | 'rest'): Promise<Row> {
     port: transport === 'grpc' ? gcp.emulator.grpcPort : gcp.emulator.port,
   });
   const project = gcp.emulator.projectId;
-  const source = (secret: string) =>
+  const source = (secret: string) => () =>
     gcp.source({
       name: `projects/${project}/secrets/${secret}`,
       clientOptions: { ...emulatorClientOptions(gcp.emulator, transport), port: gate.port },
       timeoutMs: SOURCE_TIMEOUT_MS,
     });
-  const row: Row & { writeBundleOnly(f: Fields): unknown } = {
+  return bundleStoreRow({
     name: `Google Secret Manager (\`gcp-sm:\`, ${transport === 'grpc' ? 'gRPC' : 'REST'})`,
-    source: (fault) =>
-      fault === 'half-rotated'
-        ? withPassphrase(source('mtls-encrypted'), source('mtls-passphrase'))
-        : source('mtls'),
-    writeBundleOnly(f) {
-      gcp.emulator.putSecret('mtls-encrypted', encryptedBundleOf(f));
+    emulator: gcp.emulator,
+    gate,
+    sources: {
+      bundle: source('mtls'),
+      encrypted: source('mtls-encrypted'),
+      passphrase: source('mtls-passphrase'),
     },
-    write(f) {
-      gcp.emulator.putSecret('mtls', bundleOf(f));
-      row.writeBundleOnly(f);
-      gcp.emulator.putSecret('mtls-passphrase', f.passphrase ?? '-');
+    put: {
+      bundle: (f) => gcp.emulator.putSecret('mtls', bundleOf(f)),
+      encrypted: (f) => gcp.emulator.putSecret('mtls-encrypted', encryptedBundleOf(f)),
+      passphrase: (f) => gcp.emulator.putSecret('mtls-passphrase', f.passphrase ?? '-'),
     },
-    close: async () => {
-      await gcp.close();
-      await gate.close();
-    },
-    faults: {} as Row['faults'],
-  };
-  row.faults = {
-    ...networkFaults(gcp.emulator, gate),
-    ...storedFaults(row),
     // The payload's CRC32C still describes the original bytes.
-    corrupt: corruptedInTransit(row, gcp.emulator, 'INTEGRITY_FAILED'),
-    'half-rotated': newBundleOldPassphrase(row),
-  };
-  return row;
+    corrupt: 'INTEGRITY_FAILED',
+    close: () => gcp.close(),
+  });
 }
 
 async function vaultRow(): Promise<Row> {
   const vault = await startVaultHarness();
   const gate = await TcpGate.open(vault.emulator);
   const endpoint = `http://127.0.0.1:${gate.port}`;
-  const source = (path: string, bundleField?: string) =>
+  const source = (path: string, bundleField?: string) => () =>
     vault.source({ path, endpoint, timeoutMs: SOURCE_TIMEOUT_MS, ...(bundleField && { bundleField }) });
-  const row: Row & { writeBundleOnly(f: Fields): unknown } = {
+  return bundleStoreRow({
     name: 'Vault KV (`vault:`)',
-    source: (fault) =>
-      fault === 'half-rotated'
-        ? withPassphrase(source('secret/mtls-encrypted'), source('secret/mtls-passphrase', 'passphrase'))
-        : source('secret/mtls'),
-    writeBundleOnly(f) {
-      vault.emulator.putSecret('secret/mtls-encrypted', { cert: f.cert, key: f.encryptedKey ?? f.key });
+    emulator: vault.emulator,
+    gate,
+    sources: {
+      bundle: source('secret/mtls'),
+      encrypted: source('secret/mtls-encrypted'),
+      passphrase: source('secret/mtls-passphrase', 'passphrase'),
     },
-    write(f) {
-      vault.emulator.putSecret('secret/mtls', { cert: f.cert, key: f.key });
-      row.writeBundleOnly(f);
-      vault.emulator.putSecret('secret/mtls-passphrase', { passphrase: f.passphrase ?? '-' });
+    put: {
+      bundle: (f) => vault.emulator.putSecret('secret/mtls', { cert: f.cert, key: f.key }),
+      encrypted: (f) =>
+        vault.emulator.putSecret('secret/mtls-encrypted', { cert: f.cert, key: f.encryptedKey ?? f.key }),
+      passphrase: (f) =>
+        vault.emulator.putSecret('secret/mtls-passphrase', { passphrase: f.passphrase ?? '-' }),
     },
-    close: async () => {
-      await vault.close();
-      await gate.close();
-    },
-    faults: {} as Row['faults'],
-  };
-  row.faults = {
-    ...networkFaults(vault.emulator, gate),
-    ...storedFaults(row),
-    corrupt: corruptedInTransit(row, vault.emulator, 'DECODE_FAILED'),
-    'half-rotated': newBundleOldPassphrase(row),
-  };
-  return row;
+    corrupt: 'DECODE_FAILED',
+    close: () => vault.close(),
+  });
 }
 
 async function vaultPkiRow(): Promise<Row> {

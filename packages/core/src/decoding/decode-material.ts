@@ -8,6 +8,7 @@ import { type DecodedMaterial, decodeWith } from './decode.js';
 import { ENCRYPTED } from './encrypted.js';
 import { loadLegacyCiphersSync } from './legacy-ciphers.js';
 import { provideEncrypted } from './on-demand.js';
+import { forgetLastMatch } from './pem.js';
 
 /**
  * Decodes material as stored into a leaf certificate, its chain, the private key and CA certificates,
@@ -17,5 +18,10 @@ import { provideEncrypted } from './on-demand.js';
  */
 export function decodeMaterial(material: CredentialMaterial, policy?: ValidationPolicy): DecodedMaterial {
   provideEncrypted(ENCRYPTED);
-  return decodeWith(material, resolvePolicy(policy), { legacy: loadLegacyCiphersSync });
+  try {
+    return decodeWith(material, resolvePolicy(policy), { legacy: loadLegacyCiphersSync });
+  } finally {
+    // Decoding matched secret text; loadCredentials clears this itself (see forgetLastMatch).
+    forgetLastMatch();
+  }
 }

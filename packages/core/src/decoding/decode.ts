@@ -16,7 +16,6 @@ import { dedupe, keyMatches, pickLeaf, splitChain } from './chain.js';
 import { type KeyDer, KeyError, type KeyItem, openKey } from './keys.js';
 import { LIMITS } from './limits.js';
 import { CodeNeeded, encryptedCode } from './on-demand.js';
-import { forgetLastMatch } from './pem.js';
 import {
   addKey,
   type DecodeOptions,
@@ -577,18 +576,6 @@ function chainFor(
 
 /** The decode run itself; `opts.legacy` decides how RC2/DES are obtained. */
 export function decodeWith(
-  material: CredentialMaterial,
-  policy: ResolvedPolicy,
-  opts: DecodeOptions,
-): DecodedMaterial {
-  try {
-    return decodeRun(material, policy, opts);
-  } finally {
-    forgetLastMatch();
-  }
-}
-
-function decodeRun(
   material: CredentialMaterial,
   policy: ResolvedPolicy,
   opts: DecodeOptions,

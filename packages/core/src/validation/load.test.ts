@@ -13,6 +13,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { INT, OCTETS, OID, SEQ } from '../__tests__/der.js';
 import { loadMaterial } from '../decode.js';
 import { parseOne } from '../decoding/asn1.js';
+import { decodeMaterial } from '../decoding/decode-material.js';
 import { LIMITS } from '../decoding/limits.js';
 import { MtlsError, type MtlsErrorCode } from '../errors.js';
 import type { ContextPem } from '../tls/context.js';
@@ -825,6 +826,9 @@ describe('what a load leaves behind', () => {
       });
       expect(pem?.key).toContain('PRIVATE KEY');
       check.checkText(lastMatch(), `RegExp statics after loadForContext of ${form}`);
+      // The synchronous decode of @mtlskit/core/decode clears them too.
+      expect(decodeMaterial(material).key.asymmetricKeyType).toBeDefined();
+      check.checkText(lastMatch(), `RegExp statics after decodeMaterial of ${form}`);
     }
     // A refused load: the key of another certificate, and a wrong passphrase.
     await expect(loadCredentials({ cert: leaf.certPem, key: rsa.keyPem })).rejects.toThrow(MtlsError);
