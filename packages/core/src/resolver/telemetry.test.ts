@@ -80,7 +80,12 @@ const ALLOWED_ATTRIBUTES = new Set([
 ]);
 
 /** Messages of every channel, by channel name. */
-function subscribeAll(): { messages: Array<[string, unknown]>; stop(): void } {
+function subscribeAll(): {
+  messages: Array<[string, unknown]>;
+  /** The messages published on one channel, in order. */
+  on(name: string): unknown[];
+  stop(): void;
+} {
   const messages: Array<[string, unknown]> = [];
   const names = [
     ...['start', 'end', 'asyncStart', 'asyncEnd', 'error'].map((sub) => `tracing:${CHANNELS.load}:${sub}`),
@@ -96,6 +101,7 @@ function subscribeAll(): { messages: Array<[string, unknown]>; stop(): void } {
   });
   return {
     messages,
+    on: (name) => messages.filter(([n]) => n === name).map(([, m]) => m),
     stop: () => {
       for (const [name, listener] of listeners) diagnostics_channel.unsubscribe(name, listener);
     },
@@ -301,8 +307,7 @@ describe('diagnostics channels', () => {
       writeCredential(b);
       await r.refresh();
       const base = { name: 'payments', scheme: 'file' };
-      const load = (sub: string) =>
-        channels.messages.filter(([name]) => name === `tracing:${CHANNELS.load}:${sub}`).map(([, m]) => m);
+      const load = (sub: string) => channels.on(`tracing:${CHANNELS.load}:${sub}`);
       expect(load('start')).toHaveLength(3);
       expect(load('end')).toHaveLength(3);
       expect(load('asyncEnd')).toEqual([
@@ -318,11 +323,10 @@ describe('diagnostics channels', () => {
         { ...base, probe: false, outcome: 'success', changed: true },
       ]);
       expect(load('error')).toHaveLength(1);
-      const event = (name: string) => channels.messages.filter(([n]) => n === name).map(([, m]) => m);
-      expect(event(CHANNELS.refreshFailed)).toEqual([
+      expect(channels.on(CHANNELS.refreshFailed)).toEqual([
         { ...base, code: 'KEY_MISMATCH', retryable: false, stale: true, retryInMs: expect.any(Number) },
       ]);
-      expect(event(CHANNELS.rotated)).toEqual([
+      expect(channels.on(CHANNELS.rotated)).toEqual([
         {
           ...base,
           previousFingerprint256: a.fingerprint256,
@@ -346,10 +350,10 @@ describe('diagnostics channels', () => {
       writeCredential(b);
       await r.refresh();
       const base = { name: 'late', scheme: 'file' };
-      expect(
-        channels.messages.filter(([n]) => n === `tracing:${CHANNELS.load}:asyncEnd`).map(([, m]) => m),
-      ).toEqual([{ ...base, probe: false, outcome: 'success', changed: true }]);
-      expect(channels.messages.filter(([n]) => n === CHANNELS.rotated).map(([, m]) => m)).toEqual([
+      expect(channels.on(`tracing:${CHANNELS.load}:asyncEnd`)).toEqual([
+        { ...base, probe: false, outcome: 'success', changed: true },
+      ]);
+      expect(channels.on(CHANNELS.rotated)).toEqual([
         {
           ...base,
           previousFingerprint256: a.fingerprint256,
@@ -376,7 +380,7 @@ describe('diagnostics channels', () => {
       await r.credentials();
       // The warning is due at once: the next use notices it.
       await r.credentials();
-      const expiring = channels.messages.filter(([n]) => n === CHANNELS.expiring).map(([, m]) => m);
+      const expiring = channels.on(CHANNELS.expiring);
       expect(expiring).toEqual([
         {
           name: 'short',
