@@ -19,6 +19,17 @@ export class LegacyCiphersNeeded extends CodeNeeded {
   }
 }
 
+/**
+ * RC2/DES for the asynchronous path (loadCredentials, the resolver): throws LegacyCiphersNeeded when
+ * they are not loaded yet, and decodeLoading loads them and decodes again (as encryptedCode() does for
+ * the PKCS#12 readers).
+ */
+export function legacyCiphersOrNeeded(): LegacyCiphers {
+  const ciphers = legacyCiphersIfLoaded();
+  if (!ciphers) throw new LegacyCiphersNeeded();
+  return ciphers;
+}
+
 // Variables, not literals: node-forge ships no types, and the modules must not load before they are needed.
 const RC2 = 'node-forge/lib/rc2.js';
 const DES = 'node-forge/lib/des.js';

@@ -5,7 +5,7 @@
 import type { X509Certificate } from 'node:crypto';
 import { type DecodeOptions, decodeLoading } from '../decoding/decode.js';
 import type { KeyDer } from '../decoding/keys.js';
-import { LegacyCiphersNeeded, legacyCiphersIfLoaded } from '../decoding/legacy-ciphers.js';
+import { legacyCiphersOrNeeded } from '../decoding/legacy-ciphers.js';
 import { forgetLastMatch, toPem } from '../decoding/pem.js';
 import { isPromiseLike, promiseGivenError } from '../errors.js';
 import { sourceFromReference } from '../references/registry.js';
@@ -109,11 +109,7 @@ async function loadOnce(
   const resolved = policy();
   const opts: DecodeOptions = {
     sourceId,
-    legacy: () => {
-      const ciphers = legacyCiphersIfLoaded();
-      if (!ciphers) throw new LegacyCiphersNeeded();
-      return ciphers;
-    },
+    legacy: legacyCiphersOrNeeded,
     // Keys derived before a legacy cipher was found are kept for the second run below.
     derivations: new Map(),
   };
